@@ -1,0 +1,35 @@
+"""Helpers shared by the command modules: consoles, exit codes, error rendering."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from toolkit.errors import ToolkitError
+from toolkit.secrets import redact
+
+#: Exit codes used by every command (documented in README.md).
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # findings at/above --fail-on, or hosts failed in `hosts check`
+EXIT_USAGE = 2  # bad command line, unusable input or configuration
+EXIT_UNREACHABLE = 3  # some hosts could not be reached (when nothing else applies)
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(error: ToolkitError | str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one clear error line (and its explanation) to stderr and exit with ``code``."""
+    message = redact(str(error))
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    explanation = getattr(error, "explanation", None)
+    if explanation:
+        err_console.print(f"  {redact(explanation)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,58 @@
+"""The seam between the lab's protocol servers and its host models.
+
+Protocol servers (``toolkit/lab/winrm``, ``toolkit/lab/ssh``) know how to speak WinRM/PSRP and
+Windows-OpenSSH; they know nothing of IIS. For each simulated host they hold a ``LabHostSpec`` (where
+to listen, who may log on, protocol-level faults) and a ``HostBackend`` that answers a script.
+The host model (``toolkit/lab/model``) builds both from a fleet directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ProtocolFaults:
+    """Faults the protocol servers inject for one host."""
+
+    latency_ms: int = 0  # added before every HTTP response / SSH reply
+    reset_mid_exchange: bool = False  # close the TCP connection after authentication, mid-exchange
+    auth_failure: bool = False  # reject every logon (HTTP 401 / SSH auth failure)
+    refused_port: bool = False  # do not listen at all: connections are refused
+    tls_unknown_ca: bool = False  # HTTPS listener presents a certificate from a CA nobody trusts
+    allow_unencrypted: bool = False  # WinRM AllowUnencrypted (plain HTTP without message encryption)
+
+
+@dataclass(frozen=True)
+class LabHostSpec:
+    name: str  # short host name, e.g. "web01"
+    address: str  # loopback address, e.g. "127.0.0.11"
+    fqdn: str = ""
+    http_port: int = 5985
+    https_port: int = 5986
+    ssh_port: int = 22
+    #: accepted logons: {"DOMAIN\\user" or "user": password}; the servers accept the usual spellings
+    users: dict[str, str] = field(default_factory=dict)
+    faults: ProtocolFaults = field(default_factory=ProtocolFaults)
+
+
+@dataclass(frozen=True)
+class ScriptAnswer:
+    """A simulated host's answer to one script.
+
+    ``output`` is the list of objects on the output stream (strings; a collector writes one JSON
+    document). ``error`` set means a terminating error with that message (PSRP pipeline Failed; SSH
+    exit code 1 and CLIXML on stderr). ``delay_s`` is how long the "script" runs before answering.
+    """
+
+    output: list[str] = field(default_factory=list)
+    error: str | None = None
+    non_terminating_errors: list[str] = field(default_factory=list)
+    delay_s: float = 0.0
+
+
+class HostBackend(Protocol):
+    def answer(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
+        """Answer ``script`` called with ``parameters`` (already decoded from PSRP/JSON)."""
+        ...

@@ -1,0 +1,339 @@
+"""Typed evidence: what the parsers produce and the diagnosis engine consumes.
+
+Owned by the parsers (``toolkit/parsers``). Fields may be added; existing names keep their meaning,
+because ``toolkit/diagnose`` is written against them. Every record that came from a file keeps a
+``Source`` so a finding can cite it (file and line, or the event record id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a fact came from: a file path on the host (Windows form) and line, or a record id."""
+
+    file: str
+    line: int | None = None
+    element: str | None = None  # e.g. 'location[@path="Default Web Site/app"]/.../anonymousAuthentication'
+
+
+# --- IIS configuration -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AnonymousAuth:
+    enabled: bool = True
+    user_name: str = "IUSR"  # "" means: run anonymous requests as the application pool identity
+    password_present: bool = False  # never the value: encrypted values are only recorded as present
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class WindowsAuth:
+    enabled: bool = False
+    providers: tuple[str, ...] = ("Negotiate", "NTLM")
+    use_kernel_mode: bool = True
+    use_app_pool_credentials: bool = False
+    extended_protection: str = "None"  # None | Allow | Require
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    enabled: bool = False
+    realm: str = ""
+    default_logon_domain: str = ""
+    logon_method: str = "ClearText"
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class DigestAuth:
+    enabled: bool = False
+    realm: str = ""
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class ClientCertificateAuth:
+    """iisClientCertificateMappingAuthentication and clientCertificateMappingAuthentication (AD)."""
+
+    iis_mapping_enabled: bool = False
+    one_to_one_mappings: int = 0
+    many_to_one_mappings: int = 0
+    ad_mapping_enabled: bool = False
+    ssl_flags: str = ""  # access/@sslFlags, e.g. "Ssl, SslNegotiateCert, SslRequireCert"
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationRule:
+    access_type: str  # Allow | Deny
+    users: str = ""
+    roles: str = ""
+    verbs: str = ""
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class IsapiFilter:
+    name: str
+    path: str
+    enabled: bool = True
+    scope: str = "global"  # "global" or the site name
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class HandlerMapping:
+    name: str
+    path: str  # "*", "*.dll", "*.aspx", ...
+    verb: str = "*"
+    modules: str = ""
+    script_processor: str = ""
+    resource_type: str = ""
+    source: Source | None = None
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.path == "*"
+
+
+@dataclass(frozen=True)
+class IpRule:
+    allowed: bool
+    ip_address: str = ""
+    subnet_mask: str = ""
+    domain_name: str = ""
+
+
+@dataclass(frozen=True)
+class IpSecurity:
+    allow_unlisted: bool = True
+    deny_action: str = "Forbidden"  # Unauthorized | Forbidden | NotFound | AbortRequest
+    rules: tuple[IpRule, ...] = ()
+    dynamic_enabled: bool = False  # denyByConcurrentRequests or denyByRequestRate enabled
+    dynamic_deny_action: str = "Forbidden"
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class EffectiveSettings:
+    """The auth-relevant configuration in force for one URL path of one site."""
+
+    site: str
+    path: str  # "/" or "/app/sub"
+    anonymous: AnonymousAuth = field(default_factory=AnonymousAuth)
+    windows: WindowsAuth = field(default_factory=WindowsAuth)
+    basic: BasicAuth = field(default_factory=BasicAuth)
+    digest: DigestAuth = field(default_factory=DigestAuth)
+    client_certificate: ClientCertificateAuth = field(default_factory=ClientCertificateAuth)
+    authorization: tuple[AuthorizationRule, ...] = ()
+    isapi_filters: tuple[IsapiFilter, ...] = ()  # global + site filters in load order
+    handlers: tuple[HandlerMapping, ...] = ()  # in evaluation order
+    ip_security: IpSecurity = field(default_factory=IpSecurity)
+
+
+@dataclass(frozen=True)
+class AppPool:
+    name: str
+    identity_type: str = "ApplicationPoolIdentity"  # ApplicationPoolIdentity | NetworkService | LocalSystem | LocalService | SpecificUser
+    user_name: str = ""
+    password_present: bool = False
+    load_user_profile: bool = True
+    source: Source | None = None
+
+    @property
+    def identity(self) -> str:
+        """The account worker processes run as, in the form Windows shows it."""
+        return {
+            "ApplicationPoolIdentity": f"IIS APPPOOL\\{self.name}",
+            "NetworkService": "NT AUTHORITY\\NETWORK SERVICE",
+            "LocalSystem": "NT AUTHORITY\\SYSTEM",
+            "LocalService": "NT AUTHORITY\\LOCAL SERVICE",
+        }.get(self.identity_type, self.user_name)
+
+
+@dataclass(frozen=True)
+class VirtualDirectory:
+    site: str
+    application_path: str  # "/" or "/app"
+    path: str  # vdir path within the application, "/" or "/images"
+    physical_path: str  # as configured (may hold %SystemDrive%)
+    user_name: str = ""  # connect-as user (UNC content)
+    password_present: bool = False
+    logon_method: str = ""
+    source: Source | None = None
+
+    @property
+    def url_path(self) -> str:
+        app = self.application_path.rstrip("/")
+        return (app + self.path) if self.path != "/" else (app or "/")
+
+    @property
+    def is_unc(self) -> bool:
+        return self.physical_path.startswith("\\\\")
+
+
+@dataclass(frozen=True)
+class Application:
+    site: str
+    path: str
+    app_pool: str
+    virtual_directories: tuple[VirtualDirectory, ...] = ()
+
+
+@dataclass(frozen=True)
+class Binding:
+    protocol: str
+    binding_information: str  # "*:80:www.contoso.com"
+
+    @property
+    def host_header(self) -> str:
+        parts = self.binding_information.split(":", 2)
+        return parts[2] if len(parts) == 3 else ""
+
+
+@dataclass(frozen=True)
+class Site:
+    id: int
+    name: str
+    bindings: tuple[Binding, ...] = ()
+    applications: tuple[Application, ...] = ()
+    log_directory: str = "%SystemDrive%\\inetpub\\logs\\LogFiles"
+    log_format: str = "W3C"
+    freb_enabled: bool = False
+    freb_directory: str = "%SystemDrive%\\inetpub\\logs\\FailedReqLogFiles"
+
+
+@dataclass(frozen=True)
+class IisConfig:
+    sites: tuple[Site, ...] = ()
+    app_pools: tuple[AppPool, ...] = ()
+    #: effective settings for every site root, application, vdir and <location> path found
+    effective: tuple[EffectiveSettings, ...] = ()
+    global_isapi_filters: tuple[IsapiFilter, ...] = ()
+    warnings: tuple[str, ...] = ()  # things the parser could not read, with file and line
+
+
+# --- Windows security --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Principal:
+    sid: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class RightCheck:
+    """Does an identity hold (or is it denied) one right, and through which principal."""
+
+    right: str
+    holds: bool
+    via: str | None = None  # the principal (the identity itself or a group) that matched
+
+
+@dataclass(frozen=True)
+class Ace:
+    ace_type: str  # "A" allow, "D" deny
+    flags: str  # inheritance flags as in SDDL, e.g. "OICI"
+    rights: int  # access mask
+    trustee_sid: str
+    trustee_name: str = ""  # resolved for well-known SIDs and names the host told us
+    inherited: bool = False
+
+
+@dataclass(frozen=True)
+class SecurityDescriptor:
+    owner: str | None
+    group: str | None
+    dacl: tuple[Ace, ...]
+    dacl_protected: bool = False
+    dacl_present: bool = True
+    sddl: str = ""
+
+
+@dataclass(frozen=True)
+class AccessCheck:
+    read: bool
+    execute: bool
+    denied_by: Ace | None = None
+    granted_by: tuple[Ace, ...] = ()
+
+
+# --- Kerberos, FREB, events ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpnRecord:
+    account: str  # as queried, e.g. "CONTOSO\\svc_web" or "WEB01$"
+    account_dn: str
+    spn: str
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class FrebEvent:
+    name: str  # e.g. AUTH_START, AUTH_REQUEST_AUTH_TYPE, MODULE_SET_RESPONSE_ERROR_STATUS
+    provider: str = ""
+    module: str = ""
+    notification: str = ""
+    http_status: int | None = None
+    http_substatus: int | None = None
+    error_code: str = ""
+    data: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class FrebTrace:
+    file: str
+    url: str
+    site_id: int | None
+    status_code: int
+    substatus: int | None
+    authentication_type: str
+    token_user_name: str
+    app_pool: str = ""
+    events: tuple[FrebEvent, ...] = ()
+
+    @property
+    def failing_module(self) -> str:
+        """The module that set the error status, if the trace says."""
+        for event in self.events:
+            if event.http_status is not None and event.http_status >= 400 and event.module:
+                return event.module
+        return ""
+
+
+@dataclass(frozen=True)
+class LogonFailure:
+    """A decoded Security 4625 record."""
+
+    time_utc: str
+    record_id: int | None
+    target_user: str
+    target_domain: str
+    status: str  # "0xC000006D"
+    status_name: str
+    sub_status: str
+    sub_status_name: str
+    logon_type: int | None
+    logon_process: str = ""
+    auth_package: str = ""
+    ip_address: str = ""
+    workstation: str = ""
+    process_name: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The code that says why: SubStatus when it is set, else Status."""
+        return self.sub_status if self.sub_status not in ("", "0x0", "0x00000000") else self.status
+
+
+@dataclass(frozen=True)
+class EventLogState:
+    name: str
+    max_size_bytes: int | None
+    file_size_bytes: int | None
+    is_full: bool | None
+    retention: str = ""  # overwrite | archive | manual (do not overwrite)
