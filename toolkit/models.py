@@ -45,6 +45,9 @@ class WinRMOptions:
     negotiate_hostname_override: str | None = None
     send_cbt: bool = True
     path: str = "wsman"
+    # Added by INVENTORY (optional, default off): ask for a forwardable ticket so the target can
+    # delegate (Ansible's ansible_winrm_kerberos_delegation / ansible_psrp_negotiate_delegate).
+    kerberos_delegation: bool = False
 
     @property
     def effective_port(self) -> int:

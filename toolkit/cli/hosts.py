@@ -1,9 +1,76 @@
-"""`iisfleet hosts` (not yet implemented)."""
+"""`iisfleet hosts check -i INVENTORY`: walk each host through DNS, TCP, TLS, auth, a command, clock, envelope.
+
+Exit code 1 when any host fails a check, 2 for a bad inventory, 0 otherwise.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from toolkit.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, console, err_console, fail
+from toolkit.errors import ToolkitError
+from toolkit.secrets import redact
+
+hosts_app = typer.Typer(help="Check and inspect the hosts of an inventory.", no_args_is_help=True)
+
+_MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]–[/]"}
+_COLUMNS = ("dns", "tcp", "tls", "auth", "command", "clock", "envelope")
+
+
+@hosts_app.command("check")
+def check_command(
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory file (iisfleet or Ansible).")],
+    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Hosts, groups, tag:<t>, globs; !x excludes.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024)] = 32,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug log on stderr (secrets are masked).")] = False,
+) -> None:
+    """Check that every selected host is reachable and usable, rung by rung."""
+    from toolkit.cli.run import load_targets, setup_logging
+    from toolkit.transports.check import check_hosts
+
+    setup_logging(verbose)
+    try:
+        hosts, _ = load_targets(inventory, limit)
+        results = check_hosts(hosts, concurrency=concurrency)
+    except typer.BadParameter as exc:
+        fail(str(exc))
+    except ToolkitError as exc:
+        fail(exc, EXIT_USAGE)
+
+    if json_output:
+        console.print_json(json.dumps([r.to_dict() for r in results]))
+    else:
+        table = Table(title="hosts check")
+        table.add_column("host")
+        table.add_column("address")
+        for column in _COLUMNS:
+            table.add_column(column)
+        for result in results:
+            cells = []
+            for name in _COLUMNS:
+                item = result.item(name)
+                cells.append(_MARK[item.status] if item else "")
+            table.add_row(result.host, f"{result.address}:{result.port} ({result.transport})", *cells)
+        console.print(table)
+        for result in results:
+            for item in result.items:
+                if item.status in ("fail", "warn") or (item.status == "ok" and item.name in ("tls", "clock", "envelope")):
+                    line = f"{result.host} {item.name}: {redact(item.detail)}"
+                    if item.explanation:
+                        line += f"\n    → {redact(item.explanation)}"
+                    (err_console if item.status == "fail" else console).print(line, highlight=False, markup=False)
+    failed = [r for r in results if not r.ok]
+    if not json_output:
+        console.print(f"{len(results) - len(failed)}/{len(results)} hosts passed")
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add ``iisfleet hosts ...`` to the root app."""
+    app.add_typer(hosts_app, name="hosts")

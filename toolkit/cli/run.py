@@ -1,9 +1,244 @@
-"""`iisfleet run` (not yet implemented)."""
+"""`iisfleet run PLAYBOOK -i INVENTORY`: sweep a fleet and write a run directory.
+
+Thin: parse options, load the inventory and the playbook, call ``toolkit.runner.run_playbook`` with
+progress hooks, print a summary, choose the exit code. Exit codes: 0 every host reached; 3 some hosts
+could not be reached (dns/connect/tls/auth/timeout); 2 bad command line, inventory or playbook;
+130 interrupted with Ctrl-C (the run directory still holds everything collected).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, \
+    TimeRemainingColumn
+from rich.table import Table
+
+from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, err_console, fail, is_tty
+from toolkit.errors import ToolkitError
+from toolkit.models import HostConfig, HostResult, StepResult
+from toolkit.secrets import redact
+
+EXIT_INTERRUPTED = 130
+
+_STATUS_STYLE = {"ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (library threads may log after a test swapped it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def setup_logging(verbose: bool) -> None:
+    """``--verbose``: iisfleet's own debug log on stderr, every line scrubbed of known secrets.
+
+    Third-party loggers never go below WARNING: pypsrp and urllib3 debug output holds whole protocol
+    messages. Without ``--verbose`` their ERROR lines (paramiko's "Socket exception", pypsrp's fault
+    parsing) are silenced too: the host's categorised result says the same thing in plain words.
+    """
+    handler = _StderrHandler()
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("toolkit").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for noisy in ("paramiko", "pypsrp", "spnego", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.CRITICAL)
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` into a dict; the playbook coerces the types."""
+    params: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--param")
+        params[key.strip()] = value
+    return params
+
+
+def prompt_secret(text: str) -> str:
+    return typer.prompt(text, hide_input=True, err=True)
+
+
+def load_targets(inventory: Path, limit: str | None) -> tuple[list[HostConfig], bool]:
+    """The selected hosts and whether the inventory is a simulated (lab) one."""
+    from toolkit.inventory import load_inventory
+
+    loaded = load_inventory(inventory, prompt=prompt_secret)
+    hosts = loaded.select(limit)
+    if not hosts:
+        raise typer.BadParameter(f"--limit {limit!r} selects no host" if limit else "the inventory has no hosts")
+    return hosts, bool(getattr(loaded, "simulated", False))
+
+
+class _LiveProgress:
+    """Rich progress bar fed by runner hooks (called from worker threads; Progress locks itself)."""
+
+    def __init__(self, total: int) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console,
+                                 transient=False)
+        self.task = self.progress.add_task("starting", total=total)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.failed = 0
+
+    def _describe(self) -> None:
+        self.progress.update(self.task, description=f"running {self.running}  failed {self.failed}")
+
+
+def make_hooks(total: int, *, live: bool, quiet: bool, json_mode: bool) -> Any:
+    from toolkit.runner import RunHooks
+
+    out = err_console if json_mode else console
+
+    class Hooks(RunHooks):
+        def __init__(self) -> None:
+            self.bar = _LiveProgress(total) if live else None
+            self.started: set[str] = set()
+
+        def host_started(self, host: HostConfig) -> None:
+            if self.bar:
+                with self.bar.lock:
+                    self.started.add(host.name)
+                    self.bar.running += 1
+                    self.bar._describe()
+
+        def host_finished(self, result: HostResult) -> None:
+            if self.bar:
+                with self.bar.lock:
+                    if result.host in self.started:
+                        self.bar.running -= 1
+                    if result.status == "failed":
+                        self.bar.failed += 1
+                    self.bar._describe()
+                    self.bar.progress.advance(self.bar.task)
+            elif not quiet:
+                out.print(_host_line(result), highlight=False, markup=False, soft_wrap=True)
+
+        def step_finished(self, host: HostConfig, step: StepResult) -> None:
+            pass
+
+        def interrupted(self, level: int) -> None:
+            message = ("interrupt: starting no new hosts; running hosts finish (Ctrl-C again to stop after their "
+                       "current step)" if level == 1 else "interrupt: running hosts stop after their current step")
+            err_console.print(f"[yellow]{message}[/]")
+
+    return Hooks()
+
+
+def _host_line(result: HostResult) -> str:
+    line = f"{result.host} {result.status} {result.duration_s:.1f}s"
+    if result.error is not None:
+        line += f" [{result.error.category}] {redact(result.error.message)}"
+    return line
+
+
+def summary_table(results: list[HostResult]) -> Table:
+    table = Table(title="hosts", show_lines=False)
+    for column in ("host", "status", "steps ok/run", "time", "error"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        ran = [s for s in result.steps if s.status != "skipped"]
+        ok = sum(1 for s in ran if s.status == "ok")
+        error = ""
+        if result.error is not None:
+            error = f"{result.error.category}: {redact(result.error.message)}"
+            if result.error.explanation:
+                error += f"\n→ {redact(result.error.explanation)}"
+        style = _STATUS_STYLE.get(result.status, "")
+        table.add_row(result.host, f"[{style}]{result.status}[/]", f"{ok}/{len(ran)}", f"{result.duration_s:.1f}s",
+                      error)
+    return table
+
+
+def summary_json(summary: Any) -> dict[str, Any]:
+    from toolkit.rundir import error_dict, step_dict
+
+    return {
+        "run_dir": str(summary.run_dir), "playbook": summary.playbook, "status": summary.status,
+        "started_utc": summary.started_utc, "finished_utc": summary.finished_utc,
+        "duration_s": round(summary.duration_s, 3),
+        "counts": {s: summary.count(s) for s in ("ok", "partial", "failed", "skipped")},
+        "hosts": [{"host": h.host, "address": h.address, "transport": h.transport, "status": h.status,
+                   "error": error_dict(h.error), "steps": [step_dict(s) for s in h.steps]} for h in summary.hosts],
+    }
+
+
+def run_command(
+    playbook: Annotated[str, typer.Argument(help="A bundled playbook name (e.g. triage-401) or a path to a .yml.")],
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory file (iisfleet or Ansible).")],
+    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Hosts, groups, tag:<t>, globs; !x excludes.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default ./runs/<UTC>-<playbook>).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Playbook parameter NAME=VALUE (repeat).")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Hosts worked on at once.")] = 32,
+    deadline: Annotated[float | None, typer.Option("--deadline", min=1, help="Stop the whole run after this many seconds.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug log on stderr (secrets are masked).")] = False,
+) -> None:
+    """Run a playbook's collectors on every selected host and write a run directory."""
+    from toolkit.rundir import default_run_dir
+    from toolkit.runner import run_playbook
+
+    setup_logging(verbose)
+    try:
+        from toolkit.playbooks import load_playbook
+    except ImportError:
+        fail("playbook support (toolkit.playbooks) is not available in this installation")
+    try:
+        params = parse_params(param)
+        book = load_playbook(playbook)
+        hosts, simulated = load_targets(inventory, limit)
+        run_dir = out or default_run_dir(book.name)
+        live = is_tty() and sys.stderr.isatty() and not json_output
+        hooks = make_hooks(len(hosts), live=live, quiet=False, json_mode=json_output)
+        if hooks.bar is not None:
+            with hooks.bar.progress:
+                summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
+                                       deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory))
+        else:
+            summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
+                                   deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory))
+    except typer.BadParameter as exc:
+        fail(str(exc))
+    except ToolkitError as exc:
+        fail(exc, EXIT_USAGE)
+
+    if json_output:
+        console.print_json(json.dumps(summary_json(summary)))
+    else:
+        console.print(summary_table(summary.hosts))
+        counts = ", ".join(f"{summary.count(s)} {s}" for s in ("ok", "partial", "failed", "skipped"))
+        console.print(f"run {summary.status} in {summary.duration_s:.1f}s: {counts}")
+        console.print(f"run directory: {summary.run_dir}", highlight=False)
+    if summary.status == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_UNREACHABLE if summary.unreachable else EXIT_OK)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add ``iisfleet run`` to the root app."""
+    app.command("run", help="Run a playbook across the fleet and write a run directory.")(run_command)

@@ -27,6 +27,12 @@ class AnonymousAuth:
     user_name: str = "IUSR"  # "" means: run anonymous requests as the application pool identity
     password_present: bool = False  # never the value: encrypted values are only recorded as present
     source: Source | None = None
+    logon_method: str = "ClearText"  # Interactive | Batch | Network | ClearText (used for a specific user)
+
+    @property
+    def uses_pool_identity(self) -> bool:
+        """Anonymous requests run as the application pool identity (``userName=""``)."""
+        return self.user_name == ""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class WindowsAuth:
     use_app_pool_credentials: bool = False
     extended_protection: str = "None"  # None | Allow | Require
     source: Source | None = None
+    extended_protection_flags: str = "None"  # None, Proxy, NoServiceNameCheck, AllowDotlessSpn, ProxyCohosting
+    auth_persist_non_ntlm: bool | None = None  # None: not configured (defaults conflict across IIS versions)
+    providers_configured: bool = False  # False: nobody set <providers>, so the install default is assumed
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,14 @@ class ClientCertificateAuth:
     ad_mapping_enabled: bool = False
     ssl_flags: str = ""  # access/@sslFlags, e.g. "Ssl, SslNegotiateCert, SslRequireCert"
     source: Source | None = None
+    one_to_one_enabled: bool = True
+    many_to_one_enabled: bool = True
+    logon_method: str = "ClearText"
+    ssl_flags_source: Source | None = None
+
+    @property
+    def requires_client_certificate(self) -> bool:
+        return "sslrequirecert" in self.ssl_flags.replace(" ", "").lower().split(",")
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,9 @@ class HandlerMapping:
     script_processor: str = ""
     resource_type: str = ""
     source: Source | None = None
+    type: str = ""  # managed handler type
+    require_access: str = ""  # None | Read | Write | Script (default) | Execute
+    pre_condition: str = ""
 
     @property
     def is_wildcard(self) -> bool:
@@ -133,6 +153,21 @@ class EffectiveSettings:
     isapi_filters: tuple[IsapiFilter, ...] = ()  # global + site filters in load order
     handlers: tuple[HandlerMapping, ...] = ()  # in evaluation order
     ip_security: IpSecurity = field(default_factory=IpSecurity)
+    application_path: str = "/"  # the application this path belongs to
+    app_pool: str = ""  # that application's pool ("" when the site is unknown)
+    handlers_access_policy: str = "Read"  # handlers/@accessPolicy
+    config_files: tuple[str, ...] = ()  # every file that contributed, in merge order
+
+    def handler_for(self, url_path: str) -> HandlerMapping | None:
+        """The first handler whose ``path`` matches the last segment of ``url_path`` (verb ignored)."""
+        import fnmatch
+
+        leaf = url_path.rstrip("/").rsplit("/", 1)[-1].lower()
+        for handler in self.handlers:
+            pattern = handler.path.lower()
+            if pattern == "*" or fnmatch.fnmatchcase(leaf, pattern) or leaf == pattern:
+                return handler
+        return None
 
 
 @dataclass(frozen=True)
@@ -141,8 +176,10 @@ class AppPool:
     identity_type: str = "ApplicationPoolIdentity"  # ApplicationPoolIdentity | NetworkService | LocalSystem | LocalService | SpecificUser
     user_name: str = ""
     password_present: bool = False
-    load_user_profile: bool = True
+    load_user_profile: bool = True  # the parser always sets it (schema default: false)
     source: Source | None = None
+    logon_type: str = "LogonBatch"  # LogonBatch | LogonService
+    manual_group_membership: bool = False  # False: IIS_IUSRS is added to the worker token
 
     @property
     def identity(self) -> str:
@@ -182,6 +219,7 @@ class Application:
     path: str
     app_pool: str
     virtual_directories: tuple[VirtualDirectory, ...] = ()
+    source: Source | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +243,8 @@ class Site:
     log_format: str = "W3C"
     freb_enabled: bool = False
     freb_directory: str = "%SystemDrive%\\inetpub\\logs\\FailedReqLogFiles"
+    source: Source | None = None
+    freb_max_log_files: int = 50
 
 
 @dataclass(frozen=True)
@@ -215,6 +255,26 @@ class IisConfig:
     effective: tuple[EffectiveSettings, ...] = ()
     global_isapi_filters: tuple[IsapiFilter, ...] = ()
     warnings: tuple[str, ...] = ()  # things the parser could not read, with file and line
+    #: settings for the server level only (what a site the config does not list would get)
+    server_defaults: EffectiveSettings | None = None
+    #: traceFailedRequests rules: (config path, status codes) pairs, e.g. ("Default Web Site", "401")
+    freb_rules: tuple[tuple[str, str], ...] = ()
+
+    def site(self, name_or_id: str | int) -> Site | None:
+        """A site by name (case-insensitive), id, or ``W3SVC<id>``."""
+        key = str(name_or_id).strip()
+        if key.upper().startswith("W3SVC") and key[5:].isdigit():
+            key = key[5:]
+        for site in self.sites:
+            if site.name.lower() == key.lower() or (key.isdigit() and site.id == int(key)):
+                return site
+        return None
+
+    def app_pool(self, name: str) -> AppPool | None:
+        for pool in self.app_pools:
+            if pool.name.lower() == name.lower():
+                return pool
+        return None
 
 
 # --- Windows security --------------------------------------------------------------------------
@@ -232,6 +292,7 @@ class RightCheck:
     right: str
     holds: bool
     via: str | None = None  # the principal (the identity itself or a group) that matched
+    how: str = ""  # how the identity counts as ``via``: "self", "implicit", "member of X (through Y)"
 
 
 @dataclass(frozen=True)
@@ -258,8 +319,9 @@ class SecurityDescriptor:
 class AccessCheck:
     read: bool
     execute: bool
-    denied_by: Ace | None = None
-    granted_by: tuple[Ace, ...] = ()
+    denied_by: Ace | None = None  # the deny ACE that decided *read* (None when read was not denied)
+    granted_by: tuple[Ace, ...] = ()  # the allow ACEs that decided read and/or execute
+    execute_denied_by: Ace | None = None  # the deny ACE that decided execute
 
 
 # --- Kerberos, FREB, events ---------------------------------------------------------------------
@@ -280,8 +342,21 @@ class FrebEvent:
     notification: str = ""
     http_status: int | None = None
     http_substatus: int | None = None
-    error_code: str = ""
-    data: tuple[tuple[str, str], ...] = ()
+    error_code: str = ""  # HRESULT as hex, e.g. "0x80070005"
+    data: tuple[tuple[str, str], ...] = ()  # raw EventData; renderings under "<Name>.text"
+    error_text: str = ""  # FREB's rendering, e.g. "Access is denied. (0x80070005)"
+    time_utc: str = ""
+
+    @property
+    def is_auth(self) -> bool:
+        return self.name.startswith("AUTH_")
+
+    def value(self, name: str, default: str = "") -> str:
+        """One EventData value (or ``"<Name>.text"`` for its rendering)."""
+        for key, value in self.data:
+            if key == name:
+                return value
+        return default
 
 
 @dataclass(frozen=True)
@@ -295,6 +370,21 @@ class FrebTrace:
     token_user_name: str
     app_pool: str = ""
     events: tuple[FrebEvent, ...] = ()
+    verb: str = ""
+    remote_user_name: str = ""
+    user_name: str = ""
+    failure_reason: str = ""  # e.g. STATUS_CODE
+    trigger_status: str = ""
+    time_taken_ms: int | None = None
+    truncated: bool = False  # more events than the parser keeps
+
+    @property
+    def summary(self) -> tuple[FrebEvent, ...]:
+        """The events that explain a 401, in order: AUTH_* and every error-status event."""
+        return tuple(event for event in self.events
+                     if event.is_auth or event.name in ("MODULE_SET_RESPONSE_ERROR_STATUS", "USER_SET",
+                                                        "GENERAL_SEND_CUSTOM_ERROR")
+                     or (event.http_status is not None and event.http_status >= 400))
 
     @property
     def failing_module(self) -> str:

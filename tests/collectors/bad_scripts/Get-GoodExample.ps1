@@ -1,0 +1,29 @@
+# collector-id: Get-GoodExample/2
+
+<#
+.SYNOPSIS
+    A minimal collector that passes every static check (the baseline for the bad snippets).
+.PARAMETER MaxItems
+    How many items.
+.PARAMETER Name
+    A name.
+#>
+[CmdletBinding()]
+param(
+    [int]$MaxItems = 5,
+    [string]$Name = ''
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+$items = @(Get-ChildItem -LiteralPath $env:SystemRoot | Select-Object -First $MaxItems)
+$data = [ordered]@{ count = $items.Count; name = $Name }
+$envelope = [ordered]@{
+    schema    = 'iisfleet.collector/1'
+    collector = 'Get-GoodExample'
+    version   = 2
+    data      = $data
+    errors    = @()
+}
+ConvertTo-Json -InputObject $envelope -Depth 4 -Compress

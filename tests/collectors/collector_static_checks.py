@@ -1,0 +1,494 @@
+"""Static checks for the bundled PowerShell collectors (they never run on this machine).
+
+Each ``check_*`` function takes a :class:`Script` and returns a list of problems (empty = pass), so
+the same function is applied to the real collectors and to the deliberately bad snippets in
+``bad_scripts/``, which prove that every check bites. Parsing uses the tree-sitter PowerShell grammar
+from ``tree-sitter-language-pack==0.9.1`` (bundled grammars, works offline).
+
+Known grammar gaps (valid PowerShell that this grammar rejects, so the collectors avoid it):
+compound assignment ``-=``, labelled ``break``, a ``-bor`` expression directly inside a method's
+argument list, a ``param()`` block on the same line as ``function X {``, and ``ForEach-Object
+-Process {…}`` (the bare scriptblock form parses).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tree_sitter_language_pack import get_parser
+
+# ---------------------------------------------------------------------------------------------
+# The read-only allow-list. Every command a collector runs must be here, with the reason it is safe.
+# Names are matched case-insensitively. Script-local helper functions are allowed separately (see
+# LOCAL_FUNCTION_VERBS) because their bodies are themselves checked.
+ALLOWED_COMMANDS: dict[str, str] = {
+    "Set-StrictMode": "changes only the running script's own strictness, nothing on the host",
+    "ConvertTo-Json": "serialises the envelope to the output stream",
+    "ConvertFrom-Json": "bootstrap only: parses the request read from stdin",
+    "Get-CimInstance": "reads WMI/CIM classes (OS, computer, groups, users); CIM methods are never invoked",
+    "Get-ItemProperty": "reads registry values (InetStp, Lsa, HTTP parameters)",
+    "Get-Item": "reads file-system metadata",
+    "Get-ChildItem": "lists folders (log files, web.config search)",
+    "Test-Path": "checks existence",
+    "Join-Path": "string operation on paths",
+    "Get-Acl": "reads a security descriptor",
+    "Get-WinEvent": "reads event logs and their state; never clears or exports",
+    "Get-LocalUser": "reads local accounts",
+    "Sort-Object": "in-memory ordering",
+    "Select-Object": "in-memory selection (-First)",
+    "Where-Object": "in-memory filtering",
+    "Measure-Object": "in-memory counting",
+    "secedit.exe": "only ever with /export (the temp file it must write is deleted in finally)",
+    "setspn.exe": "only ever with -L (list), an LDAP read",
+}
+
+#: Arguments a native command must (and must not) be given, so an allowed tool cannot be misused.
+NATIVE_COMMAND_RULES: dict[str, tuple[str, re.Pattern[str]]] = {
+    "secedit.exe": ("/export", re.compile(r"/(configure|import|generaterollback|validate)\b", re.I)),
+    "setspn.exe": ("-L", re.compile(r"(^|\s)-(S|A|D|R|U|C|F|Q|X|T)\b", re.I)),
+}
+
+#: Verbs a script-local helper function may use; anything that sounds like a change is refused.
+LOCAL_FUNCTION_VERBS = frozenset({"Get", "Read", "ConvertTo", "Test", "Add", "Measure", "Find", "Resolve"})
+
+#: Verbs that change something. Refused for commands and for helper names alike.
+WRITE_VERBS = frozenset({
+    "Set", "New", "Remove", "Stop", "Restart", "Start", "Clear", "Disable", "Enable", "Install",
+    "Uninstall", "Register", "Unregister", "Rename", "Move", "Copy", "Out", "Export", "Import", "Invoke",
+    "Update", "Reset", "Suspend", "Resume", "Write", "Add", "Limit", "Grant", "Revoke", "Unblock", "Publish",
+})
+
+#: Built-in aliases of Windows PowerShell 5.1 (and common Unix-style ones) that collectors must not use.
+ALIASES = frozenset({
+    "%", "?", "ac", "asnp", "cat", "cd", "cfs", "chdir", "clc", "clear", "clhy", "cli", "clp", "cls", "clv",
+    "cnsn", "compare", "copy", "cp", "cpi", "cpp", "curl", "cvpa", "dbp", "del", "diff", "dir", "dnsn", "ebp",
+    "echo", "epal", "epcsv", "epsn", "erase", "etsn", "exsn", "fc", "fhx", "fl", "foreach", "ft", "fw", "gal",
+    "gbp", "gc", "gcb", "gci", "gcm", "gcs", "gdr", "ghy", "gi", "gin", "gjb", "gl", "gm", "gmo", "gp", "gps",
+    "gpv", "group", "gsn", "gsnp", "gsv", "gtz", "gu", "gv", "gwmi", "h", "history", "icm", "iex", "ihy", "ii",
+    "ipal", "ipcsv", "ipmo", "ipsn", "irm", "ise", "iwmi", "iwr", "kill", "lp", "ls", "man", "md", "measure",
+    "mi", "mount", "move", "mp", "mv", "nal", "ndr", "ni", "nmo", "npssc", "nsn", "nv", "ogv", "oh", "popd",
+    "ps", "pushd", "pwd", "r", "rbp", "rcjb", "rcsn", "rd", "rdr", "ren", "ri", "rjb", "rm", "rmdir", "rmo",
+    "rni", "rnp", "rp", "rsn", "rsnp", "rujb", "rv", "rvpa", "rwmi", "sajb", "sal", "saps", "sasv", "sbp", "sc",
+    "scb", "select", "set", "shcm", "si", "sl", "sleep", "sls", "sort", "sp", "spjb", "spps", "spsv", "start",
+    "stz", "sujb", "sv", "swmi", "tee", "trcm", "type", "wget", "where", "wjb", "write",
+})
+
+#: Commands that format or print for a person; a collector's output stream carries only JSON.
+FORBIDDEN_OUTPUT = re.compile(r"^(Write-Host|Format-\w+|Out-String|Out-Host|Out-Default|Out-GridView)$", re.I)
+
+#: PowerShell 7-only syntax and commands. Applied to code with strings and comments blanked.
+PS7_PATTERNS: dict[str, re.Pattern[str]] = {
+    "null-coalescing ??": re.compile(r"\?\?"),
+    "null-conditional ?. or ?[": re.compile(r"\?\.|\}\?\[|\w\?\["),
+    "pipeline chain &&": re.compile(r"&&"),
+    "pipeline chain ||": re.compile(r"\|\|"),
+    "ternary ?:": re.compile(r"\s\?\s[^\n]*\s:\s"),
+    "-Parallel": re.compile(r"-Parallel\b", re.I),
+    "-AsHashtable": re.compile(r"-AsHashtable\b", re.I),
+    "ConvertTo-Json -AsArray": re.compile(r"-AsArray\b", re.I),
+    "-EscapeHandling": re.compile(r"-EscapeHandling\b", re.I),
+    "$PSStyle": re.compile(r"\$PSStyle\b", re.I),
+    "Get-Error": re.compile(r"\bGet-Error\b", re.I),
+    "Test-Json": re.compile(r"\bTest-Json\b", re.I),
+    "Join-String": re.compile(r"\bJoin-String\b", re.I),
+    "Get-Uptime": re.compile(r"\bGet-Uptime\b", re.I),
+    "ConvertFrom-Markdown": re.compile(r"\bConvertFrom-Markdown\b", re.I),
+    "clean block": re.compile(r"^\s*clean\s*\{", re.I | re.M),
+    "$IsWindows/$IsLinux": re.compile(r"\$Is(Windows|Linux|MacOS|CoreCLR)\b", re.I),
+}
+
+#: .NET calls that write. Applied to code with comments blanked (string arguments kept).
+WRITE_API_PATTERNS: dict[str, re.Pattern[str]] = {
+    "file write/delete/move": re.compile(
+        r"\[(System\.)?IO\.(File|Directory)\]::(Write\w*|Append\w*|Delete|Move|Copy|Replace|Create\w*|Set\w+|"
+        r"Encrypt|Decrypt|OpenWrite)\b", re.I),
+    "writable file open": re.compile(
+        r"FileAccess\]::(Write|ReadWrite)|FileMode\]::(Create|CreateNew|Append|Truncate|OpenOrCreate)", re.I),
+    "stream writer / file stream": re.compile(r"\bStreamWriter\b|\bFileStream\]::new|\bFileInfo\]::new", re.I),
+    "temp file creation": re.compile(r"GetTempFileName", re.I),
+    "registry write": re.compile(
+        r"\.(SetValue|CreateSubKey|DeleteSubKey\w*|DeleteValue|SetAccessControl)\(|OpenSubKey\([^)]*\$true", re.I),
+    "ACL change": re.compile(r"\.(SetAccessRule\w*|AddAccessRule|RemoveAccessRule\w*|SetOwner|SetSecurityDescriptor\w*)\(", re.I),
+    "file-system object change": re.compile(r"\.(MoveTo|CopyTo|Delete|Create|CreateSubdirectory|Encrypt|Decrypt)\(", re.I),
+    "WMI/CIM method or write": re.compile(r"Invoke-(Cim|Wmi)Method|\[WMIClass\]|\.Put\(\)|Set-(Cim|Wmi)Instance", re.I),
+    "ADSI method other than Members": re.compile(r"\.Invoke\(\s*'(?!Members')", re.I),
+    "reflection call other than GetProperty": re.compile(r"InvokeMember\([^,]+,\s*'(?!GetProperty')", re.I),
+    "dynamic code": re.compile(r"Invoke-Expression|\[scriptblock\]::Create|AddScript\(", re.I),
+    "service/process control": re.compile(r"ServiceController\]|\.(Start|Stop|Kill)\(\)|Diagnostics\.Process\]::Start", re.I),
+}
+
+#: A (file, pattern name) pair that is allowed, with the reason. Kept tiny on purpose.
+WRITE_API_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("Get-LocalUserRight", "file write/delete/move"):
+        "deletes the temp files secedit /export had to write; checked by check_temp_files_deleted_in_finally",
+    ("_ssh_bootstrap", "dynamic code"): "the bootstrap's job is to run the collector script it receives",
+}
+
+#: Sidecar type -> the PowerShell type literal in param().
+PS_TYPE_FOR = {"int": "int", "string": "string", "string[]": "string[]", "bool": "bool"}
+
+MARKER_RE = re.compile(r"^# collector-id: (?P<id>[A-Za-z_][\w-]*)/(?P<version>\d+)$", re.M)
+
+
+@functools.cache
+def _parser() -> Any:
+    return get_parser("powershell")
+
+
+@dataclass
+class Script:
+    """One PowerShell file plus its optional sidecar, parsed once."""
+
+    path: Path
+    raw: bytes
+    sidecar: dict[str, Any] | None = None
+    tree: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tree = _parser().parse(self.raw)
+
+    @classmethod
+    def load(cls, path: Path) -> "Script":
+        sidecar_path = path.with_suffix(".yml")
+        sidecar = yaml.safe_load(sidecar_path.read_text("utf-8")) if sidecar_path.exists() else None
+        return cls(path=path, raw=path.read_bytes(), sidecar=sidecar)
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    @property
+    def is_bootstrap(self) -> bool:
+        return self.stem.startswith("_")
+
+    def text_of(self, node: Any) -> str:
+        return self.raw[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+    def nodes(self, *types: str) -> Iterator[Any]:
+        stack = [self.tree.root_node]
+        while stack:
+            node = stack.pop()
+            if node.type in types:
+                yield node
+            stack.extend(reversed(node.children))
+
+    def blanked(self, *, strings: bool) -> str:
+        """The source with comments (and optionally string literals) replaced by spaces."""
+        data = bytearray(self.raw)
+        kinds = ("comment", "string_literal") if strings else ("comment",)
+        for node in self.nodes(*kinds):
+            for index in range(node.start_byte, node.end_byte):
+                if data[index] not in (0x0A, 0x0D):
+                    data[index] = 0x20
+        return data.decode("utf-8", "replace")
+
+    def line_of(self, offset_text: str, offset: int) -> int:
+        return offset_text.count("\n", 0, offset) + 1
+
+
+def command_name(script: Script, command: Any) -> str:
+    """The name a ``command`` node invokes: ``Get-Item``, ``setspn.exe``, ``%``, or ``$variable``."""
+    for child in command.children:
+        if child.type == "command_name":
+            return script.text_of(child)
+        if child.type == "command_name_expr":
+            inner = [c for c in child.children if c.type == "command_name"]
+            return script.text_of(inner[0] if inner else child)
+    # The grammar gives some aliases (``%``) no command_name node: take the first token.
+    first = [c for c in command.children if c.type != "command_invokation_operator"]
+    return script.text_of(first[0]).split()[0] if first else ""
+
+
+def commands(script: Script) -> Iterator[tuple[str, Any]]:
+    for node in script.nodes("command"):
+        yield command_name(script, node), node
+
+
+def local_functions(script: Script) -> set[str]:
+    return {script.text_of(n).lower() for n in script.nodes("function_name")}
+
+
+# ------------------------------------------------------------------------------------ the checks
+
+
+def check_parses(script: Script) -> list[str]:
+    problems = []
+    for node in script.nodes("ERROR"):
+        problems.append(f"line {node.start_point[0] + 1}: syntax error near {script.text_of(node)[:40]!r}")
+    stack = [script.tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_missing:
+            problems.append(f"line {node.start_point[0] + 1}: missing {node.type!r}")
+        stack.extend(node.children)
+    return problems
+
+
+def check_encoding(script: Script) -> list[str]:
+    if script.raw.startswith(b"\xef\xbb\xbf"):
+        return ["starts with a UTF-8 BOM; scripts travel as text and must be saved without one"]
+    try:
+        script.raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [f"not UTF-8: {exc}"]
+    return []
+
+
+def check_no_ps7_syntax(script: Script) -> list[str]:
+    code = script.blanked(strings=True)
+    problems = []
+    for label, pattern in PS7_PATTERNS.items():
+        for match in pattern.finditer(code):
+            problems.append(f"line {script.line_of(code, match.start())}: PowerShell 7-only {label}")
+    return problems
+
+
+def check_no_aliases(script: Script) -> list[str]:
+    return [f"line {node.start_point[0] + 1}: alias {name!r}; spell out the command"
+            for name, node in commands(script) if name.lower() in ALIASES]
+
+
+def check_no_host_formatting(script: Script) -> list[str]:
+    return [f"line {node.start_point[0] + 1}: {name} writes for a person; emit data only"
+            for name, node in commands(script) if FORBIDDEN_OUTPUT.match(name)]
+
+
+def check_allowed_commands(script: Script) -> list[str]:
+    allowed = {name.lower() for name in ALLOWED_COMMANDS}
+    helpers = local_functions(script)
+    problems = []
+    for helper in sorted(helpers):
+        verb = helper.split("-", 1)[0]
+        if verb not in {v.lower() for v in LOCAL_FUNCTION_VERBS}:
+            problems.append(f"helper function {helper!r} must use a read-only verb ({', '.join(sorted(LOCAL_FUNCTION_VERBS))})")
+    for name, node in commands(script):
+        line = node.start_point[0] + 1
+        lowered = name.lower()
+        if name.startswith("$"):
+            if not script.is_bootstrap:
+                problems.append(f"line {line}: dynamic invocation of {name}; only the bootstrap may run a script block")
+            continue
+        if lowered in helpers:
+            continue
+        if lowered not in allowed:
+            problems.append(f"line {line}: {name!r} is not on the read-only allow-list")
+            continue
+        rule = NATIVE_COMMAND_RULES.get(lowered)
+        if rule:
+            required, forbidden = rule
+            text = script.text_of(node)
+            if required.lower() not in text.lower().split() or forbidden.search(text):
+                problems.append(f"line {line}: {name} must be called with {required} only: {text!r}")
+    return problems
+
+
+def check_no_write_apis(script: Script) -> list[str]:
+    code = script.blanked(strings=False)
+    problems = []
+    for label, pattern in WRITE_API_PATTERNS.items():
+        if (script.stem, label) in WRITE_API_EXCEPTIONS:
+            continue
+        for match in pattern.finditer(code):
+            problems.append(f"line {script.line_of(code, match.start())}: {label}: {match.group(0)!r}")
+    return problems
+
+
+def check_temp_files_deleted_in_finally(script: Script) -> list[str]:
+    """Any file deletion must sit in a ``finally`` block, and the sidecar must say so."""
+    problems = []
+    code = script.blanked(strings=False)
+    deletes = [m.start() for m in re.finditer(r"\[System\.IO\.File\]::Delete\(", code)]
+    if not deletes:
+        return []
+    finally_ranges = [(n.start_byte, n.end_byte) for n in script.nodes("finally_clause")]
+    for offset in deletes:
+        byte_offset = len(code[:offset].encode("utf-8"))
+        if not any(start <= byte_offset < end for start, end in finally_ranges):
+            problems.append(f"line {script.line_of(code, offset)}: file deletion outside a finally block")
+    note = str((script.sidecar or {}).get("read_only", ""))
+    if "temp" not in note.lower() or "finally" not in note.lower():
+        problems.append("sidecar read_only must say which temp file is written and that it is deleted in finally")
+    return problems
+
+
+def check_marker(script: Script) -> list[str]:
+    text = script.raw.decode("utf-8", "replace")
+    markers = MARKER_RE.findall(text)
+    if len(markers) != 1:
+        return [f"expected exactly one '# collector-id: <Id>/<version>' line, found {len(markers)}"]
+    marker_id, version = markers[0]
+    problems = []
+    if not text.startswith(f"# collector-id: {marker_id}/{version}"):
+        problems.append("the marker must be the first line")
+    if marker_id != script.stem:
+        problems.append(f"marker names {marker_id!r} but the file is {script.path.name}")
+    if script.sidecar is not None:
+        if script.sidecar.get("name") != script.stem:
+            problems.append(f"sidecar name {script.sidecar.get('name')!r} differs from the file name")
+        if script.sidecar.get("version") != int(version):
+            problems.append(f"sidecar version {script.sidecar.get('version')!r} differs from marker version {version}")
+    envelope = re.search(r"^\s*collector\s*=\s*'([^']*)'\s*$", text, re.M)
+    envelope_version = re.search(r"^\s*version\s*=\s*(\d+)\s*$", text, re.M)
+    if not script.is_bootstrap:
+        if envelope is None or envelope.group(1) != script.stem:
+            problems.append("the envelope's collector = '<Id>' must equal the file name")
+        if envelope_version is None or envelope_version.group(1) != version:
+            problems.append("the envelope's version must equal the marker version")
+    return problems
+
+
+def check_script_shape(script: Script) -> list[str]:
+    """[CmdletBinding()], a typed param() block, Set-StrictMode, help, one compact JSON document."""
+    if script.is_bootstrap:
+        return []
+    problems = []
+    top = script.tree.root_node
+    param_blocks = [c for c in top.children if c.type == "param_block"]
+    if not param_blocks:
+        return ["no script-level param() block"]
+    block = script.text_of(param_blocks[0])
+    if not re.match(r"\s*\[CmdletBinding\(\)\]", block, re.I):
+        problems.append("param block lacks [CmdletBinding()]")
+    for name, node in commands(script):
+        if name.lower() == "set-strictmode" and "-Version Latest" in script.text_of(node):
+            break
+    else:
+        problems.append("no 'Set-StrictMode -Version Latest'")
+    if not re.search(r"^\$ErrorActionPreference = 'Stop'$", script.raw.decode("utf-8", "replace"), re.M):
+        problems.append("no \"$ErrorActionPreference = 'Stop'\"")
+    help_blocks = [script.text_of(n) for n in script.nodes("comment") if script.text_of(n).startswith("<#")]
+    if not any(".SYNOPSIS" in h for h in help_blocks):
+        problems.append("no comment-based help with .SYNOPSIS")
+    for parameter in param_names(script):
+        if not any(re.search(rf"\.PARAMETER\s+{re.escape(parameter)}\b", h, re.I) for h in help_blocks):
+            problems.append(f"help has no .PARAMETER {parameter}")
+    json_calls = [(name, node) for name, node in commands(script) if name.lower() == "convertto-json"]
+    if len(json_calls) != 1:
+        problems.append(f"expected one ConvertTo-Json (the envelope), found {len(json_calls)}")
+    else:
+        text = script.text_of(json_calls[0][1])
+        if "-Compress" not in text or not re.search(r"-Depth \d+", text):
+            problems.append("ConvertTo-Json must use -Depth N -Compress")
+    return problems
+
+
+def param_names(script: Script) -> list[str]:
+    return [p["name"] for p in script_parameters(script)]
+
+
+def script_parameters(script: Script) -> list[dict[str, Any]]:
+    """The script-level parameters as ``{name, type, default}`` (default as a Python value)."""
+    top = script.tree.root_node
+    blocks = [c for c in top.children if c.type == "param_block"]
+    if not blocks:
+        return []
+    result = []
+    for parameter in (n for n in _walk(blocks[0]) if n.type == "script_parameter"):
+        type_name = None
+        default: Any = _NO_DEFAULT
+        name = ""
+        for child in parameter.children:
+            if child.type == "attribute_list":
+                literals = [n for n in _walk(child) if n.type == "type_literal"]
+                if literals:
+                    type_name = re.sub(r"\s", "", script.text_of(literals[0]))[1:-1]
+            elif child.type == "variable":
+                name = script.text_of(child).lstrip("$")
+            elif child.type == "script_parameter_default":
+                default = _ps_literal(script.text_of(child).lstrip("=").strip())
+        result.append({"name": name, "type": type_name, "default": default})
+    return result
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "<no default>"
+
+
+_NO_DEFAULT = _NoDefault()
+
+
+def _ps_literal(text: str) -> Any:
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if re.fullmatch(r"'[^']*'", text) or re.fullmatch(r'"[^"$`]*"', text):
+        return text[1:-1]
+    if re.fullmatch(r"@\(\s*\)", text):
+        return []
+    if text.lower() in ("$true", "$false"):
+        return text.lower() == "$true"
+    if text.lower() == "$null":
+        return None
+    return ("<expression>", text)
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
+
+
+def check_sidecar_matches_params(script: Script) -> list[str]:
+    if script.is_bootstrap:
+        return []
+    if script.sidecar is None:
+        return ["no sidecar .yml next to the script"]
+    problems = []
+    declared = {p["name"]: p for p in (script.sidecar.get("parameters") or [])}
+    actual = {p["name"]: p for p in script_parameters(script)}
+    for name in sorted(set(declared) - set(actual)):
+        problems.append(f"sidecar declares {name} but param() has no such parameter")
+    for name in sorted(set(actual) - set(declared)):
+        problems.append(f"param() has {name} but the sidecar does not declare it")
+    for name in sorted(set(declared) & set(actual)):
+        spec, real = declared[name], actual[name]
+        expected_type = PS_TYPE_FOR.get(spec.get("type", ""))
+        if real["type"] is None:
+            problems.append(f"{name}: param() gives no type")
+        elif expected_type is None or real["type"].lower() != expected_type:
+            problems.append(f"{name}: sidecar type {spec.get('type')!r} but param() says [{real['type']}]")
+        if real["default"] is _NO_DEFAULT:
+            problems.append(f"{name}: param() gives no default; every collector parameter is optional")
+        elif real["default"] != spec.get("default"):
+            problems.append(f"{name}: sidecar default {spec.get('default')!r} but param() default {real['default']!r}")
+    return problems
+
+
+def check_sidecar_complete(script: Script) -> list[str]:
+    if script.is_bootstrap:
+        return []
+    sidecar = script.sidecar or {}
+    problems = [f"sidecar lacks {key!r}" for key in ("name", "version", "description", "reads", "read_only", "output")
+                if not sidecar.get(key) and sidecar.get(key) != []]
+    for spec in sidecar.get("parameters") or []:
+        for key in ("name", "type", "default", "description"):
+            if key not in spec:
+                problems.append(f"sidecar parameter {spec.get('name', '?')} lacks {key!r}")
+    output = sidecar.get("output") or {}
+    if not isinstance(output.get("data"), dict) or not output.get("sample"):
+        problems.append("sidecar output needs a 'data' schema and a 'sample'")
+    return problems
+
+
+ALL_CHECKS: dict[str, Callable[[Script], list[str]]] = {
+    "parses": check_parses,
+    "encoding": check_encoding,
+    "ps7-syntax": check_no_ps7_syntax,
+    "aliases": check_no_aliases,
+    "host-formatting": check_no_host_formatting,
+    "allow-list": check_allowed_commands,
+    "write-apis": check_no_write_apis,
+    "temp-files": check_temp_files_deleted_in_finally,
+    "marker": check_marker,
+    "shape": check_script_shape,
+    "sidecar-params": check_sidecar_matches_params,
+    "sidecar-complete": check_sidecar_complete,
+}

@@ -1,0 +1,164 @@
+"""Static checks on the bundled collectors, and proof (bad_scripts/mutations.yml) that each check bites.
+
+The collectors run only on customers' Windows servers, never here, so these checks are what stands
+between a careless edit and a script that writes to a production host or fails to parse there.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from collector_static_checks import (
+    ALL_CHECKS,
+    ALLOWED_COMMANDS,
+    Script,
+    commands,
+    local_functions,
+)
+from toolkit.collectors import ssh_bootstrap, ssh_bootstrap_command
+from toolkit.resources import ps_scripts_dir
+
+HERE = Path(__file__).parent
+BAD = HERE / "bad_scripts"
+SCRIPTS_DIR = Path(str(ps_scripts_dir()))
+SCRIPT_PATHS = sorted(SCRIPTS_DIR.glob("*.ps1"))
+COLLECTOR_PATHS = [p for p in SCRIPT_PATHS if not p.name.startswith("_")]
+
+EXPECTED_COLLECTORS = {
+    "Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisFailedRequestTrace",
+    "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog",
+}
+
+
+def test_the_nine_collectors_and_the_bootstrap_are_bundled() -> None:
+    assert {p.stem for p in COLLECTOR_PATHS} == EXPECTED_COLLECTORS
+    assert (SCRIPTS_DIR / "_ssh_bootstrap.ps1").is_file()
+    assert not (SCRIPTS_DIR / ".keep").exists()
+    for path in COLLECTOR_PATHS:
+        assert path.with_suffix(".yml").is_file(), f"{path.name} has no sidecar"
+
+
+@pytest.mark.parametrize("check_name", sorted(ALL_CHECKS))
+@pytest.mark.parametrize("path", SCRIPT_PATHS, ids=lambda p: p.stem)
+def test_bundled_script_passes(path: Path, check_name: str) -> None:
+    problems = ALL_CHECKS[check_name](Script.load(path))
+    assert problems == [], "\n".join(problems)
+
+
+# ------------------------------------------------------------------- the checks bite on bad scripts
+
+def _mutations() -> list[dict[str, Any]]:
+    return yaml.safe_load((BAD / "mutations.yml").read_text("utf-8"))
+
+
+def _mutated(case: dict[str, Any], tmp_path: Path) -> Script:
+    script = (BAD / "Get-GoodExample.ps1").read_text("utf-8")
+    sidecar = (BAD / "Get-GoodExample.yml").read_text("utf-8")
+    if "script_replace" in case:
+        old, new = case["script_replace"]
+        assert old in script, f"case {case['name']}: baseline has no {old!r}"
+        script = script.replace(old, new)
+    if "sidecar_replace" in case:
+        old, new = case["sidecar_replace"]
+        assert old in sidecar, f"case {case['name']}: baseline sidecar has no {old!r}"
+        sidecar = sidecar.replace(old, new)
+    if "append" in case:
+        # Before the final ConvertTo-Json line, so the script keeps its shape.
+        head, tail = script.rsplit("ConvertTo-Json", 1)
+        script = head + case["append"] + "ConvertTo-Json" + tail
+    raw = script.encode("utf-8")
+    if case.get("bom"):
+        raw = b"\xef\xbb\xbf" + raw
+    if "raw_append_hex" in case:
+        raw += bytes.fromhex(case["raw_append_hex"])
+    path = tmp_path / "Get-GoodExample.ps1"
+    path.write_bytes(raw)
+    path.with_suffix(".yml").write_text(sidecar, "utf-8")
+    return Script.load(path)
+
+
+def test_baseline_example_passes_every_check() -> None:
+    script = Script.load(BAD / "Get-GoodExample.ps1")
+    failures = {name: check(script) for name, check in ALL_CHECKS.items() if check(script)}
+    assert failures == {}
+
+
+def test_every_check_has_a_bad_case() -> None:
+    covered = {case["expect"] for case in _mutations()}
+    assert covered == set(ALL_CHECKS)
+
+
+@pytest.mark.parametrize("case", _mutations(), ids=lambda c: c["name"])
+def test_check_catches_bad_script(case: dict[str, Any], tmp_path: Path) -> None:
+    script = _mutated(case, tmp_path)
+    problems = ALL_CHECKS[case["expect"]](script)
+    assert problems, f"check {case['expect']!r} did not catch {case['name']!r}"
+
+
+# ----------------------------------------------------------------------- specific collector rules
+
+def test_allow_list_entries_are_all_used_and_explained() -> None:
+    used = {name.lower() for path in SCRIPT_PATHS for name, _ in commands(Script.load(path))}
+    for name, reason in ALLOWED_COMMANDS.items():
+        assert len(reason) > 15, f"{name} needs a real reason"
+        assert name.lower() in used, f"{name} is allowed but no script uses it; drop it from the list"
+
+
+def test_w3c_collector_streams_instead_of_get_content() -> None:
+    script = Script.load(SCRIPTS_DIR / "Get-IisW3CLog.ps1")
+    code = script.blanked(strings=False)
+    assert "[System.IO.StreamReader]::new(" in code
+    assert "FileShare]::ReadWrite" in code, "IIS holds the current log open; reading must share it"
+    assert ".Contains(' 401 ')" in code, "cheap substring test before splitting"
+    names = {name.lower() for name, _ in commands(script)}
+    assert "get-content" not in names
+    # The log folders come from the config, not only the default path.
+    assert "sites/site" in code and "logFile" in code and "centralW3CLogFile" in code
+
+
+def test_path_finding_collectors_read_applicationhost_config() -> None:
+    for name in ("Get-IisConfig", "Get-IisW3CLog", "Get-IisFailedRequestTrace", "Get-IisContentAcl", "Get-IisSpn"):
+        script = Script.load(SCRIPTS_DIR / f"{name}.ps1")
+        assert "read-iisconfigxml" in local_functions(script)
+        assert "Read-IisConfigXml" in {command for command, _ in commands(script)}, f"{name} never calls it"
+
+
+def test_config_xml_is_loaded_without_a_resolver() -> None:
+    for path in COLLECTOR_PATHS:
+        code = Script.load(path).blanked(strings=False)
+        loads = code.count(".LoadXml(")
+        assert code.count("XmlResolver = $null") == loads, f"{path.name}: every XmlDocument must drop its resolver"
+
+
+def test_local_user_right_deletes_secedit_temp_files_in_finally() -> None:
+    script = Script.load(SCRIPTS_DIR / "Get-LocalUserRight.ps1")
+    finally_blocks = [script.text_of(n) for n in script.nodes("finally_clause")]
+    assert any("[System.IO.File]::Delete($tempFile)" in block and "$infPath, $logPath" in block
+               for block in finally_blocks)
+    assert "secedit.exe /export /areas USER_RIGHTS /cfg $infPath /log $logPath" in script.raw.decode()
+
+
+# ------------------------------------------------------------------------------------ bootstrap
+
+def test_bootstrap_is_small_enough_for_the_windows_command_line() -> None:
+    command = ssh_bootstrap_command()
+    # cmd.exe (the default shell of Windows OpenSSH) caps a command line at 8191 characters.
+    assert len(command) < 8191
+    encoded = command.rsplit(" ", 1)[1]
+    assert base64.b64decode(encoded).decode("utf-16-le") == ssh_bootstrap()
+
+
+def test_bootstrap_reads_json_and_splats_for_windows_powershell() -> None:
+    text = ssh_bootstrap()
+    assert text.splitlines()[0] == "# collector-id: _ssh_bootstrap/1"
+    assert "$ProgressPreference = 'SilentlyContinue'" in text
+    assert "[Console]::OutputEncoding = $utf8" in text and "UTF8Encoding]::new($false)" in text
+    code = Script.load(SCRIPTS_DIR / "_ssh_bootstrap.ps1").blanked(strings=False)
+    assert "ConvertFrom-Json" in code and "-AsHashtable" not in code
+    assert "PSObject.Properties" in text and "@parameters" in text
+    assert "Set-StrictMode -Version Latest" in text

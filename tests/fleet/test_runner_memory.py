@@ -1,0 +1,122 @@
+"""Runner logic against an in-memory transport: ordering, failures as results, interrupts, deadline."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from toolkit.errors import ConfigError
+from toolkit.rundir import load_run
+from toolkit.runner import RunHooks, run_playbook
+
+from fleet_helpers import ECHO_ID, MemoryTransport, StubPlaybook, StubStep, memory_host
+
+
+def test_each_host_failure_is_a_result_and_the_rest_complete(tmp_path: Path, catalog) -> None:
+    hosts = [memory_host("web01"), memory_host("web02", behaviour="refused"), memory_host("web03", behaviour="garbage"),
+             memory_host("web04", behaviour="script-error"), memory_host("web05", delay=2.0), memory_host("web06")]
+    playbook = StubPlaybook("t", [StubStep(ECHO_ID, {"Message": "$msg"}, timeout=0.3),
+                                  StubStep(ECHO_ID, {"Count": 2})], defaults={"msg": "hi"})
+    summary = run_playbook(playbook, hosts, out_dir=tmp_path / "run", params={}, concurrency=4,
+                           catalog=catalog, transport_factory=MemoryTransport)
+    by_name = {h.host: h for h in summary.hosts}
+    assert summary.status == "complete"
+    assert by_name["web01"].status == "ok" and by_name["web06"].status == "ok"
+    assert by_name["web02"].status == "failed" and by_name["web02"].error.category == "connect"
+    assert [s.status for s in by_name["web02"].steps] == ["skipped", "skipped"]
+    assert by_name["web03"].error.category == "contract"
+    assert by_name["web04"].error.category == "script" and "Cannot find path" in by_name["web04"].error.message
+    # the slow host timed out on the first step but its second step ran
+    assert by_name["web05"].steps[0].error.category == "timeout"
+    assert by_name["web05"].status == "partial"
+
+    run = load_run(tmp_path / "run")
+    assert run.status == "complete"
+    assert run.meta["parameters"] == {"msg": "hi"}
+    assert set(run.hosts) == {f"web0{i}" for i in range(1, 7)}
+    assert run.hosts["web01"].envelopes[ECHO_ID]["data"] == {"message": "hello", "count": 2}  # the later step wins
+    assert run.hosts["web02"].error["category"] == "connect"
+    assert run.hosts["web02"].envelopes == {}
+    events = [e["event"] for e in run.events]
+    assert events[0] == "run_started" and events[-1] == "run_finished"
+    assert events.count("host_finished") == 6
+
+
+def test_unknown_collector_fails_before_any_host(tmp_path: Path, catalog) -> None:
+    playbook = StubPlaybook("t", [StubStep("Get-Nope")])
+    with pytest.raises(ConfigError, match="Get-Nope"):
+        run_playbook(playbook, [memory_host("web01")], out_dir=tmp_path / "run", params={}, catalog=catalog,
+                     transport_factory=MemoryTransport)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_collector_parameter_fails_before_any_host(tmp_path: Path, catalog) -> None:
+    playbook = StubPlaybook("t", [StubStep(ECHO_ID, {"Count": "many"})])
+    with pytest.raises(ConfigError, match="Count"):
+        run_playbook(playbook, [memory_host("web01")], out_dir=tmp_path / "run", params={}, catalog=catalog,
+                     transport_factory=MemoryTransport)
+
+
+def test_when_sees_facts_of_earlier_steps(tmp_path: Path, catalog, monkeypatch) -> None:
+    import toolkit.runner as runner
+
+    monkeypatch.setattr(runner, "_facts_from_envelope", lambda cid, env: {"count": env["data"]["count"]})
+    seen: list[dict] = []
+
+    def only_if_count_is_two(facts):
+        seen.append(dict(facts))
+        return (facts[ECHO_ID]["count"] == 2, "count was not 2")
+
+    playbook = StubPlaybook("t", [StubStep(ECHO_ID, {"Count": "$n"}), StubStep(ECHO_ID, {}, when=only_if_count_is_two)])
+    summary = run_playbook(playbook, [memory_host("web01")], out_dir=tmp_path / "a", params={"n": 3},
+                           catalog=catalog, transport_factory=MemoryTransport)
+    assert summary.hosts[0].steps[1].status == "skipped"
+    assert summary.hosts[0].steps[1].skipped_reason == "count was not 2"
+    assert summary.hosts[0].status == "ok"
+    assert seen == [{ECHO_ID: {"count": 3}}]
+
+
+def test_stop_event_starts_no_new_host_and_keeps_what_was_collected(tmp_path: Path, catalog) -> None:
+    stop = threading.Event()
+
+    class StopAfterFirst(RunHooks):
+        def host_finished(self, result):
+            stop.set()
+
+    hosts = [memory_host(f"web{i:02}", delay=0.05) for i in range(1, 9)]
+    summary = run_playbook(StubPlaybook("t", [StubStep(ECHO_ID)]), hosts, out_dir=tmp_path / "run", params={},
+                           concurrency=1, hooks=StopAfterFirst(), catalog=catalog, transport_factory=MemoryTransport,
+                           stop=stop)
+    assert summary.status == "interrupted"
+    statuses = [h.status for h in summary.hosts]
+    assert statuses[0] == "ok"
+    assert statuses.count("skipped") >= 5  # at most one more host was already queued in the worker
+    run = load_run(tmp_path / "run")
+    assert run.status == "interrupted"
+    assert run.hosts["web01"].envelopes[ECHO_ID]["collector"] == ECHO_ID
+    assert run.hosts["web08"].status == "skipped"
+
+
+def test_deadline_skips_hosts_not_started(tmp_path: Path, catalog) -> None:
+    hosts = [memory_host(f"web{i:02}", delay=0.4) for i in range(1, 6)]
+    summary = run_playbook(StubPlaybook("t", [StubStep(ECHO_ID)]), hosts, out_dir=tmp_path / "run", params={},
+                           concurrency=1, deadline_s=0.6, catalog=catalog, transport_factory=MemoryTransport)
+    assert summary.status == "deadline"
+    assert summary.hosts[0].status == "ok"
+    assert summary.hosts[-1].status == "skipped"
+    assert "deadline" in summary.hosts[-1].steps[0].skipped_reason
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "deadline"
+
+
+def test_report_flag_without_report_module_is_logged(tmp_path: Path, catalog) -> None:
+    summary = run_playbook(StubPlaybook("t", [StubStep(ECHO_ID)], report=True), [memory_host("web01")],
+                           out_dir=tmp_path / "run", params={}, catalog=catalog, transport_factory=MemoryTransport)
+    run = load_run(tmp_path / "run")
+    try:
+        from toolkit.report import write_reports  # noqa: F401
+    except ImportError:
+        assert summary.report_written is False
+        assert any(e["event"] == "warning" and "write_reports" in e["message"] for e in run.events)

@@ -1,0 +1,156 @@
+"""Ansible inventories: INI and YAML resolve to the same hosts; group_vars/host_vars; odd cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.inventory.conftest import FIXTURES
+from toolkit.errors import InventoryError
+from toolkit.inventory import load_inventory
+from toolkit.models import HostConfig
+from toolkit.secrets import Secret
+
+FLEET = FIXTURES / "ansible" / "windows-fleet"
+EXPECTED = yaml.safe_load((FLEET / "expected.yml").read_text())
+
+
+def _load(name: str) -> list[HostConfig]:
+    return load_inventory(FLEET / name, environ=EXPECTED["env"]).select()
+
+
+def _field(host: HostConfig, name: str) -> Any:
+    if name == "username":
+        return host.credential.username if host.credential else None
+    if name == "password":
+        password = host.credential.password if host.credential else None
+        return password.reveal() if password else None
+    if name == "key_file":
+        return host.credential.key_file if host.credential else None
+    if name in ("groups", "tags"):
+        return list(getattr(host, name))
+    value: Any = host
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def test_ini_and_yaml_resolve_to_the_same_hosts() -> None:
+    from_ini, from_yaml = _load("hosts.ini"), _load("hosts.yml")
+    assert [h.name for h in from_ini] == [h.name for h in from_yaml]
+    assert from_ini == from_yaml  # every field, credentials (Secret compares by value) included
+
+
+@pytest.mark.parametrize("source", ["hosts.ini", "hosts.yml"])
+def test_resolved_hosts_match_expected(source: str) -> None:
+    hosts = {h.name: h for h in _load(source)}
+    assert sorted(hosts) == sorted(EXPECTED["hosts"])
+    inventory = load_inventory(FLEET / source, environ=EXPECTED["env"])
+    for name, fields in EXPECTED["hosts"].items():
+        host = hosts[name]
+        for field, expected in fields.items():
+            if field == "credential_kind":
+                entry = inventory.hosts[name]
+                assert entry.credential is not None and entry.credential.kind == expected, name
+                continue
+            assert _field(host, field) == expected, f"{source}: {name}.{field}"
+
+
+def test_formats_are_detected() -> None:
+    assert load_inventory(FLEET / "hosts.ini").format == "ansible-ini"
+    assert load_inventory(FLEET / "hosts.yml").format == "ansible-yaml"
+
+
+def test_host_vars_beat_group_vars_beat_inline_group_vars(tmp_path: Path) -> None:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "hosts").write_text(
+        "[web]\nweb01 role=inline-host\nweb02\n\n[web:vars]\nrole=inline-group\nlevel=inline-group\n"
+        "ansible_connection=psrp\n"
+    )
+    (tmp_path / "group_vars" / "all.yaml").write_text("role: all\nlevel: all\nfrom_all: yes\n")
+    (tmp_path / "group_vars" / "web.yml").write_text("level: group-file\n")
+    (tmp_path / "host_vars" / "web01.json").write_text('{"role": "host-file"}')
+    hosts = {h.name: h for h in load_inventory(tmp_path / "hosts").select()}
+    assert hosts["web01"].vars == {"role": "host-file", "level": "group-file", "from_all": True}
+    # group_vars files beat the inventory file's [web:vars]; group_vars/all is beaten by group_vars/web
+    assert hosts["web02"].vars == {"role": "all", "level": "group-file", "from_all": True}
+
+
+def test_deeper_group_wins_over_parent(tmp_path: Path) -> None:
+    (tmp_path / "inv.ini").write_text(
+        "[eu]\nweb01\n\n[web:children]\neu\n\n[web:vars]\nansible_connection=psrp\nansible_psrp_auth=ntlm\n"
+        "\n[eu:vars]\nansible_psrp_auth=kerberos\n"
+    )
+    (host,) = load_inventory(tmp_path / "inv.ini").select()
+    assert host.winrm.auth == "kerberos" and host.groups == ("web", "eu")
+
+
+def test_inline_password_is_accepted_with_a_warning_and_masked() -> None:
+    inventory = load_inventory(FIXTURES / "ansible" / "odd" / "inventory.ini")
+    hosts = {h.name: h for h in inventory.select("win-inline")}
+    credential = hosts["win-inline"].credential
+    assert credential is not None and credential.password == Secret("Inline-Pass-99")
+    assert "Inline-Pass-99" not in repr(hosts["win-inline"])
+    assert any("inventory.ini:3: ansible_password holds a password" in w for w in inventory.warnings)
+    assert not any("Inline-Pass-99" in w for w in inventory.warnings)
+
+
+def test_odd_but_valid_ansible_inputs() -> None:
+    inventory = load_inventory(FIXTURES / "ansible" / "odd" / "inventory.ini")
+    assert "linux-box" not in inventory.hosts
+    assert any("linux-box" in w and "'local'" in w for w in inventory.warnings)
+    port = inventory.hosts["win-port"]
+    assert (port.winrm.port, port.winrm.scheme, port.winrm.auth) == (5990, "http", "ntlm")
+    assert port.credential is not None and port.credential.kind == "prompt"  # NTLM with no password
+    template = inventory.hosts["win-template"]
+    assert template.address == "win-template.corp.example"
+    assert template.winrm.auth == "kerberos"  # first of the ansible_winrm_transport list
+
+
+def test_vault_values_are_refused_with_a_hint() -> None:
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(FIXTURES / "ansible" / "odd" / "vault.yml").select()
+    assert "vault.yml:5" in str(caught.value) and "lookup('env'" in str(caught.value)
+
+
+def test_env_lookup_missing_variable_names_the_group_vars_file() -> None:
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(FLEET / "hosts.ini", environ={}).select("web-eu-01")
+    assert "IISFLEET_ANSIBLE_PASSWORD is not set" in str(caught.value)
+    assert caught.value.path is not None and caught.value.path.endswith("group_vars/all.yml")
+    assert caught.value.line == 2
+
+
+def test_an_inventory_directory_merges_its_files(tmp_path: Path) -> None:
+    (tmp_path / "01-web.ini").write_text("[web]\nweb01 ansible_connection=psrp\n")
+    (tmp_path / "02-ssh.yml").write_text("all:\n  children:\n    core:\n      hosts:\n        core01:\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "core.yml").write_text("ansible_port: 2022\n")
+    inventory = load_inventory(tmp_path)
+    assert list(inventory.hosts) == ["web01", "core01"]
+    assert inventory.hosts["core01"].ssh.port == 2022
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[web\nweb01\n", "inv.ini:1: bad section header"),
+        ("[web:bogus]\nweb01\n", "inv.ini:1: bad section header"),
+        (
+            "[web]\nweb01 ansible_connection=psrp ansible_port=http\n",
+            "inv.ini:2 (ansible_port): expected a TCP port",
+        ),
+        ("[web]\nweb[3:1]\n", "inv.ini:2 (hosts): empty host range"),
+        ("[web]\nweb01 novalue\n", "inv.ini:2 (web01): expected key=value"),
+        ('[web]\nweb01 ansible_connection=psrp ansible_password="{{ vault_pw }}"\n', "lookup('env'"),
+    ],
+)
+def test_bad_ini_lines_name_the_line(tmp_path: Path, text: str, fragment: str) -> None:
+    (tmp_path / "inv.ini").write_text(text)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(tmp_path / "inv.ini").select()
+    assert fragment in str(caught.value)

@@ -1,0 +1,86 @@
+"""One lab for the protocol proof tests: normal hosts plus one host per protocol fault.
+
+The backend is ``EchoBackend`` (answers scripts marked ``# lab-echo <mode>``), so these tests depend
+on nothing but the protocol layer. Clients are pypsrp, pywinrm and paramiko, unmodified.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import paramiko
+import pytest
+
+from toolkit.lab.backend import LabHostSpec, ProtocolFaults
+from toolkit.lab.server import LabServer
+from toolkit.lab.ssh.powershell_standin import EchoBackend
+
+DOMAIN_USER = "LAB\\admin"
+LOCAL_USER = "labadmin"
+PASSWORD = "Lab-Passw0rd!"
+OTHER_PASSWORD = "Other-Passw0rd!"
+
+# What ps_scripts/_ssh_bootstrap.ps1 looks like to the lab: the marker line is all that matters.
+BOOTSTRAP = (
+    "# collector-id: _ssh_bootstrap/1\n"
+    "$ErrorActionPreference = 'Stop'\n"
+    "$in = [Console]::In.ReadToEnd() | ConvertFrom-Json\n"
+    "$p = @{}; $in.parameters.psobject.Properties | ForEach-Object { $p[$_.Name] = $_.Value }\n"
+    "& ([scriptblock]::Create($in.script)) @p | ForEach-Object { [Console]::Out.WriteLine($_) }\n"
+)
+
+
+def encoded(script: str) -> str:
+    return base64.b64encode(script.encode("utf-16-le")).decode()
+
+
+def bootstrap_command() -> str:
+    return ("powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "
+            + encoded(BOOTSTRAP))
+
+
+@dataclass(frozen=True)
+class Lab:
+    server: LabServer
+    backends: dict[str, EchoBackend]
+    client_key: paramiko.PKey
+
+    def endpoint(self, name: str) -> dict:
+        return self.server.endpoints()[name]
+
+
+_HOSTS: dict[str, ProtocolFaults] = {
+    "web01": ProtocolFaults(),
+    "web02": ProtocolFaults(),
+    "web03": ProtocolFaults(),
+    "web04": ProtocolFaults(),
+    "plain": ProtocolFaults(allow_unencrypted=True),
+    "slow": ProtocolFaults(latency_ms=300),
+    "refused": ProtocolFaults(refused_port=True),
+    "rogue": ProtocolFaults(tls_unknown_ca=True),
+    "reset": ProtocolFaults(reset_mid_exchange=True),
+    "locked": ProtocolFaults(auth_failure=True),
+}
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    state = tmp_path_factory.mktemp("lab-state")
+    client_key = paramiko.ECDSAKey.generate(bits=256)
+    hosts = []
+    backends = {}
+    for index, (name, faults) in enumerate(_HOSTS.items(), start=10):
+        users = {DOMAIN_USER: PASSWORD, LOCAL_USER: PASSWORD}
+        if name == "web04":
+            users = {DOMAIN_USER: PASSWORD}  # LOCAL_USER is not an account of web04
+        spec = LabHostSpec(name=name, address=f"127.77.0.{index}", fqdn=f"{name}.lab.test", http_port=0,
+                           https_port=0, ssh_port=0, users=users, faults=faults)
+        backends[name] = EchoBackend(name)
+        hosts.append((spec, backends[name]))
+    server = LabServer(hosts, state_dir=Path(state),
+                       ssh_authorized_keys=[f"{client_key.get_name()} {client_key.get_base64()} test"])
+    with server:
+        yield Lab(server, backends, client_key)

@@ -1,0 +1,86 @@
+"""4625 decoding and event-log state, driven by tests/fixtures/parsers/events/cases.yml, plus the
+rendered-XML samples (MIT) under tests/fixtures/parsers/conformance/events."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkit.errors import InputError
+from toolkit.parsers.events import (
+    decode_status,
+    parse_event_log_states,
+    parse_logon_failures,
+    records_from_event_xml,
+)
+
+from parser_helpers import FIXTURES, check_expectations, load_yaml
+
+DATA = load_yaml(FIXTURES / "events" / "cases.yml")
+SAMPLES = FIXTURES / "conformance" / "events" / "crowdsecurity-hub"
+
+
+@pytest.mark.parametrize("case", DATA["logon_failures"], ids=[c["name"] for c in DATA["logon_failures"]])
+def test_logon_failures(case: dict) -> None:
+    failures = parse_logon_failures(case["events"])
+    assert len(failures) == len(case["expect"])
+    for failure, expect in zip(failures, case["expect"]):
+        check_expectations(failure, expect, case["name"])
+
+
+@pytest.mark.parametrize("case", DATA["event_logs"], ids=[c["name"] for c in DATA["event_logs"]])
+def test_event_log_states(case: dict) -> None:
+    states = parse_event_log_states(case["logs"])
+    assert len(states) == len(case["expect"])
+    for state, expect in zip(states, case["expect"]):
+        check_expectations(state, expect, case["name"])
+
+
+@pytest.mark.parametrize("bad", DATA["bad"], ids=[b["message"] for b in DATA["bad"]])
+def test_bad_records(bad: dict) -> None:
+    with pytest.raises(InputError, match=bad["message"]) as info:
+        parse_logon_failures(bad["events"])
+    if "field" in bad:
+        assert info.value.field == bad["field"]
+
+
+def test_log_entry_without_name() -> None:
+    with pytest.raises(InputError, match="without a name"):
+        parse_event_log_states([{"max_size_bytes": 1}])
+
+
+def test_rendered_xml_samples_one_per_line() -> None:
+    records = records_from_event_xml((SAMPLES / "windows-bf.log").read_text(encoding="utf-8"), "windows-bf.log")
+    assert len(records) == 6
+    assert records[0]["id"] == 4625 and records[0]["record_id"] == 2559 and records[0]["log"] == "Security"
+    assert records[0]["time_utc"] == "2022-04-29T12:36:01.9027913Z"
+    failures = parse_logon_failures(records)
+    assert {f.reason for f in failures} == {"0xC0000064"}
+    assert {f.status_name for f in failures} == {"STATUS_LOGON_FAILURE"}
+    assert failures[0].logon_type == 3 and failures[0].auth_package == "NTLM"
+    assert failures[0].ip_address == "192.168.9.212" and failures[0].process_name == ""
+
+
+def test_event_viewer_copy_with_collapse_markers() -> None:
+    records = records_from_event_xml((SAMPLES / "windows-logs.log").read_text(encoding="utf-8"), "windows-logs.log")
+    (failure,) = parse_logon_failures(records)
+    assert failure.target_user == "testuser@mydomain.test"
+    assert failure.logon_type == 8
+    assert failure.process_name.endswith("w3wp.exe")
+    assert failure.sub_status_name == "STATUS_NO_SUCH_USER"
+
+
+def test_event_xml_with_entities_is_refused() -> None:
+    text = '<!DOCTYPE Event [<!ENTITY x SYSTEM "file:///etc/hosts">]><Event><System/>&x;</Event>'
+    with pytest.raises(InputError, match="unsafe"):
+        records_from_event_xml(text, "evil.xml")
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("0xc000006d", ("0xC000006D", "STATUS_LOGON_FAILURE")),
+    (3221225572, ("0xC0000064", "STATUS_NO_SUCH_USER")),
+    ("0x0", ("0x0", "STATUS_SUCCESS")),
+    ("-", ("", "")),
+    (None, ("", "")),
+])
+def test_decode_status(raw, expected) -> None:
+    assert decode_status(raw) == expected

@@ -1,0 +1,79 @@
+"""Report rendering: deterministic golden files, hostile text escaped, exit codes, a real browser render."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from toolkit.report import RENDERERS, build_report, exit_code, render
+
+HERE = Path(__file__).parent
+GOLDEN = HERE / "golden"
+UPDATE = os.environ.get("IISFLEET_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture()
+def model() -> dict:
+    run = json.loads((HERE / "fixtures" / "run.json").read_text())
+    diagnosis = json.loads((HERE / "fixtures" / "diagnosis.json").read_text())
+    return build_report(run, diagnosis)
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_golden(model: dict, fmt: str) -> None:
+    """Every format renders byte-identically to its reviewed golden file (IISFLEET_UPDATE_GOLDEN=1 rewrites)."""
+    text = render(model, fmt)
+    golden = GOLDEN / f"report.{fmt}"
+    if UPDATE:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def test_findings_sorted_by_severity_then_volume(model: dict) -> None:
+    assert [f["cause"] for f in model["findings"]] == ["logon-right-denied", "content-acl-denied"]
+    assert model["summary"]["findings_by_severity"]["high"] == 1
+    assert model["summary"]["hosts_failed"] == 1
+
+
+def test_hostile_host_text_is_escaped(model: dict) -> None:
+    html = render(model, "html")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "default-src 'none'" in html  # no script may run even if escaping were missed
+    md = render(model, "md")
+    assert "<script>" not in md
+
+
+def test_exit_codes(model: dict) -> None:
+    assert exit_code(model, "low") == 1
+    assert exit_code(model, "critical") == 3  # no critical finding, but web04 was unreachable
+    healthy = build_report({"hosts": ["a"]}, {"hosts": [{"name": "a", "status": "ok"}], "findings": []})
+    assert exit_code(healthy, "info") == 0
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="Debian chromium is not installed (.ci/run installs it)")
+def test_html_renders_in_headless_chromium(model: dict, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render(model, "html"), encoding="utf-8")
+    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-cause="logon-right-denied"' in dom.stdout
+    assert 'data-cause="content-acl-denied"' in dom.stdout
+    assert "<svg" in dom.stdout and "SIMULATED" in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 10_000  # a blank page is a few hundred bytes

@@ -1,0 +1,274 @@
+"""The catalogue of bundled collectors: ``ps_scripts/<Id>.ps1`` plus the sidecar ``<Id>.yml``.
+
+A collector's sidecar is its contract: parameters (name, type, default, description) and the shape
+of its output. ``Collector.bind`` checks and coerces the parameters a playbook or a user asks for
+against that contract before anything reaches a host, so a typo fails here with a clear message
+instead of as a PowerShell parameter-binding error on a hundred servers.
+
+Files are read only through :func:`toolkit.resources.ps_scripts_dir`, so this module works the same
+from a checkout and from an installed wheel. Script text is returned exactly as bundled (the lab and
+any auditor compare it with the file), apart from CRLF normalisation.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import yaml
+
+from toolkit.errors import ConfigError
+from toolkit.resources import ps_scripts_dir
+
+#: The marker line every bundled script carries: ``# collector-id: Get-IisConfig/1``.
+MARKER_RE = re.compile(r"^#\s*collector-id:\s*(?P<id>[A-Za-z_][\w-]*)/(?P<version>\d+)\s*$", re.MULTILINE)
+
+BOOTSTRAP_ID = "_ssh_bootstrap"
+
+#: Parameter types a sidecar may declare, and the PowerShell type each maps to in ``param()``.
+PARAM_TYPES: dict[str, str] = {"int": "int", "string": "string", "string[]": "string[]", "bool": "bool"}
+
+#: How the SSH transport starts PowerShell; the bootstrap then reads the collector from stdin.
+POWERSHELL_ARGS = ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a collector, as its sidecar declares it.
+
+    ``default`` is documentation of what the script does when the parameter is not sent; ``None``
+    means the script computes it on the host (for example "24 hours ago" or "the directories from
+    applicationHost.config"). ``format`` is an optional extra check; ``utc-time`` means an ISO 8601
+    timestamp (or empty for the script's default).
+    """
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Collector:
+    """A bundled collector: its id, version, script text, raw sidecar and parameter specs."""
+
+    id: str
+    version: int
+    script: str = field(repr=False)
+    sidecar: dict[str, Any] = field(repr=False)
+    parameters: tuple[ParamSpec, ...]
+
+    @property
+    def description(self) -> str:
+        return str(self.sidecar.get("description", "")).strip()
+
+    def parameter(self, name: str) -> ParamSpec:
+        """The spec named ``name``, matched case-insensitively as PowerShell does."""
+        for spec in self.parameters:
+            if spec.name.lower() == name.lower():
+                return spec
+        known = ", ".join(p.name for p in self.parameters) or "none"
+        raise ConfigError(f"collector {self.id} has no parameter {name!r} (it takes: {known})", field=name)
+
+    def bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``params`` against the sidecar and return them coerced to the declared types.
+
+        Only the parameters given are returned (under the sidecar's spelling); the script applies its
+        own defaults for the rest, so one place defines them. ``None`` values mean "use the default"
+        and are dropped.
+
+        Raises:
+            ConfigError: unknown parameter, or a value that does not convert to the declared type.
+        """
+        bound: dict[str, Any] = {}
+        for name, value in params.items():
+            spec = self.parameter(str(name))
+            if value is None:
+                continue
+            if spec.name in bound:
+                raise ConfigError(f"collector {self.id}: parameter {spec.name} given twice", field=spec.name)
+            bound[spec.name] = _coerce(self.id, spec, value)
+        return bound
+
+
+def _coerce(collector_id: str, spec: ParamSpec, value: Any) -> Any:
+    where = f"collector {collector_id}, parameter {spec.name}"
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: expected {expected}, got {value!r}", field=spec.name)
+
+    if spec.type == "int":
+        # bool is an int subclass in Python; True as a line count is always a mistake.
+        if isinstance(value, bool):
+            raise fail("a whole number")
+        if isinstance(value, int):
+            result: Any = value
+        elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            result = int(value)
+        elif isinstance(value, float) and value.is_integer():
+            result = int(value)
+        else:
+            raise fail("a whole number")
+        if not -(2**31) <= result < 2**31:
+            raise fail("a number that fits a 32-bit [int]")
+        return result
+    if spec.type == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"true", "false", "yes", "no", "1", "0"}:
+            return value.strip().lower() in {"true", "yes", "1"}
+        raise fail("true or false")
+    if spec.type == "string":
+        if isinstance(value, datetime):
+            value = _iso_utc(value)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise fail("a string")
+        text = str(value)
+        _check_format(where, spec, text)
+        return text
+    if spec.type == "string[]":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            raise fail("a string or a list of strings")
+        for item in items:
+            _check_format(where, spec, item)
+        return list(items)
+    raise ConfigError(f"{where}: the sidecar declares unknown type {spec.type!r}", field=spec.name)
+
+
+def _iso_utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ConfigError("a time without a time zone is ambiguous; give it in UTC (ending in Z)")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_format(where: str, spec: ParamSpec, text: str) -> None:
+    if spec.format == "utc-time" and text:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"{where}: {text!r} is not an ISO 8601 time such as 2026-11-24T21:00:00Z", field=spec.name
+            ) from None
+        if parsed.tzinfo is None:
+            raise ConfigError(f"{where}: {text!r} has no time zone; end it with Z (UTC)", field=spec.name)
+
+
+def parse_marker(script: str) -> tuple[str, int] | None:
+    """The ``(id, version)`` from a script's marker line, or ``None`` when it has none."""
+    match = MARKER_RE.search(script)
+    if match is None:
+        return None
+    return match.group("id"), int(match.group("version"))
+
+
+def _read_text(name: str) -> str:
+    entry = ps_scripts_dir().joinpath(name)
+    raw = entry.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ConfigError("bundled file starts with a UTF-8 BOM; scripts travel as text, save it without one",
+                          path=name)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 ({exc.reason} at byte {exc.start})", path=name) from None
+    return text.replace("\r\n", "\n")
+
+
+def _param_specs(collector_id: str, sidecar: Mapping[str, Any]) -> tuple[ParamSpec, ...]:
+    where = f"{collector_id}.yml"
+    raw = sidecar.get("parameters") or []
+    if not isinstance(raw, list):
+        raise ConfigError("'parameters' must be a list", path=where, field="parameters")
+    specs: list[ParamSpec] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ConfigError(f"parameter #{index + 1} needs a name", path=where, field="parameters")
+        type_name = item.get("type")
+        if type_name not in PARAM_TYPES:
+            raise ConfigError(f"parameter {item['name']}: type must be one of {sorted(PARAM_TYPES)}",
+                              path=where, field="parameters")
+        specs.append(ParamSpec(name=item["name"], type=type_name, default=item.get("default"),
+                               description=str(item.get("description", "")).strip(),
+                               format=item.get("format")))
+    return tuple(specs)
+
+
+def _load_one(collector_id: str) -> Collector:
+    script = _read_text(f"{collector_id}.ps1")
+    try:
+        sidecar = yaml.safe_load(_read_text(f"{collector_id}.yml"))
+    except FileNotFoundError:
+        raise ConfigError("collector has no sidecar .yml", path=f"{collector_id}.ps1") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"sidecar is not valid YAML: {exc}", path=f"{collector_id}.yml") from None
+    if not isinstance(sidecar, dict):
+        raise ConfigError("sidecar must be a mapping", path=f"{collector_id}.yml")
+    marker = parse_marker(script)
+    if marker is None:
+        raise ConfigError("script has no '# collector-id: <Id>/<version>' marker line", path=f"{collector_id}.ps1")
+    marker_id, marker_version = marker
+    if marker_id != collector_id:
+        raise ConfigError(f"marker names {marker_id!r} but the file is {collector_id}.ps1", path=f"{collector_id}.ps1")
+    if sidecar.get("name") != collector_id or sidecar.get("version") != marker_version:
+        raise ConfigError(
+            f"sidecar says {sidecar.get('name')}/{sidecar.get('version')}, script marker says "
+            f"{marker_id}/{marker_version}",
+            path=f"{collector_id}.yml",
+        )
+    return Collector(id=collector_id, version=marker_version, script=script, sidecar=sidecar,
+                     parameters=_param_specs(collector_id, sidecar))
+
+
+@functools.cache
+def _catalog() -> tuple[Collector, ...]:
+    names = sorted(entry.name for entry in ps_scripts_dir().iterdir())
+    ids = [n[: -len(".ps1")] for n in names if n.endswith(".ps1") and not n.startswith("_")]
+    return tuple(_load_one(collector_id) for collector_id in ids)
+
+
+def load_catalog() -> dict[str, Collector]:
+    """Every bundled collector by id (``Get-IisConfig`` …), sorted by id.
+
+    Raises:
+        ConfigError: a bundled script or sidecar is inconsistent (missing marker, mismatched
+            version, bad parameter spec). This is a packaging bug, not a user error.
+    """
+    return {collector.id: collector for collector in _catalog()}
+
+
+def get_collector(collector_id: str) -> Collector:
+    """The bundled collector ``collector_id``; ConfigError naming the known ids otherwise."""
+    catalog = load_catalog()
+    try:
+        return catalog[collector_id]
+    except KeyError:
+        raise ConfigError(f"unknown collector {collector_id!r}; bundled: {', '.join(catalog)}") from None
+
+
+@functools.cache
+def ssh_bootstrap() -> str:
+    """The text of ``_ssh_bootstrap.ps1``: reads ``{"script", "parameters"}`` JSON from stdin and runs it."""
+    return _read_text(f"{BOOTSTRAP_ID}.ps1")
+
+
+def ssh_bootstrap_command() -> str:
+    """The command line an SSH client runs on a Windows host to start the bootstrap.
+
+    The collector itself then goes on stdin as ``{"script": ..., "parameters": ...}`` JSON.
+    """
+    encoded = base64.b64encode(ssh_bootstrap().encode("utf-16-le")).decode("ascii")
+    return " ".join((*POWERSHELL_ARGS, "-EncodedCommand", encoded))
+
+
+def ssh_request(collector: Collector, bound_params: Mapping[str, Any]) -> bytes:
+    """The stdin document for the bootstrap: UTF-8 JSON ``{"script": ..., "parameters": ...}``."""
+    return json.dumps({"script": collector.script, "parameters": dict(bound_params)},
+                      ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,252 @@
+"""Checking what a collector printed against its contract (docs/contracts.md §1).
+
+Everything a host prints is untrusted: it may be truncated by a dropped connection, padded with
+stray output, enormous, or written by something that is not our collector at all. ``validate_envelope``
+caps the size, insists on exactly one JSON object with the right schema, collector and version, and
+checks ``data`` against the output schema in the collector's sidecar. ``decode_blob`` unpacks one raw
+payload with a cap on the decompressed size, so a gzip bomb cannot exhaust the controller.
+Every failure is a :class:`toolkit.errors.ContractError` whose message says what was wrong and where.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from toolkit.collectors import Collector
+from toolkit.errors import ContractError
+
+SCHEMA_ID = "iisfleet.collector/1"
+
+#: Error categories a collector may put in ``errors[]``.
+ERROR_CATEGORIES = frozenset({"not-installed", "io", "access-denied", "not-found", "timeout", "cap", "other"})
+
+BLOB_ENCODINGS = frozenset({"gzip+base64", "base64", "text"})
+
+#: Largest collector output accepted, in characters. The W3C collector's own cap is 50 MB of
+#: uncompressed excerpt; compressed and base64-encoded that is far below this.
+MAX_ENVELOPE_CHARS = 128 * 1024 * 1024
+
+#: Largest decoded blob accepted, in bytes.
+MAX_BLOB_BYTES = 256 * 1024 * 1024
+
+_ISO_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def validate_envelope(stdout: str, *, collector: Collector, host: str,
+                      max_chars: int = MAX_ENVELOPE_CHARS) -> dict[str, Any]:
+    """Parse and check one collector's output; return the envelope as a dict.
+
+    ``stdout`` is everything the collector wrote to its output stream. ``host`` is the inventory
+    name, used only in messages (the envelope's own ``host`` is the computer name the target reports).
+
+    Raises:
+        ContractError: the output is too big, not exactly one JSON object, or does not match the
+            envelope or the sidecar's output schema.
+    """
+
+    def fail(message: str, explanation: str | None = None) -> ContractError:
+        return ContractError(f"{host}: {collector.id}: {message}", host=host, collector=collector.id,
+                             explanation=explanation)
+
+    if len(stdout) > max_chars:
+        raise fail(f"output is {len(stdout):,} characters, over the {max_chars:,} cap",
+                   "lower the collector's MaxBytes/MaxFiles parameters or narrow the time window")
+    text = stdout.lstrip("\ufeff").strip()
+    if not text:
+        raise fail("printed nothing; expected one JSON document",
+                   "the script may have been stopped, or something on the host swallowed its output")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:
+        raise fail(f"printed {len(lines)} lines; expected exactly one compact JSON document "
+                   f"(first line starts {_preview(lines[0])})")
+    try:
+        envelope = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        detail = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise fail(f"output is not valid JSON ({detail}); it starts {_preview(text)}",
+                   "the output was probably cut off (connection dropped or a size limit on the host)") from None
+    if not isinstance(envelope, dict):
+        raise fail(f"output is a JSON {type(envelope).__name__}, expected an object (the envelope)")
+
+    schema = envelope.get("schema")
+    if schema != SCHEMA_ID:
+        raise fail(f"envelope schema is {schema!r}, expected {SCHEMA_ID!r}")
+    if envelope.get("collector") != collector.id:
+        raise fail(f"envelope says it came from collector {envelope.get('collector')!r}",
+                   "the host ran a different script than the one iisfleet sent")
+    version = envelope.get("version")
+    if isinstance(version, bool) or version != collector.version:
+        raise fail(f"envelope is version {version!r}, this iisfleet bundles version {collector.version}")
+    if not isinstance(envelope.get("host"), str) or not envelope["host"]:
+        raise fail("envelope 'host' must be a non-empty string")
+    time_utc = envelope.get("time_utc")
+    if not isinstance(time_utc, str) or not _ISO_UTC_RE.match(time_utc):
+        raise fail(f"envelope 'time_utc' must be an ISO 8601 UTC time ending in Z, got {_preview(str(time_utc))}")
+    if not isinstance(envelope.get("data"), dict):
+        raise fail("envelope 'data' must be an object")
+    errors = envelope.get("errors")
+    if not isinstance(errors, list):
+        raise fail("envelope 'errors' must be a list")
+    for index, item in enumerate(errors):
+        where = f"errors[{index}]"
+        if not isinstance(item, dict):
+            raise fail(f"{where} must be an object")
+        for key in ("probe", "message"):
+            if not isinstance(item.get(key), str):
+                raise fail(f"{where}.{key} must be a string")
+        if item.get("category") not in ERROR_CATEGORIES:
+            raise fail(f"{where}.category is {item.get('category')!r}; expected one of "
+                       f"{', '.join(sorted(ERROR_CATEGORIES))}")
+        if item.get("target") is not None and not isinstance(item["target"], str):
+            raise fail(f"{where}.target must be a string or null")
+
+    data_schema = (collector.sidecar.get("output") or {}).get("data") or {}
+    problem = _check_fields(envelope["data"], data_schema, "data")
+    if problem:
+        raise fail(problem, "the collector on the host does not match this iisfleet's contract")
+    return envelope
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    shown = text[:limit]
+    return repr(shown + ("…" if len(text) > limit else ""))
+
+
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "int": (int,),
+    "number": (int, float),
+    "bool": (bool,),
+    "object": (dict,),
+    "list": (list,),
+}
+
+
+def _check_fields(value: Mapping[str, Any], fields: Mapping[str, Any], path: str) -> str | None:
+    """The first mismatch between ``value`` and a sidecar field map, as a message; None if it fits."""
+    for name, spec in fields.items():
+        if name not in value:
+            return f"{path}.{name} is missing"
+        problem = _check_value(value[name], spec if isinstance(spec, dict) else {"type": spec}, f"{path}.{name}")
+        if problem:
+            return problem
+    return None
+
+
+def _check_value(value: Any, spec: Mapping[str, Any], path: str) -> str | None:
+    type_text = str(spec.get("type", "any"))
+    nullable = type_text.endswith("|null")
+    base = type_text.removesuffix("|null")
+    if value is None:
+        return None if nullable or base == "any" else f"{path} is null, expected {base}"
+    if base == "any":
+        return None
+    if base == "blob":
+        return _blob_problem(value, path)
+    element: str | None = None
+    if base.startswith("list[") and base.endswith("]"):
+        element, base = base[5:-1], "list"
+    expected = _SCALARS.get(base)
+    if expected is None:
+        return f"{path}: sidecar declares unknown type {type_text!r}"
+    # bool is a subclass of int: a JSON true is not a count.
+    if isinstance(value, bool) and base in ("int", "number"):
+        return f"{path} is a boolean, expected {base}"
+    if not isinstance(value, expected):
+        return f"{path} is {type(value).__name__}, expected {base}"
+    if base == "list":
+        items = spec.get("items")
+        for index, item in enumerate(value):
+            item_path = f"{path}[{index}]"
+            if element is not None:
+                problem = _check_value(item, {"type": element}, item_path)
+            elif isinstance(items, dict):
+                if not isinstance(item, dict):
+                    return f"{item_path} is {type(item).__name__}, expected object"
+                problem = _check_fields(item, items, item_path)
+            else:
+                problem = None
+            if problem:
+                return problem
+    if base == "object" and isinstance(spec.get("fields"), dict):
+        return _check_fields(value, spec["fields"], path)
+    return None
+
+
+def _blob_problem(blob: Any, path: str) -> str | None:
+    if not isinstance(blob, dict):
+        return f"{path} is {type(blob).__name__}, expected a blob object"
+    if blob.get("encoding") not in BLOB_ENCODINGS:
+        return f"{path}.encoding is {blob.get('encoding')!r}, expected one of {', '.join(sorted(BLOB_ENCODINGS))}"
+    if not isinstance(blob.get("content"), str):
+        return f"{path}.content must be a string"
+    size = blob.get("bytes")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return f"{path}.bytes must be a non-negative integer"
+    if not isinstance(blob.get("truncated"), bool):
+        return f"{path}.truncated must be true or false"
+    return None
+
+
+def decode_blob(blob: Mapping[str, Any], *, max_bytes: int = MAX_BLOB_BYTES, host: str = "?",
+                collector: str = "?", field: str = "blob") -> bytes:
+    """The raw bytes a blob carries (docs/contracts.md §1.2).
+
+    ``text`` blobs come back UTF-8 encoded. The decoded size must equal the blob's ``bytes``; when a
+    cap truncated the payload on the host, ``bytes`` is the size of what was sent, and ``truncated``
+    says so. ``host``/``collector``/``field`` only make messages precise.
+
+    Raises:
+        ContractError: bad shape, invalid base64 or gzip, a size over ``max_bytes``, or a size that
+            does not match ``bytes``.
+    """
+
+    def fail(message: str) -> ContractError:
+        return ContractError(f"{host}: {collector}: {field}: {message}", host=host, collector=collector)
+
+    problem = _blob_problem(blob, field)
+    if problem:
+        raise fail(problem.removeprefix(f"{field}").lstrip(".: ") or problem)
+    encoding, content, declared = blob["encoding"], blob["content"], blob["bytes"]
+    if declared > max_bytes:
+        raise fail(f"blob declares {declared:,} bytes, over the {max_bytes:,} cap")
+    if encoding == "text":
+        data = content.encode("utf-8")
+    else:
+        # base64 is 4 characters per 3 bytes; anything much longer cannot be honest.
+        if len(content) > (max_bytes // 3 + 2) * 4:
+            raise fail(f"encoded content is {len(content):,} characters, over the cap")
+        try:
+            raw = base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise fail(f"content is not valid base64 ({exc})") from None
+        data = _gunzip(raw, max_bytes, fail) if encoding == "gzip+base64" else raw
+    if len(data) > max_bytes:
+        raise fail(f"blob decodes to {len(data):,} bytes, over the {max_bytes:,} cap")
+    if len(data) != declared:
+        raise fail(f"blob decodes to {len(data):,} bytes but declares {declared:,}; it was damaged on the way")
+    return data
+
+
+def _gunzip(raw: bytes, max_bytes: int, fail: Any) -> bytes:
+    # wbits=31: gzip header required. max_length stops a small bomb from inflating without bound.
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(raw, max_bytes + 1)
+    except zlib.error as exc:
+        raise fail(f"content is not valid gzip ({exc})") from None
+    if len(data) > max_bytes:
+        raise fail(f"blob inflates to more than the {max_bytes:,}-byte cap")
+    if not inflater.eof:
+        raise fail("gzip stream is incomplete (truncated in transit?)")
+    return data

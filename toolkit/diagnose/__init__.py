@@ -1,0 +1,126 @@
+"""Diagnosis: typed evidence in, findings out (pure functions; nothing here touches a host or prints).
+
+Entry points:
+
+- :func:`diagnose` ``(hosts: Mapping[str, HostEvidence], *, collected_utc=None) -> Diagnosis``
+- :func:`diagnose_run` ``(run) -> Diagnosis`` for RUNNER's ``RunData`` (duck-typed: ``.meta`` and
+  ``.hosts[name].envelopes/.status/.error``)
+- :func:`toolkit.diagnose.evidence.build_host_evidence` to assemble one host's evidence from envelopes.
+
+How it works, per host and site: the terminal 401s (handshake rows never count) are grouped by
+substatus; each substatus has an ordered list of rules (``toolkit.diagnose.rules.RULES_BY_SUBSTATUS``),
+one per cause id; each rule explains some groups and returns findings; groups nobody explains become
+an explicit ``unexplained`` finding with low confidence that names the missing evidence. Findings for
+the same cause, site, scope and substatus on several hosts are merged. Then the fleet views: drift,
+SPN duplicates and mismatches, clock outliers, and the server × site matrix.
+
+``Diagnosis.to_dict()`` is the versioned document ``iisfleet.diagnosis/1`` (docs/diagnosis.md):
+sorted, no wall-clock time, the same input always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import replace
+from collections.abc import Mapping
+from typing import Any
+
+from toolkit.diagnose.evidence import HostEvidence, LogGroup, build_host_evidence, evidence_from_run
+from toolkit.diagnose.fleet import (
+    attach_drift,
+    clock_offsets,
+    clock_outliers,
+    drift,
+    matrix,
+    merge_findings,
+    spn_duplicates,
+    spn_mismatches,
+    spn_owners,
+)
+from toolkit.diagnose.model import SCHEMA, Diagnosis, DriftItem, Finding, HostStatus
+from toolkit.diagnose.rules import RULES_BY_SUBSTATUS, RuleContext, unexplained
+from toolkit.diagnose.rules.base import EVIDENCE_NAMES, FleetContext
+from toolkit.diagnose.signals import HANDSHAKE_CODES
+
+__all__ = ["SCHEMA", "Diagnosis", "DriftItem", "Finding", "HostEvidence", "build_host_evidence", "diagnose",
+           "diagnose_host", "diagnose_run"]
+
+
+def terminal_groups(host: HostEvidence) -> list[LogGroup]:
+    """Groups with terminal 401s that can be findings.
+
+    Never: the SEC_E_NO_CREDENTIALS 401.1 rows (an NTLM challenge round), and the 401.2 rows that were
+    only the anonymous first round of an attempt that then failed with another 401 (the failure is
+    diagnosed under its own substatus).
+    """
+    absorb = dict(host.log.challenges_before_failure)
+    out = []
+    for g in sorted(host.log.groups, key=lambda g: (g.site, g.substatus, -g.terminal, g.win32)):
+        if g.terminal <= 0 or (g.substatus == 1 and g.win32 in HANDSHAKE_CODES):
+            continue
+        if g.substatus == 2 and absorb.get(g.site):
+            taken = min(absorb[g.site], g.terminal)
+            absorb[g.site] -= taken
+            if taken == g.terminal:
+                continue
+            g = replace(g, terminal=g.terminal - taken)
+        out.append(g)
+    return out
+
+
+def diagnose_host(host: HostEvidence, fleet: FleetContext) -> list[Finding]:
+    """Findings for one host, before merging across hosts."""
+    by_site_sub: dict[tuple[str, int], list[LogGroup]] = defaultdict(list)
+    for g in terminal_groups(host):
+        by_site_sub[(g.site, g.substatus)].append(g)
+    findings: list[Finding] = []
+    for (site, substatus), groups in sorted(by_site_sub.items()):
+        groups.sort(key=lambda g: (-g.terminal, g.win32))
+        explained: set[tuple[int, int]] = set()
+        for rule in RULES_BY_SUBSTATUS.get(substatus, ()):
+            remaining = [g for g in groups if (g.substatus, g.win32) not in explained]
+            ctx = RuleContext(host=host, site=site, substatus=substatus, groups=remaining, all_groups=groups,
+                              fleet=fleet)
+            for finding in rule(ctx):
+                findings.append(finding)
+                explained |= set(finding.explains)
+        left = [g for g in groups if (g.substatus, g.win32) not in explained]
+        if left:
+            findings.append(unexplained(RuleContext(host=host, site=site, substatus=substatus, groups=left,
+                                                    all_groups=groups, fleet=fleet)))
+    return findings
+
+
+def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datetime | None = None) -> Diagnosis:
+    """Diagnose a fleet. ``collected_utc`` is the controller's collection time (the clock reference for
+    fleets of fewer than three hosts; larger fleets use their median clock)."""
+    owners, seen_by = spn_owners(hosts)
+    offsets, label = clock_offsets(hosts, collected_utc)
+    fleet = FleetContext(spn_owners=owners, clock_offsets=offsets, clock_reference=label)
+    per_host = {name: diagnose_host(hosts[name], fleet) for name in sorted(hosts)}
+    failing: dict[tuple[str, str], int] = defaultdict(int)
+    for name, host in hosts.items():
+        for g in terminal_groups(host):
+            failing[(name, g.site)] += g.terminal
+    drift_items = drift(hosts, failing)
+    findings = merge_findings(f for name in sorted(per_host) for f in per_host[name])
+    findings = attach_drift(findings, drift_items)
+    statuses = tuple(
+        HostStatus(host=name, status=h.status, error=h.error, requests=h.log.requests,
+                   terminal_401=sum(g.terminal for g in terminal_groups(h)),
+                   handshake_401=h.log.handshake_401,
+                   missing_evidence=tuple(f"{EVIDENCE_NAMES.get(k, k)}: {v}" for k, v in sorted(h.missing.items())))
+        for name, h in sorted(hosts.items()))
+    return Diagnosis(
+        findings=tuple(sorted(findings, key=Finding.sort_key)), drift=tuple(drift_items),
+        matrix=tuple(matrix(hosts, per_host)), clock_outliers=tuple(clock_outliers(hosts, offsets, label)),
+        spn_duplicates=tuple(spn_duplicates(owners, seen_by)), spn_mismatches=tuple(spn_mismatches(hosts, owners)),
+        hosts=statuses)
+
+
+def diagnose_run(run: Any) -> Diagnosis:
+    """Diagnose a loaded run directory (RUNNER's ``RunData``, duck-typed)."""
+    meta = getattr(run, "meta", {}) or {}
+    collected = meta.get("finished_utc") or meta.get("started_utc")
+    return diagnose(evidence_from_run(run), collected_utc=collected)

@@ -1,0 +1,541 @@
+"""One host's evidence, assembled from its collector envelopes into typed records.
+
+The rules never see raw envelopes: they read a :class:`HostEvidence`, whose fields are the typed
+records ``toolkit.parsers`` produce plus a compact view of the W3C analysis (:class:`LogView`).
+Whatever could not be collected or parsed is named in ``HostEvidence.missing`` (evidence key →
+reason), so a rule can say what it did not see and lower its confidence instead of guessing.
+
+Evidence keys used in ``missing``: ``facts``, ``config``, ``w3c``, ``freb``, ``acl``, ``rights``,
+``spn``, ``events``, ``security-log``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit.parsers.types import (
+    EventLogState,
+    FrebTrace,
+    IisConfig,
+    LogonFailure,
+    Principal,
+    SecurityDescriptor,
+    SpnRecord,
+)
+
+#: collector id → the evidence key it provides
+COLLECTOR_KEYS: dict[str, str] = {
+    "Get-HostFact": "facts",
+    "Get-IisConfig": "config",
+    "Get-IisW3CLog": "w3c",
+    "Get-IisFailedRequestTrace": "freb",
+    "Get-IisContentAcl": "acl",
+    "Get-LocalUserRight": "rights",
+    "Get-IisSpn": "spn",
+    "Get-AuthEventLog": "events",
+}
+
+#: Caps on what we keep from untrusted host output (per host).
+MAX_CLIENT_PROFILES = 5000
+MAX_USERS_PER_CLIENT = 200
+
+
+@dataclass(frozen=True)
+class LogSample:
+    """One terminal 401 row, as cited in a finding."""
+
+    source: str
+    line: int
+    time: str = ""
+    c_ip: str = ""
+    user: str = ""
+    uri: str = ""
+    user_agent: str = ""
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user in ("", "-")
+
+
+@dataclass(frozen=True)
+class LogGroup:
+    """The 401s of one (site, substatus, win32) on one host, split terminal/handshake."""
+
+    site: str
+    substatus: int
+    win32: int
+    count: int
+    terminal: int
+    handshake: int
+    samples: tuple[LogSample, ...] = ()
+    top_users: tuple[tuple[str, int], ...] = ()
+    top_clients: tuple[tuple[str, int], ...] = ()
+    top_uris: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def real_users(self) -> dict[str, int]:
+        """Authenticated user names on the terminal rows ("-" removed)."""
+        return {u: n for u, n in self.top_users if u not in ("", "-")}
+
+    @property
+    def anonymous_terminal(self) -> int:
+        """Terminal rows that carried no user name."""
+        named = sum(self.real_users.values())
+        return max(self.terminal - named, 0)
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    """What one client address did in the kept log lines: who authenticated from it, with what agents."""
+
+    c_ip: str
+    users: frozenset[str]
+    user_agents: frozenset[str]
+    requests: int
+
+
+@dataclass(frozen=True)
+class LogView:
+    groups: tuple[LogGroup, ...] = ()
+    requests_by_site: Mapping[str, int] = field(default_factory=dict)
+    handshake_401: int = 0
+    by_hour: Mapping[str, int] = field(default_factory=dict)
+    clients: Mapping[str, ClientProfile] = field(default_factory=dict)
+    #: site → terminal 401.2 rows that were only the challenge round of an attempt that then failed
+    #: with another 401 (same client and URL): they belong to that failure, not to a 401.2 cause
+    challenges_before_failure: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def terminal_401(self) -> int:
+        return sum(g.terminal for g in self.groups)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.requests_by_site.values())
+
+
+@dataclass(frozen=True)
+class ContentPath:
+    """A physical path behind a site/application/vdir and its security descriptors."""
+
+    site: str
+    application_path: str
+    virtual_path: str
+    physical_path: str
+    expanded_path: str
+    exists: bool
+    is_unc: bool
+    sd: SecurityDescriptor | None
+    share_name: str = ""
+    share_sd: SecurityDescriptor | None = None
+
+    @property
+    def url_path(self) -> str:
+        app = self.application_path.rstrip("/")
+        vdir = self.virtual_path if self.virtual_path not in ("", "/") else ""
+        return (app + vdir) or "/"
+
+
+@dataclass(frozen=True)
+class HostEvidence:
+    name: str
+    status: str = "ok"
+    error: str | None = None
+    facts: Mapping[str, Any] | None = None
+    config: IisConfig | None = None
+    log: LogView = field(default_factory=LogView)
+    freb: tuple[FrebTrace, ...] = ()
+    content: tuple[ContentPath, ...] = ()
+    rights: Mapping[str, tuple[Principal, ...]] | None = None
+    groups: tuple[Mapping[str, Any], ...] = ()
+    users: tuple[Mapping[str, Any], ...] = ()
+    machine_account: str = ""
+    spn_queries: tuple[tuple[str, str], ...] = ()  # (account, source) queried
+    spns: tuple[SpnRecord, ...] = ()
+    logon_failures: tuple[LogonFailure, ...] = ()
+    events: tuple[Mapping[str, Any], ...] = ()  # other raw events: 1102/1104, Kerberos 4
+    event_logs: tuple[EventLogState, ...] = ()
+    crash_on_audit_fail: int | None = None
+    #: evidence key → why it is missing or incomplete
+    missing: Mapping[str, str] = field(default_factory=dict)
+
+    def is_missing(self, key: str) -> bool:
+        return key in self.missing
+
+    def site_names(self) -> list[str]:
+        if self.config is not None:
+            return [s.name for s in self.config.sites]
+        return sorted(self.log.requests_by_site)
+
+
+# --- assembly ----------------------------------------------------------------------------------
+
+def decode_blob(blob: Mapping[str, Any] | None) -> bytes:
+    """Bytes of a collector blob (docs/contracts.md §1.2). Prefers the contract module's decoder."""
+    if not blob:
+        return b""
+    try:
+        from toolkit.contract import decode_blob as contract_decode  # type: ignore[attr-defined]
+    except ImportError:
+        contract_decode = None
+    if contract_decode is not None:
+        return contract_decode(dict(blob))
+    encoding = blob.get("encoding", "text")
+    content = blob.get("content") or ""
+    if encoding == "text":
+        return str(content).encode("utf-8")
+    raw = base64.b64decode(content)
+    return gzip.decompress(raw) if encoding == "gzip+base64" else raw
+
+
+def _text(data: bytes) -> str:
+    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def _err_summary(error: Mapping[str, Any]) -> str:
+    probe = error.get("probe") or "probe"
+    category = error.get("category") or "other"
+    message = str(error.get("message") or "")[:200]
+    target = error.get("target")
+    where = f" ({target})" if target else ""
+    return f"{probe}{where}: {category}: {message}".strip()
+
+
+def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *, status: str = "ok",
+                        error: str | None = None) -> HostEvidence:
+    """Parse one host's envelopes (collector id → envelope as stored in a run dir).
+
+    Never raises for bad host data: a collector that is absent, reported errors, or does not parse
+    becomes an entry in ``missing`` naming what and why.
+    """
+    missing: dict[str, str] = {}
+    kw: dict[str, Any] = {}
+    for collector, key in COLLECTOR_KEYS.items():
+        envelope = envelopes.get(collector)
+        if envelope is None:
+            reason = f"{collector} was not collected"
+            if status in ("failed", "skipped") and error:
+                reason += f" (host {status}: {error})"
+            missing[key] = reason
+            continue
+        errors = [e for e in envelope.get("errors") or [] if isinstance(e, Mapping)]
+        data = envelope.get("data") or {}
+        try:
+            builder = _BUILDERS[collector]
+            builder(data, kw, missing)
+        except Exception as exc:  # noqa: BLE001 - untrusted input: a parse failure is missing evidence
+            missing[key] = f"{collector} could not be parsed: {exc}"[:300]
+        for err in errors:
+            sub = _classify_error(collector, err)
+            missing.setdefault(sub, f"{collector} reported {_err_summary(err)}")
+
+    # Map W3C sites ("W3SVC2") to configured site names now that both are known.
+    log: LogView = kw.pop("log", LogView())
+    config: IisConfig | None = kw.get("config")
+    log = _rename_log_sites(log, config)
+    return HostEvidence(name=name, status=status, error=error, log=log, missing=missing, **kw)
+
+
+def _classify_error(collector: str, err: Mapping[str, Any]) -> str:
+    key = COLLECTOR_KEYS[collector]
+    if collector == "Get-AuthEventLog":
+        text = " ".join(str(err.get(k) or "") for k in ("probe", "target", "message")).lower()
+        if "security" in text:
+            return "security-log"
+    return key
+
+
+def _site_name_by_id(config: IisConfig | None) -> dict[int, str]:
+    return {s.id: s.name for s in config.sites} if config else {}
+
+
+def _rename_log_sites(log: LogView, config: IisConfig | None) -> LogView:
+    by_id = _site_name_by_id(config)
+    if not by_id:
+        return log
+
+    def rename(site: str) -> str:
+        text = site.strip()
+        upper = text.upper()
+        if upper.startswith("W3SVC") and text[5:].isdigit():
+            return by_id.get(int(text[5:]), text)
+        if text.isdigit():
+            return by_id.get(int(text), text)
+        return text
+
+    groups = tuple(LogGroup(**{**g.__dict__, "site": rename(g.site)}) for g in log.groups)
+    requests: dict[str, int] = defaultdict(int)
+    for site, n in log.requests_by_site.items():
+        requests[rename(site)] += n
+    absorbed: dict[str, int] = defaultdict(int)
+    for site, n in log.challenges_before_failure.items():
+        absorbed[rename(site)] += n
+    return LogView(groups=groups, requests_by_site=dict(requests), handshake_401=log.handshake_401,
+                   by_hour=log.by_hour, clients=log.clients, challenges_before_failure=dict(absorbed))
+
+
+def _facts(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+    kw["facts"] = dict(data)
+
+
+def _config(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+    from toolkit.parsers.iisconfig import WebConfigText, parse_iis_config
+
+    app_host = data.get("application_host_config") or {}
+    path = str(app_host.get("path") or "applicationHost.config")
+    text = _text(decode_blob(app_host.get("content")))
+    web_configs = []
+    for wc in data.get("web_configs") or []:
+        web_configs.append(WebConfigText(site=str(wc.get("site") or ""),
+                                         virtual_path=str(wc.get("virtual_path") or wc.get("application_path")
+                                                          or "/"),
+                                         path=str(wc.get("path") or "web.config"),
+                                         text=_text(decode_blob(wc.get("content")))))
+    config = parse_iis_config(text, path, web_configs)
+    kw["config"] = config
+    if config.warnings:
+        missing.setdefault("config", "configuration partly unreadable: " + "; ".join(config.warnings[:3]))
+
+
+def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+    from toolkit.logs import LogAnalyzer, parse_excerpt
+
+    host = str(kw.get("facts", {}).get("computer_name", "")) if kw.get("facts") else ""
+    analyzer = LogAnalyzer(window_s=30.0, server=host)
+    requests_by_site_id: dict[str, int] = defaultdict(int)
+    profiles = _ClientProfiler()
+    for f in data.get("files") or []:
+        site_id = f.get("site_id")
+        site_id = int(site_id) if isinstance(site_id, int) or (isinstance(site_id, str) and site_id.isdigit()) \
+            else None
+        lines = list(parse_excerpt(decode_blob(f.get("excerpt"))))
+        source = str(f.get("path") or "")
+        analyzer.feed_lines(source, lines, site_id=site_id)
+        profiles.feed(lines, f"W3SVC{site_id}" if site_id is not None else "")
+        data_lines = int(f.get("data_lines") or 0)
+        requests_by_site_id[f"W3SVC{site_id}" if site_id is not None else "?"] += data_lines
+    analysis = analyzer.result()
+    kw["log"] = log_view_from_analysis(analysis, requests_by_site=requests_by_site_id,
+                                       clients=profiles.result(), challenges=profiles.challenges)
+
+
+def log_view_from_analysis(analysis: Any, *, requests_by_site: Mapping[str, int] | None = None,
+                           clients: Mapping[str, ClientProfile] | None = None,
+                           challenges: Mapping[str, int] | None = None) -> LogView:
+    """Adapt LOGS' ``LogAnalysis`` (duck-typed) to the diagnosis' :class:`LogView`.
+
+    ``requests_by_site`` (from each file's ``data_lines``) wins over the analysis' own per-site
+    counts, which only see the lines the collector kept.
+    """
+    groups = []
+    for g in getattr(analysis, "groups", []) or []:
+        samples = tuple(LogSample(source=str(getattr(s, "source", "")), line=int(getattr(s, "line", 0) or 0),
+                                  time=str(getattr(s, "time", "") or ""), c_ip=str(getattr(s, "c_ip", "") or ""),
+                                  user=str(getattr(s, "user", "") or ""), uri=str(getattr(s, "uri", "") or ""),
+                                  user_agent=str(getattr(s, "user_agent", "") or ""))
+                        for s in getattr(g, "samples", []) or [])
+        groups.append(LogGroup(site=str(g.site), substatus=int(g.substatus), win32=int(g.win32) & 0xFFFFFFFF,
+                               count=int(g.count), terminal=int(g.terminal), handshake=int(g.handshake),
+                               samples=samples,
+                               top_users=tuple((str(u), int(n)) for u, n in getattr(g, "top_users", []) or []),
+                               top_clients=tuple((str(u), int(n)) for u, n in getattr(g, "top_clients", []) or []),
+                               top_uris=tuple((str(u), int(n)) for u, n in getattr(g, "top_uris", []) or [])))
+    requests = dict(requests_by_site) if requests_by_site else dict(getattr(analysis, "requests_by_site", {}) or {})
+    # Files without a W3SVC folder: fall back to the analyzer's per-site counts for them.
+    if "?" in requests:
+        requests.pop("?")
+        for site, n in (getattr(analysis, "requests_by_site", {}) or {}).items():
+            requests.setdefault(site, n)
+    return LogView(groups=tuple(groups), requests_by_site=requests,
+                   handshake_401=int(getattr(analysis, "status_401_handshake", 0) or 0),
+                   by_hour=dict(getattr(analysis, "by_hour", {}) or {}), clients=dict(clients or {}),
+                   challenges_before_failure=dict(challenges or {}))
+
+
+class _ClientProfiler:
+    """Per-client facts LOGS' 401 groups do not carry, read from the kept excerpt lines.
+
+    * who authenticated from each client address, with which user agents (the NTLM-through-proxy
+      signal: many users or browsers behind one address);
+    * per site, the terminal ``401.2`` rows that were only the challenge round of an attempt whose next
+      line (same client, agent and URL, within the window) is another 401: browsers send the anonymous
+      request first, so every failed Windows/Basic logon also leaves a 401.2 that explains nothing.
+
+    Columns are read by the ``#Fields`` header in force. Bounded: at most MAX_CLIENT_PROFILES addresses
+    and MAX_USERS_PER_CLIENT users/agents each.
+    """
+
+    def __init__(self, window_s: float = 30.0) -> None:
+        self._users: dict[str, set[str]] = {}
+        self._agents: dict[str, set[str]] = {}
+        self._requests: dict[str, int] = defaultdict(int)
+        self.window_s = window_s
+        self.challenges: dict[str, int] = defaultdict(int)
+
+    def feed(self, lines: Iterable[tuple[int, bytes]], site_hint: str = "") -> None:
+        fields: list[str] = []
+        pending: dict[tuple[str, str, str], tuple[float | None, str]] = {}
+        for _, raw in lines:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if line.startswith("#"):
+                if line.startswith("#Fields:"):
+                    fields = line[len("#Fields:"):].split()
+                continue
+            if not fields:
+                continue
+            values = line.split(" ")
+            if len(values) != len(fields):
+                continue
+            row = dict(zip(fields, values))
+            ip = row.get("c-ip", "")
+            if not ip:
+                continue
+            agent = row.get("cs(User-Agent)", "-")
+            key = (ip, agent, row.get("cs-uri-stem", ""))
+            when = _seconds(row.get("date", ""), row.get("time", ""))
+            status, sub = row.get("sc-status", ""), row.get("sc-substatus", "")
+            site = row.get("s-sitename") or site_hint
+            previous = pending.pop(key, None)
+            if previous is not None and status == "401" and sub != "2":
+                then, prev_site = previous
+                if then is None or when is None or when - then <= self.window_s:
+                    self.challenges[prev_site] += 1
+            if status == "401" and sub == "2":
+                pending[key] = (when, site)
+            self._profile(ip, row.get("cs-username", "-"), agent)
+
+    def _profile(self, ip: str, user: str, agent: str) -> None:
+        if ip not in self._users and len(self._users) >= MAX_CLIENT_PROFILES:
+            return
+        users = self._users.setdefault(ip, set())
+        agents = self._agents.setdefault(ip, set())
+        self._requests[ip] += 1
+        if user not in ("", "-") and len(users) < MAX_USERS_PER_CLIENT:
+            users.add(user)
+        if agent not in ("", "-") and len(agents) < MAX_USERS_PER_CLIENT:
+            agents.add(agent)
+
+    def result(self) -> dict[str, ClientProfile]:
+        return {ip: ClientProfile(ip, frozenset(self._users[ip]), frozenset(self._agents[ip]), self._requests[ip])
+                for ip in self._users}
+
+
+def _seconds(date: str, time: str) -> float | None:
+    try:
+        stamp = dt.datetime.strptime(f"{date} {time}", "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def _freb(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+    from toolkit.parsers.freb import parse_freb
+
+    traces = []
+    problems = []
+    for f in data.get("files") or []:
+        path = str(f.get("path") or "fr.xml")
+        try:
+            traces.append(parse_freb(decode_blob(f.get("content")), path))
+        except Exception as exc:  # noqa: BLE001 - one bad trace must not hide the others
+            problems.append(f"{path}: {exc}")
+    kw["freb"] = tuple(traces)
+    if problems:
+        missing.setdefault("freb", "unreadable traces: " + "; ".join(problems[:3]))
+
+
+def _acl(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+    from toolkit.parsers.sddl import parse_sddl
+
+    paths = []
+    for p in data.get("paths") or []:
+        sddl = p.get("sddl")
+        share = p.get("share") or None
+        share_sd = parse_sddl(share["sddl"]) if share and share.get("sddl") else None
+        paths.append(ContentPath(site=str(p.get("site") or ""), application_path=str(p.get("application_path") or "/"),
+                                 virtual_path=str(p.get("virtual_path") or "/"),
+                                 physical_path=str(p.get("physical_path") or ""),
+                                 expanded_path=str(p.get("expanded_path") or p.get("physical_path") or ""),
+                                 exists=bool(p.get("exists", True)), is_unc=bool(p.get("is_unc", False)),
+                                 sd=parse_sddl(sddl) if sddl else None,
+                                 share_name=f"\\\\{share.get('server', '')}\\{share.get('name', '')}" if share else "",
+                                 share_sd=share_sd))
+    kw["content"] = tuple(paths)
+
+
+def _rights(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+    kw["groups"] = tuple(g for g in data.get("groups") or [] if isinstance(g, Mapping))
+    kw["users"] = tuple(u for u in data.get("users") or [] if isinstance(u, Mapping))
+    blob = data.get("secedit_inf")
+    if not blob:
+        missing.setdefault("rights", "Get-LocalUserRight returned no secedit export")
+        return
+    from toolkit.parsers.secedit import parse_secedit
+
+    kw["rights"] = parse_secedit(decode_blob(blob), "secedit.inf")
+
+
+def _spn(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+    from toolkit.parsers.setspn import parse_setspn
+
+    kw["machine_account"] = str(data.get("machine_account") or "")
+    queries = []
+    records: list[SpnRecord] = []
+    for q in data.get("queries") or []:
+        account = str(q.get("account") or "")
+        queries.append((account, str(q.get("source") or "")))
+        if q.get("exit_code") not in (0, None):
+            missing.setdefault("spn", f"setspn -L {account} exited with {q.get('exit_code')}")
+            continue
+        records.extend(parse_setspn(str(q.get("output") or ""), account))
+    kw["spn_queries"] = tuple(queries)
+    kw["spns"] = tuple(records)
+
+
+def _events(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+    from toolkit.parsers.events import parse_event_log_states, parse_logon_failures
+
+    events = [e for e in data.get("events") or [] if isinstance(e, Mapping)]
+    kw["logon_failures"] = tuple(parse_logon_failures([e for e in events if int(e.get("id") or 0) == 4625]))
+    kw["events"] = tuple(e for e in events if int(e.get("id") or 0) != 4625)
+    kw["event_logs"] = tuple(parse_event_log_states(data.get("logs") or []))
+    coaf = data.get("crash_on_audit_fail")
+    kw["crash_on_audit_fail"] = int(coaf) if coaf is not None else None
+
+
+_BUILDERS = {
+    "Get-HostFact": _facts,
+    "Get-IisConfig": _config,
+    "Get-IisW3CLog": _w3c,
+    "Get-IisFailedRequestTrace": _freb,
+    "Get-IisContentAcl": _acl,
+    "Get-LocalUserRight": _rights,
+    "Get-IisSpn": _spn,
+    "Get-AuthEventLog": _events,
+}
+
+
+def evidence_from_run(run: Any) -> dict[str, HostEvidence]:
+    """Duck-typed over RUNNER's ``RunData``: ``.hosts[name]`` with ``.envelopes``, ``.status``, ``.error``."""
+    out: dict[str, HostEvidence] = {}
+    for name in sorted(run.hosts):
+        record = run.hosts[name]
+        error = getattr(record, "error", None)
+        if isinstance(error, Mapping):
+            error = str(error.get("message") or error.get("category") or "")
+        out[name] = build_host_evidence(name, getattr(record, "envelopes", {}) or {},
+                                        status=str(getattr(record, "status", "ok") or "ok"),
+                                        error=error or None)
+    return out
+
+
+def groups_with_terminal(log: LogView) -> Sequence[LogGroup]:
+    return [g for g in log.groups if g.terminal > 0]

@@ -1,0 +1,196 @@
+"""401.2 causes: the URL requires authentication methods its clients do not (or cannot) complete.
+
+The first round of every Windows-auth handshake is a 401.2 too; those are handshake rows and never
+reach a rule. What is left is terminal: the client never came back with credentials that worked.
+"""
+
+from __future__ import annotations
+
+from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
+from toolkit.diagnose.rules.base import RuleContext, config_item, make_finding, q
+from toolkit.parsers.types import EffectiveSettings, FrebTrace
+
+#: A single address carrying this many different authenticated users is an intermediary (proxy/NAT).
+PROXY_MIN_USERS = 3
+PROXY_MIN_SHARE = 0.5
+
+
+def enabled_methods(settings: EffectiveSettings) -> list[str]:
+    out = []
+    if settings.anonymous.enabled:
+        out.append("Anonymous")
+    if settings.basic.enabled:
+        out.append("Basic")
+    if settings.digest.enabled:
+        out.append("Digest")
+    if settings.windows.enabled:
+        out.append("Windows (" + ", ".join(settings.windows.providers) + ")")
+    cc = settings.client_certificate
+    if cc.iis_mapping_enabled:
+        out.append("IIS client certificate mapping")
+    if cc.ad_mapping_enabled:
+        out.append("AD client certificate mapping")
+    return out
+
+
+def _methods_item(ctx: RuleContext, settings: EffectiveSettings) -> EvidenceItem:
+    methods = enabled_methods(settings)
+    src = settings.windows.source or settings.anonymous.source or settings.basic.source
+    return config_item(ctx.host.name, f"authentication at {ctx.site}{'' if settings.path == '/' else settings.path}: "
+                                      f"{', '.join(methods) or 'no method enabled'}", src)
+
+
+def freb_items(ctx: RuleContext, traces: list[FrebTrace], limit: int = 2) -> list[EvidenceItem]:
+    items = []
+    for t in traces[:limit]:
+        requested = [dict(e.data).get("RequestAuthType", "") for e in t.events if e.name == "AUTH_REQUEST_AUTH_TYPE"]
+        supported = [dict(e.data).get("AuthTypeSupported", "") for e in t.events if e.name == "AUTH_START"]
+        module = t.failing_module
+        items.append(EvidenceItem(
+            "freb", ctx.host.name,
+            f"{t.url} {t.status_code}.{t.substatus} authenticationType={t.authentication_type or '-'} "
+            f"user={t.token_user_name or '-'}"
+            + (f" supported={'/'.join(s for s in supported if s)}" if any(supported) else "")
+            + (f" requested={'/'.join(r for r in requested if r)}" if any(requested) else "")
+            + (f" module={module}" if module else ""),
+            EvidenceSource(file=t.file)))
+    return items
+
+
+def client_certificate_mapping(ctx: RuleContext) -> list[Finding]:
+    """Certificate mapping authentication is required and the clients' certificates do not map."""
+    if not ctx.groups:
+        return []
+    settings = ctx.settings(ctx.groups)
+    if settings is None:
+        return []
+    cc = settings.client_certificate
+    if not (cc.iis_mapping_enabled or cc.ad_mapping_enabled):
+        return []
+    traces = ctx.freb(2)
+    certmap_seen = any(dict(e.data).get("RequestAuthType", "").lower() in ("certmap", "128")
+                       for t in traces for e in t.events if e.name == "AUTH_REQUEST_AUTH_TYPE")
+    kind = "IIS (one-to-one/many-to-one)" if cc.iis_mapping_enabled else "Active Directory"
+    evidence = [config_item(ctx.host.name, f"{'iisClientCertificateMappingAuthentication' if cc.iis_mapping_enabled else 'clientCertificateMappingAuthentication'} "
+                                           f"enabled; oneToOne={cc.one_to_one_mappings} manyToOne={cc.many_to_one_mappings} "
+                                           f"sslFlags={cc.ssl_flags or '-'}", cc.source),
+                _methods_item(ctx, settings)] + freb_items(ctx, traces)
+    missing = [] if traces else [ctx.freb_missing_reason() or "no Failed Request Trace"]
+    level, reason = ("high", "certificate mapping is enabled at the scope and FREB shows the client presenting "
+                             "a certificate that produced no user") if certmap_seen else \
+                    ("medium", "certificate mapping is enabled at the scope and requests end in 401.2")
+    section = ("iisClientCertificateMappingAuthentication" if cc.iis_mapping_enabled
+               else "clientCertificateMappingAuthentication")
+    explanation = (
+        f"This URL authenticates clients by mapping their TLS client certificate to a Windows account "
+        f"({kind} mapping). The failing clients either send no certificate or a certificate that matches no "
+        f"mapping rule (for example a newly issued certificate from a different intermediate CA, or a "
+        f"different certificate on the smart card), so no user is produced and IIS answers 401.2. Compare "
+        f"the failing clients' certificate (issuer, subject) with the mapping rules and add or correct a rule.")
+    fix = Fix(f"Get-WebConfiguration -PSPath 'MACHINE/WEBROOT/APPHOST' -Location {q(ctx.location(settings.path))} "
+              f"-Filter 'system.webServer/security/authentication/{section}' | Format-List *",
+              notes="Lists the mapping rules to compare with the failing clients' certificates; add a rule "
+                    "for their issuer/subject. iisfleet never runs this.")
+    return [make_finding(ctx, cause="client-certificate-mapping",
+                         title="Client certificates do not map to an account", severity="medium",
+                         groups=ctx.groups, level=level, reason=reason, evidence=evidence,
+                         explanation=explanation, fix=fix, uses=["config"], extra_missing=missing,
+                         scope=settings.path)]
+
+
+def ntlm_through_proxy(ctx: RuleContext) -> list[Finding]:
+    """Connection-based auth (NTLM) broken by an intermediary: many users behind one address."""
+    if not ctx.groups:
+        return []
+    settings = ctx.settings(ctx.groups)
+    if settings is None or not settings.windows.enabled:
+        return []
+    providers = [p.lower() for p in settings.windows.providers]
+    if not any(p == "ntlm" or p.startswith("negotiate") for p in providers):
+        return []
+    clients: dict[str, int] = {}
+    for g in ctx.groups:
+        for ip, n in g.top_clients:
+            clients[ip] = clients.get(ip, 0) + n
+    terminal = sum(g.terminal for g in ctx.groups)
+    if not clients or not terminal:
+        return []
+    top_ip, top_n = sorted(clients.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+    share = top_n / terminal
+    profile = ctx.host.log.clients.get(top_ip)
+    users = sorted(profile.users) if profile else []
+    if share < PROXY_MIN_SHARE or len(users) < PROXY_MIN_USERS:
+        return []
+    evidence = [_methods_item(ctx, settings),
+                EvidenceItem("log", ctx.host.name, f"{top_n} of {terminal} terminal 401.2 come from {top_ip}, "
+                                                   f"which also carries {len(users)} different authenticated "
+                                                   f"users ({', '.join(users[:5])}{' ...' if len(users) > 5 else ''})")]
+    explanation = (
+        f"NTLM authenticates a TCP connection, not a request. {len(users)} different users reach this site "
+        f"through the single address {top_ip}, which is a proxy, load balancer or other intermediary that "
+        f"pools or re-multiplexes connections. Requests of an already authenticated client arrive on a "
+        f"different, unauthenticated connection and get 401.2 that the client does not expect to answer. "
+        f"Prefer Kerberos (Negotiate with working SPNs), configure the intermediary to keep client "
+        f"connections pinned (or to pre-authenticate), or publish the site without the intermediary.")
+    loc = ctx.location(settings.path)
+    fix = Fix(f"& $env:windir\\system32\\inetsrv\\appcmd.exe set config {q(loc)} "
+              f"-section:system.webServer/security/authentication/windowsAuthentication "
+              f"/-\"providers.[value='NTLM']\" /commit:apphost",
+              notes=f"Only after Kerberos works for these clients (otherwise they lose access). The lasting fix "
+                    f"is on the intermediary at {top_ip}: connection pinning or pre-authentication. "
+                    f"iisfleet never runs this.")
+    return [make_finding(ctx, cause="ntlm-through-proxy",
+                         title=f"NTLM broken by an intermediary at {top_ip}", severity="medium", groups=ctx.groups,
+                         level="high" if share >= 0.8 else "medium",
+                         reason=f"{share:.0%} of terminal 401.2 from one address carrying {len(users)} users; "
+                                f"Windows auth with NTLM/Negotiate", evidence=evidence,
+                         explanation=explanation, fix=fix, uses=["config", "w3c"], scope=settings.path)]
+
+
+def auth_protocol_mismatch(ctx: RuleContext) -> list[Finding]:
+    """The URL requires authentication methods its clients do not use (anonymous off, Windows-only...)."""
+    if not ctx.groups:
+        return []
+    settings = ctx.settings(ctx.groups)
+    if settings is None:
+        return []
+    methods = enabled_methods(settings)
+    deny_anonymous = [r for r in settings.authorization if r.access_type.lower() == "deny" and "?" in r.users]
+    if settings.anonymous.enabled and not deny_anonymous:
+        return []  # anonymous would have produced a user: something else is going on
+    traces = ctx.freb(2)
+    evidence = [_methods_item(ctx, settings)] + freb_items(ctx, traces)
+    for rule in deny_anonymous[:1]:
+        evidence.append(config_item(ctx.host.name, f"authorization deny users=\"{rule.users}\"", rule.source))
+    required = [m for m in methods if m != "Anonymous"]
+    named = sum(sum(g.real_users.values()) for g in ctx.groups)
+    level = "high" if (traces or named == 0) else "medium"
+    windows_only = settings.windows.enabled and not (settings.basic.enabled or settings.digest.enabled)
+    explanation = (
+        f"{ctx.site}{'' if settings.path == '/' else settings.path} does not let anonymous requests through "
+        f"and requires {', '.join(required) or 'an authentication method that is not enabled at all'}. The "
+        f"failing clients never answered the challenge with one of these methods, so IIS ends with 401.2 "
+        f"(logon failed due to server configuration). "
+        + ("With Windows authentication only, clients outside the domain or browsers not set up for "
+           "integrated auth (non-intranet zone, non-Windows clients, API clients) cannot log on. " if windows_only
+           else "")
+        + "Either enable a method these clients support (for example Basic over HTTPS), or allow anonymous "
+          "access where the content is public.")
+    loc = ctx.location(settings.path)
+    if not required:
+        command = (f"& $env:windir\\system32\\inetsrv\\appcmd.exe set config {q(loc)} "
+                   f"-section:system.webServer/security/authentication/anonymousAuthentication /enabled:true "
+                   f"/commit:apphost")
+    else:
+        command = (f"& $env:windir\\system32\\inetsrv\\appcmd.exe set config {q(loc)} "
+                   f"-section:system.webServer/security/authentication/basicAuthentication /enabled:true "
+                   f"/commit:apphost")
+    fix = Fix(command, notes="Enable Basic only over HTTPS; if the content is public, enable anonymous "
+                             "authentication instead. iisfleet never runs this.")
+    return [make_finding(ctx, cause="auth-protocol-mismatch",
+                         title=f"Clients do not use the method {ctx.site}{'' if settings.path == '/' else settings.path} requires",
+                         severity="medium", groups=ctx.groups, level=level,
+                         reason=f"anonymous {'disabled' if not settings.anonymous.enabled else 'denied'}; enabled: "
+                                f"{', '.join(methods) or 'none'}; the clients never completed a challenge",
+                         evidence=evidence, explanation=explanation, fix=fix, uses=["config"],
+                         scope=settings.path)]

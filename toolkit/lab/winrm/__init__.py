@@ -1,0 +1,1 @@
+"""Simulated WinRM service: HTTP(S) listeners, Negotiate/NTLM/Basic auth, WS-Management, PSRP, WinRS."""

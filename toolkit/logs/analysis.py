@@ -1,0 +1,398 @@
+"""The public face of the log engine: :class:`LogAnalyzer` in, :class:`LogAnalysis` out.
+
+Files are read in 16 MiB buffers of complete lines, so memory stays flat whatever the file size. A large
+plain file is cut into byte ranges at line boundaries and scanned by one process per core; each range
+starts with the ``#Fields`` layout in force at its first byte (found with a backwards memchr search), and
+401s still open at the end of a range are finished against the start of the next range by the parent.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+
+from toolkit.codes import decode_win32, substatus_meaning
+from toolkit.errors import InputError
+from toolkit.logs.engine import Aggregate, Event401, Scanner
+from toolkit.logs.w3c import Layout, LogFile, discover, looks_like_log, open_log, parse_fields_directive
+
+__all__ = ["LogAnalyzer", "LogAnalysis", "Group401", "LogRef", "parse_excerpt", "ProgressCallback"]
+
+CHUNK_BYTES = 16 * 1024 * 1024
+#: Files at least this large are split across processes (below it, process start-up costs more).
+PARALLEL_MIN_BYTES = 96 * 1024 * 1024
+
+ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+@dataclass(frozen=True)
+class LogRef:
+    """Where one terminal 401 was logged, with the fields an admin needs to recognise it."""
+
+    source: str
+    line: int
+    time: str
+    c_ip: str
+    user: str
+    uri: str
+    user_agent: str
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "line": self.line, "time": self.time, "c_ip": self.c_ip,
+                "user": self.user, "uri": self.uri, "user_agent": self.user_agent}
+
+
+@dataclass(frozen=True)
+class Group401:
+    """All 401s of one server/site with the same substatus and win32 status."""
+
+    server: str
+    site: str
+    substatus: int
+    win32: int
+    win32_hex: str
+    win32_name: str
+    win32_meaning: str
+    substatus_meaning: str
+    count: int
+    terminal: int
+    handshake: int
+    samples: list[LogRef]
+
+    def to_dict(self) -> dict:
+        return {"server": self.server, "site": self.site, "substatus": self.substatus, "win32": self.win32,
+                "win32_hex": self.win32_hex, "win32_name": self.win32_name,
+                "win32_meaning": self.win32_meaning, "substatus_meaning": self.substatus_meaning,
+                "count": self.count, "terminal": self.terminal, "handshake": self.handshake,
+                "samples": [s.to_dict() for s in self.samples]}
+
+
+@dataclass
+class LogAnalysis:
+    """What a pile of logs says about 401s. Lists are sorted deterministically."""
+
+    lines_total: int = 0
+    lines_malformed: int = 0
+    lines_inferred: int = 0
+    lines_filtered: int = 0
+    malformed: list[tuple[str, int, str]] = field(default_factory=list)
+    requests: int = 0
+    requests_by_site: dict[str, int] = field(default_factory=dict)
+    requests_by_server_site: dict[tuple[str, str], int] = field(default_factory=dict)
+    terminal_by_server_site: dict[tuple[str, str], int] = field(default_factory=dict)
+    status_401_total: int = 0
+    status_401_terminal: int = 0
+    status_401_handshake: int = 0
+    groups: list[Group401] = field(default_factory=list)
+    top_uris: list[tuple[str, int]] = field(default_factory=list)
+    top_users: list[tuple[str, int]] = field(default_factory=list)
+    top_clients: list[tuple[str, int]] = field(default_factory=list)
+    by_hour: dict[str, int] = field(default_factory=dict)
+    first_time: str | None = None
+    last_time: str | None = None
+    httperr_total: int = 0
+    httperr_by_reason: dict[str, int] = field(default_factory=dict)
+    httperr_by_status: dict[str, int] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    window_s: float = 30.0
+
+    def terminal_rate(self, server: str, site: str) -> float:
+        """Terminal 401s per request for one server/site (0.0 when it logged no requests)."""
+        requests = self.requests_by_server_site.get((server, site), 0)
+        return self.terminal_by_server_site.get((server, site), 0) / requests if requests else 0.0
+
+
+def _iso(t: int | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text(raw: bytes | None) -> str:
+    if raw is None or raw == b"-":
+        return "" if raw is None else "-"
+    return raw.decode("utf-8", "replace")
+
+
+def _number(raw: bytes) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        return 0  # "-" or garbage in a code field
+
+
+def _to_epoch(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)  # W3C times are UTC, so naive bounds are read as UTC
+    return int(value.timestamp())
+
+
+def parse_excerpt(blob: bytes) -> Iterator[tuple[int, bytes]]:
+    """Split a collector excerpt (``<n>\\t<line>`` per line, docs/contracts.md) into numbered lines.
+
+    Raises :class:`InputError` naming the excerpt line when a line has no valid number prefix.
+    """
+    blob = blob.removeprefix(b"\xef\xbb\xbf")
+    for index, raw in enumerate(blob.split(b"\n"), 1):
+        raw = raw.rstrip(b"\r")
+        if not raw:
+            continue
+        number, tab, line = raw.partition(b"\t")
+        if not tab or not number.isdigit():
+            raise InputError("excerpt line has no '<number><TAB>' prefix", path="<excerpt>", line=index)
+        yield int(number), line
+
+
+def _layout_before(mm: mmap.mmap, offset: int) -> Layout | None:
+    """The ``#Fields`` directive in force at ``offset`` (the last one before it), or ``None``."""
+    pos = offset
+    while pos > 0:
+        pos = mm.rfind(b"#", 0, pos)
+        if pos < 0:
+            return None
+        if (pos == 0 or mm[pos - 1] == 10) and mm[pos:pos + 8] == b"#Fields:":
+            end = mm.find(b"\n", pos)
+            return parse_fields_directive(mm[pos:end].rstrip(b"\r"))
+    return None
+
+
+@dataclass
+class _RangeResult:
+    agg: Aggregate
+    pending: list[Event401]
+    lines: int
+
+
+def _scan_range(path: str, start: int, end: int, layout_names: tuple[str, ...] | None, kind: str | None,
+                options: dict) -> _RangeResult:
+    """Worker: scan ``[start, end)`` of a plain file (both ends on line starts)."""
+    agg = Aggregate()
+    layout = Layout.from_names(layout_names, kind=kind) if layout_names else None  # type: ignore[arg-type]
+    scanner = Scanner(agg, layout=layout, **options)
+    with open(path, "rb", buffering=0) as stream:
+        stream.seek(start)
+        _feed_stream(scanner, stream, end - start, first=start == 0)
+    pending, scanner.pending = scanner.pending, []
+    return _RangeResult(agg, pending, scanner.line_no)
+
+
+def _feed_stream(scanner: Scanner, stream, limit: int | None, *, first: bool,
+                 progress: Callable[[int], None] | None = None) -> None:
+    remaining = limit
+    carry = b""
+    head = first
+    while True:
+        size = CHUNK_BYTES if remaining is None else min(CHUNK_BYTES, remaining)
+        block = stream.read(size) if size > 0 else b""
+        if remaining is not None:
+            remaining -= len(block)
+        if progress is not None and block:
+            progress(len(block))
+        if not block:
+            if carry:
+                scanner.feed(carry + b"\n")
+            return
+        if head:
+            block = block.removeprefix(b"\xef\xbb\xbf")
+            head = False
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            carry += block
+            continue
+        scanner.feed(carry + block[:cut + 1] if carry else block[:cut + 1])
+        carry = block[cut + 1:]
+
+
+class LogAnalyzer:
+    """Collects evidence from W3C and HTTPERR logs into one :class:`LogAnalysis`.
+
+    ``window_s`` is the handshake window; ``server`` names the server the logs came from (used when
+    ``s-computername`` is not logged). ``since``/``until`` (UTC) keep only lines inside the bounds.
+    ``workers`` caps the processes used for one large file (default: the CPU count; 1 = no processes).
+    """
+
+    def __init__(self, window_s: float = 30.0, server: str = "", *, since: datetime | None = None,
+                 until: datetime | None = None, workers: int | None = None,
+                 progress: ProgressCallback | None = None) -> None:
+        if window_s < 0:
+            raise ValueError("window_s must not be negative")
+        self.window_s = window_s
+        self.server = server
+        self.since = _to_epoch(since)
+        self.until = _to_epoch(until)
+        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.progress = progress
+        self._agg = Aggregate()
+        # 401s waiting for their window at the end of a file, carried into the next file of the same folder.
+        self._pending: dict[tuple[str, str], list[Event401]] = {}
+
+    # --- inputs --------------------------------------------------------------------------------------
+
+    def feed_path(self, path: str | os.PathLike[str]) -> None:
+        """Analyse a file, a ``.gz`` file or a directory (recursively). Raises :class:`InputError`."""
+        files = discover([path])
+        explicit = Path(path).is_file()
+        total = sum(f.path.stat().st_size for f in files)
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if self.progress is not None:
+                self.progress(done, total)
+
+        for log in files:
+            self.feed_file(log, check=explicit, progress=advance)
+
+    def feed_file(self, log: LogFile, *, check: bool = True, progress: Callable[[int], None] | None = None) -> None:
+        with open_log(log) as stream:
+            try:
+                head = stream.read(4096)
+            except (OSError, EOFError) as exc:  # e.g. a .gz that is not gzip
+                raise InputError(f"cannot read: {exc}", path=log.source) from None
+        if check and not looks_like_log(head):
+            raise InputError("not a W3C/HTTPERR log (no directive or dated line at the start)",
+                             path=log.source)
+        options = self._options(log.source, log.site or "", log.httperr)
+        folder = (str(log.path.parent), "httperr" if log.httperr else "w3c")
+        carried = self._pending.pop(folder, [])
+        size = log.path.stat().st_size
+        if not log.gz and self.workers > 1 and size >= PARALLEL_MIN_BYTES:
+            pending = self._feed_parallel(log, size, options, carried, progress)
+        else:
+            scanner = Scanner(self._agg, pending=carried, **options)
+            try:
+                with open_log(log) as stream:
+                    _feed_stream(scanner, stream, None, first=True, progress=progress)
+            except (OSError, EOFError) as exc:
+                raise InputError(f"cannot read: {exc}", path=log.source) from None
+            pending = scanner.pending
+        if pending:
+            self._pending[folder] = pending
+
+    def feed_lines(self, source: str, lines: Iterable[tuple[int, bytes]], site_id: int | None = None) -> None:
+        """Analyse numbered lines (a collector excerpt) from one file; line numbers are reported as given."""
+        numbers: list[int] = []
+        chunk: list[bytes] = []
+        for number, line in lines:
+            numbers.append(number)
+            chunk.append(line.rstrip(b"\r\n"))
+        site = f"W3SVC{site_id}" if site_id is not None else ""
+        httperr = "httperr" in source.lower()
+        scanner = Scanner(self._agg, **self._options(source, site, httperr))
+        if chunk:
+            chunk[0] = chunk[0].removeprefix(b"\xef\xbb\xbf")
+            scanner.feed(b"\n".join(chunk) + b"\n", line_numbers=numbers)
+        scanner.finish()
+
+    def _options(self, source: str, site: str, httperr: bool) -> dict:
+        return {"source": source, "window_s": self.window_s, "server": self.server, "site": site,
+                "since": self.since, "until": self.until, "httperr": httperr}
+
+    def _feed_parallel(self, log: LogFile, size: int, options: dict, carried: list[Event401],
+                       progress: Callable[[int], None] | None) -> list[Event401]:
+        with open(log.path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            bounds = [0]
+            for i in range(1, self.workers):
+                cut = mm.find(b"\n", size * i // self.workers)
+                if cut < 0 or cut + 1 <= bounds[-1]:
+                    continue
+                bounds.append(cut + 1)
+            bounds.append(size)
+            layouts = [None] + [_layout_before(mm, b) for b in bounds[1:-1]]
+        jobs = []
+        with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=get_context("fork")) as pool:
+            for i in range(len(bounds) - 1):
+                layout = layouts[i]
+                jobs.append(pool.submit(_scan_range, str(log.path), bounds[i], bounds[i + 1],
+                                        layout.names if layout else None, layout.kind if layout else None,
+                                        options))
+            results = [job.result() for job in jobs]
+        if progress is not None:
+            progress(size)
+        # Merge in file order; 401s open at the end of range i are finished against range i+1.
+        pending = carried
+        line_base = 0
+        for i, result in enumerate(results):
+            if pending:
+                pending = self._finish_against(log, bounds[i], bounds[i + 1], layouts[i], pending, options,
+                                               line_base)
+            result.agg.shift_lines(log.source, line_base)
+            for ev in result.pending:
+                ev.line += line_base
+            self._agg.merge(result.agg)
+            pending = pending + result.pending
+            line_base += result.lines
+        return pending
+
+    def _finish_against(self, log: LogFile, start: int, end: int, layout: Layout | None,
+                        pending: list[Event401], options: dict, line_base: int) -> list[Event401]:
+        """Resolve carried 401s against the start of ``[start, end)`` without counting its lines again."""
+        scanner = Scanner(self._agg, layout=layout, pending=pending, resolve_only=True, **options)
+        with open(log.path, "rb", buffering=0) as stream:
+            stream.seek(start)
+            position = start
+            while scanner.pending and position < end:
+                block = stream.read(min(4 * 1024 * 1024, end - position))
+                cut = block.rfind(b"\n")
+                if cut < 0:
+                    break
+                position += cut + 1
+                stream.seek(position)
+                scanner.feed(block[:cut + 1])
+        return scanner.pending
+
+    # --- output --------------------------------------------------------------------------------------
+
+    def result(self, top: int = 10) -> LogAnalysis:
+        """Classify what is still open as terminal and return the analysis (the analyzer stays usable)."""
+        agg = Aggregate()
+        agg.merge(self._agg)
+        for events in self._pending.values():
+            for ev in events:
+                agg.classify(ev, True)
+        merged: dict[tuple[str, str, int, int], list] = {}
+        for (server, site, raw_sub, raw_win32), (count, term, hand, samples) in agg.groups.items():
+            key = (server, site, _number(raw_sub), _number(raw_win32) & 0xFFFFFFFF)
+            into = merged.setdefault(key, [0, 0, 0, []])
+            into[0] += count
+            into[1] += term
+            into[2] += hand
+            into[3].extend(samples[: 5 - len(into[3])])
+        groups = []
+        for (server, site, sub, win32), (count, term, hand, samples) in merged.items():
+            code = decode_win32(win32)
+            groups.append(Group401(
+                server=server, site=site, substatus=sub, win32=code.value, win32_hex=code.hex,
+                win32_name=code.name, win32_meaning=code.meaning, substatus_meaning=substatus_meaning(401, sub),
+                count=count, terminal=term, handshake=hand,
+                samples=[LogRef(source=s, line=n, time=stamp, c_ip=_text(ip), user=_text(user), uri=_text(stem),
+                                user_agent=_text(ua)) for s, n, stamp, ip, user, stem, ua in samples]))
+        groups.sort(key=lambda g: (-g.terminal, -g.count, g.server, g.site, g.substatus, g.win32))
+
+        def top_of(counter) -> list[tuple[str, int]]:
+            return sorted(((_text(k), v) for k, v in counter.items()), key=lambda kv: (-kv[1], kv[0]))[:top]
+
+        by_site: dict[str, int] = {}
+        for (_server, site), n in agg.requests_by.items():
+            by_site[site] = by_site.get(site, 0) + n
+        return LogAnalysis(
+            lines_total=agg.lines_total, lines_malformed=agg.lines_malformed, lines_inferred=agg.lines_inferred,
+            lines_filtered=agg.lines_filtered, malformed=list(agg.malformed), requests=agg.requests,
+            requests_by_site=dict(sorted(by_site.items())),
+            requests_by_server_site=dict(sorted(agg.requests_by.items())),
+            terminal_by_server_site=dict(sorted(agg.terminal_by.items())),
+            status_401_total=agg.status_401_total, status_401_terminal=agg.status_401_terminal,
+            status_401_handshake=agg.status_401_handshake, groups=groups,
+            top_uris=top_of(agg.top_uris), top_users=top_of(agg.top_users), top_clients=top_of(agg.top_clients),
+            by_hour=dict(sorted(agg.by_hour.items())), first_time=_iso(agg.first_time),
+            last_time=_iso(agg.last_time), httperr_total=agg.httperr_total,
+            httperr_by_reason=dict(sorted(agg.httperr_by_reason.items())),
+            httperr_by_status=dict(sorted(agg.httperr_by_status.items())),
+            sources=list(agg.sources), window_s=self.window_s)

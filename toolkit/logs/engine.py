@@ -1,0 +1,682 @@
+"""The streaming scanner behind ``iisfleet analyze``: counts requests and classifies every 401.
+
+Speed comes from touching as few bytes as possible from Python:
+
+* A buffer of complete lines is cut into *segments* at directive lines (memchr-speed ``find(b'#')``), so every
+  data line is read against the ``#Fields`` layout in force.
+* For a segment, ``count(b'\\n')`` gives the line count and ``count(b' ')`` proves the field counts: when
+  the segment holds exactly ``(fields - 1) * lines`` spaces, no line can be short or long (see the one
+  exception in docs/analyze.md). Otherwise, and for segments that straddle a ``--since/--until`` bound, the
+  segment takes the line-by-line path, which records each malformed line with its number.
+* 401 lines are found with ``find(b' 401 ')`` and only those are split into fields.
+* Handshake classification needs the client's later lines. Most handshakes finish within a few lines, so
+  each 401 first searches a short stretch after itself for its client (``c-ip``, plus the user agent when it
+  sits next to ``c-ip``). The few 401s still open are resolved together: one regular expression (a trie of
+  their client addresses) scans the rest of their window once, however many of them there are.
+
+Everything a scan produces goes into an :class:`Aggregate`, which is picklable and mergeable so that
+byte ranges of one large file can be scanned by separate processes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from toolkit.logs.w3c import Layout, inferred_layout, parse_fields_directive
+
+__all__ = ["Aggregate", "Event401", "Scanner", "SAMPLES_PER_GROUP", "MALFORMED_CAP"]
+
+SAMPLES_PER_GROUP = 5
+MALFORMED_CAP = 200
+#: How far (bytes) a 401 looks ahead for its own client before joining the batched search.
+SHORT_RANGE = 24 * 1024
+#: Tolerance for log lines that are not written in strict time order (seconds).
+SLACK_S = 5
+
+_EPOCH_DAY_CACHE: dict[bytes, int] = {}
+
+
+def _day_seconds(date: bytes) -> int | None:
+    cached = _EPOCH_DAY_CACHE.get(date)
+    if cached is None:
+        try:
+            day = datetime(int(date[0:4]), int(date[5:7]), int(date[8:10]), tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        cached = _EPOCH_DAY_CACHE[date] = int(day.timestamp())
+        if len(_EPOCH_DAY_CACHE) > 4096:
+            _EPOCH_DAY_CACHE.clear()
+    return cached
+
+
+def _clock_seconds(clock: bytes) -> int | None:
+    try:
+        return int(clock[0:2]) * 3600 + int(clock[3:5]) * 60 + int(clock[6:8])
+    except ValueError:
+        return None
+
+
+class Event401:
+    """A 401 whose classification may still be open. Positions are offsets in the current buffer."""
+
+    __slots__ = ("pos", "t", "server", "site", "ip", "ua", "stem", "sub", "win32", "source", "line", "user",
+                 "date", "clock", "until")
+
+    def __init__(self, pos: int, t: int | None, server: str, site: str, ip: bytes, ua: bytes | None,
+                 stem: bytes, sub: bytes, win32: bytes, source: str, line: int, user: bytes, date: bytes,
+                 clock: bytes) -> None:
+        self.pos = pos
+        self.t = t
+        self.server = server
+        self.site = site
+        self.ip = ip
+        self.ua = ua
+        self.stem = stem
+        self.sub = sub
+        self.win32 = win32
+        self.source = source
+        self.line = line
+        self.user = user
+        self.date = date
+        self.clock = clock
+        self.until = -1  # buffer position where this 401's window ends (set while resolving)
+
+    def __getstate__(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, state: tuple) -> None:
+        for name, value in zip(self.__slots__, state):
+            setattr(self, name, value)
+
+
+@dataclass
+class Aggregate:
+    """Counts and samples from one or more scans; merge partial results with :meth:`merge`."""
+
+    lines_total: int = 0
+    lines_malformed: int = 0
+    lines_inferred: int = 0
+    lines_filtered: int = 0
+    lines_blank: int = 0
+    requests: int = 0
+    requests_by: Counter = field(default_factory=Counter)          # (server, site) -> n
+    malformed: list[tuple[str, int, str]] = field(default_factory=list)
+    status_401_total: int = 0
+    status_401_terminal: int = 0
+    status_401_handshake: int = 0
+    # (server, site, substatus bytes, win32 bytes) -> [count, terminal, handshake, samples]
+    groups: dict[tuple[str, str, bytes, bytes], list] = field(default_factory=dict)
+    top_uris: Counter = field(default_factory=Counter)
+    top_users: Counter = field(default_factory=Counter)
+    top_clients: Counter = field(default_factory=Counter)
+    terminal_by: Counter = field(default_factory=Counter)          # (server, site) -> terminal 401s
+    by_hour: Counter = field(default_factory=Counter)
+    first_time: int | None = None
+    last_time: int | None = None
+    httperr_total: int = 0
+    httperr_by_reason: Counter = field(default_factory=Counter)
+    httperr_by_status: Counter = field(default_factory=Counter)
+    sources: list[str] = field(default_factory=list)
+
+    def note_time(self, t: int | None) -> None:
+        if t is None:
+            return
+        if self.first_time is None or t < self.first_time:
+            self.first_time = t
+        if self.last_time is None or t > self.last_time:
+            self.last_time = t
+
+    def add_malformed(self, source: str, line: int, reason: str) -> None:
+        self.lines_malformed += 1
+        if len(self.malformed) < MALFORMED_CAP:
+            self.malformed.append((source, line, reason))
+
+    def classify(self, ev: Event401, terminal: bool) -> None:
+        self.status_401_total += 1
+        key = (ev.server, ev.site, ev.sub, ev.win32)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = [0, 0, 0, []]
+        group[0] += 1
+        if not terminal:
+            group[2] += 1
+            self.status_401_handshake += 1
+            return
+        group[1] += 1
+        self.status_401_terminal += 1
+        stamp = ""
+        if ev.date != b"-" and ev.clock != b"-":
+            stamp = ev.date.decode("latin-1") + "T" + ev.clock.decode("latin-1")
+        if len(group[3]) < SAMPLES_PER_GROUP:
+            group[3].append((ev.source, ev.line, stamp + "Z" if stamp else "", ev.ip, ev.user, ev.stem, ev.ua))
+        self.top_uris[ev.stem] += 1
+        self.top_users[ev.user] += 1
+        self.top_clients[ev.ip] += 1
+        self.terminal_by[(ev.server, ev.site)] += 1
+        if stamp:
+            self.by_hour[stamp[:13]] += 1
+
+    def shift_lines(self, source: str, delta: int) -> None:
+        """Add ``delta`` to line numbers recorded for ``source`` (a byte range scanned on its own)."""
+        if not delta:
+            return
+        self.malformed = [(s, n + delta if s == source else n, r) for s, n, r in self.malformed]
+        for group in self.groups.values():
+            group[3] = [(s, n + delta if s == source else n, *rest) for s, n, *rest in group[3]]
+
+    def merge(self, other: Aggregate) -> None:
+        for name in ("lines_total", "lines_malformed", "lines_inferred", "lines_filtered", "lines_blank",
+                     "requests", "status_401_total", "status_401_terminal", "status_401_handshake",
+                     "httperr_total"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("requests_by", "top_uris", "top_users", "top_clients", "terminal_by", "by_hour",
+                     "httperr_by_reason", "httperr_by_status"):
+            getattr(self, name).update(getattr(other, name))
+        room = MALFORMED_CAP - len(self.malformed)
+        if room > 0:
+            self.malformed.extend(other.malformed[:room])
+        for key, (count, term, hand, samples) in other.groups.items():
+            mine = self.groups.get(key)
+            if mine is None:
+                self.groups[key] = [count, term, hand, list(samples)]
+            else:
+                mine[0] += count
+                mine[1] += term
+                mine[2] += hand
+                mine[3].extend(samples[: SAMPLES_PER_GROUP - len(mine[3])])
+        self.note_time(other.first_time)
+        self.note_time(other.last_time)
+        for source in other.sources:
+            if source not in self.sources:
+                self.sources.append(source)
+
+
+def _ip_trie(addresses: list[bytes]) -> bytes:
+    """A regex alternation shaped as a trie, so matching cost does not grow with the number of addresses."""
+    root: dict = {}
+    for address in addresses:
+        node = root
+        for byte in address:
+            node = node.setdefault(byte, {})
+        node[-1] = None
+
+    def emit(node: dict) -> bytes:
+        branches = [re.escape(bytes([byte])) + emit(child) for byte, child in sorted(
+            (k, v) for k, v in node.items() if k != -1)]
+        if -1 in node:
+            branches.append(b"")
+        if len(branches) == 1:
+            return branches[0]
+        return b"(?:" + b"|".join(branches) + b")"
+
+    return emit(root)
+
+
+class Scanner:
+    """Scans one stream (a file, a byte range of a file, or an excerpt) into an :class:`Aggregate`.
+
+    Feed buffers of complete lines in order with :meth:`feed`; 401s still waiting for their window at
+    the end stay in :attr:`pending` so the caller can carry them into the next file of the same site or
+    the next byte range, and :meth:`finish` classifies whatever is left as terminal.
+    """
+
+    def __init__(self, agg: Aggregate, *, source: str, window_s: float = 30.0, server: str = "",
+                 site: str = "", since: int | None = None, until: int | None = None, httperr: bool = False,
+                 layout: Layout | None = None, line_base: int = 0,
+                 pending: list[Event401] | None = None, resolve_only: bool = False) -> None:
+        self.agg = agg
+        #: Only finish carried 401s against this data; count nothing (the lines belong to another scan).
+        self.resolve_only = resolve_only
+        self.source = source
+        self.window = int(window_s)
+        self.server = server
+        self.site = site
+        self.since = since
+        self.until = until
+        self.httperr = httperr
+        self.layout = layout
+        self.line_no = line_base  # lines consumed so far
+        self.pending: list[Event401] = list(pending or [])
+        self._date_raw = b""
+        self._day: int | None = None
+        self._clocks: dict[bytes, int] = {}
+        for ev in self.pending:
+            ev.pos = -1
+        if source not in agg.sources:
+            agg.sources.append(source)
+
+    # --- driving --------------------------------------------------------------------------------------
+
+    def feed(self, buf: bytes, line_numbers: list[int] | None = None) -> None:
+        """Scan ``buf`` (complete lines, ending with ``\\n``).
+
+        ``line_numbers`` gives each line's number in its original file (collector excerpts, which keep
+        only some lines); without it lines are numbered consecutively.
+        """
+        agg = self.agg
+        total = buf.count(b"\n")
+        if not self.resolve_only:
+            agg.lines_total += total
+        pos = 0
+        line_at = self.line_no  # lines before `pos`
+        find = buf.find
+        while True:
+            hash_at = find(b"#", pos)
+            while hash_at > 0 and buf[hash_at - 1] != 10:
+                hash_at = find(b"#", hash_at + 1)
+            end = hash_at if hash_at >= 0 else len(buf)
+            if end > pos:
+                count = buf.count(b"\n", pos, end)
+                self._segment(buf, pos, end, line_at, count, line_numbers)
+                line_at += count
+            if hash_at < 0:
+                break
+            eol = find(b"\n", hash_at)
+            directive = buf[hash_at:eol].rstrip(b"\r")
+            if directive.startswith(b"#Fields:"):
+                layout = parse_fields_directive(directive)
+                if layout is not None and self.httperr and layout.kind == "w3c":
+                    layout = Layout.from_names(layout.names, kind="httperr")
+                self.layout = layout
+            elif directive.startswith(b"#Software:") and b"HTTP API" in directive:
+                self.httperr = True
+            line_at += 1
+            pos = eol + 1
+        self.line_no += total
+
+    def finish(self) -> None:
+        """End of the stream: every 401 still open never got its follow-up, so it is terminal."""
+        for ev in self.pending:
+            self.agg.classify(ev, True)
+        self.pending = []
+
+    # --- segments ------------------------------------------------------------------------------------
+
+    def _segment(self, buf: bytes, start: int, end: int, line_at: int, count: int,
+                 line_numbers: list[int] | None) -> None:
+        layout = self.layout
+        if self.resolve_only:
+            if self.pending:
+                self._resolve(buf, start, end, [], layout)
+            return
+        if layout is not None and line_numbers is None and self._outside_filter(buf, start, end, layout):
+            self.agg.lines_filtered += count
+            return
+        if layout is None or layout.kind != "w3c" or line_numbers is not None or not self._fast_ok(
+                buf, start, end, count, layout):
+            self._segment_slow(buf, start, end, line_at, line_numbers)
+            return
+        agg = self.agg
+        server, site = self._segment_identity(buf, start, layout)
+        agg.requests += count
+        agg.requests_by[(server, site)] += count
+        agg.note_time(self._line_time(buf, start, layout))
+        agg.note_time(self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout))
+        events: list[Event401] = []
+        i_status = layout.index["sc-status"]
+        width = layout.width
+        find = buf.find
+        rfind = buf.rfind
+        count_nl = buf.count
+        cursor_pos, cursor_line = start, line_at
+        hit = find(b" 401 ", start, end)
+        while hit >= 0:
+            nl = rfind(b"\n", start, hit)
+            line_start = nl + 1 if nl >= 0 else start
+            line_end = find(b"\n", hit, end)
+            raw = buf[line_start:line_end]
+            parts = raw.split(b" ")
+            if len(parts) == width and parts[i_status] == b"401":
+                cursor_line += count_nl(b"\n", cursor_pos, line_start)
+                cursor_pos = line_start
+                if parts[-1].endswith(b"\r"):
+                    parts[-1] = parts[-1][:-1]
+                events.append(self._event(parts, layout, line_end + 1, cursor_line + 1, server, site))
+            hit = find(b" 401 ", line_end, end)
+        self._resolve(buf, start, end, events, layout)
+
+    def _outside_filter(self, buf: bytes, start: int, end: int, layout: Layout) -> bool:
+        """True when the whole segment is clearly before ``since`` or after ``until`` (cheap skip)."""
+        if self.since is None and self.until is None:
+            return False
+        first = self._line_time(buf, start, layout)
+        last = self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout)
+        if first is None or last is None:
+            return False
+        margin = SLACK_S * 60
+        return ((self.since is not None and last < self.since - margin)
+                or (self.until is not None and first > self.until + margin))
+
+    def _fast_ok(self, buf: bytes, start: int, end: int, count: int, layout: Layout) -> bool:
+        i_status = layout.index.get("sc-status", -1)
+        if i_status <= 0 or i_status >= layout.width - 1:
+            return False  # " 401 " would not bracket the status field
+        if buf.count(b" ", start, end) != (layout.width - 1) * count:
+            return False
+        if self.since is not None or self.until is not None:
+            first = self._line_time(buf, start, layout)
+            last = self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout)
+            if first is None or last is None:
+                return False
+            # Whole segment clearly inside the window: no per-line check needed.
+            if self.since is not None and first < self.since + SLACK_S * 60:
+                return False
+            if self.until is not None and last > self.until - SLACK_S * 60:
+                return False
+        for name in ("s-sitename", "s-computername"):
+            i = layout.index.get(name, -1)
+            if i >= 0:
+                if i == 0:
+                    return False
+                value = self._field_at(buf, start, i)
+                # One value on every line (the usual case: one file per site and server).
+                if buf.count(b" " + value + b" ", start, end) != count:
+                    return False
+        return True
+
+    def _segment_identity(self, buf: bytes, start: int, layout: Layout) -> tuple[str, str]:
+        server, site = self.server, self.site
+        i = layout.index.get("s-computername", -1)
+        if i >= 0 and not server:
+            server = self._field_at(buf, start, i).decode("utf-8", "replace")
+        i = layout.index.get("s-sitename", -1)
+        if i >= 0:
+            site = self._field_at(buf, start, i).decode("utf-8", "replace")
+        return server, site
+
+    @staticmethod
+    def _field_at(buf: bytes, line_start: int, index: int) -> bytes:
+        end = buf.find(b"\n", line_start)
+        return buf[line_start:end].rstrip(b"\r").split(b" ", index + 1)[index]
+
+    def _segment_slow(self, buf: bytes, start: int, end: int, line_at: int,
+                      line_numbers: list[int] | None) -> None:
+        agg = self.agg
+        events: list[Event401] = []
+        pos = start
+        number = line_at
+        since, until = self.since, self.until
+        while pos < end:
+            line_end = buf.find(b"\n", pos, end)
+            if line_end < 0:
+                line_end = end
+            raw = buf[pos:line_end]
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            next_pos = line_end + 1
+            lineno = line_numbers[number] if line_numbers is not None else number + 1
+            number += 1
+            if not raw.strip():
+                agg.lines_blank += 1
+                pos = next_pos
+                continue
+            parts = raw.split(b" ")
+            layout = self.layout
+            if layout is None:
+                layout = inferred_layout(len(parts), httperr=self.httperr)
+                if layout is None:
+                    agg.add_malformed(self.source, lineno, "no #Fields directive in force")
+                    pos = next_pos
+                    continue
+                agg.lines_inferred += 1
+            elif len(parts) != layout.width:
+                agg.add_malformed(self.source, lineno, f"{len(parts)} fields where #Fields lists {layout.width}")
+                pos = next_pos
+                continue
+            t = self._time_of(parts, layout)
+            if t is not None and ((since is not None and t < since) or (until is not None and t > until)):
+                agg.lines_filtered += 1
+                pos = next_pos
+                continue
+            agg.note_time(t)
+            if layout.kind == "httperr":
+                agg.httperr_total += 1
+                agg.httperr_by_reason[_get(parts, layout, "s-reason").decode("latin-1")] += 1
+                agg.httperr_by_status[_get(parts, layout, "sc-status").decode("latin-1")] += 1
+                pos = next_pos
+                continue
+            server, site = self._identity(parts, layout)
+            agg.requests += 1
+            agg.requests_by[(server, site)] += 1
+            if _get(parts, layout, "sc-status") == b"401":
+                events.append(self._event(parts, layout, next_pos, lineno, server, site))
+            pos = next_pos
+        if events or self.pending:
+            self._resolve(buf, start, end, events, self.layout)
+
+    # --- fields --------------------------------------------------------------------------------------
+
+    def _identity(self, parts: list[bytes], layout: Layout) -> tuple[str, str]:
+        server = self.server
+        if not server:
+            i = layout.index.get("s-computername", -1)
+            if i >= 0:
+                server = parts[i].decode("utf-8", "replace")
+        site = self.site
+        i = layout.index.get("s-sitename", -1)
+        if i >= 0:
+            site = parts[i].decode("utf-8", "replace")
+        return server, site
+
+    def _stamp(self, date: bytes, clock: bytes) -> int | None:
+        """Seconds since the epoch for a logged date and time (cached: consecutive lines share them)."""
+        if date != self._date_raw:
+            self._date_raw = date
+            self._day = _day_seconds(date) if date else 0
+        seconds = self._clocks.get(clock)
+        if seconds is None:
+            seconds = _clock_seconds(clock)
+            if seconds is None:
+                return None
+            if len(clock) == 8:
+                self._clocks[clock] = seconds
+        day = self._day
+        return None if day is None else day + seconds
+
+    def _time_of(self, parts: list[bytes], layout: Layout) -> int | None:
+        index = layout.index
+        i_time = index.get("time", -1)
+        if i_time < 0:
+            return None
+        i_date = index.get("date", -1)
+        return self._stamp(parts[i_date] if i_date >= 0 else b"", parts[i_time])
+
+    def _line_time(self, buf: bytes, line_start: int, layout: Layout | None) -> int | None:
+        if layout is None:
+            return None
+        index = layout.index
+        i_date, i_time = index.get("date", -1), index.get("time", -1)
+        if i_date == 0 and i_time == 1:
+            return self._stamp(buf[line_start:line_start + 10], buf[line_start + 11:line_start + 19])
+        end = buf.find(b"\n", line_start)
+        parts = buf[line_start:end].rstrip(b"\r").split(b" ")
+        if len(parts) != layout.width:
+            return None
+        return self._time_of(parts, layout)
+
+    def _event(self, parts: list[bytes], layout: Layout, pos: int, lineno: int, server: str,
+               site: str) -> Event401:
+        fast = layout.fast
+        if fast is not None:
+            i_date, i_time, i_ip, i_stem, _i_status, i_sub, i_win32, i_ua, i_user = fast[:9]
+            date, clock = parts[i_date], parts[i_time]
+            return Event401(pos, self._stamp(date, clock), server, site, parts[i_ip],
+                            parts[i_ua] if i_ua >= 0 else None, parts[i_stem], parts[i_sub], parts[i_win32],
+                            self.source, lineno, parts[i_user] if i_user >= 0 else b"-", date, clock)
+        i_ua = layout.index.get("cs(user-agent)", -1)
+        return Event401(pos, self._time_of(parts, layout), server, site, _get(parts, layout, "c-ip"),
+                        parts[i_ua] if i_ua >= 0 else None, _get(parts, layout, "cs-uri-stem"),
+                        _get(parts, layout, "sc-substatus"), _get(parts, layout, "sc-win32-status"),
+                        self.source, lineno, _get(parts, layout, "cs-username"), _get(parts, layout, "date"),
+                        _get(parts, layout, "time"))
+
+    # --- handshake classification -------------------------------------------------------------------
+
+    def _check(self, parts: list[bytes], layout: Layout, ev: Event401) -> int:
+        """1 = this line resolves ``ev`` (handshake), -1 = a resolving line past the window, 0 = neither."""
+        fast = layout.fast
+        if fast is not None:
+            i_ip, i_stem, i_status, i_ua = fast[2], fast[3], fast[4], fast[7]
+            ip, stem, status = parts[i_ip], parts[i_stem], parts[i_status]
+            ua = parts[i_ua] if i_ua >= 0 else None
+        else:
+            index = layout.index
+            ip, stem, status = (_get(parts, layout, "c-ip"), _get(parts, layout, "cs-uri-stem"),
+                                _get(parts, layout, "sc-status"))
+            i_ua = index.get("cs(user-agent)", -1)
+            ua = parts[i_ua] if i_ua >= 0 else None
+        if ip != ev.ip or stem != ev.stem:
+            return 0
+        if ua is not None and ev.ua is not None and ua != ev.ua:
+            return 0
+        if len(status) != 3 or status >= b"400" or not status.isdigit():
+            return 0
+        if "s-sitename" in layout.index or "s-computername" in layout.index:
+            if self._identity(parts, layout) != (ev.server, ev.site):
+                return 0
+        elif ev.server != self.server or ev.site != self.site:
+            return 0
+        t = self._time_of(parts, layout)
+        if t is not None and ev.t is not None and t - ev.t > self.window:
+            return -1
+        return 1
+
+    def _parts_at(self, buf: bytes, line_start: int, layout: Layout | None) -> tuple[list[bytes], Layout] | None:
+        end = buf.find(b"\n", line_start)
+        raw = buf[line_start:end if end >= 0 else len(buf)]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        parts = raw.split(b" ")
+        current = layout or inferred_layout(len(parts), httperr=False)
+        if current is None or len(parts) != current.width or current.kind != "w3c" or "c-ip" not in current.index:
+            return None
+        return parts, current
+
+    def _needle(self, ev: Event401, layout: Layout) -> bytes:
+        index = layout.index
+        i_ip = index.get("c-ip", -1)
+        needle = ev.ip
+        if ev.ua is not None and index.get("cs(user-agent)", -1) == i_ip + 1:
+            needle = needle + b" " + ev.ua
+        return b" " + needle if i_ip > 0 else needle
+
+    def _short_search(self, buf: bytes, ev: Event401, end: int, layout: Layout) -> bool | None:
+        needle = self._needle(ev, layout)
+        limit = min(end, ev.pos + SHORT_RANGE)
+        pos = ev.pos
+        find, rfind = buf.find, buf.rfind
+        while True:
+            hit = find(needle, pos, limit)
+            if hit < 0:
+                return None
+            line_start = rfind(b"\n", 0, hit) + 1
+            parsed = self._parts_at(buf, line_start, layout)
+            if parsed is not None:
+                verdict = self._check(parsed[0], parsed[1], ev)
+                if verdict:
+                    return verdict > 0
+            nl = find(b"\n", hit)
+            pos = nl + 1 if nl >= 0 else end
+
+    def _pos_after(self, buf: bytes, start: int, end: int, t_limit: int, layout: Layout | None) -> int:
+        """A line start in [start, end] whose time is past ``t_limit`` (bisection on line times), or ``end``."""
+        lo, hi = start, end
+        while hi - lo > 65536:
+            mid = buf.find(b"\n", (lo + hi) // 2, hi)
+            if mid < 0 or mid + 1 >= hi:
+                break
+            t = self._line_time(buf, mid + 1, layout)
+            if t is None:
+                return end
+            if t <= t_limit:
+                lo = mid + 1
+            else:
+                hi = mid + 1
+        return hi
+
+    def _resolve(self, buf: bytes, start: int, end: int, events: list[Event401], layout: Layout | None) -> None:
+        agg = self.agg
+        open_events: list[Event401] = []
+        usable = layout is not None and layout.kind == "w3c" and "c-ip" in layout.index
+        for ev in events:
+            verdict = self._short_search(buf, ev, end, layout) if usable else None  # type: ignore[arg-type]
+            if verdict is None:
+                open_events.append(ev)
+            else:
+                agg.classify(ev, not verdict)
+        carried, self.pending = self.pending, []
+        waiting = carried + open_events
+        if not waiting:
+            return
+        # Each open 401 only needs the stretch up to the end of its window.
+        timed = layout is not None and "time" in layout.index
+        spans: list[tuple[int, int]] = []
+        by_ip: dict[bytes, list[Event401]] = {}
+        for ev in waiting:
+            low = max(ev.pos, start)
+            ev.until = end if (ev.t is None or not timed) else self._pos_after(
+                buf, low, end, ev.t + self.window + SLACK_S, layout)
+            spans.append((low, ev.until))
+            by_ip.setdefault(ev.ip, []).append(ev)
+        spans.sort()
+        merged: list[list[int]] = []
+        for low, high in spans:
+            if merged and low <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], high)
+            else:
+                merged.append([low, high])
+        lead = b" " if layout is not None and layout.index.get("c-ip", 0) > 0 else b"(?:^|[ \\n])"
+        pattern = re.compile(lead + b"(" + _ip_trie(sorted(by_ip)) + b")[ \\r\\n]", re.MULTILINE)
+        rfind = buf.rfind
+        last_line = -1
+        for low, high in merged:
+            for match in pattern.finditer(buf, low, high):
+                ip = match.group(1)
+                candidates = by_ip[ip]
+                if not candidates:
+                    continue
+                line_start = rfind(b"\n", 0, match.start(1)) + 1
+                if line_start == last_line:
+                    continue
+                last_line = line_start
+                if not any(ev.pos <= line_start < ev.until for ev in candidates):
+                    continue
+                parsed = self._parts_at(buf, line_start, layout)
+                if parsed is None:
+                    continue
+                parts, current = parsed
+                still = []
+                for ev in candidates:
+                    if ev.pos <= line_start < ev.until:
+                        verdict = self._check(parts, current, ev)
+                        if verdict:
+                            agg.classify(ev, verdict < 0)
+                            continue
+                    still.append(ev)
+                by_ip[ip] = still
+        # Whatever is left: terminal when its whole window was in this buffer, else it waits for more.
+        last_start = rfind(b"\n", start, end - 1) + 1 or start
+        last_t = self._line_time(buf, last_start, layout) if layout is not None else None
+        for remaining in by_ip.values():
+            for ev in remaining:
+                if ev.until < end or (ev.t is not None and last_t is not None
+                                      and last_t - ev.t > self.window + SLACK_S):
+                    agg.classify(ev, True)
+                else:
+                    ev.pos = -1
+                    self.pending.append(ev)
+
+
+def _get(parts: list[bytes], layout: Layout, name: str) -> bytes:
+    i = layout.index.get(name, -1)
+    return parts[i] if i >= 0 else b"-"
+
+
+def _int(raw: bytes) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        return 0

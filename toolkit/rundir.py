@@ -1,0 +1,221 @@
+"""Write and read a run directory (docs/contracts.md §2).
+
+Every file is written as soon as it is known, through a temporary file and ``os.replace``, so a run
+killed at any moment leaves only complete JSON files behind. ``log.jsonl`` is appended line by line
+(a torn last line is skipped when reading). Nothing here ever sees a secret: the runner hands over
+envelopes, host results and parameters that were already redacted.
+
+A run still in progress has ``status: "running"`` in ``run.json``; ``load_run`` reports a run that
+never reached its end (``finished_utc`` null) as ``"interrupted"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import InputError
+from toolkit.models import HostResult, StepError, StepResult
+from toolkit.secrets import redact
+
+RUN_SCHEMA = "iisfleet.run/1"
+HOST_SCHEMA = "iisfleet.host/1"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def host_dir_name(host: str) -> str:
+    """A file-system-safe folder name for a host (inventory names are usually safe already)."""
+    name = _UNSAFE.sub("_", host)
+    return name if name not in ("", ".", "..") else f"_{name}"
+
+
+def default_run_dir(playbook: str, base: Path = Path("runs")) -> Path:
+    """``./runs/<UTC time>-<playbook>``, made unique if two runs start within the same second."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    candidate = base / f"{stamp}-{host_dir_name(playbook)}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = base / f"{stamp}-{host_dir_name(playbook)}-{suffix}"
+    return candidate
+
+
+def write_json_atomic(path: Path, document: Any) -> None:
+    """Write ``document`` to ``path`` so a reader only ever sees the old or the complete new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, ensure_ascii=False, indent=1, sort_keys=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def error_dict(error: StepError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"category": error.category, "message": redact(error.message),
+            "explanation": redact(error.explanation) if error.explanation else None}
+
+
+def step_dict(step: StepResult) -> dict[str, Any]:
+    return {"collector": step.collector, "status": step.status, "duration_s": round(step.duration_s, 3),
+            "error": error_dict(step.error), "skipped_reason": step.skipped_reason}
+
+
+def host_document(result: HostResult, *, finished: bool) -> dict[str, Any]:
+    return {
+        "schema": HOST_SCHEMA,
+        "host": result.host,
+        "address": result.address,
+        "transport": result.transport,
+        "status": result.status,
+        "finished": finished,
+        "duration_s": round(result.duration_s, 3),
+        "error": error_dict(result.error),
+        "steps": [step_dict(s) for s in result.steps],
+    }
+
+
+class RunDirWriter:
+    """Thread-safe writer for one run directory; workers call it as results arrive."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "hosts").mkdir(exist_ok=True)
+        self._log_lock = threading.Lock()
+        self._log = open(self.path / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        write_json_atomic(self.path / "run.json", {"schema": RUN_SCHEMA, **meta})
+
+    def host_path(self, host: str) -> Path:
+        return self.path / "hosts" / host_dir_name(host)
+
+    def write_envelope(self, host: str, collector_id: str, envelope: dict[str, Any]) -> None:
+        write_json_atomic(self.host_path(host) / f"{host_dir_name(collector_id)}.json", envelope)
+
+    def write_host(self, result: HostResult, *, finished: bool) -> None:
+        write_json_atomic(self.host_path(result.host) / "host.json", host_document(result, finished=finished))
+
+    def log(self, event: str, **fields: Any) -> None:
+        """Append one event. String values are redacted; callers never pass secrets anyway."""
+        record = {"time_utc": utc_now(), "event": event}
+        for key, value in fields.items():
+            record[key] = redact(value) if isinstance(value, str) else value
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        with self._log_lock:
+            if not self._log.closed:
+                self._log.write(line + "\n")
+                self._log.flush()
+
+    def close(self) -> None:
+        with self._log_lock:
+            self._log.close()
+
+
+# ---------------------------------------------------------------------- reading
+@dataclass
+class HostRecord:
+    """One host as a run directory recorded it."""
+
+    name: str
+    status: str
+    address: str = ""
+    transport: str = ""
+    error: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    envelopes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    finished: bool = True
+
+
+@dataclass
+class RunData:
+    """A run directory loaded into memory: ``meta`` is run.json, ``hosts`` by host name."""
+
+    path: Path
+    meta: dict[str, Any]
+    hosts: dict[str, HostRecord]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status", "interrupted"))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+
+
+def load_run(path: Path) -> RunData:
+    """Read a run directory, complete or not (a killed run reads as ``interrupted``)."""
+    path = Path(path)
+    meta_path = path / "run.json"
+    if not meta_path.is_file():
+        raise InputError("not a run directory (no run.json)", path=str(path))
+    meta = _read_json(meta_path)
+    if not isinstance(meta, dict) or meta.get("schema") != RUN_SCHEMA:
+        raise InputError(f"run.json is not an {RUN_SCHEMA} document", path=str(meta_path), field="schema")
+    if meta.get("status") == "running" or not meta.get("finished_utc"):
+        meta["status"] = "interrupted"
+
+    hosts: dict[str, HostRecord] = {}
+    by_dir = {host_dir_name(name): name for name in meta.get("hosts", [])}
+    hosts_root = path / "hosts"
+    for name in meta.get("hosts", []):
+        # a host with no folder never started before the run ended
+        hosts[name] = HostRecord(name=name, status="skipped", finished=False)
+    if hosts_root.is_dir():
+        for folder in sorted(p for p in hosts_root.iterdir() if p.is_dir()):
+            name = by_dir.get(folder.name, folder.name)
+            record = HostRecord(name=name, status="partial", finished=False)
+            host_json = folder / "host.json"
+            if host_json.is_file():
+                doc = _read_json(host_json)
+                record = HostRecord(name=doc.get("host", name), status=doc.get("status", "partial"),
+                                    address=doc.get("address", ""), transport=doc.get("transport", ""),
+                                    error=doc.get("error"), steps=list(doc.get("steps", [])),
+                                    finished=bool(doc.get("finished", True)))
+            for envelope_path in sorted(folder.glob("*.json")):
+                if envelope_path.name == "host.json":
+                    continue
+                record.envelopes[envelope_path.stem] = _read_json(envelope_path)
+            if not record.finished and record.status == "ok":
+                record.status = "partial"  # steps were still to come when the run stopped
+            hosts[record.name] = record
+
+    events: list[dict[str, Any]] = []
+    log_path = path / "log.jsonl"
+    if log_path.is_file():
+        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line from a killed run
+    return RunData(path=path, meta=meta, hosts=hosts, events=events)

@@ -1,0 +1,452 @@
+"""Fan a playbook out over a fleet: one worker thread per host session, bounded concurrency.
+
+Each host's steps run in order on that host's own transport session (pypsrp sessions must not be
+shared between threads). Whatever happens on one host becomes that host's ``HostResult`` with a
+category and a one-line explanation; it never stops the fleet. Results land in the run directory the
+moment they are known (``toolkit.rundir``), so an interrupted or killed run keeps everything collected.
+
+Stopping early:
+
+* ``deadline_s`` caps the whole run: hosts not started by then are skipped, running steps get at most
+  the time left.
+* Ctrl-C (``KeyboardInterrupt`` in the thread calling ``run_playbook``, or ``stop.set()``) starts no new
+  host; running hosts finish (their step timeouts bound that). A second Ctrl-C also skips the
+  remaining steps of running hosts after their current step. The run's status is ``interrupted``.
+
+The runner never prints: progress goes through ``RunHooks``, which a CLI implements.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import ConfigError, ContractError, CollectorError, HostError, ToolkitError
+from toolkit.models import HostConfig, HostResult, ScriptOutput, StepError, StepResult
+from toolkit.rundir import RunDirWriter, utc_now
+from toolkit.secrets import MASK, Secret, redact
+from toolkit.transports import Transport, create_transport
+
+log = logging.getLogger(__name__)
+
+#: Sized for hundreds of hosts: most of a host's time is spent waiting on the network and the host.
+DEFAULT_CONCURRENCY = 32
+#: A step without its own timeout gets this many seconds.
+DEFAULT_STEP_TIMEOUT = 300.0
+#: After these categories the host's session is unusable; its remaining steps are not attempted.
+FATAL_CATEGORIES = frozenset({"dns", "connect", "tls", "auth", "config"})
+#: Categories that mean "could not reach the host" (exit code 3 of `iisfleet run`).
+UNREACHABLE_CATEGORIES = frozenset({"dns", "connect", "tls", "auth", "timeout"})
+
+
+class RunHooks:
+    """Progress callbacks. Called from worker threads (except ``run_*``): implementations must be thread-safe
+    and quick. Every method is a no-op here; override what you draw."""
+
+    def run_started(self, run_dir: Path, hosts: list[HostConfig]) -> None: ...
+
+    def host_started(self, host: HostConfig) -> None: ...
+
+    def step_started(self, host: HostConfig, collector_id: str) -> None: ...
+
+    def step_finished(self, host: HostConfig, step: StepResult) -> None: ...
+
+    def host_finished(self, result: HostResult) -> None: ...
+
+    def interrupted(self, level: int) -> None:
+        """Ctrl-C number ``level`` arrived (1: no new hosts; 2: no new steps)."""
+
+    def run_finished(self, summary: RunSummary) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    playbook: str
+    status: str  # complete | interrupted | deadline
+    started_utc: str
+    finished_utc: str
+    duration_s: float
+    hosts: list[HostResult] = field(default_factory=list)
+    report_written: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for h in self.hosts if h.status == status)
+
+    @property
+    def unreachable(self) -> list[HostResult]:
+        """Hosts that failed outright for a reachability reason."""
+        return [h for h in self.hosts
+                if h.status == "failed" and h.error is not None and h.error.category in UNREACHABLE_CATEGORIES]
+
+
+@dataclass
+class _PreparedStep:
+    step: Any  # toolkit.playbooks.Step
+    collector: Any  # toolkit.collectors.Collector
+    parameters: dict[str, Any]
+    timeout: float
+
+
+#: Used when the error itself carries no explanation, so every failed host has its one line.
+DEFAULT_EXPLANATIONS = {
+    "contract": "the collector's output does not match the contract of this iisfleet version: the script on "
+                "the host was changed, or its output was cut off or mixed with other text",
+    "script": "the collector raised an error on the host; the message says which probe failed",
+    "timeout": "the host did not finish in time: raise the step timeout or narrow the collector's parameters",
+    "config": "fix the inventory or playbook setting named in the message",
+}
+
+
+def _step_error(exc: BaseException) -> StepError:
+    if isinstance(exc, ToolkitError):
+        explanation = exc.explanation or DEFAULT_EXPLANATIONS.get(exc.category)
+        return StepError(category=exc.category, message=redact(exc.message),
+                         explanation=redact(explanation) if explanation else None)
+    return StepError(category="protocol", message=redact(f"{type(exc).__name__}: {exc}"),
+                     explanation="an unexpected error inside iisfleet; rerun with --verbose and report it")
+
+
+def redact_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters as they may be stored: secrets masked, strings scrubbed of known secret values."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, Secret):
+            return MASK
+        if isinstance(value, str):
+            return redact(value)
+        if isinstance(value, Mapping):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return {str(k): clean(v) for k, v in params.items()}
+
+
+def _facts_from_envelope(collector_id: str, envelope: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from toolkit.facts import facts_from_envelope
+    except ImportError:  # INVENTORY's module not present yet: `when` conditions see no facts
+        return {}
+    return facts_from_envelope(collector_id, envelope)
+
+
+def _validate(stdout: str, collector: Any, host: str) -> dict[str, Any]:
+    from toolkit.contract import validate_envelope
+
+    try:
+        return validate_envelope(stdout, collector=collector, host=host)
+    except ToolkitError:
+        raise
+    except Exception as exc:  # a validator bug must not pass garbage on, nor crash the host
+        raise ContractError(f"the envelope could not be validated: {type(exc).__name__}: {exc}",
+                            host=host, collector=collector.id) from None
+
+
+class _Run:
+    def __init__(self, *, steps: list[_PreparedStep], writer: RunDirWriter, hooks: RunHooks,
+                 transport_factory: Callable[[HostConfig], Transport], deadline: float | None) -> None:
+        self.steps = steps
+        self.writer = writer
+        self.hooks = hooks
+        self.transport_factory = transport_factory
+        self.deadline = deadline
+        self.no_new_hosts = threading.Event()
+        self.no_new_steps = threading.Event()
+        self.interrupt_level = 0
+        self.deadline_hit = False
+
+    # ------------------------------------------------------------ control
+    def interrupt(self) -> None:
+        self.interrupt_level += 1
+        self.no_new_hosts.set()
+        if self.interrupt_level >= 2:
+            self.no_new_steps.set()
+        self.writer.log("interrupt", level=self.interrupt_level)
+        self.hooks.interrupted(self.interrupt_level)
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    # ------------------------------------------------------------ one host
+    def skipped(self, host: HostConfig, reason: str) -> HostResult:
+        result = HostResult(host=host.name, address=host.address, transport=host.transport, status="skipped",
+                            steps=[StepResult(collector=p.collector.id, status="skipped", skipped_reason=reason)
+                                   for p in self.steps])
+        self.writer.write_host(result, finished=True)
+        self.writer.log("host_skipped", host=host.name, reason=reason)
+        self.hooks.host_finished(result)
+        return result
+
+    def run_host(self, host: HostConfig) -> HostResult:
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            self.deadline_hit = True
+            return self.skipped(host, "the run's deadline passed before this host started")
+        if self.no_new_hosts.is_set():
+            return self.skipped(host, "the run was interrupted before this host started")
+        try:
+            return self._run_host(host)
+        except Exception as exc:  # never let one host take the fleet down
+            log.exception("unexpected failure on %s", host.name)
+            result = HostResult(host=host.name, address=host.address, transport=host.transport,
+                                status="failed", error=_step_error(exc))
+            self.writer.write_host(result, finished=True)
+            return result
+
+    def _run_host(self, host: HostConfig) -> HostResult:
+        started = time.monotonic()
+        budget_end = started + host.time_budget
+        result = HostResult(host=host.name, address=host.address, transport=host.transport)
+        self.hooks.host_started(host)
+        log.debug("host %s: starting (%s to %s)", host.name, host.transport, host.address)
+        self.writer.log("host_started", host=host.name, address=host.address, transport=host.transport)
+        self.writer.write_host(result, finished=False)
+        transport: Transport | None = None
+        facts: dict[str, dict[str, Any]] = {}
+        stop_reason: str | None = None
+        try:
+            transport = self.transport_factory(host)
+            try:
+                transport.open()
+            except Exception as exc:
+                result.error = _step_error(exc)
+                stop_reason = f"not run: {result.error.category} failure connecting to the host"
+            for prepared in self.steps:
+                collector_id = prepared.collector.id
+                if stop_reason is None:
+                    stop_reason = self._why_stop(budget_end)
+                if stop_reason is not None:
+                    step = StepResult(collector=collector_id, status="skipped", skipped_reason=stop_reason)
+                else:
+                    should_run, why = prepared.step.should_run(facts)
+                    if not should_run:
+                        step = StepResult(collector=collector_id, status="skipped", skipped_reason=why)
+                    else:
+                        self.hooks.step_started(host, collector_id)
+                        step = self._run_step(host, transport, prepared, budget_end, facts)
+                        if step.error is not None:
+                            if result.error is None:
+                                result.error = step.error
+                            if step.error.category in FATAL_CATEGORIES:
+                                stop_reason = f"not run: {step.error.category} failure earlier on this host"
+                result.steps.append(step)
+                log.debug("host %s: step %s %s in %.3f s%s", host.name, collector_id, step.status, step.duration_s,
+                          f" ({step.error.category}: {step.error.message})" if step.error else "")
+                self.hooks.step_finished(host, step)
+                self.writer.log("step_finished", host=host.name, collector=collector_id, status=step.status,
+                                duration_s=round(step.duration_s, 3),
+                                category=step.error.category if step.error else None,
+                                message=step.error.message if step.error else step.skipped_reason)
+                self.writer.write_host(result, finished=False)
+        finally:
+            if transport is not None:
+                transport.close()
+        result.status = self._host_status(result)
+        result.duration_s = time.monotonic() - started
+        self.writer.write_host(result, finished=True)
+        self.writer.log("host_finished", host=host.name, status=result.status,
+                        duration_s=round(result.duration_s, 3),
+                        category=result.error.category if result.error else None)
+        self.hooks.host_finished(result)
+        return result
+
+    def _why_stop(self, budget_end: float) -> str | None:
+        if self.no_new_steps.is_set():
+            return "the run was interrupted"
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            self.deadline_hit = True
+            return "the run's deadline passed"
+        if time.monotonic() >= budget_end:
+            return "the host's time budget was used up"
+        return None
+
+    def _run_step(self, host: HostConfig, transport: Transport, prepared: _PreparedStep, budget_end: float,
+                  facts: dict[str, dict[str, Any]]) -> StepResult:
+        collector = prepared.collector
+        timeout = min(prepared.timeout, budget_end - time.monotonic())
+        remaining = self.remaining()
+        if remaining is not None:
+            timeout = min(timeout, remaining)
+        started = time.monotonic()
+        step = StepResult(collector=collector.id, status="ok")
+        try:
+            output = transport.run_script(collector.script, prepared.parameters, timeout=max(timeout, 0.001))
+            self._raise_for_script_errors(output, host, collector.id)
+            envelope = _validate(output.stdout, collector, host.name)
+            if redact(output.stdout) != output.stdout:
+                # a host echoed a credential back; the run directory must never hold it
+                raise ContractError("the collector output contains a credential value; it was not stored",
+                                    host=host.name, collector=collector.id,
+                                    explanation="the host echoed a password back: check what the collector "
+                                    "reads on that host (a config file holding the service account's password?)")
+            self.writer.write_envelope(host.name, collector.id, envelope)
+            step.envelope = envelope
+            try:
+                facts[collector.id] = _facts_from_envelope(collector.id, envelope)
+            except Exception as exc:
+                log.warning("facts for %s on %s failed: %s", collector.id, host.name, type(exc).__name__)
+                facts[collector.id] = {}
+        except Exception as exc:
+            step.status = "failed"
+            step.error = _step_error(exc)
+        step.duration_s = time.monotonic() - started
+        return step
+
+    @staticmethod
+    def _raise_for_script_errors(output: ScriptOutput, host: HostConfig, collector_id: str) -> None:
+        if not (output.had_errors or output.errors):
+            return
+        detail = "; ".join(" ".join(e.split()) for e in output.errors[:3]) or "the script failed without a message"
+        if len(detail) > 500:
+            detail = detail[:499] + "…"
+        raise CollectorError(redact(detail), host=host.name, collector=collector_id,
+                             explanation="the collector raised an error on the host; see the message (run "
+                             "`iisfleet hosts check` to rule out a session problem)")
+
+    @staticmethod
+    def _host_status(result: HostResult) -> str:
+        ran = [s for s in result.steps if s.status != "skipped"]
+        failed = [s for s in ran if s.status == "failed"]
+        ok = [s for s in ran if s.status == "ok"]
+        cut_short = any(s.status == "skipped" and (s.skipped_reason or "").startswith(("the run", "the host's"))
+                        for s in result.steps)
+        if result.error is not None and not ran:
+            return "failed"
+        if failed and not ok:
+            return "failed"
+        if failed or (cut_short and ok):
+            return "partial"
+        if cut_short and not ok:
+            return "skipped"
+        return "ok"
+
+
+def prepare_steps(playbook: Any, params: Mapping[str, Any], catalog: Mapping[str, Any]) -> list[_PreparedStep]:
+    """Bind the playbook's parameters and every step's collector parameters once, before any host starts.
+
+    Raises ``ConfigError`` for an unknown collector or a parameter the collector's sidecar refuses, so a
+    typo fails the command instead of every host.
+    """
+    bound = playbook.bind(dict(params))
+    prepared: list[_PreparedStep] = []
+    for index, step in enumerate(playbook.steps):
+        collector = catalog.get(step.collector)
+        if collector is None:
+            raise ConfigError(f"step {index + 1} names collector {step.collector!r}, which is not bundled "
+                              f"(known: {', '.join(sorted(catalog))})", field=f"steps[{index}].collector")
+        parameters = collector.bind(step.parameters(bound))
+        timeout = float(step.timeout) if getattr(step, "timeout", None) else DEFAULT_STEP_TIMEOUT
+        prepared.append(_PreparedStep(step=step, collector=collector, parameters=parameters, timeout=timeout))
+    return prepared
+
+
+def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, params: dict[str, Any],
+                 concurrency: int = DEFAULT_CONCURRENCY, deadline_s: float | None = None,
+                 hooks: RunHooks | None = None, simulated: bool = False, inventory: str | None = None,
+                 catalog: Mapping[str, Any] | None = None,
+                 transport_factory: Callable[[HostConfig], Transport] | None = None,
+                 stop: threading.Event | None = None) -> RunSummary:
+    """Run ``playbook`` on ``hosts`` and record everything in ``out_dir``.
+
+    ``catalog`` defaults to ``toolkit.collectors.load_catalog()``, ``transport_factory`` to
+    ``toolkit.transports.create_transport``. ``stop`` lets a caller other than the main thread request
+    the same stop as a Ctrl-C. Raises ``ConfigError`` before contacting any host when the playbook
+    does not bind; per-host problems are results, never exceptions.
+    """
+    if catalog is None:
+        from toolkit.collectors import load_catalog
+
+        catalog = load_catalog()
+    hooks = hooks or RunHooks()
+    steps = prepare_steps(playbook, params, catalog)
+    if len({h.name for h in hosts}) != len(hosts):
+        raise ConfigError("the host list names a host twice")
+    concurrency = max(1, int(concurrency))
+    out_dir = Path(out_dir)
+    writer = RunDirWriter(out_dir)
+    started_mono = time.monotonic()
+    deadline = None if deadline_s is None else started_mono + deadline_s
+    run = _Run(steps=steps, writer=writer, hooks=hooks,
+               transport_factory=transport_factory or create_transport, deadline=deadline)
+    meta: dict[str, Any] = {
+        "playbook": playbook.name,
+        "parameters": redact_parameters(playbook.bind(dict(params))),
+        "inventory": inventory,
+        "started_utc": utc_now(),
+        "finished_utc": None,
+        "status": "running",
+        "hosts": [h.name for h in hosts],
+        "simulated": simulated,
+        "concurrency": concurrency,
+        "deadline_s": deadline_s,
+    }
+    writer.write_meta(meta)
+    writer.log("run_started", playbook=playbook.name, hosts=len(hosts), concurrency=concurrency,
+               steps=[p.collector.id for p in steps])
+    hooks.run_started(out_dir, hosts)
+
+    results: dict[str, HostResult] = {}
+    executor = ThreadPoolExecutor(max_workers=min(concurrency, max(1, len(hosts))),
+                                  thread_name_prefix="iisfleet-host")
+    try:
+        futures = {executor.submit(run.run_host, host): host for host in hosts}
+        pending = set(futures)
+        while pending:
+            try:
+                # A short wait keeps the calling thread responsive to Ctrl-C and the deadline.
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                if stop is not None and stop.is_set() and run.interrupt_level == 0:
+                    run.interrupt()
+                remaining = run.remaining()
+                if remaining is not None and remaining <= 0 and not run.no_new_hosts.is_set():
+                    run.deadline_hit = True
+                    run.no_new_hosts.set()
+                    writer.log("deadline", deadline_s=deadline_s)
+                for future in done:
+                    results[futures[future].name] = future.result()
+            except KeyboardInterrupt:
+                run.interrupt()
+    finally:
+        executor.shutdown(wait=True)
+
+    status = "interrupted" if run.interrupt_level else ("deadline" if run.deadline_hit else "complete")
+    summary = RunSummary(run_dir=out_dir, playbook=playbook.name, status=status,
+                         started_utc=meta["started_utc"], finished_utc=utc_now(),
+                         duration_s=time.monotonic() - started_mono,
+                         hosts=[results[h.name] for h in hosts if h.name in results])
+    meta.update(finished_utc=summary.finished_utc, status=status,
+                counts={s: summary.count(s) for s in ("ok", "partial", "failed", "skipped")})
+    writer.write_meta(meta)
+    writer.log("run_finished", status=status, duration_s=round(summary.duration_s, 3), **meta["counts"])
+    if getattr(playbook, "report", False):
+        summary.report_written = _write_reports(out_dir, writer)
+    writer.close()
+    hooks.run_finished(summary)
+    return summary
+
+
+def _write_reports(run_dir: Path, writer: RunDirWriter) -> bool:
+    try:
+        from toolkit.report import write_reports  # type: ignore[attr-defined]
+    except ImportError:
+        writer.log("warning", message="the playbook asks for a report but toolkit.report.write_reports is not "
+                   "available in this installation; run `iisfleet report` later")
+        log.warning("report requested but toolkit.report.write_reports is not available")
+        return False
+    try:
+        write_reports(run_dir)
+    except Exception as exc:
+        writer.log("warning", message=f"writing the report failed: {type(exc).__name__}: {exc}")
+        log.warning("writing the report for %s failed: %s", run_dir, exc)
+        return False
+    return True
+
+
+__all__ = ["DEFAULT_CONCURRENCY", "RunHooks", "RunSummary", "prepare_steps", "run_playbook", "HostError"]

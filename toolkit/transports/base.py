@@ -1,0 +1,40 @@
+"""The ``Transport`` protocol every way of reaching a host implements.
+
+A transport owns one session to one host. The runner drives it from one thread at a time:
+``open()`` once, ``run_script()`` once per collector, ``close()`` at the end. Every failure leaves a
+transport as a ``toolkit.errors.TransportError`` or ``CollectorError`` carrying a category and a
+one-line explanation (see ``toolkit.transports.errors``); nothing else escapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from toolkit.models import ScriptOutput
+
+#: Largest output accepted from one script, in characters. Host output is untrusted: a runaway or
+#: hostile collector must not exhaust the controller's memory. Collector caps keep real output far below.
+MAX_OUTPUT_CHARS = 256 * 1024 * 1024
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """One session to one host."""
+
+    def open(self) -> None:
+        """Connect and authenticate. Raises ``TransportError`` (dns, connect, tls, auth, timeout, protocol)."""
+        ...
+
+    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float) -> ScriptOutput:
+        """Run ``script`` with ``parameters`` bound as PowerShell parameters, within ``timeout`` seconds.
+
+        Parameters travel as data (PSRP parameters or JSON on stdin), never pasted into script text.
+        A script that ran but reported errors comes back as ``ScriptOutput`` with ``had_errors``/``errors``
+        set; the caller decides whether that fails the step. Exceeding ``timeout`` raises a
+        ``TransportError`` with category ``timeout``.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the session. Never raises."""
+        ...

@@ -1,0 +1,247 @@
+"""SSH transport for Windows OpenSSH, built on paramiko.
+
+Windows OpenSSH runs the exec string through ``cmd.exe`` (8191-character limit) unless its default
+shell is PowerShell, so the command is the same short line in both cases: a ``powershell.exe
+-EncodedCommand`` bootstrap (``ps_scripts/_ssh_bootstrap.ps1``, owned by the collectors) that reads one
+JSON document ``{"script": ..., "parameters": {...}}`` from stdin, runs the script with the parameters
+splatted, and writes UTF-8 output. Parameters are data in that JSON, never part of the command line.
+
+Host keys are checked against known_hosts by default; an unknown key is refused (category ``tls``: the
+host's identity is unverified, see ``toolkit.transports.errors``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import select
+import threading
+import time
+from typing import Any
+
+from toolkit.errors import TransportError
+from toolkit.models import HostConfig, ScriptOutput
+from toolkit.transports.base import MAX_OUTPUT_CHARS
+from toolkit.transports.clixml import decode_stderr
+from toolkit.transports.errors import UnknownHostKey, ssh_error
+
+log = logging.getLogger(__name__)
+
+POWERSHELL_PREFIX = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "
+#: cmd.exe refuses longer command lines.
+CMD_LINE_LIMIT = 8191
+_MAX_STDERR = 4 * 1024 * 1024
+
+
+def load_bootstrap() -> str:
+    """The bootstrap text: from ``toolkit.collectors.ssh_bootstrap()`` when available, else the bundled file."""
+    try:
+        from toolkit.collectors import ssh_bootstrap  # type: ignore[attr-defined]
+    except ImportError:
+        from toolkit.resources import ps_scripts_dir
+
+        return ps_scripts_dir().joinpath("_ssh_bootstrap.ps1").read_text(encoding="utf-8")
+    return ssh_bootstrap()
+
+
+def encoded_command(bootstrap: str) -> str:
+    """The exec string: the bootstrap as base64 UTF-16LE, as ``-EncodedCommand`` expects."""
+    encoded = base64.b64encode(bootstrap.encode("utf-16-le")).decode("ascii")
+    command = POWERSHELL_PREFIX + encoded
+    if len(command) > CMD_LINE_LIMIT:
+        raise ValueError(f"the SSH bootstrap encodes to {len(command)} characters; cmd.exe accepts "
+                         f"{CMD_LINE_LIMIT}: keep ps_scripts/_ssh_bootstrap.ps1 small")
+    return command
+
+
+class _RejectUnknown:
+    """paramiko missing-host-key policy: refuse, with an exception the error mapping recognises."""
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        raise UnknownHostKey(f"host key for {hostname} ({key.get_name()} "
+                             f"{key.fingerprint if hasattr(key, 'fingerprint') else ''}) not found in known_hosts")
+
+
+class _AcceptUnchecked:
+    """Accept any key without saving it: only when the inventory turned host_key_checking off."""
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        log.debug("host key checking is off: accepting the key of %s", hostname)
+
+
+class SSHTransport:
+    """One SSH connection to one Windows OpenSSH host; each script runs in its own exec channel."""
+
+    name = "ssh"
+
+    def __init__(self, host: HostConfig, *, bootstrap: str | None = None) -> None:
+        self.host = host
+        self.options = host.ssh
+        self._bootstrap = bootstrap
+        self._command: str | None = None
+        self._client: Any = None
+        self._driver = threading.Lock()
+
+    def _classify(self, exc: BaseException) -> TransportError:
+        return ssh_error(exc, host=self.host.name, address=self.host.address, port=self.options.port)
+
+    def open(self) -> None:
+        import paramiko
+
+        if self._command is None:
+            try:
+                self._command = encoded_command(self._bootstrap if self._bootstrap is not None
+                                                else load_bootstrap())
+            except (OSError, ValueError) as exc:
+                raise TransportError(f"SSH bootstrap unusable: {exc}", host=self.host.name, category="config",
+                                     explanation="the bundled ps_scripts/_ssh_bootstrap.ps1 is missing or too "
+                                     "long for cmd.exe") from None
+        opts = self.options
+        client = paramiko.SSHClient()
+        if opts.host_key_checking:
+            known_hosts = os.path.expanduser(opts.known_hosts or "~/.ssh/known_hosts")
+            if os.path.exists(known_hosts):
+                try:
+                    client.load_host_keys(known_hosts)
+                except Exception as exc:
+                    raise TransportError(f"cannot read known_hosts {known_hosts}: {type(exc).__name__}",
+                                         host=self.host.name, category="config",
+                                         explanation="fix or replace the known_hosts file") from None
+            client.set_missing_host_key_policy(_RejectUnknown())
+        else:
+            client.set_missing_host_key_policy(_AcceptUnchecked())
+        cred = self.host.credential
+        kwargs: dict[str, Any] = {
+            "hostname": self.host.address,
+            "port": opts.port,
+            "username": cred.username if cred else None,
+            "timeout": opts.connect_timeout,
+            "banner_timeout": opts.connect_timeout,
+            "auth_timeout": opts.connect_timeout,
+            "allow_agent": False,
+            "look_for_keys": False,
+        }
+        if cred is not None and cred.key_file:
+            kwargs["pkey"] = self._load_key(cred.key_file, cred.password.reveal() if cred.password else None)
+        elif cred is not None and cred.password is not None:
+            kwargs["password"] = cred.password.reveal()
+        log.debug("opening an SSH session to %s (%s:%d as %s, host key checking %s)", self.host.name,
+                  self.host.address, opts.port, kwargs["username"], "on" if opts.host_key_checking else "OFF")
+        try:
+            client.connect(**kwargs)
+        except Exception as exc:
+            client.close()
+            raise self._classify(exc) from None
+        self._client = client
+
+    def _load_key(self, key_file: str, passphrase: str | None) -> Any:
+        """Load a private key of any type paramiko knows (OpenSSH, PEM RSA/EC), decrypting with the passphrase."""
+        import paramiko
+
+        path = os.path.expanduser(key_file)
+        try:
+            return paramiko.PKey.from_path(path, password=passphrase)
+        except (paramiko.PasswordRequiredException, TypeError):  # paramiko 5 raises TypeError for "no password"
+            raise TransportError(f"the SSH key {path} is encrypted and no passphrase was given", host=self.host.name,
+                                 category="config", explanation="give the credential a password (used as the key's "
+                                 "passphrase) or use an unencrypted key") from None
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise TransportError(f"cannot use the SSH key {path}: {type(exc).__name__}: {exc}", host=self.host.name,
+                                 category="config", explanation="check the key file's path, permissions and "
+                                 "format (OpenSSH or PEM)") from None
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
+
+    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float) -> ScriptOutput:
+        if not self._driver.acquire(blocking=False):
+            raise RuntimeError(f"SSH session to {self.host.name} used by two threads at once")
+        try:
+            if self._client is None:
+                self.open()
+            started = time.monotonic()
+            try:
+                return self._run(script, parameters, timeout)
+            except TransportError:
+                raise
+            except Exception as exc:
+                log.debug("SSH run on %s failed", self.host.name, exc_info=True)
+                if not _is_drop(exc):
+                    raise self._classify(exc) from None
+            # One rebuild-and-retry on a dropped connection, as for WinRM; collectors are read-only.
+            log.info("SSH connection to %s dropped mid-run; reconnecting once", self.host.name)
+            self.close()
+            self.open()
+            try:
+                return self._run(script, parameters, max(0.001, timeout - (time.monotonic() - started)))
+            except TransportError:
+                raise
+            except Exception as exc:
+                raise self._classify(exc) from None
+        finally:
+            self._driver.release()
+
+    def _run(self, script: str, parameters: dict[str, Any], timeout: float) -> ScriptOutput:
+        started = time.monotonic()
+        deadline = started + max(0.0, timeout)
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            self.close()
+            self.open()
+            transport = self._client.get_transport()
+        channel = transport.open_session(timeout=self.options.connect_timeout)
+        try:
+            channel.exec_command(self._command)
+            document = json.dumps({"script": script, "parameters": parameters}, ensure_ascii=False)
+            channel.sendall(document.encode("utf-8"))
+            channel.shutdown_write()
+            stdout, stderr = bytearray(), bytearray()
+            while True:
+                drained = False
+                while channel.recv_ready():
+                    stdout += channel.recv(1 << 16)
+                    drained = True
+                while channel.recv_stderr_ready():
+                    chunk = channel.recv_stderr(1 << 16)
+                    if len(stderr) < _MAX_STDERR:
+                        stderr += chunk
+                    drained = True
+                if len(stdout) > MAX_OUTPUT_CHARS:
+                    raise TransportError(f"the host sent more than {MAX_OUTPUT_CHARS} bytes of output",
+                                         host=self.host.name, category="protocol",
+                                         explanation="output beyond the controller's cap was refused")
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TransportError(
+                        f"the script did not finish within {timeout:.0f} s", host=self.host.name,
+                        category="timeout", explanation="the collector is slower than its step timeout: raise "
+                        "the step's timeout in the playbook or narrow its parameters")
+                if not drained:
+                    select.select([channel], [], [], min(0.05, remaining))
+            exit_code = channel.recv_exit_status()
+            if exit_code == -1 and not transport.is_active():
+                # the connection died before the host reported an exit status: not the script's doing
+                raise ConnectionResetError("the SSH connection was dropped before the command finished")
+        finally:
+            channel.close()
+        text = stdout.decode("utf-8", errors="replace").lstrip("\ufeff")
+        errors = tuple(decode_stderr(stderr.decode("utf-8", errors="replace")))
+        return ScriptOutput(stdout=text.strip(), errors=errors, had_errors=exit_code != 0,
+                            duration_s=time.monotonic() - started)
+
+
+def _is_drop(exc: BaseException) -> bool:
+    import paramiko
+
+    if isinstance(exc, (ConnectionResetError, EOFError, BrokenPipeError)):
+        return True
+    return isinstance(exc, paramiko.SSHException) and "closed" in str(exc).lower()

@@ -1,0 +1,287 @@
+"""WinRM transport: one pypsrp ``WSMan`` + ``RunspacePool`` per host, reused for every collector.
+
+pypsrp 0.9.1 keeps NTLM/Kerberos sequence numbers, the message-encryption context and PSRP fragment
+counters without locks, so a session is driven by exactly one thread (the runner's worker for this
+host). Scripts go in with ``add_script`` and their values with ``add_parameters``: nothing from the
+inventory or playbook is ever pasted into script text. A pipeline is judged on ``had_errors`` (a
+terminating error) *and* ``streams.error`` (non-terminating ``Write-Error`` records).
+
+Two failures earn one rebuild-and-retry of the whole session: a dropped keep-alive connection (over HTTP
+with message encryption the re-authenticated connection cannot decrypt the old context's messages) and
+a WinRM quota fault (stale shells from an earlier run). Collectors are read-only, so running one again is
+safe.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+from toolkit.errors import TransportError
+from toolkit.models import HostConfig, ScriptOutput
+from toolkit.transports.base import MAX_OUTPUT_CHARS
+from toolkit.transports.errors import is_dropped_connection, is_quota_fault, winrm_error
+
+log = logging.getLogger(__name__)
+
+#: PSInvocationState.RUNNING in pypsrp's numbering.
+_RUNNING = 1
+#: The longest single Receive long-poll; shorter polls let a step timeout land close to its deadline.
+_MAX_POLL_S = 5
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127/8, ::1 and ``localhost``: traffic that must never go through a proxy."""
+    if address.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+class WinRMTransport:
+    """A PSRP session to one host over WinRM (HTTP with message encryption, or HTTPS)."""
+
+    name = "winrm"
+
+    def __init__(self, host: HostConfig) -> None:
+        self.host = host
+        self.options = host.winrm
+        self._wsman: Any = None
+        self._pool: Any = None
+        self._broken = False
+        # Not for concurrency (pypsrp must not be shared) but to fail loudly if someone tries.
+        self._driver = threading.Lock()
+
+    # ------------------------------------------------------------------ session
+    def wsman_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for ``pypsrp.wsman.WSMan``, secrets revealed only here."""
+        opts = self.options
+        cred = self.host.credential
+        https = opts.scheme == "https"
+        encryption = opts.encryption
+        if opts.auth == "basic" and not https:
+            if not opts.allow_insecure_basic:
+                raise TransportError(
+                    f"Basic authentication over plain HTTP to {self.host.address} refused",
+                    host=self.host.name, category="config",
+                    explanation="Basic sends the password readable on the wire: use scheme https, or set "
+                    "allow_insecure_basic for a lab that really needs it")
+            encryption = "never"  # Basic cannot seal messages; the user opted in explicitly
+        if opts.auth == "certificate" and not https:
+            raise TransportError("certificate authentication needs HTTPS", host=self.host.name,
+                                 category="config", explanation="client certificates are a TLS feature: "
+                                 "use scheme https")
+        cert_validation: bool | str = bool(opts.cert_validation)
+        if opts.cert_validation and opts.ca_bundle:
+            cert_validation = opts.ca_bundle
+        operation_timeout = max(1, int(math.ceil(opts.operation_timeout)))
+        # The server may hold a Receive for the whole operation timeout; the HTTP read must outlast it.
+        read_timeout = max(int(math.ceil(opts.read_timeout)), operation_timeout + 5)
+        kwargs: dict[str, Any] = {
+            "server": self.host.address,
+            "port": opts.effective_port,
+            "ssl": https,
+            "path": opts.path,
+            "auth": opts.auth,
+            "cert_validation": cert_validation,
+            "encryption": encryption,
+            "connection_timeout": max(1, int(math.ceil(opts.connect_timeout))),
+            "operation_timeout": operation_timeout,
+            "read_timeout": read_timeout,
+            # HTTP(S)_PROXY from the environment would route loopback/lab traffic into a proxy.
+            "no_proxy": is_loopback(self.host.address),
+            "negotiate_send_cbt": opts.send_cbt,
+            "negotiate_service": opts.negotiate_service,
+        }
+        if opts.negotiate_hostname_override:
+            kwargs["negotiate_hostname_override"] = opts.negotiate_hostname_override
+        if cred is not None:
+            if cred.username:
+                kwargs["username"] = cred.username
+            if cred.password is not None and opts.auth != "certificate":
+                kwargs["password"] = cred.password.reveal()
+            if opts.auth == "certificate":
+                kwargs["certificate_pem"] = cred.certificate_pem
+                kwargs["certificate_key_pem"] = cred.certificate_key_pem
+        return kwargs
+
+    def _classify(self, exc: BaseException, stage: str) -> TransportError:
+        opts = self.options
+        return winrm_error(exc, host=self.host.name, stage=stage,  # type: ignore[arg-type]
+                           scheme=opts.scheme, encryption=opts.encryption, auth=opts.auth,
+                           address=self.host.address, port=opts.effective_port)
+
+    def _connect(self) -> None:
+        from pypsrp.powershell import RunspacePool
+        from pypsrp.wsman import WSMan
+
+        self._broken = False
+        opts = self.options
+        log.debug("opening a WinRM session to %s (%s://%s:%d, auth %s, encryption %s, endpoint %s)", self.host.name,
+                  opts.scheme, self.host.address, opts.effective_port, opts.auth, opts.encryption,
+                  opts.configuration_name)
+        self._wsman = WSMan(**self.wsman_kwargs())
+        self._pool = RunspacePool(self._wsman, configuration_name=self.options.configuration_name)
+        self._pool.open()
+
+    def _teardown(self) -> None:
+        pool, wsman = self._pool, self._wsman
+        self._pool = self._wsman = None
+        if pool is not None:
+            try:
+                pool.close()
+            except Exception as exc:  # a dead session cannot be closed politely; that is fine
+                log.debug("closing the runspace pool on %s failed: %s", self.host.name, type(exc).__name__)
+        if wsman is not None:
+            try:
+                wsman.close()
+            except Exception:
+                pass
+
+    def open(self) -> None:
+        with self._guard():
+            self._open_with_retry()
+
+    def _open_with_retry(self) -> None:
+        try:
+            self._connect()
+        except TransportError:
+            self._teardown()
+            raise
+        except Exception as exc:
+            self._teardown()
+            if not (is_dropped_connection(exc) or is_quota_fault(exc)):
+                raise self._classify(exc, "open") from None
+            log.info("session to %s dropped while opening (%s); rebuilding once", self.host.name,
+                     type(exc).__name__)
+            try:
+                self._connect()
+            except Exception as again:
+                self._teardown()
+                raise self._classify(again, "open") from None
+
+    def close(self) -> None:
+        self._teardown()
+
+    def _guard(self) -> "_Guard":
+        return _Guard(self._driver, self.host.name)
+
+    # ------------------------------------------------------------------ running
+    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float) -> ScriptOutput:
+        with self._guard():
+            deadline = time.monotonic() + max(0.0, timeout)
+            if self._pool is None or self._broken:
+                self._teardown()
+                self._open_with_retry()
+            try:
+                return self._invoke(script, parameters, deadline)
+            except TransportError:
+                raise
+            except Exception as exc:
+                if not (is_dropped_connection(exc) or is_quota_fault(exc)) or time.monotonic() >= deadline:
+                    self._broken = True
+                    raise self._classify(exc, "run") from None
+                log.info("session to %s failed mid-run (%s); rebuilding once", self.host.name,
+                         type(exc).__name__)
+            self._teardown()
+            try:
+                self._connect()
+                return self._invoke(script, parameters, deadline)
+            except TransportError:
+                raise
+            except Exception as exc:
+                self._broken = True
+                raise self._classify(exc, "run") from None
+
+    def _invoke(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+        from pypsrp.powershell import PowerShell
+
+        started = time.monotonic()
+        ps = PowerShell(self._pool)
+        ps.add_script(script)
+        if parameters:
+            ps.add_parameters(parameters)
+        ps.begin_invoke()
+        while ps.state == _RUNNING:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._stop(ps)
+                raise TransportError(
+                    f"the script did not finish within {deadline - started:.0f} s", host=self.host.name,
+                    category="timeout", explanation="the collector is slower than its step timeout: raise the "
+                    "step's timeout in the playbook or narrow its parameters (time window, caps)")
+            # WSMan OperationTimeout has whole-second resolution; never ask for less than 1 s.
+            poll = max(1, min(_MAX_POLL_S, int(self.options.operation_timeout), int(math.ceil(remaining))))
+            ps.poll_invoke(timeout=poll)
+            self._check_size(ps.output)
+
+        output = ps.output
+        self._check_size(output)
+        errors = tuple(_error_text(record) for record in ps.streams.error)
+        return ScriptOutput(stdout="\n".join(_as_text(o) for o in output), errors=errors,
+                            had_errors=bool(ps.had_errors), duration_s=time.monotonic() - started)
+
+    def _stop(self, ps: Any) -> None:
+        """Best-effort Ctrl-C of a pipeline that ran out of time; a failure marks the session for rebuild."""
+        try:
+            ps.stop()
+        except Exception as exc:
+            log.debug("stopping the pipeline on %s failed: %s", self.host.name, type(exc).__name__)
+            self._broken = True
+
+    def _check_size(self, output: list[Any]) -> None:
+        if sum(len(_as_text(o)) for o in output) > MAX_OUTPUT_CHARS:
+            self._broken = True
+            raise TransportError(f"the host sent more than {MAX_OUTPUT_CHARS} characters of output",
+                                 host=self.host.name, category="protocol",
+                                 explanation="output beyond the controller's cap was refused: the "
+                                 "collector's own caps did not hold")
+
+    # ------------------------------------------------------------------ checks
+    def max_envelope_size(self) -> int:
+        """The host's ``MaxEnvelopeSizekb`` in bytes (a WSMan Get on the config); adopts it for this session."""
+        with self._guard():
+            if self._wsman is None:
+                self._open_with_retry()
+            try:
+                self._wsman.update_max_payload_size()
+            except Exception as exc:
+                raise self._classify(exc, "run") from None
+            return int(self._wsman.max_envelope_size)
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _error_text(record: Any) -> str:
+    """A readable line for a PSRP ErrorRecord (its ToString, else its exception message)."""
+    text = ""
+    try:
+        text = str(record)
+    except Exception:
+        pass
+    if not text or text == "None":
+        exception = getattr(record, "exception", None)
+        text = str(getattr(exception, "message", "") or getattr(record, "reason", "") or "error record")
+    return text
+
+
+class _Guard:
+    def __init__(self, lock: threading.Lock, host: str) -> None:
+        self._lock = lock
+        self._host = host
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(f"WinRM session to {self._host} used by two threads at once (pypsrp is not "
+                               "thread-safe)")
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
