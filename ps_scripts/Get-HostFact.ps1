@@ -22,6 +22,7 @@ $ProgressPreference = 'SilentlyContinue'
 $probeErrors = [System.Collections.Generic.List[object]]::new()
 
 function Add-ProbeError {
+    # A failed sub-probe becomes data in errors[]; collection continues.
     param(
         [string]$Probe,
         [string]$Target = '',
@@ -30,13 +31,24 @@ function Add-ProbeError {
         [string]$Message = ''
     )
     if ($null -ne $ErrorRecord) {
-        $Message = $ErrorRecord.Exception.Message
-        if ($ErrorRecord.Exception -is [System.UnauthorizedAccessException] -or
+        # .NET method failures arrive wrapped in MethodInvocationException; classify the inner one.
+        $exception = $ErrorRecord.Exception
+        if ($exception -is [System.Management.Automation.MethodInvocationException] -and $null -ne $exception.InnerException) {
+            $exception = $exception.InnerException
+        }
+        $Message = $exception.Message
+        if ($exception -is [System.UnauthorizedAccessException] -or
+            $exception -is [System.Security.SecurityException] -or
             $ErrorRecord.CategoryInfo.Category -eq 'PermissionDenied') {
             $Category = 'access-denied'
         }
-        elseif ($ErrorRecord.CategoryInfo.Category -eq 'ObjectNotFound') {
+        elseif ($exception -is [System.IO.FileNotFoundException] -or
+            $exception -is [System.IO.DirectoryNotFoundException] -or
+            $ErrorRecord.CategoryInfo.Category -eq 'ObjectNotFound') {
             $Category = 'not-found'
+        }
+        elseif ($exception -is [System.IO.IOException]) {
+            $Category = 'io'
         }
     }
     $probeErrors.Add([ordered]@{ probe = $Probe; target = $Target; category = $Category; message = $Message })
@@ -103,9 +115,12 @@ if ($data.iis_installed) {
         $config.XmlResolver = $null
         $config.LoadXml([System.IO.File]::ReadAllText($appHostPath))
         # Module names only; which of them are enabled where is the config parser's job.
-        $names = foreach ($module in $config.SelectNodes('/configuration/system.webServer/globalModules/add')) {
+        $names = [System.Collections.Generic.List[string]]::new()
+        foreach ($module in $config.SelectNodes('/configuration/system.webServer/globalModules/add')) {
             $name = $module.GetAttribute('name')
-            if ($name -match 'Auth') { $name }
+            if ($name -match 'Auth') {
+                $names.Add($name)
+            }
         }
         $data.auth_modules = @($names)
     }

@@ -37,17 +37,23 @@ function Add-ProbeError {
         [string]$Message = ''
     )
     if ($null -ne $ErrorRecord) {
-        $Message = $ErrorRecord.Exception.Message
-        if ($ErrorRecord.Exception -is [System.UnauthorizedAccessException] -or
+        # .NET method failures arrive wrapped in MethodInvocationException; classify the inner one.
+        $exception = $ErrorRecord.Exception
+        if ($exception -is [System.Management.Automation.MethodInvocationException] -and $null -ne $exception.InnerException) {
+            $exception = $exception.InnerException
+        }
+        $Message = $exception.Message
+        if ($exception -is [System.UnauthorizedAccessException] -or
+            $exception -is [System.Security.SecurityException] -or
             $ErrorRecord.CategoryInfo.Category -eq 'PermissionDenied') {
             $Category = 'access-denied'
         }
-        elseif ($ErrorRecord.Exception -is [System.IO.FileNotFoundException] -or
-            $ErrorRecord.Exception -is [System.IO.DirectoryNotFoundException] -or
+        elseif ($exception -is [System.IO.FileNotFoundException] -or
+            $exception -is [System.IO.DirectoryNotFoundException] -or
             $ErrorRecord.CategoryInfo.Category -eq 'ObjectNotFound') {
             $Category = 'not-found'
         }
-        elseif ($ErrorRecord.Exception -is [System.IO.IOException]) {
+        elseif ($exception -is [System.IO.IOException]) {
             $Category = 'io'
         }
     }

@@ -14,9 +14,11 @@ $utf8 = [System.Text.UTF8Encoding]::new($false)
 $stdin = [System.IO.StreamReader]::new([Console]::OpenStandardInput(), $utf8)
 $request = $stdin.ReadToEnd() | ConvertFrom-Json
 # Windows PowerShell 5.1 has no ConvertFrom-Json -AsHashtable: copy the properties for splatting.
+# StrictMode refuses a missing property, so look "parameters" up instead of dotting into it.
 $parameters = @{}
-if ($null -ne $request.parameters) {
-    foreach ($property in $request.parameters.PSObject.Properties) {
+$given = $request.PSObject.Properties['parameters']
+if ($null -ne $given -and $null -ne $given.Value) {
+    foreach ($property in $given.Value.PSObject.Properties) {
         $parameters[$property.Name] = $property.Value
     }
 }

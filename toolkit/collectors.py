@@ -42,10 +42,11 @@ POWERSHELL_ARGS = ("powershell.exe", "-NoProfile", "-NonInteractive", "-Executio
 class ParamSpec:
     """One parameter of a collector, as its sidecar declares it.
 
-    ``default`` is documentation of what the script does when the parameter is not sent; ``None``
-    means the script computes it on the host (for example "24 hours ago" or "the directories from
-    applicationHost.config"). ``format`` is an optional extra check; ``utc-time`` means an ISO 8601
-    timestamp (or empty for the script's default).
+    ``default`` is the script's own ``param()`` default (a static test keeps them equal). An empty
+    string or list often means the script works the value out on the host, for example "24 hours
+    before the host's clock" or "the log directories from applicationHost.config"; the description
+    says so. ``format`` is an optional extra check: ``utc-time`` means an ISO 8601 time with a zone
+    (or empty for the script's default).
     """
 
     name: str
@@ -127,7 +128,10 @@ def _coerce(collector_id: str, spec: ParamSpec, value: Any) -> Any:
         raise fail("true or false")
     if spec.type == "string":
         if isinstance(value, datetime):
-            value = _iso_utc(value)
+            if value.tzinfo is None:
+                raise ConfigError(f"{where}: a time without a time zone is ambiguous; give it in UTC",
+                                  field=spec.name)
+            value = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise fail("a string")
         text = str(value)
@@ -141,12 +145,6 @@ def _coerce(collector_id: str, spec: ParamSpec, value: Any) -> Any:
             _check_format(where, spec, item)
         return list(items)
     raise ConfigError(f"{where}: the sidecar declares unknown type {spec.type!r}", field=spec.name)
-
-
-def _iso_utc(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ConfigError("a time without a time zone is ambiguous; give it in UTC (ending in Z)")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_format(where: str, spec: ParamSpec, text: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -91,6 +92,14 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _optional(module: str, name: str) -> Any:
+    """``module.name`` when that module exists (another layer may not be installed yet), else None."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
 def decode_blob_bytes(blob: Any, *, limit: int = MAX_EXCERPT_BYTES) -> bytes:
     """Decode an envelope blob (docs/contracts.md §1.2) with a size cap; b"" when unusable.
 
@@ -98,13 +107,10 @@ def decode_blob_bytes(blob: Any, *, limit: int = MAX_EXCERPT_BYTES) -> bytes:
     """
     if not isinstance(blob, Mapping):
         return b""
-    try:
-        from toolkit.contract import decode_blob  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        decode_blob = None
+    decode_blob = _optional("toolkit.contract", "decode_blob")
     if decode_blob is not None:
         try:
-            return bytes(decode_blob(dict(blob)))[:limit]
+            return bytes(decode_blob(dict(blob), max_bytes=limit))
         except Exception:  # noqa: BLE001 - a bad blob means "no facts", never a crash
             return b""
     encoding, content = blob.get("encoding"), blob.get("content")
@@ -157,13 +163,12 @@ def _w3c_facts(data: Mapping[str, Any]) -> dict[str, Any]:
         "requests": sum(_int(f.get("data_lines")) for f in files),
         "truncated": any(f.get("truncated") is True for f in files),
     }
-    try:
-        from toolkit.logs import LogAnalyzer, parse_excerpt  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        LogAnalyzer = None  # noqa: N806 - LOGS' module is optional at this layer
-    if LogAnalyzer is not None:
+    # LOGS' analyzer is optional at this layer: without it, fall back to a plain count below.
+    analyzer_class = _optional("toolkit.logs", "LogAnalyzer")
+    parse_excerpt = _optional("toolkit.logs", "parse_excerpt")
+    if analyzer_class is not None and parse_excerpt is not None:
         try:
-            analyzer = LogAnalyzer()
+            analyzer = analyzer_class()
             for file in files:
                 blob = decode_blob_bytes(file.get("excerpt"))
                 site_id = file.get("site_id") if isinstance(file.get("site_id"), int) else None

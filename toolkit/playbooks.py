@@ -263,7 +263,7 @@ class Template:
             whole = _TEMPLATE.fullmatch(self.raw.strip())
             if whole:
                 expression = _parse_template_expression(whole.group(1))
-                kind = parameters[expression.name].type
+                kind: str = parameters[expression.name].type
                 for name in expression.filters:
                     kind = FILTERS[name][1]
                 return kind
@@ -910,7 +910,7 @@ class _Validator:
                         name,
                         field_name,
                     )
-                kind = parameters[expression.name].type
+                kind: str = parameters[expression.name].type
                 for filter_name in expression.filters:
                     accepts, output = FILTERS[filter_name]
                     if kind not in accepts:

@@ -51,10 +51,16 @@ def default_run_dir(playbook: str, base: Path = Path("runs")) -> Path:
     return candidate
 
 
-def write_json_atomic(path: Path, document: Any) -> None:
-    """Write ``document`` to ``path`` so a reader only ever sees the old or the complete new file."""
+def write_json_atomic(path: Path, document: Any, *, compact: bool = False) -> None:
+    """Write ``document`` to ``path`` so a reader only ever sees the old or the complete new file.
+
+    ``compact`` drops the indentation: envelopes carry large base64 blobs and are read by programs.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(document, ensure_ascii=False, indent=1, sort_keys=False)
+    if compact:
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = json.dumps(document, ensure_ascii=False, indent=1)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -114,7 +120,7 @@ class RunDirWriter:
         return self.path / "hosts" / host_dir_name(host)
 
     def write_envelope(self, host: str, collector_id: str, envelope: dict[str, Any]) -> None:
-        write_json_atomic(self.host_path(host) / f"{host_dir_name(collector_id)}.json", envelope)
+        write_json_atomic(self.host_path(host) / f"{host_dir_name(collector_id)}.json", envelope, compact=True)
 
     def write_host(self, result: HostResult, *, finished: bool) -> None:
         write_json_atomic(self.host_path(result.host) / "host.json", host_document(result, finished=finished))

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import ConfigError, ContractError, CollectorError, HostError, ToolkitError
+from toolkit.errors import CollectorError, ConfigError, ContractError, ToolkitError
 from toolkit.models import HostConfig, HostResult, ScriptOutput, StepError, StepResult
 from toolkit.rundir import RunDirWriter, utc_now
 from toolkit.secrets import MASK, Secret, redact
@@ -197,6 +197,8 @@ class _Run:
             result = HostResult(host=host.name, address=host.address, transport=host.transport,
                                 status="failed", error=_step_error(exc))
             self.writer.write_host(result, finished=True)
+            self.writer.log("host_finished", host=host.name, status="failed", category=result.error.category)
+            self.hooks.host_finished(result)
             return result
 
     def _run_host(self, host: HostConfig) -> HostResult:
@@ -246,7 +248,10 @@ class _Run:
                 self.writer.write_host(result, finished=False)
         finally:
             if transport is not None:
-                transport.close()
+                try:
+                    transport.close()
+                except Exception:  # closing is best effort; the results are already recorded
+                    log.debug("closing the session to %s failed", host.name, exc_info=True)
         result.status = self._host_status(result)
         result.duration_s = time.monotonic() - started
         self.writer.write_host(result, finished=True)
@@ -449,4 +454,4 @@ def _write_reports(run_dir: Path, writer: RunDirWriter) -> bool:
     return True
 
 
-__all__ = ["DEFAULT_CONCURRENCY", "RunHooks", "RunSummary", "prepare_steps", "run_playbook", "HostError"]
+__all__ = ["DEFAULT_CONCURRENCY", "RunHooks", "RunSummary", "prepare_steps", "redact_parameters", "run_playbook"]

@@ -33,9 +33,21 @@ def serve(hosts: int, ssh: bool, state_dir: str, ready: multiprocessing.connecti
     from toolkit.lab.server import LabServer
     from toolkit.lab.ssh.powershell_standin import EchoBackend
 
-    specs = [(LabHostSpec(name=f"web{i:03d}", address=_address(i), fqdn=f"web{i:03d}.bench.test", http_port=0,
-                          https_port=0, ssh_port=0, users={USER: PASSWORD}), EchoBackend(f"web{i:03d}"))
-             for i in range(hosts)]
+    specs = [
+        (
+            LabHostSpec(
+                name=f"web{i:03d}",
+                address=_address(i),
+                fqdn=f"web{i:03d}.bench.test",
+                http_port=0,
+                https_port=0,
+                ssh_port=0,
+                users={USER: PASSWORD},
+            ),
+            EchoBackend(f"web{i:03d}"),
+        )
+        for i in range(hosts)
+    ]
     with LabServer(specs, state_dir=Path(state_dir), ssh=ssh) as lab:
         ready.send(lab.endpoints())
         ready.recv()  # wait for "stop"
@@ -45,8 +57,14 @@ def sweep_host(endpoint: dict, scripts: int) -> int:
     from pypsrp.powershell import PowerShell, RunspacePool
     from pypsrp.wsman import WSMan
 
-    connection = WSMan(endpoint["address"], port=endpoint["http_port"], ssl=False, username=USER,
-                       password=PASSWORD, no_proxy=True)
+    connection = WSMan(
+        endpoint["address"],
+        port=endpoint["http_port"],
+        ssl=False,
+        username=USER,
+        password=PASSWORD,
+        no_proxy=True,
+    )
     answered = 0
     with RunspacePool(connection) as pool:
         for n in range(scripts):
@@ -72,11 +90,15 @@ def main() -> None:
     parent, child = multiprocessing.Pipe()
     with tempfile.TemporaryDirectory() as state_dir:
         started = time.perf_counter()
-        server = multiprocessing.get_context("spawn").Process(target=serve, args=(args.hosts, args.ssh, state_dir, child))
+        server = multiprocessing.get_context("spawn").Process(
+            target=serve, args=(args.hosts, args.ssh, state_dir, child)
+        )
         server.start()
         endpoints = parent.recv()
-        print(f"lab up: {len(endpoints)} hosts in {time.perf_counter() - started:.1f} s "
-              f"(pid {server.pid}, ssh={'on' if args.ssh else 'off'})")
+        print(
+            f"lab up: {len(endpoints)} hosts in {time.perf_counter() - started:.1f} s "
+            f"(pid {server.pid}, ssh={'on' if args.ssh else 'off'})"
+        )
         server_cpu_before = process_cpu(server.pid)
         client_before = os.times()
         started = time.perf_counter()
@@ -95,10 +117,15 @@ def main() -> None:
         server.join(timeout=30)
     client_cpu = (client_after.user - client_before.user) + (client_after.system - client_before.system)
     result = {
-        "hosts": args.hosts, "workers": args.workers, "scripts_per_host": args.scripts,
-        "wall_s": round(wall, 2), "hosts_per_s": round(args.hosts / wall, 1),
-        "server_cpu_s": round(server_cpu, 2), "client_cpu_s": round(client_cpu, 2),
-        "failures": len(failures), "cpus": os.cpu_count(),
+        "hosts": args.hosts,
+        "workers": args.workers,
+        "scripts_per_host": args.scripts,
+        "wall_s": round(wall, 2),
+        "hosts_per_s": round(args.hosts / wall, 1),
+        "server_cpu_s": round(server_cpu, 2),
+        "client_cpu_s": round(client_cpu, 2),
+        "failures": len(failures),
+        "cpus": os.cpu_count(),
     }
     print(json.dumps(result))
     for failure in failures[:10]:

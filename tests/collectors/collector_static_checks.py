@@ -478,6 +478,48 @@ def check_sidecar_complete(script: Script) -> list[str]:
     return problems
 
 
+def hash_literal_key_sets(script: Script) -> list[frozenset[str]]:
+    """The key names of every ``@{...}`` literal in the script (quotes stripped)."""
+    result = []
+    for literal in script.nodes("hash_literal_expression"):
+        keys = set()
+        for body in (c for c in literal.children if c.type == "hash_literal_body"):
+            for entry in (c for c in body.children if c.type == "hash_entry"):
+                for key in (c for c in entry.children if c.type == "key_expression"):
+                    keys.add(script.text_of(key).strip("'\""))
+        result.append(frozenset(keys))
+    return result
+
+
+def _object_schemas(fields: dict[str, Any], path: str) -> Iterator[tuple[str, frozenset[str]]]:
+    yield path, frozenset(str(k) for k in fields)
+    for name, spec in fields.items():
+        if isinstance(spec, dict):
+            if isinstance(spec.get("items"), dict):
+                yield from _object_schemas(spec["items"], f"{path}.{name}[]")
+            if isinstance(spec.get("fields"), dict):
+                yield from _object_schemas(spec["fields"], f"{path}.{name}")
+
+
+def check_output_keys(script: Script) -> list[str]:
+    """Every object the sidecar's output schema describes is built by one hash literal with exactly
+    those keys, so the script and its contract cannot drift apart."""
+    if script.is_bootstrap:
+        return []
+    data_schema = ((script.sidecar or {}).get("output") or {}).get("data")
+    if not isinstance(data_schema, dict):
+        return ["sidecar has no output.data schema"]
+    built = hash_literal_key_sets(script)
+    problems = []
+    for path, keys in _object_schemas(data_schema, "data"):
+        if keys not in built:
+            closest = max(built, key=lambda b: len(b & keys), default=frozenset())
+            missing, extra = sorted(keys - closest), sorted(closest - keys)
+            problems.append(f"{path}: no @{{...}} in the script has exactly the keys the sidecar lists "
+                            f"(closest lacks {missing}, adds {extra})")
+    return problems
+
+
 ALL_CHECKS: dict[str, Callable[[Script], list[str]]] = {
     "parses": check_parses,
     "encoding": check_encoding,
@@ -491,4 +533,5 @@ ALL_CHECKS: dict[str, Callable[[Script], list[str]]] = {
     "shape": check_script_shape,
     "sidecar-params": check_sidecar_matches_params,
     "sidecar-complete": check_sidecar_complete,
+    "output-keys": check_output_keys,
 }

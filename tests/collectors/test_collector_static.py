@@ -162,3 +162,17 @@ def test_bootstrap_reads_json_and_splats_for_windows_powershell() -> None:
     assert "ConvertFrom-Json" in code and "-AsHashtable" not in code
     assert "PSObject.Properties" in text and "@parameters" in text
     assert "Set-StrictMode -Version Latest" in text
+
+
+def test_shared_helpers_are_identical_in_every_script() -> None:
+    # Each collector is one self-contained file, so helpers are copied; a fix must reach every copy.
+    copies: dict[str, dict[str, str]] = {}
+    for path in COLLECTOR_PATHS:
+        script = Script.load(path)
+        for node in script.nodes("function_statement"):
+            name = next(script.text_of(c) for c in node.children if c.type == "function_name")
+            copies.setdefault(name, {})[path.stem] = script.text_of(node)
+    assert {"Add-ProbeError", "ConvertTo-Blob", "Read-IisConfigXml"} <= set(copies)
+    assert len(copies["Add-ProbeError"]) == len(COLLECTOR_PATHS)
+    for name, texts in copies.items():
+        assert len(set(texts.values())) == 1, f"{name} differs between {sorted(texts)}"

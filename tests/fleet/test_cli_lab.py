@@ -82,26 +82,21 @@ def test_hosts_check_table_json_and_exit_code(lab, tmp_path) -> None:
 
 def test_no_secret_in_run_directory_logs_or_verbose_output(lab, tmp_path, playbook) -> None:
     inventory = write_inventory(lab, tmp_path / "inv.yml", ["good", "authfail", "leaky", "garbage"])
-    echo_playbook = tmp_path / "pb.yml"
-    echo_playbook.write_text(PLAYBOOK, encoding="utf-8")
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "toolkit", "run", str(playbook), "-i", str(inventory), "--out", str(out), "--verbose",
-         "--param", f"ignored={PASSWORD}"],
-        cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=120)
+    refused = _invoke(["run", str(playbook), "-i", str(inventory), "--out", str(out), "--verbose",
+                       "--param", f"ignored={PASSWORD}"])
     # an unknown playbook parameter is refused; then the real run
-    assert result.returncode == 2 and PASSWORD not in result.stdout + result.stderr
+    assert refused.exit_code == 2 and PASSWORD not in refused.output
     result = subprocess.run(
         [sys.executable, "-m", "toolkit", "run", str(playbook), "-i", str(inventory), "--out", str(out), "--verbose"],
         cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stderr
     assert "DEBUG" in result.stderr  # verbose really logged
-    hosts_check = subprocess.run(
-        [sys.executable, "-m", "toolkit", "hosts", "check", "-i", str(inventory), "--verbose", "--json"],
-        cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=120)
-    texts = [result.stdout, result.stderr, hosts_check.stdout, hosts_check.stderr]
+    hosts_check = _invoke(["hosts", "check", "-i", str(inventory), "--verbose", "--json"])
+    assert "DEBUG" in hosts_check.output
+    texts = [result.stdout, result.stderr, hosts_check.output]
     texts += [p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()]
-    assert len(texts) > 8
+    assert len(texts) > 7
     for text in texts:
         assert PASSWORD not in text
     assert load_run(out).hosts["leaky"].error["category"] == "contract"
@@ -140,3 +135,22 @@ def test_sigint_mid_run_leaves_a_readable_run_directory(tmp_path, playbook) -> N
     for name in names:
         if run.hosts[name].status == "ok":
             assert run.hosts[name].envelopes["Get-HostFact"]["collector"] == "Get-HostFact"
+
+
+def test_hosts_check_over_ssh_reports_host_key_trust(lab, tmp_path) -> None:
+    inventory = write_inventory(lab, tmp_path / "inv.yml", ["good", "authfail"], transport="ssh")
+    result = _invoke(["hosts", "check", "-i", str(inventory), "--json"])
+    checks = {r["host"]: {c["name"]: c for c in r["checks"]} for r in json.loads(result.stdout)}
+    assert result.exit_code == 1
+    assert checks["good"]["auth"]["status"] == "ok" and checks["good"]["envelope"]["status"] == "skip"
+    assert checks["good"]["clock"]["status"] == "ok"
+    assert checks["authfail"]["auth"]["category"] == "auth"
+
+    text = inventory.read_text().replace(str(lab.known_hosts_path), str(tmp_path / "empty_known_hosts"))
+    (tmp_path / "empty_known_hosts").write_text("")
+    inventory.write_text(text)
+    result = _invoke(["hosts", "check", "-i", str(inventory), "--limit", "good", "--json"])
+    good = {c["name"]: c for c in json.loads(result.stdout)[0]["checks"]}
+    assert result.exit_code == 1
+    assert good["tls"]["status"] == "fail" and "known_hosts" in good["tls"]["explanation"]
+    assert good["auth"]["status"] == "skip"

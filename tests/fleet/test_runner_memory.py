@@ -120,3 +120,28 @@ def test_report_flag_without_report_module_is_logged(tmp_path: Path, catalog) ->
     except ImportError:
         assert summary.report_written is False
         assert any(e["event"] == "warning" and "write_reports" in e["message"] for e in run.events)
+
+
+def test_hooks_see_every_host_once_even_when_iisfleet_itself_fails(tmp_path: Path, catalog) -> None:
+    seen: dict[str, list[str]] = {"started": [], "finished": []}
+
+    class Recorder(RunHooks):
+        def host_started(self, host):
+            seen["started"].append(host.name)
+
+        def host_finished(self, result):
+            seen["finished"].append(result.host)
+
+    def factory(host):
+        if host.name == "boom":
+            raise RuntimeError("a bug in a transport factory")
+        return MemoryTransport(host)
+
+    hosts = [memory_host("web01"), memory_host("boom"), memory_host("web02")]
+    summary = run_playbook(StubPlaybook("t", [StubStep(ECHO_ID)]), hosts, out_dir=tmp_path / "run", params={},
+                           hooks=Recorder(), catalog=catalog, transport_factory=factory)
+    assert sorted(seen["finished"]) == ["boom", "web01", "web02"]
+    assert sorted(seen["started"]) == ["boom", "web01", "web02"]
+    by_name = {h.host: h for h in summary.hosts}
+    assert by_name["boom"].status == "failed" and by_name["boom"].error.category == "protocol"
+    assert by_name["web01"].status == by_name["web02"].status == "ok"

@@ -134,3 +134,27 @@ def test_max_envelope_size(lab) -> None:
         assert transport.max_envelope_size() >= 150 * 1024
     finally:
         transport.close()
+
+
+def test_proxy_environment_is_ignored_for_loopback(lab, monkeypatch) -> None:
+    # requests would otherwise send lab traffic to the (dead) proxy: the notes' pitfall 7
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert '"count":1' in _run(winrm_host(lab, "good", scheme="http")).stdout
+    assert '"count":1' in _run(winrm_host(lab, "good", scheme="https")).stdout
+
+
+def test_wsman_options_from_the_inventory(lab) -> None:
+    from toolkit.transports.winrm import WinRMTransport
+
+    host = winrm_host(lab, "good", operation_timeout=20, read_timeout=10, negotiate_hostname_override="web01.lab.test",
+                      configuration_name="JEA.IisRead")
+    kwargs = WinRMTransport(host).wsman_kwargs()
+    assert kwargs["read_timeout"] > kwargs["operation_timeout"] == 20
+    assert kwargs["cert_validation"] == str(lab.ca_cert_path)
+    assert kwargs["no_proxy"] is True and kwargs["ssl"] is True
+    assert kwargs["negotiate_hostname_override"] == "web01.lab.test"
+    assert WinRMTransport(winrm_host(lab, "good", cert_validation=False)).wsman_kwargs()["cert_validation"] is False
+    with pytest.raises(TransportError, match="certificate authentication needs HTTPS"):
+        WinRMTransport(winrm_host(lab, "good", scheme="http", auth="certificate")).wsman_kwargs()
+

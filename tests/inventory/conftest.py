@@ -1,12 +1,8 @@
-"""Fixtures for the inventory tests: the fixture folder and a prompt that counts its calls."""
+"""Fixtures for the inventory tests: a prompt that counts its calls."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 class CountingPrompt:
@@ -19,11 +15,6 @@ class CountingPrompt:
     def __call__(self, question: str) -> str:
         self.questions.append(question)
         return self.answer
-
-
-@pytest.fixture
-def fixtures() -> Path:
-    return FIXTURES
 
 
 @pytest.fixture

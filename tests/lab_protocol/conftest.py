@@ -38,8 +38,9 @@ def encoded(script: str) -> str:
 
 
 def bootstrap_command() -> str:
-    return ("powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "
-            + encoded(BOOTSTRAP))
+    return "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + encoded(
+        BOOTSTRAP
+    )
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         users = {DOMAIN_USER: PASSWORD, LOCAL_USER: PASSWORD}
         if name == "web04":
             users = {DOMAIN_USER: PASSWORD}  # LOCAL_USER is not an account of web04
-        spec = LabHostSpec(name=name, address=f"127.77.0.{index}", fqdn=f"{name}.lab.test", http_port=0,
-                           https_port=0, ssh_port=0, users=users, faults=faults)
+        spec = LabHostSpec(
+            name=name,
+            address=f"127.77.0.{index}",
+            fqdn=f"{name}.lab.test",
+            http_port=0,
+            https_port=0,
+            ssh_port=0,
+            users=users,
+            faults=faults,
+        )
         backends[name] = EchoBackend(name)
         hosts.append((spec, backends[name]))
-    server = LabServer(hosts, state_dir=Path(state),
-                       ssh_authorized_keys=[f"{client_key.get_name()} {client_key.get_base64()} test"])
+    server = LabServer(
+        hosts,
+        state_dir=Path(state),
+        ssh_authorized_keys=[f"{client_key.get_name()} {client_key.get_base64()} test"],
+    )
     with server:
         yield Lab(server, backends, client_key)

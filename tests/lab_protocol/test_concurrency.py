@@ -16,9 +16,15 @@ HOSTS = ["web01", "web02", "web03", "plain"]
 
 def sweep_winrm(lab: Lab, host: str, https: bool) -> list[dict]:
     endpoint = lab.endpoint(host)
-    connection = WSMan(endpoint["address"], port=endpoint["https_port" if https else "http_port"], ssl=https,
-                       username=DOMAIN_USER, password=PASSWORD, no_proxy=True,
-                       cert_validation=str(lab.server.ca_cert_path))
+    connection = WSMan(
+        endpoint["address"],
+        port=endpoint["https_port" if https else "http_port"],
+        ssl=https,
+        username=DOMAIN_USER,
+        password=PASSWORD,
+        no_proxy=True,
+        cert_validation=str(lab.server.ca_cert_path),
+    )
     answers = []
     with RunspacePool(connection) as pool:
         for run in range(3):
@@ -32,8 +38,15 @@ def sweep_ssh(lab: Lab, host: str) -> dict:
     endpoint = lab.endpoint(host)
     client = paramiko.SSHClient()
     client.load_host_keys(str(lab.server.known_hosts_path))
-    client.connect(endpoint["address"], port=endpoint["ssh_port"], username=DOMAIN_USER, password=PASSWORD,
-                   look_for_keys=False, allow_agent=False, timeout=5)
+    client.connect(
+        endpoint["address"],
+        port=endpoint["ssh_port"],
+        username=DOMAIN_USER,
+        password=PASSWORD,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=5,
+    )
     try:
         stdin, stdout, _ = client.exec_command(bootstrap_command(), timeout=10)
         stdin.write(json.dumps({"script": "# lab-echo slow 0.2\n", "parameters": {"host": host}}))

@@ -18,12 +18,18 @@ from .conftest import DOMAIN_USER, PASSWORD, Lab
 
 def run(lab: Lab, host: str, *, https: bool = False, **kwargs) -> list:
     endpoint = lab.endpoint(host)
-    options = dict(auth="negotiate", no_proxy=True, connection_timeout=3, read_timeout=10,
-                   cert_validation=str(lab.server.ca_cert_path))
+    options = dict(
+        auth="negotiate",
+        no_proxy=True,
+        connection_timeout=3,
+        read_timeout=10,
+        cert_validation=str(lab.server.ca_cert_path),
+    )
     options.update(kwargs)
     port = endpoint["https_port"] if https else endpoint["http_port"]
-    connection = WSMan(endpoint["address"], port=port, ssl=https, username=DOMAIN_USER, password=PASSWORD,
-                       **options)
+    connection = WSMan(
+        endpoint["address"], port=port, ssl=https, username=DOMAIN_USER, password=PASSWORD, **options
+    )
     with RunspacePool(connection) as pool:
         ps = PowerShell(pool)
         ps.add_script("# lab-echo echo\n").add_parameters({"p": 1})
@@ -90,15 +96,29 @@ def test_ssh_auth_failure_and_reset(lab: Lab) -> None:
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     with pytest.raises(paramiko.AuthenticationException):
-        client.connect(locked["address"], port=locked["ssh_port"], username=DOMAIN_USER, password=PASSWORD,
-                       look_for_keys=False, allow_agent=False, timeout=5)
+        client.connect(
+            locked["address"],
+            port=locked["ssh_port"],
+            username=DOMAIN_USER,
+            password=PASSWORD,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=5,
+        )
     client.close()
 
     reset = lab.endpoint("reset")
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(reset["address"], port=reset["ssh_port"], username=DOMAIN_USER, password=PASSWORD,
-                   look_for_keys=False, allow_agent=False, timeout=5)
+    client.connect(
+        reset["address"],
+        port=reset["ssh_port"],
+        username=DOMAIN_USER,
+        password=PASSWORD,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=5,
+    )
     try:
         # The exec request is acknowledged, then the TCP connection is reset: no output, no exit
         # status (paramiko reports -1) and a dead transport, as with a real mid-session reset.
@@ -106,5 +126,27 @@ def test_ssh_auth_failure_and_reset(lab: Lab) -> None:
         assert stdout.read() == b""
         assert stdout.channel.recv_exit_status() == -1
         assert not client.get_transport().is_active()
+    finally:
+        client.close()
+
+
+def test_ssh_latency(lab: Lab) -> None:
+    endpoint = lab.endpoint("slow")
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(lab.server.known_hosts_path))
+    client.connect(
+        endpoint["address"],
+        port=endpoint["ssh_port"],
+        username=DOMAIN_USER,
+        password=PASSWORD,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=5,
+    )
+    try:
+        started = time.monotonic()
+        _stdin, stdout, _stderr = client.exec_command("hostname", timeout=5)
+        assert stdout.read() == b"SLOW\r\n"
+        assert time.monotonic() - started >= 0.3
     finally:
         client.close()

@@ -56,8 +56,9 @@ def real_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, p
     )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -78,8 +79,15 @@ def real_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, p
 def _connect(port: int, key: paramiko.PKey) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect("127.0.0.1", port=port, username=getpass.getuser(), pkey=key, look_for_keys=False,
-                   allow_agent=False, timeout=10)
+    client.connect(
+        "127.0.0.1",
+        port=port,
+        username=getpass.getuser(),
+        pkey=key,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
     return client
 
 
@@ -96,7 +104,9 @@ def test_bootstrap_through_a_real_sshd(real_sshd: tuple[int, paramiko.PKey]) -> 
         assert answer == {"host": "realhost", "parameters": {"Site": "Default Web Site"}, "script_length": 16}
 
         _, stdout, stderr = client.exec_command(
-            "powershell.exe -NoProfile -NonInteractive -EncodedCommand " + encoded("# lab-echo fail\n"), timeout=30)
+            "powershell.exe -NoProfile -NonInteractive -EncodedCommand " + encoded("# lab-echo fail\n"),
+            timeout=30,
+        )
         err = stderr.read()
         assert stdout.channel.recv_exit_status() == 1
         assert err.startswith(b"#< CLIXML") and b"simulated terminating error on realhost" in err

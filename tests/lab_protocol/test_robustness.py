@@ -61,3 +61,26 @@ def test_ntlm_user_file_lines_are_reference_counted(lab: Lab) -> None:
     NtlmUserStore.remove([":probe:pw"])
     text = open(path, encoding="utf-8").read()
     assert ":probe:pw\n" not in text and "LAB:admin:" in text  # the running lab's accounts stay
+
+
+def test_a_port_already_in_use_is_a_clear_error_and_leaks_nothing(lab: Lab, tmp_path) -> None:
+    from toolkit.errors import UsageError
+    from toolkit.lab.backend import LabHostSpec
+    from toolkit.lab.server import LabServer
+    from toolkit.lab.ssh.powershell_standin import EchoBackend
+
+    taken = lab.endpoint("web01")
+    spec = LabHostSpec(
+        name="clash",
+        address=taken["address"],
+        http_port=0,
+        https_port=taken["https_port"],
+        ssh_port=0,
+        users={"u": "p"},
+    )
+    server = LabServer([(spec, EchoBackend())], state_dir=tmp_path)
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(UsageError, match=f"cannot listen on {taken['address']}:{taken['https_port']}"):
+        server.start()
+    assert len(os.listdir("/proc/self/fd")) <= before
+    assert run_echo(wsman(lab, "web01"), {}).output  # the running lab is untouched

@@ -39,7 +39,10 @@ def test_banner_looks_like_windows_openssh(lab: Lab) -> None:
 
 
 def test_bootstrap_over_ssh_runs_script_with_parameters(lab: Lab) -> None:
-    document = {"script": "# lab-echo echo\nparam($Site, $Max)\n", "parameters": {"Site": "Intranet", "Max": 7}}
+    document = {
+        "script": "# lab-echo echo\nparam($Site, $Max)\n",
+        "parameters": {"Site": "Intranet", "Max": 7},
+    }
     client = connect(lab)
     try:
         code, out, err = execute(client, bootstrap_command(), json.dumps(document).encode())
@@ -57,7 +60,9 @@ def test_bootstrap_terminating_error_and_bad_input(lab: Lab) -> None:
         garbage = execute(client, bootstrap_command(), b"not json")
     finally:
         client.close()
-    assert failed[0] == 1 and failed[2].startswith(b"#< CLIXML") and b"simulated terminating error" in failed[2]
+    assert (
+        failed[0] == 1 and failed[2].startswith(b"#< CLIXML") and b"simulated terminating error" in failed[2]
+    )
     assert garbage[0] == 1 and garbage[2].startswith(b"#< CLIXML")
 
 
@@ -100,6 +105,18 @@ def test_wrong_credentials_are_refused(lab: Lab, user: str, password: str) -> No
 
 def test_known_hosts_lists_every_listening_host_with_its_port(lab: Lab) -> None:
     text = lab.server.known_hosts_path.read_text()
-    for name, endpoint in lab.server.endpoints().items():
+    for endpoint in lab.server.endpoints().values():
         entry = f"[{endpoint['address']}]:{endpoint['ssh_port']} ecdsa-sha2-nistp256 "
         assert entry in text
+
+
+def test_non_terminating_error_is_clixml_with_exit_code_0(lab: Lab) -> None:
+    client = connect(lab)
+    try:
+        code, out, err = execute(
+            client, bootstrap_command(), json.dumps({"script": "# lab-echo warn\n"}).encode()
+        )
+    finally:
+        client.close()
+    assert code == 0 and json.loads(out)["host"] == "web01"
+    assert err.startswith(b"#< CLIXML") and b"simulated non-terminating error" in err

@@ -14,17 +14,30 @@ from pypsrp.wsman import WSMan
 from .conftest import DOMAIN_USER, LOCAL_USER, OTHER_PASSWORD, PASSWORD, Lab
 
 
-def wsman(lab: Lab, host: str, *, https: bool = False, user: str = DOMAIN_USER, password: str = PASSWORD,
-          **kwargs) -> WSMan:
+def wsman(
+    lab: Lab, host: str, *, https: bool = False, user: str = DOMAIN_USER, password: str = PASSWORD, **kwargs
+) -> WSMan:
     endpoint = lab.endpoint(host)
     options = dict(auth="negotiate", no_proxy=True, connection_timeout=5, read_timeout=30)
     options.update(kwargs)
     if https:
         options.setdefault("cert_validation", str(lab.server.ca_cert_path))
-        return WSMan(endpoint["address"], port=endpoint["https_port"], ssl=True, username=user,
-                     password=password, **options)
-    return WSMan(endpoint["address"], port=endpoint["http_port"], ssl=False, username=user, password=password,
-                 **options)
+        return WSMan(
+            endpoint["address"],
+            port=endpoint["https_port"],
+            ssl=True,
+            username=user,
+            password=password,
+            **options,
+        )
+    return WSMan(
+        endpoint["address"],
+        port=endpoint["http_port"],
+        ssl=False,
+        username=user,
+        password=password,
+        **options,
+    )
 
 
 def run_echo(connection: WSMan, parameters: dict, mode: str = "echo") -> PowerShell:
@@ -36,8 +49,13 @@ def run_echo(connection: WSMan, parameters: dict, mode: str = "echo") -> PowerSh
 
 
 def test_http_ntlm_with_message_encryption_passes_script_and_parameters(lab: Lab) -> None:
-    parameters = {"SiteName": "Default Web Site", "MaxLines": 5000, "Recurse": True,
-                  "Paths": ["C:\\inetpub", "D:\\logs"], "Options": {"depth": 2}}
+    parameters = {
+        "SiteName": "Default Web Site",
+        "MaxLines": 5000,
+        "Recurse": True,
+        "Paths": ["C:\\inetpub", "D:\\logs"],
+        "Options": {"depth": 2},
+    }
     ps = run_echo(wsman(lab, "web01", encryption="always"), parameters)
     assert not ps.had_errors and not ps.streams.error
     answer = json.loads(ps.output[0])
@@ -47,7 +65,9 @@ def test_http_ntlm_with_message_encryption_passes_script_and_parameters(lab: Lab
     assert script.startswith("# lab-echo echo") and seen == parameters
 
 
-@pytest.mark.parametrize("user", [DOMAIN_USER, "lab\\ADMIN", LOCAL_USER, f".\\{LOCAL_USER}", f"WEB02\\{LOCAL_USER}"])
+@pytest.mark.parametrize(
+    "user", [DOMAIN_USER, "lab\\ADMIN", LOCAL_USER, f".\\{LOCAL_USER}", f"WEB02\\{LOCAL_USER}"]
+)
 def test_ntlm_accepts_the_usual_account_spellings(lab: Lab, user: str) -> None:
     ps = run_echo(wsman(lab, "web02", user=user), {"n": 1})
     assert json.loads(ps.output[0])["parameters"] == {"n": 1}
@@ -75,7 +95,9 @@ def test_https_wrong_ca_file_fails_validation(lab: Lab, tmp_path) -> None:
         run_echo(wsman(lab, "web01", https=True, cert_validation=True), {})
 
 
-@pytest.mark.parametrize("https,auth", [(False, "negotiate"), (False, "ntlm"), (True, "negotiate"), (True, "basic")])
+@pytest.mark.parametrize(
+    "https,auth", [(False, "negotiate"), (False, "ntlm"), (True, "negotiate"), (True, "basic")]
+)
 def test_wrong_password_is_http_401(lab: Lab, https: bool, auth: str) -> None:
     with pytest.raises(AuthenticationError):
         run_echo(wsman(lab, "web01", https=https, auth=auth, password=OTHER_PASSWORD), {})
@@ -162,16 +184,28 @@ def test_pool_features_exchange_keys_is_alive_payload_size_and_many_lines(lab: L
 
 def test_client_execute_ps_shape_is_recognised(lab: Lab) -> None:
     endpoint = lab.endpoint("web03")
-    client = Client(endpoint["address"], port=endpoint["http_port"], ssl=False, username=DOMAIN_USER,
-                    password=PASSWORD, no_proxy=True)
+    client = Client(
+        endpoint["address"],
+        port=endpoint["http_port"],
+        ssl=False,
+        username=DOMAIN_USER,
+        password=PASSWORD,
+        no_proxy=True,
+    )
     output, streams, had_errors = client.execute_ps("# lab-echo lines 3\n")
     assert output.splitlines() == ["line 0", "line 1", "line 2"] and not had_errors
 
 
 def test_execute_ps_with_environment_statements(lab: Lab) -> None:
     endpoint = lab.endpoint("web03")
-    client = Client(endpoint["address"], port=endpoint["http_port"], ssl=False, username=DOMAIN_USER,
-                    password=PASSWORD, no_proxy=True)
+    client = Client(
+        endpoint["address"],
+        port=endpoint["http_port"],
+        ssl=False,
+        username=DOMAIN_USER,
+        password=PASSWORD,
+        no_proxy=True,
+    )
     output, _streams, had_errors = client.execute_ps("# lab-echo lines 1\n", environment={"LAB": "1"})
     assert output == "line 0" and not had_errors
 
@@ -192,7 +226,22 @@ def test_wrong_channel_binding_is_rejected(lab: Lab, monkeypatch: pytest.MonkeyP
     from pypsrp.negotiate import HTTPNegotiateAuth
 
     # A TLS-intercepting proxy would present another certificate: the client binds to that one.
-    monkeypatch.setattr(HTTPNegotiateAuth, "_get_cbt_data",
-                        staticmethod(lambda response: b"tls-server-end-point:" + b"\x42" * 32))
+    monkeypatch.setattr(
+        HTTPNegotiateAuth,
+        "_get_cbt_data",
+        staticmethod(lambda response: b"tls-server-end-point:" + b"\x42" * 32),
+    )
     with pytest.raises(AuthenticationError):
         run_echo(wsman(lab, "web01", https=True, negotiate_send_cbt=True), {})
+
+
+def test_large_script_and_parameters_span_several_fragments(lab: Lab) -> None:
+    # Far above one envelope: pypsrp sends the first fragment with Command and the rest with Send.
+    script = "# lab-echo echo\n" + "# collector body line\n" * 20000
+    blob = "x" * 300_000
+    with RunspacePool(wsman(lab, "web02")) as pool:
+        ps = PowerShell(pool)
+        ps.add_script(script).add_parameters({"Blob": blob})
+        answer = json.loads(ps.invoke()[0])
+    assert answer["script_length"] == len(script)
+    assert answer["parameters"] == {"Blob": blob}

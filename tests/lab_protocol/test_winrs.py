@@ -10,19 +10,28 @@ from pypsrp.client import Client
 from pypsrp.shell import Process, WinRS
 from pypsrp.wsman import WSMan
 
-from .conftest import BOOTSTRAP, DOMAIN_USER, OTHER_PASSWORD, PASSWORD, Lab, bootstrap_command, encoded
+from .conftest import DOMAIN_USER, OTHER_PASSWORD, PASSWORD, Lab, bootstrap_command, encoded
 
 
 def connection(lab: Lab, host: str = "web01") -> WSMan:
     endpoint = lab.endpoint(host)
-    return WSMan(endpoint["address"], port=endpoint["http_port"], ssl=False, username=DOMAIN_USER,
-                 password=PASSWORD, no_proxy=True)
+    return WSMan(
+        endpoint["address"],
+        port=endpoint["http_port"],
+        ssl=False,
+        username=DOMAIN_USER,
+        password=PASSWORD,
+        no_proxy=True,
+    )
 
 
 def test_encoded_command_runs_and_returns_oem_stdout(lab: Lab) -> None:
     with WinRS(connection(lab)) as shell:
-        process = Process(shell, "powershell.exe", ["-NoProfile", "-NonInteractive", "-EncodedCommand",
-                                                     encoded("# lab-echo lines 2\n")])
+        process = Process(
+            shell,
+            "powershell.exe",
+            ["-NoProfile", "-NonInteractive", "-EncodedCommand", encoded("# lab-echo lines 2\n")],
+        )
         process.invoke()
     assert process.rc == 0
     assert process.stdout == b"line 0\r\nline 1\r\n"
@@ -62,8 +71,13 @@ def test_cmd_line_limit_and_unknown_commands(lab: Lab) -> None:
 
 def test_pywinrm_run_ps_over_ntlm_with_encryption(lab: Lab) -> None:
     endpoint = lab.endpoint("web02")
-    session = winrm.Session(f"http://{endpoint['address']}:{endpoint['http_port']}/wsman",
-                            auth=(DOMAIN_USER, PASSWORD), transport="ntlm", message_encryption="always")
+    session = winrm.Session(
+        f"http://{endpoint['address']}:{endpoint['http_port']}/wsman",
+        auth=(DOMAIN_USER, PASSWORD),
+        transport="ntlm",
+        ca_trust_path=str(lab.server.ca_cert_path),
+        message_encryption="always",
+    )
     result = session.run_ps("# lab-echo lines 2\n")
     assert result.status_code == 0
     assert result.std_out == b"line 0\r\nline 1\r\n"
@@ -73,16 +87,24 @@ def test_pywinrm_run_ps_over_ntlm_with_encryption(lab: Lab) -> None:
 
 def test_pywinrm_basic_over_https_with_lab_ca(lab: Lab) -> None:
     endpoint = lab.endpoint("web02")
-    session = winrm.Session(f"https://{endpoint['address']}:{endpoint['https_port']}/wsman",
-                            auth=(DOMAIN_USER, PASSWORD), transport="basic",
-                            server_cert_validation="validate", ca_trust_path=str(lab.server.ca_cert_path))
+    session = winrm.Session(
+        f"https://{endpoint['address']}:{endpoint['https_port']}/wsman",
+        auth=(DOMAIN_USER, PASSWORD),
+        transport="basic",
+        server_cert_validation="validate",
+        ca_trust_path=str(lab.server.ca_cert_path),
+    )
     result = session.run_cmd("hostname")
     assert result.status_code == 0 and result.std_out == b"WEB02\r\n"
 
 
 def test_pywinrm_wrong_password(lab: Lab) -> None:
     endpoint = lab.endpoint("web02")
-    session = winrm.Session(f"http://{endpoint['address']}:{endpoint['http_port']}/wsman",
-                            auth=(DOMAIN_USER, OTHER_PASSWORD), transport="ntlm")
+    session = winrm.Session(
+        f"http://{endpoint['address']}:{endpoint['http_port']}/wsman",
+        auth=(DOMAIN_USER, OTHER_PASSWORD),
+        transport="ntlm",
+        ca_trust_path=str(lab.server.ca_cert_path),
+    )
     with pytest.raises(winrm.exceptions.InvalidCredentialsError):
         session.run_ps("# lab-echo echo\n")

@@ -14,7 +14,7 @@ import pytest
 from toolkit.errors import InputError
 from toolkit.parsers.iisconfig import WebConfigText, effective_for, is_encrypted, parse_iis_config, secret_present
 
-from parser_helpers import FIXTURES, case_dirs, check_expectations, load_yaml, shared_file
+from parser_helpers import FIXTURES, SHARED_CONFORMANCE, case_dirs, check_expectations, load_yaml, shared_file
 
 CASES = case_dirs("iisconfig")
 
@@ -171,3 +171,67 @@ def test_iis_docs_fragments_in_a_server_config() -> None:
     assert contoso_site.basic.enabled is True and contoso_site.basic.default_logon_domain == "Contoso"
     assert contoso_site.windows.enabled is True
     assert contoso_site.windows.extended_protection == "None"
+
+
+def test_allow_override_false_locks_like_override_mode_deny() -> None:
+    app_host = (FIXTURES / "iisconfig" / "defaults" / "applicationHost.config").read_text(encoding="utf-8")
+    app_host = app_host.replace("</configuration>", """
+    <location path="Default Web Site" allowOverride="false">
+        <system.webServer><security><authorization /></security></system.webServer>
+    </location>
+</configuration>""")
+    web_config = WebConfigText("Default Web Site", "/", r"C:\inetpub\wwwroot\web.config",
+                               "<configuration><system.webServer><security><authorization>"
+                               "<add accessType='Deny' users='*'/></authorization></security></system.webServer>"
+                               "</configuration>")
+    config = parse_iis_config(app_host, "applicationHost.config", [web_config])
+    assert effective_for(config, "Default Web Site", "/").authorization == ()
+    assert any("authorization is locked" in w for w in config.warnings)
+
+
+def test_unsafe_web_config_is_a_warning() -> None:
+    app_host = (FIXTURES / "iisconfig" / "defaults" / "applicationHost.config").read_text(encoding="utf-8")
+    evil = WebConfigText("Default Web Site", "/", r"C:\inetpub\wwwroot\web.config",
+                         '<!DOCTYPE c [<!ENTITY x SYSTEM "file:///etc/passwd">]><configuration>&x;</configuration>')
+    config = parse_iis_config(app_host, "applicationHost.config", [evil])
+    assert any("unsafe XML" in w for w in config.warnings)
+    assert "root:" not in repr(config)
+
+
+def test_web_config_count_is_capped(monkeypatch) -> None:
+    import toolkit.parsers.iisconfig as iisconfig
+
+    monkeypatch.setattr(iisconfig, "MAX_WEB_CONFIGS", 2)
+    app_host = (FIXTURES / "iisconfig" / "defaults" / "applicationHost.config").read_text(encoding="utf-8")
+    configs = [WebConfigText("Default Web Site", f"/d{i}", f"web{i}.config", "<configuration/>") for i in range(5)]
+    config = iisconfig.parse_iis_config(app_host, "applicationHost.config", configs)
+    assert any("only the first 2 read" in w for w in config.warnings)
+    assert ("Default Web Site", "/d4") not in {(e.site, e.path) for e in config.effective}
+
+
+def test_bytes_input_with_utf16_bom() -> None:
+    app_host = (FIXTURES / "iisconfig" / "defaults" / "applicationHost.config").read_text(encoding="utf-8")
+    data = app_host.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    config = parse_iis_config(data, "applicationHost.config")
+    assert config.sites[0].name == "Default Web Site"
+
+
+@pytest.mark.parametrize("url", ["/app/reports/x.aspx?id=1", "/App/./Reports/", "/app/re%70orts/x", "app//reports"])
+def test_url_forms_resolve_to_the_same_path(url: str) -> None:
+    config, _ = _load_case(FIXTURES / "iisconfig" / "location-inheritance")
+    assert effective_for(config, "default web site", url).path == "/app/reports"
+
+
+def test_copied_conformance_files_match_their_shared_originals() -> None:
+    """The copies under tests/fixtures/parsers/conformance are byte-identical to the vetted samples."""
+    copies = [p for p in (FIXTURES / "conformance").rglob("*") if p.is_file() and p.name != "SOURCES.md"]
+    assert len(copies) == 10
+    compared = 0
+    for copy in copies:
+        relative = copy.relative_to(FIXTURES / "conformance")
+        original = SHARED_CONFORMANCE / relative
+        if original.is_file():
+            assert original.read_bytes() == copy.read_bytes(), relative
+            compared += 1
+    if compared == 0:
+        pytest.skip("../shared/conformance not available")

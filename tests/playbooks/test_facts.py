@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.playbooks.conftest import FIXTURES
 from toolkit.facts import FACTS, facts_from_envelope, known_facts
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 _EXCERPT = (
     "\n".join(

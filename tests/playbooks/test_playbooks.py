@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.playbooks.conftest import FIXTURES
 from toolkit.errors import PlaybookError
 from toolkit.playbooks import (
     Condition,
@@ -25,6 +24,7 @@ from toolkit.playbooks import (
     parse_playbook,
 )
 
+FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 24, 21, 0, 0, tzinfo=UTC)
 
 

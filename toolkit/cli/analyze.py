@@ -1,9 +1,184 @@
-"""`iisfleet analyze` (not yet implemented)."""
+"""`iisfleet analyze PATH...`: explain the 401s in IIS logs copied off a server, with no fleet at all.
+
+Thin: parse options, feed the paths to :class:`toolkit.logs.LogAnalyzer`, print a Rich summary or the
+``iisfleet.analyze/1`` JSON document (docs/analyze.md). Exit codes: 0 analysed; 2 unusable input (no such
+path, not a log, nothing to analyse) or a bad option.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from toolkit.cli._common import EXIT_OK, console, fail, is_tty
+from toolkit.errors import ToolkitError, UsageError
+from toolkit.logs import LogAnalysis, LogAnalyzer, samples_dir
+
+_RELATIVE = re.compile(r"^(\d+)([mhd])$")
+
+
+def parse_when(text: str | None, option: str, now: datetime | None = None) -> datetime | None:
+    """``2026-11-24``, ``2026-11-24T10:00[:00][Z]`` (UTC, like W3C logs) or relative ``90m``/``24h``/``7d``."""
+    if text is None:
+        return None
+    value = text.strip()
+    match = _RELATIVE.match(value)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+        return (now or datetime.now(timezone.utc)) - delta
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise UsageError(f"{option}: cannot read {text!r} as a UTC time (use 2026-11-24T10:00:00Z or 24h)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def analyze_command(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Log files, .gz files or folders (searched recursively).",
+                                                       show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the iisfleet.analyze/1 JSON document.")] = False,
+    since: Annotated[str | None, typer.Option(help="Only lines at or after this UTC time (or 24h, 7d ago).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only lines at or before this UTC time.")] = None,
+    window: Annotated[float, typer.Option(min=0, help="Handshake window in seconds: a 401 followed by a "
+                                                      "success for the same client and URI within it is a handshake.")] = 30.0,
+    top: Annotated[int, typer.Option(min=1, max=1000, help="Rows in the top URI/user/client lists.")] = 10,
+    server: Annotated[str, typer.Option(help="Server name for logs without s-computername.")] = "",
+    sample: Annotated[bool, typer.Option("--sample", help="Analyse the bundled sample logs (no files needed).")] = False,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes for one large file (default: CPU count).")] = None,
+) -> None:
+    """Classify every 401 in IIS W3C (and HTTPERR) logs as handshake or terminal, and explain the codes."""
+    inputs = list(paths or [])
+    if sample:
+        inputs.append(samples_dir())
+    if not inputs:
+        fail("give at least one log file or folder, or --sample")
+    try:
+        analyzer_args = dict(window_s=window, server=server, since=parse_when(since, "--since"),
+                             until=parse_when(until, "--until"), workers=workers)
+        analysis = _run(inputs, analyzer_args, progress=is_tty() and not json_output)
+    except ToolkitError as exc:
+        fail(exc)
+    if analysis.lines_total == 0 and not analysis.sources:
+        fail("nothing to analyse: no IIS log files (u_ex*.log, ex*.log, httperr*.log, .gz) under the given paths")
+    if analysis.requests == 0 and analysis.httperr_total == 0 and analysis.lines_filtered == 0:
+        fail(f"no usable log lines in {', '.join(str(p) for p in inputs)} "
+             f"({analysis.lines_malformed} malformed of {analysis.lines_total})")
+    if json_output:
+        document = analysis.to_dict()
+        document["inputs"] = [str(p) for p in inputs]
+        typer.echo(json.dumps(document, indent=2, sort_keys=False))
+    else:
+        _render(analysis, top)
+    raise typer.Exit(EXIT_OK)
+
+
+def _run(inputs: list[Path], analyzer_args: dict, *, progress: bool) -> LogAnalysis:
+    if not progress:
+        analyzer = LogAnalyzer(**analyzer_args)
+        for path in inputs:
+            analyzer.feed_path(path)
+        return analyzer.result()
+    columns = (TextColumn("[bold]reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("logs", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        analyzer = LogAnalyzer(**analyzer_args, progress=update)
+        for path in inputs:
+            analyzer.feed_path(path)
+        return analyzer.result()
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.2f} %" if whole else "–"
+
+
+def _render(analysis: LogAnalysis, top: int) -> None:
+    out = console
+    span = f"{analysis.first_time} → {analysis.last_time}" if analysis.first_time else "no timestamps"
+    out.print(f"[bold]iisfleet analyze[/]  {len(analysis.sources)} file(s), {span} (UTC), "
+              f"handshake window {analysis.window_s:g} s")
+    out.print(f"lines {analysis.lines_total:,}  requests {analysis.requests:,}  malformed {analysis.lines_malformed:,}"
+              + (f"  headerless (default layout) {analysis.lines_inferred:,}" if analysis.lines_inferred else "")
+              + (f"  outside --since/--until {analysis.lines_filtered:,}" if analysis.lines_filtered else ""))
+    out.print(f"401 responses {analysis.status_401_total:,}: [bold red]terminal {analysis.status_401_terminal:,}[/] "
+              f"(the user saw them), handshake {analysis.status_401_handshake:,} (normal Negotiate/NTLM challenge)")
+
+    sites = Table(title="Terminal 401 rate per server and site", title_justify="left")
+    for name in ("server", "site", "requests", "401s", "terminal", "terminal rate"):
+        sites.add_column(name, justify="right" if name not in ("server", "site") else "left")
+    for row in analysis.sites():
+        sites.add_row(row["server"] or "–", row["site"] or "–", f"{row['requests']:,}", f"{row['status_401']:,}",
+                      f"{row['terminal']:,}", _pct(row["terminal"], row["requests"]))
+    out.print(sites)
+
+    if analysis.groups:
+        codes = Table(title="401 by substatus and sc-win32-status", title_justify="left")
+        show_server = any(g.server for g in analysis.groups)
+        columns = (["server"] if show_server else []) + ["site", "status", "win32", "count", "terminal", "handshake"]
+        for name in columns:
+            codes.add_column(name, justify="right" if name in ("count", "terminal", "handshake") else "left",
+                             overflow="fold")
+        for g in analysis.groups:
+            win32 = f"{g.win32_hex} {g.win32_name}".strip()
+            cells = ([g.server or "–"] if show_server else []) + [
+                g.site or "–", f"401.{g.substatus}", win32, f"{g.count:,}",
+                f"[red]{g.terminal:,}[/]" if g.terminal else "0", f"{g.handshake:,}"]
+            codes.add_row(*cells)
+        out.print(codes)
+        legend: dict[str, str] = {}
+        for g in analysis.groups:
+            if g.substatus_meaning:
+                legend.setdefault(f"401.{g.substatus}", g.substatus_meaning)
+            if g.win32_meaning:
+                legend.setdefault(f"{g.win32_hex} {g.win32_name}", g.win32_meaning)
+        for code, meaning in legend.items():
+            out.print(f"  [bold]{code}[/]: {meaning}", highlight=False)
+        shown = 0
+        for g in analysis.groups:
+            for ref in g.samples[:1]:
+                if shown == 0:
+                    out.print("[bold]Examples of terminal 401s[/]")
+                shown += 1
+                out.print(f"  401.{g.substatus} {g.win32_name or g.win32_hex} at {ref.source}:{ref.line} "
+                          f"{ref.time} client {ref.c_ip} user {ref.user or '-'} {ref.uri}", highlight=False)
+
+    if analysis.status_401_terminal:
+        tops = Table(title=f"Top {top} for terminal 401s", title_justify="left")
+        tops.add_column("URI stem", overflow="fold")
+        tops.add_column("n", justify="right")
+        tops.add_column("user", overflow="fold")
+        tops.add_column("n", justify="right")
+        tops.add_column("client", overflow="fold")
+        tops.add_column("n", justify="right")
+        lists = [analysis.top_uris, analysis.top_users, analysis.top_clients]
+        for i in range(max(len(x) for x in lists)):
+            cells: list[str] = []
+            for values in lists:
+                value, count = values[i] if i < len(values) else ("", 0)
+                cells += [("(anonymous)" if value == "-" else value), f"{count:,}" if count else ""]
+            tops.add_row(*cells)
+        out.print(tops)
+
+    if analysis.httperr_total:
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(analysis.httperr_by_reason.items(), key=lambda kv: -kv[1]))
+        out.print(f"HTTPERR (http.sys) records {analysis.httperr_total:,}: {reasons}")
+    if analysis.malformed:
+        out.print(f"[yellow]{analysis.lines_malformed:,} malformed line(s)[/], first ones:")
+        for source, line, reason in analysis.malformed[:5]:
+            out.print(f"  {source}:{line}: {reason}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("analyze", no_args_is_help=False)(analyze_command)

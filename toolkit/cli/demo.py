@@ -54,7 +54,7 @@ def demo(
     if json_output:
         typer.echo(render(result.report, "json"), nl=False)
     else:
-        console.print(render(result.report, "text"), highlight=False, markup=False, end="")
+        typer.echo(render(result.report, "text"), nl=False)
         console.print(f"\nSIMULATED fleet in {result.fleet_dir}", highlight=False)
         console.print(f"run directory     {result.run_dir}", highlight=False)
         console.print(f"HTML report       {result.reports['html']}", highlight=False)

@@ -20,6 +20,7 @@ hosts_app = typer.Typer(help="Check and inspect the hosts of an inventory.", no_
 
 _MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]–[/]"}
 _COLUMNS = ("dns", "tcp", "tls", "auth", "command", "clock", "envelope")
+_HEADERS = {"command": "cmd", "envelope": "env"}
 
 
 @hosts_app.command("check")
@@ -47,16 +48,16 @@ def check_command(
         console.print_json(json.dumps([r.to_dict() for r in results]))
     else:
         table = Table(title="hosts check")
-        table.add_column("host")
-        table.add_column("address")
+        table.add_column("host", no_wrap=True)
+        table.add_column("via", no_wrap=True)
         for column in _COLUMNS:
-            table.add_column(column)
+            table.add_column(_HEADERS.get(column, column))
         for result in results:
             cells = []
             for name in _COLUMNS:
                 item = result.item(name)
                 cells.append(_MARK[item.status] if item else "")
-            table.add_row(result.host, f"{result.address}:{result.port} ({result.transport})", *cells)
+            table.add_row(result.host, f"{result.transport} {result.address}:{result.port}", *cells)
         console.print(table)
         for result in results:
             for item in result.items:

@@ -1,9 +1,136 @@
-"""`iisfleet lab` (not yet implemented)."""
+"""`iisfleet lab generate` and `iisfleet lab serve`: the simulated IIS fleet (SIMULATED, loopback only)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import signal
+import threading
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from toolkit.cli._common import EXIT_OK, EXIT_USAGE, console, err_console, fail
+from toolkit.errors import ToolkitError, UsageError
+
+lab_app = typer.Typer(
+    name="lab",
+    help="The simulated IIS fleet: generate a fleet directory, serve it over real WinRM and SSH on loopback.",
+    no_args_is_help=True,
+)
+
+
+class InventoryScheme(str, Enum):
+    http = "http"
+    https = "https"
+
+
+def _parse_faults(values: list[str]) -> dict[str, list[str]]:
+    faults: dict[str, list[str]] = {}
+    for value in values:
+        host, sep, fault = value.partition("=")
+        if not sep or not host or not fault:
+            raise UsageError(f"--fault {value!r}: expected HOST=FAULT, e.g. web03=slow_collector")
+        faults.setdefault(host.strip(), []).extend(f.strip() for f in fault.split(",") if f.strip())
+    return faults
+
+
+@lab_app.command("generate")
+def generate_command(
+    out: Annotated[Path, typer.Argument(help="Folder to write the fleet into (must be new or empty).")],
+    scenario: Annotated[str, typer.Option("--scenario", help="healthy, seed-catalog, drift, large or faults.")] = "seed-catalog",
+    hosts: Annotated[int | None, typer.Option("--hosts", min=1, max=10000, help="Number of hosts (default depends on the scenario).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same fleet, byte for byte.")] = 0,
+    reference_time: Annotated[str | None, typer.Option(
+        "--reference-time", help="The 'now' the logs are written against (ISO 8601 UTC; default a fixed date). "
+                                 "Serving shifts all timestamps to the real clock anyway.")] = None,
+    fault: Annotated[list[str], typer.Option("--fault", help="Plant a fault: HOST=FAULT (repeatable), e.g. web03=slow_collector.")] = [],  # noqa: B006
+    force: Annotated[bool, typer.Option("--force", help="Replace the contents of a non-empty OUT folder.")] = False,
+) -> None:
+    """Write a consistent simulated fleet (configs, rights, ACLs, SPNs, events, W3C logs, FREB traces) and its
+    answer key OUT/expected.json. The folder format is documented in docs/lab-fleet.md."""
+    from toolkit.lab.scenarios import generate
+
+    try:
+        reference = None
+        if reference_time:
+            try:
+                reference = dt.datetime.fromisoformat(reference_time.replace("Z", "+00:00"))
+            except ValueError:
+                raise UsageError(f"--reference-time {reference_time!r} is not an ISO 8601 time") from None
+        expected = generate(scenario, hosts, out, seed=seed, reference_time=reference,
+                            faults=_parse_faults(fault), overwrite=force)
+    except ToolkitError as error:
+        fail(error, EXIT_USAGE)
+    planted = sum(len(entries) for entries in expected["hosts"].values())
+    healthy = sum(1 for entries in expected["hosts"].values() if not entries)
+    console.print(f"SIMULATED fleet '{scenario}' written to {out}: {len(expected['hosts'])} hosts, "
+                  f"{planted} planted causes, {healthy} hosts without one.", highlight=False)
+    console.print(f"Answer key: {out / 'expected.json'}", highlight=False)
+    console.print(f"Serve it:   iisfleet lab serve {out}", highlight=False)
+
+
+@lab_app.command("serve")
+def serve_command(
+    fleet_dir: Annotated[Path, typer.Argument(help="A fleet directory (from `iisfleet lab generate` or written by hand).")],
+    ssh: Annotated[bool, typer.Option("--ssh/--no-ssh", help="Also serve Windows-OpenSSH-like SSH on each host.")] = True,
+    port_base: Annotated[int | None, typer.Option(
+        "--port-base", min=0, max=65000,
+        help="Use ports BASE+3i (WinRM HTTP), +1 (HTTPS), +2 (SSH) for host i instead of 5985/5986/22; "
+             "0 picks free ports.")] = None,
+    scheme: Annotated[InventoryScheme, typer.Option("--scheme", help="WinRM scheme the written inventory uses.")] = InventoryScheme.http,
+) -> None:
+    """Serve a fleet on loopback until Ctrl-C. Writes FLEET_DIR/inventory.yml (iisfleet's format, simulated,
+    with the lab's documented demo credentials) before listening, then prints how to run against it."""
+    from toolkit.lab.model import load_fleet, write_inventory
+    from toolkit.lab.server import LabServer
+
+    try:
+        fleet = load_fleet(fleet_dir, port_base=port_base)
+    except ToolkitError as error:
+        fail(error, EXIT_USAGE)
+    hosts = fleet.hosts
+    inventory_path = fleet_dir / "inventory.yml"
+    server = LabServer(hosts, state_dir=fleet_dir / ".lab", ssh=ssh)
+    fixed_ports = port_base != 0
+    if fixed_ports:
+        # every endpoint is known up front: the inventory exists before the first port listens
+        planned = {spec.name: {"address": spec.address, "http_port": spec.http_port, "https_port": spec.https_port,
+                               "ssh_port": spec.ssh_port if ssh else None} for spec, _ in hosts}
+        write_inventory(fleet, planned, server.ca_cert_path, server.known_hosts_path, inventory_path, scheme=scheme.value)
+    try:
+        server.start()
+    except OSError as error:
+        fail(f"cannot listen: {error}. Another process may hold the ports; try --port-base 0 (free ports) "
+             f"or --port-base 20000.", EXIT_USAGE)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if not fixed_ports:
+            write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path, inventory_path,
+                            scheme=scheme.value)
+        endpoints = server.endpoints()
+        first = next(iter(endpoints.values()))
+        console.print(f"Serving {len(endpoints)} SIMULATED IIS hosts of '{fleet.name}' on loopback "
+                      f"(WinRM http/https{', SSH' if ssh else ''}), e.g. {first['address']}:{first['http_port']}.",
+                      highlight=False)
+        console.print(f"Inventory: {inventory_path}", highlight=False)
+        console.print(f"Lab CA:    {server.ca_cert_path}", highlight=False)
+        console.print(f"Run:       iisfleet run triage-401 -i {inventory_path}", highlight=False)
+        console.print("Press Ctrl-C to stop.", highlight=False)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+    err_console.print("lab stopped", highlight=False)
+    raise typer.Exit(EXIT_OK)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add ``iisfleet lab ...`` to the root app."""
+    app.add_typer(lab_app, name="lab")

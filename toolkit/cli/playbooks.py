@@ -118,7 +118,7 @@ def _show(playbook: Playbook) -> None:
             default = parameter.to_dict()["default"]
             if parameter.required:
                 default = "[yellow](required)[/]"
-            kind = parameter.type
+            kind: str = parameter.type
             if parameter.choices:
                 kind += f" ({' | '.join(map(str, parameter.choices))})"
             params.add_row(

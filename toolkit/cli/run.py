@@ -12,7 +12,6 @@ import json
 import logging
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +22,8 @@ from rich.table import Table
 
 from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, err_console, fail, is_tty
 from toolkit.errors import ToolkitError
-from toolkit.models import HostConfig, HostResult, StepResult
+from toolkit.models import HostConfig, HostResult
+from toolkit.runner import RunHooks
 from toolkit.secrets import redact
 
 EXIT_INTERRUPTED = 130
@@ -94,60 +94,49 @@ def load_targets(inventory: Path, limit: str | None) -> tuple[list[HostConfig], 
     return hosts, bool(getattr(loaded, "simulated", False))
 
 
-class _LiveProgress:
-    """Rich progress bar fed by runner hooks (called from worker threads; Progress locks itself)."""
+class ProgressHooks(RunHooks):
+    """Runner hooks for the terminal: a Rich live bar (done/failed/running, elapsed, ETA) on a TTY, else one
+    quiet line per finished host. Called from worker threads: counters are guarded, Rich locks itself."""
 
-    def __init__(self, total: int) -> None:
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err_console,
-                                 transient=False)
-        self.task = self.progress.add_task("starting", total=total)
-        self.lock = threading.Lock()
-        self.running = 0
-        self.failed = 0
+    def __init__(self, total: int, *, live: bool, json_mode: bool) -> None:
+        self._out = err_console if json_mode else console
+        self._lock = threading.Lock()
+        self._started: set[str] = set()
+        self._running = 0
+        self._failed = 0
+        self.progress: Progress | None = None
+        if live:
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                                     TimeRemainingColumn(), console=err_console)
+            self._task = self.progress.add_task("starting", total=total)
 
-    def _describe(self) -> None:
-        self.progress.update(self.task, description=f"running {self.running}  failed {self.failed}")
+    def _redraw(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self._task, description=f"running {self._running}  failed {self._failed}")
 
+    def host_started(self, host: HostConfig) -> None:
+        with self._lock:
+            self._started.add(host.name)
+            self._running += 1
+            self._redraw()
 
-def make_hooks(total: int, *, live: bool, quiet: bool, json_mode: bool) -> Any:
-    from toolkit.runner import RunHooks
+    def host_finished(self, result: HostResult) -> None:
+        with self._lock:
+            if result.host in self._started:
+                self._running -= 1
+            if result.status == "failed":
+                self._failed += 1
+            self._redraw()
+            if self.progress is not None:
+                self.progress.advance(self._task)
+                return
+        self._out.print(_host_line(result), highlight=False, markup=False, soft_wrap=True)
 
-    out = err_console if json_mode else console
-
-    class Hooks(RunHooks):
-        def __init__(self) -> None:
-            self.bar = _LiveProgress(total) if live else None
-            self.started: set[str] = set()
-
-        def host_started(self, host: HostConfig) -> None:
-            if self.bar:
-                with self.bar.lock:
-                    self.started.add(host.name)
-                    self.bar.running += 1
-                    self.bar._describe()
-
-        def host_finished(self, result: HostResult) -> None:
-            if self.bar:
-                with self.bar.lock:
-                    if result.host in self.started:
-                        self.bar.running -= 1
-                    if result.status == "failed":
-                        self.bar.failed += 1
-                    self.bar._describe()
-                    self.bar.progress.advance(self.bar.task)
-            elif not quiet:
-                out.print(_host_line(result), highlight=False, markup=False, soft_wrap=True)
-
-        def step_finished(self, host: HostConfig, step: StepResult) -> None:
-            pass
-
-        def interrupted(self, level: int) -> None:
-            message = ("interrupt: starting no new hosts; running hosts finish (Ctrl-C again to stop after their "
-                       "current step)" if level == 1 else "interrupt: running hosts stop after their current step")
-            err_console.print(f"[yellow]{message}[/]")
-
-    return Hooks()
+    def interrupted(self, level: int) -> None:
+        message = ("interrupt: starting no new hosts; running hosts finish (Ctrl-C again to stop them after their "
+                   "current step)" if level == 1 else "interrupt: running hosts stop after their current step")
+        err_console.print(f"[yellow]{message}[/]")
 
 
 def _host_line(result: HostResult) -> str:
@@ -214,9 +203,9 @@ def run_command(
         hosts, simulated = load_targets(inventory, limit)
         run_dir = out or default_run_dir(book.name)
         live = is_tty() and sys.stderr.isatty() and not json_output
-        hooks = make_hooks(len(hosts), live=live, quiet=False, json_mode=json_output)
-        if hooks.bar is not None:
-            with hooks.bar.progress:
+        hooks = ProgressHooks(len(hosts), live=live, json_mode=json_output)
+        if hooks.progress is not None:
+            with hooks.progress:
                 summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
                                        deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory))
         else:
@@ -232,7 +221,7 @@ def run_command(
     else:
         console.print(summary_table(summary.hosts))
         counts = ", ".join(f"{summary.count(s)} {s}" for s in ("ok", "partial", "failed", "skipped"))
-        console.print(f"run {summary.status} in {summary.duration_s:.1f}s: {counts}")
+        console.print(f"run {summary.status} in {summary.duration_s:.1f}s: {counts}", highlight=False)
         console.print(f"run directory: {summary.run_dir}", highlight=False)
     if summary.status == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)

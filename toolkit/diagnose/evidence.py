@@ -5,8 +5,9 @@ records ``toolkit.parsers`` produce plus a compact view of the W3C analysis (:cl
 Whatever could not be collected or parsed is named in ``HostEvidence.missing`` (evidence key →
 reason), so a rule can say what it did not see and lower its confidence instead of guessing.
 
-Evidence keys used in ``missing``: ``facts``, ``config``, ``w3c``, ``freb``, ``acl``, ``rights``,
-``spn``, ``events``, ``security-log``.
+Evidence keys used in ``missing``: ``facts``, ``config``, ``config-warnings`` (parts of the
+configuration the parser could not apply), ``w3c``, ``freb``, ``acl``, ``rights``, ``spn``, ``events``,
+``security-log``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,14 +81,27 @@ class LogGroup:
 
     @property
     def real_users(self) -> dict[str, int]:
-        """Authenticated user names on the terminal rows ("-" removed)."""
+        """User names on the group's rows ("-" removed), with their row counts."""
         return {u: n for u, n in self.top_users if u not in ("", "-")}
 
     @property
+    def anonymous_share(self) -> float:
+        """Share of the group's rows that carried no user name (from the counts, else the samples)."""
+        total = sum(n for _, n in self.top_users)
+        if total:
+            return sum(n for u, n in self.top_users if u in ("", "-")) / total
+        if self.samples:
+            return sum(1 for s in self.samples if s.anonymous) / len(self.samples)
+        return 1.0
+
+    @property
     def anonymous_terminal(self) -> int:
-        """Terminal rows that carried no user name."""
-        named = sum(self.real_users.values())
-        return max(self.terminal - named, 0)
+        """Terminal rows that carried no user name (estimated from the share when counts mix in handshakes)."""
+        return round(self.terminal * self.anonymous_share)
+
+    @property
+    def named_terminal(self) -> int:
+        return self.terminal - self.anonymous_terminal
 
 
 @dataclass(frozen=True)
@@ -228,14 +242,15 @@ def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *
             continue
         errors = [e for e in envelope.get("errors") or [] if isinstance(e, Mapping)]
         data = envelope.get("data") or {}
+        # The collector's own words first: "IIS is not installed" says more than "empty XML".
+        for err in errors:
+            sub = _classify_error(collector, err)
+            missing.setdefault(sub, f"{collector} reported {_err_summary(err)}")
         try:
             builder = _BUILDERS[collector]
             builder(data, kw, missing)
         except Exception as exc:  # noqa: BLE001 - untrusted input: a parse failure is missing evidence
-            missing[key] = f"{collector} could not be parsed: {exc}"[:300]
-        for err in errors:
-            sub = _classify_error(collector, err)
-            missing.setdefault(sub, f"{collector} reported {_err_summary(err)}")
+            missing.setdefault(key, f"{collector} could not be parsed: {exc}"[:300])
 
     # Map W3C sites ("W3SVC2") to configured site names now that both are known.
     log: LogView = kw.pop("log", LogView())
@@ -292,6 +307,9 @@ def _config(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]
     app_host = data.get("application_host_config") or {}
     path = str(app_host.get("path") or "applicationHost.config")
     text = _text(decode_blob(app_host.get("content")))
+    if not text.strip():
+        missing.setdefault("config", "Get-IisConfig returned no applicationHost.config")
+        return
     web_configs = []
     for wc in data.get("web_configs") or []:
         web_configs.append(WebConfigText(site=str(wc.get("site") or ""),
@@ -302,7 +320,8 @@ def _config(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]
     config = parse_iis_config(text, path, web_configs)
     kw["config"] = config
     if config.warnings:
-        missing.setdefault("config", "configuration partly unreadable: " + "; ".join(config.warnings[:3]))
+        # Host-wide and usually about one file: named, but it does not lower every finding's confidence.
+        missing.setdefault("config-warnings", "configuration partly unreadable: " + "; ".join(config.warnings[:3]))
 
 
 def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
@@ -324,12 +343,14 @@ def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -
         requests_by_site_id[f"W3SVC{site_id}" if site_id is not None else "?"] += data_lines
     analysis = analyzer.result()
     kw["log"] = log_view_from_analysis(analysis, requests_by_site=requests_by_site_id,
-                                       clients=profiles.result(), challenges=profiles.challenges)
+                                       clients=profiles.result(), challenges=profiles.challenges,
+                                       group_stats=profiles.groups)
 
 
 def log_view_from_analysis(analysis: Any, *, requests_by_site: Mapping[str, int] | None = None,
                            clients: Mapping[str, ClientProfile] | None = None,
-                           challenges: Mapping[str, int] | None = None) -> LogView:
+                           challenges: Mapping[str, int] | None = None,
+                           group_stats: Mapping[tuple[str, int, int], Any] | None = None) -> LogView:
     """Adapt LOGS' ``LogAnalysis`` (duck-typed) to the diagnosis' :class:`LogView`.
 
     ``requests_by_site`` (from each file's ``data_lines``) wins over the analysis' own per-site
@@ -342,12 +363,23 @@ def log_view_from_analysis(analysis: Any, *, requests_by_site: Mapping[str, int]
                                   user=str(getattr(s, "user", "") or ""), uri=str(getattr(s, "uri", "") or ""),
                                   user_agent=str(getattr(s, "user_agent", "") or ""))
                         for s in getattr(g, "samples", []) or [])
-        groups.append(LogGroup(site=str(g.site), substatus=int(g.substatus), win32=int(g.win32) & 0xFFFFFFFF,
+        win32 = int(g.win32) & 0xFFFFFFFF
+        stats = (group_stats or {}).get((str(g.site), int(g.substatus), win32))
+
+        def top(name: str, counter: Any) -> tuple[tuple[str, int], ...]:
+            own = getattr(g, name, None)  # per-group lists when LOGS provides them
+            if own:
+                return tuple((str(v), int(n)) for v, n in own)
+            if counter is None:
+                return ()
+            return tuple(sorted(((str(v), int(n)) for v, n in counter.items()), key=lambda kv: (-kv[1], kv[0]))[:50])
+
+        groups.append(LogGroup(site=str(g.site), substatus=int(g.substatus), win32=win32,
                                count=int(g.count), terminal=int(g.terminal), handshake=int(g.handshake),
                                samples=samples,
-                               top_users=tuple((str(u), int(n)) for u, n in getattr(g, "top_users", []) or []),
-                               top_clients=tuple((str(u), int(n)) for u, n in getattr(g, "top_clients", []) or []),
-                               top_uris=tuple((str(u), int(n)) for u, n in getattr(g, "top_uris", []) or [])))
+                               top_users=top("top_users", stats.users if stats else None),
+                               top_clients=top("top_clients", stats.clients if stats else None),
+                               top_uris=top("top_uris", stats.uris if stats else None)))
     requests = dict(requests_by_site) if requests_by_site else dict(getattr(analysis, "requests_by_site", {}) or {})
     # Files without a W3SVC folder: fall back to the analyzer's per-site counts for them.
     if "?" in requests:
@@ -360,18 +392,40 @@ def log_view_from_analysis(analysis: Any, *, requests_by_site: Mapping[str, int]
                    challenges_before_failure=dict(challenges or {}))
 
 
-class _ClientProfiler:
-    """Per-client facts LOGS' 401 groups do not carry, read from the kept excerpt lines.
+@dataclass
+class _GroupStats:
+    users: Counter = field(default_factory=Counter)
+    clients: Counter = field(default_factory=Counter)
+    uris: Counter = field(default_factory=Counter)
 
-    * who authenticated from each client address, with which user agents (the NTLM-through-proxy
+
+@dataclass
+class _Pending:
+    """A 401.2 waiting for its client's next line."""
+
+    when: float | None
+    site: str
+    after_success: bool  # the same client/URL succeeded just before (a line written out of order)
+
+
+class _ClientProfiler:
+    """Facts LOGS' 401 groups do not carry, read from the kept excerpt lines.
+
+    * per (site, substatus, win32): the users, clients and URLs on its rows (LOGS reports these only
+      for the whole analysis);
+    * per client address: who authenticated from it and with which user agents (the NTLM-through-proxy
       signal: many users or browsers behind one address);
-    * per site, the terminal ``401.2`` rows that were only the challenge round of an attempt whose next
-      line (same client, agent and URL, within the window) is another 401: browsers send the anonymous
-      request first, so every failed Windows/Basic logon also leaves a 401.2 that explains nothing.
+    * per site, how many terminal ``401.2`` rows explain nothing by themselves: the anonymous first
+      round of an attempt whose next line (same client, agent and URL, within the window) is another
+      401 (the failure is diagnosed under that substatus), and challenge rounds whose success was
+      logged a moment *before* them (lines of one second are not strictly ordered).
 
     Columns are read by the ``#Fields`` header in force. Bounded: at most MAX_CLIENT_PROFILES addresses
     and MAX_USERS_PER_CLIENT users/agents each.
     """
+
+    #: how far back a success may be logged before its own challenge line (seconds)
+    SLACK_S = 5.0
 
     def __init__(self, window_s: float = 30.0) -> None:
         self._users: dict[str, set[str]] = {}
@@ -379,10 +433,18 @@ class _ClientProfiler:
         self._requests: dict[str, int] = defaultdict(int)
         self.window_s = window_s
         self.challenges: dict[str, int] = defaultdict(int)
+        self.groups: dict[tuple[str, int, int], _GroupStats] = defaultdict(_GroupStats)
 
     def feed(self, lines: Iterable[tuple[int, bytes]], site_hint: str = "") -> None:
         fields: list[str] = []
-        pending: dict[tuple[str, str, str], tuple[float | None, str]] = {}
+        pending: dict[tuple[str, str, str], _Pending] = {}
+        counted: dict[tuple[str, str, str], _Pending] = {}
+        last_ok: dict[tuple[str, str, str], float | None] = {}
+
+        def finish(p: _Pending) -> None:
+            if p.after_success:
+                self.challenges[p.site] += 1
+
         for _, raw in lines:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if line.startswith("#"):
@@ -399,18 +461,48 @@ class _ClientProfiler:
             if not ip:
                 continue
             agent = row.get("cs(User-Agent)", "-")
-            key = (ip, agent, row.get("cs-uri-stem", ""))
+            uri = row.get("cs-uri-stem", "")
+            user = row.get("cs-username", "-")
+            key = (ip, agent, uri)
             when = _seconds(row.get("date", ""), row.get("time", ""))
-            status, sub = row.get("sc-status", ""), row.get("sc-substatus", "")
+            status, sub, win32 = row.get("sc-status", ""), row.get("sc-substatus", ""), row.get("sc-win32-status", "")
             site = row.get("s-sitename") or site_hint
+            ok = status.isdigit() and int(status) < 400
             previous = pending.pop(key, None)
-            if previous is not None and status == "401" and sub != "2":
-                then, prev_site = previous
-                if then is None or when is None or when - then <= self.window_s:
-                    self.challenges[prev_site] += 1
-            if status == "401" and sub == "2":
-                pending[key] = (when, site)
-            self._profile(ip, row.get("cs-username", "-"), agent)
+            if previous is not None:
+                in_window = previous.when is None or when is None or when - previous.when <= self.window_s
+                if in_window and status == "401" and sub != "2" and win32 != _NO_CREDENTIALS:
+                    self.challenges[previous.site] += 1
+                    counted[key] = previous
+                elif in_window and status == "401" and win32 == _NO_CREDENTIALS:
+                    pending[key] = previous  # NTLM's challenge round: wait for the third leg
+                elif not (in_window and ok):
+                    finish(previous)
+            done = counted.get(key)
+            if done is not None and ok:
+                # the client got in after all: LOGS calls that 401.2 a handshake, so do not absorb it
+                if done.when is None or when is None or when - done.when <= self.window_s:
+                    self.challenges[done.site] -= 1
+                counted.pop(key, None)
+            if ok:
+                last_ok[key] = when
+            if status == "401":
+                try:
+                    stats = self.groups[(site, int(sub or 0), int(win32 or 0) & 0xFFFFFFFF)]
+                except ValueError:
+                    stats = None
+                if stats is not None:
+                    stats.users[user] += 1
+                    stats.clients[ip] += 1
+                    stats.uris[uri] += 1
+                if sub == "2":
+                    before = last_ok.get(key, -1.0)
+                    after_success = key in last_ok and (before is None or when is None
+                                                        or 0 <= when - before <= self.SLACK_S)
+                    pending[key] = _Pending(when, site, after_success)
+            self._profile(ip, user, agent)
+        for p in pending.values():
+            finish(p)
 
     def _profile(self, ip: str, user: str, agent: str) -> None:
         if ip not in self._users and len(self._users) >= MAX_CLIENT_PROFILES:
@@ -426,6 +518,9 @@ class _ClientProfiler:
     def result(self) -> dict[str, ClientProfile]:
         return {ip: ClientProfile(ip, frozenset(self._users[ip]), frozenset(self._agents[ip]), self._requests[ip])
                 for ip in self._users}
+
+
+_NO_CREDENTIALS = "2148074254"
 
 
 def _seconds(date: str, time: str) -> float | None:
@@ -452,23 +547,45 @@ def _freb(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) 
         missing.setdefault("freb", "unreadable traces: " + "; ".join(problems[:3]))
 
 
-def _acl(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
+def _lenient_sddl(text: str, where: str, problems: list[str]) -> Any:
+    """Parse an SDDL; if only the owner/group part is unreadable, parse the DACL alone (all that access
+    needs). None (and a problem noted) when the DACL itself is unreadable."""
     from toolkit.parsers.sddl import parse_sddl
 
+    try:
+        return parse_sddl(text)
+    except Exception as first:  # noqa: BLE001 - untrusted input
+        # Owner and group come before the DACL ("O:BAG:DUD:..."): retry from each "D:" that may start it.
+        start = text.find("D:")
+        while 0 < start:
+            try:
+                return parse_sddl(text[start:])
+            except Exception:  # noqa: BLE001
+                start = text.find("D:", start + 1)
+        problems.append(f"{where}: {first}"[:200])
+        return None
+
+
+def _acl(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
     paths = []
+    problems: list[str] = []
     for p in data.get("paths") or []:
+        where = str(p.get("expanded_path") or p.get("physical_path") or "?")
         sddl = p.get("sddl")
         share = p.get("share") or None
-        share_sd = parse_sddl(share["sddl"]) if share and share.get("sddl") else None
+        share_sd = _lenient_sddl(share["sddl"], f"share of {where}", problems) if share and share.get("sddl") \
+            else None
         paths.append(ContentPath(site=str(p.get("site") or ""), application_path=str(p.get("application_path") or "/"),
                                  virtual_path=str(p.get("virtual_path") or "/"),
                                  physical_path=str(p.get("physical_path") or ""),
                                  expanded_path=str(p.get("expanded_path") or p.get("physical_path") or ""),
                                  exists=bool(p.get("exists", True)), is_unc=bool(p.get("is_unc", False)),
-                                 sd=parse_sddl(sddl) if sddl else None,
+                                 sd=_lenient_sddl(sddl, where, problems) if sddl else None,
                                  share_name=f"\\\\{share.get('server', '')}\\{share.get('name', '')}" if share else "",
                                  share_sd=share_sd))
     kw["content"] = tuple(paths)
+    if problems:
+        missing.setdefault("acl", "unreadable security descriptors: " + "; ".join(problems[:3]))
 
 
 def _rights(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:

@@ -195,8 +195,19 @@ def site_clusters(hosts: Mapping[str, HostEvidence]) -> dict[str, list[tuple[str
     return {k: sorted(v) for k, v in clusters.items() if len({h for h, _ in v}) > 1}
 
 
+def _local(host: HostEvidence, name: str) -> str:
+    """``WEB07\\webanon`` on WEB07 → ``.\\webanon``, so the same local setup compares equal across servers."""
+    computer = str((host.facts or {}).get("computer_name") or host.name)
+    if "\\" in name and name.split("\\", 1)[0].lower() in (computer.lower(), host.name.lower()):
+        return ".\\" + name.split("\\", 1)[1]
+    return name
+
+
 def fingerprint(host: HostEvidence, site_name: str) -> dict[str, str]:
-    """Auth-relevant state of one site on one server, as attribute → printable value."""
+    """Auth-relevant state of one site on one server, as attribute → printable value.
+
+    Local account names are written ``.\\name`` so that servers set up alike compare equal.
+    """
     fp: dict[str, str] = {}
     site = _site(host, site_name)
     settings = _root_settings(host, site_name)
@@ -204,7 +215,7 @@ def fingerprint(host: HostEvidence, site_name: str) -> dict[str, str]:
         a, w, c, ip = settings.anonymous, settings.windows, settings.client_certificate, settings.ip_security
         fp.update({
             "anonymous.enabled": str(a.enabled),
-            "anonymous.user_name": a.user_name if a.user_name else "(pool identity)",
+            "anonymous.user_name": _local(host, a.user_name) if a.user_name else "(pool identity)",
             "windows.enabled": str(w.enabled),
             "windows.providers": ",".join(w.providers),
             "windows.use_kernel_mode": str(w.use_kernel_mode),
@@ -228,7 +239,7 @@ def fingerprint(host: HostEvidence, site_name: str) -> dict[str, str]:
     anon_identity = None
     if pool is not None:
         fp["app_pool.identity_type"] = pool.identity_type
-        fp["app_pool.user_name"] = pool.user_name or pool.identity
+        fp["app_pool.user_name"] = _local(host, pool.user_name or pool.identity)
     if settings is not None and settings.anonymous.enabled:
         anon_identity = (pool.identity if pool else None) if settings.anonymous.user_name == "" \
             else settings.anonymous.user_name
@@ -327,6 +338,7 @@ def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
         evidence: list[EvidenceItem] = []
         for f in group:
             evidence.extend(f.evidence[:MAX_EVIDENCE_PER_HOST])
+        evidence = list(dict.fromkeys(evidence))
         missing = sorted({(m if len(f.hosts) > 1 else f"{f.hosts[0]}: {m}") for f in group
                           for m in f.missing_evidence})
         commands = list(dict.fromkeys(f.fix.command for f in group if f.fix))

@@ -52,6 +52,8 @@ class EvidenceItem:
     host: str
     summary: str
     source: EvidenceSource | None = None
+    #: order among items of the same host and kind: 0 summary line, 1 cited rows/records, 2 "and more"
+    rank: int = field(default=1, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "host": self.host, "summary": self.summary}
@@ -62,7 +64,7 @@ class EvidenceItem:
     def sort_key(self) -> tuple[Any, ...]:
         src = self.source or EvidenceSource()
         kind = KIND_ORDER.index(self.kind) if self.kind in KIND_ORDER else len(KIND_ORDER)
-        return (self.host, kind, src.file or "", src.line or 0, src.record_id or 0, self.summary)
+        return (self.host, kind, self.rank, src.file or "", src.line or 0, src.record_id or 0, self.summary)
 
 
 @dataclass(frozen=True)
@@ -224,11 +226,14 @@ class HostStatus:
     terminal_401: int
     handshake_401: int
     missing_evidence: tuple[str, ...]
+    #: "YYYY-MM-DDTHH" → terminal 401s in that hour, as the log analysis counted them (for time charts)
+    terminal_by_hour: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"host": self.host, "status": self.status, "error": self.error, "requests": self.requests,
                 "terminal_401": self.terminal_401, "handshake_401": self.handshake_401,
-                "missing_evidence": sorted(set(self.missing_evidence))}
+                "missing_evidence": sorted(set(self.missing_evidence)),
+                "terminal_by_hour": dict(sorted(self.terminal_by_hour))}
 
 
 SCHEMA = "iisfleet.diagnosis/1"

@@ -129,6 +129,11 @@ def identity_sids(identity: str, groups: Sequence[Mapping[str, Any]]) -> set[str
     if own:
         sids.add(own)
     sids |= {m.sid for m in memberships(identity, groups) if m.sid}
+    # The host shows a domain account's own SID where it lists it as a group member.
+    for g in groups:
+        for m in g.get("members") or []:
+            if m.get("sid") and same_account(str(m.get("name") or ""), identity):
+                sids.add(str(m["sid"]))
     sids |= IMPLICIT_SIDS
     if not is_builtin_anonymous(identity):
         sids |= AUTHENTICATED_IMPLICIT

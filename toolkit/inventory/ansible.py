@@ -34,6 +34,7 @@ from toolkit.inventory.credentials import CredentialRef, SourceKind
 from toolkit.inventory.model import HostEntry, Inventory, InventoryFormat
 from toolkit.inventory.options import Sourced, build_ssh, build_winrm
 from toolkit.inventory.yamlsource import TaggedValue, line_of, load_yaml, parse_yaml, start_line
+from toolkit.models import TransportName
 from toolkit.secrets import Secret
 
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::([0-9]+))?\]")
@@ -384,6 +385,9 @@ class _Mapper:
         self.base = base
         self.warnings = warnings
         self._warned: set[str] = set()
+        self._group_vars: dict[str, dict[str, Sourced]] = {}
+        #: hosts without ansible_connection (SSH, as in Ansible): reported once, not per host
+        self.defaulted_to_ssh: list[str] = []
         groups = parsed.groups
         # Every group without a parent hangs under `all`; hosts in no group go to `ungrouped`.
         has_parent = {child for g in groups.values() for child in g.children}
@@ -392,6 +396,12 @@ class _Mapper:
                 groups["all"].children.append(name)
         self.depth = self._depths()
         self.members = self._flatten()
+
+    def group_vars(self, group: str) -> dict[str, Sourced]:
+        """``group_vars/<group>``, read and parsed once per inventory (not once per host)."""
+        if group not in self._group_vars:
+            self._group_vars[group] = _folder_vars(self.base, "group_vars", group)
+        return self._group_vars[group]
 
     def warn(self, message: str) -> None:
         if message not in self._warned:
@@ -407,7 +417,11 @@ class _Mapper:
 
         def visit(name: str, trail: tuple[str, ...]) -> int:
             if name in trail:
-                raise InventoryError(f"group nesting loops: {' -> '.join((*trail, name))}", field=name)
+                raise InventoryError(
+                    f"group nesting loops: {' -> '.join((*trail, name))}",
+                    path=str(self.base),
+                    field=f"{name}:children",
+                )
             if name not in depth:
                 depth[name] = 1 + max((visit(p, (*trail, name)) for p in parents[name]), default=-1)
             return depth[name]
@@ -443,7 +457,7 @@ class _Mapper:
         for name in groups:
             merged.update(self.parsed.groups[name].vars)
         for name in groups:
-            merged.update(_folder_vars(self.base, "group_vars", name))
+            merged.update(self.group_vars(name))
         merged.update(self.parsed.host_vars.get(host, {}))
         merged.update(_folder_vars(self.base, "host_vars", host))
         return merged
@@ -491,8 +505,10 @@ class _Mapper:
 
         connection_var = get("ansible_connection")
         connection = str(plain(connection_var)).strip() if connection_var else "ssh"
+        if connection_var is None:
+            self.defaulted_to_ssh.append(host)
         if connection in WINRM_CONNECTIONS:
-            transport = "winrm"
+            transport: TransportName = "winrm"
         elif connection in SSH_CONNECTIONS:
             transport = "ssh"
         else:
@@ -752,6 +768,12 @@ def load_ansible(path: Path, *, document: Any = None, text: str | None = None) -
         entry = mapper.entry(host)
         if entry is not None:
             hosts[host] = entry
+    if mapper.defaulted_to_ssh:
+        names = ", ".join(mapper.defaulted_to_ssh[:5]) + (", ..." if len(mapper.defaulted_to_ssh) > 5 else "")
+        warnings.append(
+            f"{len(mapper.defaulted_to_ssh)} host(s) have no ansible_connection and use SSH, as Ansible "
+            f"would ({names}); set ansible_connection: psrp for WinRM"
+        )
     groups = {name: tuple(h for h in hosts if h in mapper.members[name]) for name in parsed.groups}
     kind: InventoryFormat = (
         "ansible-yaml" if kinds and all(k == "ansible-yaml" for k in kinds) else "ansible-ini"

@@ -116,6 +116,21 @@ class _Loader:
         defaults = self.mapping(doc, "defaults", "defaults", DEFAULT_KEYS)
         groups = self.mapping(doc, "groups", "groups")
         hosts = self.mapping(doc, "hosts", "hosts")
+        for section, field in ((groups, "groups"), (hosts, "hosts")):
+            for name in section:
+                if (
+                    not isinstance(name, str)
+                    or not name.strip()
+                    or "," in name
+                    or name.startswith(("!", "&"))
+                ):
+                    raise self.error(
+                        f"{name!r} is not a usable name (text without ',', not starting with '!' or '&')",
+                        section,
+                        name,
+                        f"{field}.{name}",
+                        at_key=True,
+                    )
         for name, body in groups.items():
             if body is not None and not isinstance(body, Mapping):
                 raise self.error("expected a mapping", groups, name, f"groups.{name}")

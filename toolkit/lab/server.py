@@ -14,17 +14,18 @@ handlers.
 
 from __future__ import annotations
 
+import errno
 import logging
 import resource
 import selectors
 import socket
-import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Callable, Sequence
 
+from toolkit.errors import UsageError
 from toolkit.lab.backend import HostBackend, LabHostSpec
 from toolkit.lab.tls import LabTls, server_context, tls_server_end_point
 from toolkit.lab.winrm.auth import NtlmUserStore, ntlm_store_lines
@@ -33,6 +34,10 @@ from toolkit.lab.winrm.host import WinRMHost
 log = logging.getLogger(__name__)
 
 _BACKLOG = 128
+
+
+class LabBindError(UsageError, OSError):
+    """A lab host cannot listen where its spec says (port taken, privileged port)."""
 
 
 @dataclass
@@ -96,11 +101,16 @@ class _Acceptor:
                         log.warning("lab: accept failed: %s", exc)
                         break
                     conn.setblocking(True)
-                    threading.Thread(target=self._serve, args=(listener.handler, conn, peer), daemon=True,
-                                     name="lab-conn").start()
+                    threading.Thread(
+                        target=self._serve, args=(listener.handler, conn, peer), daemon=True, name="lab-conn"
+                    ).start()
 
-    def _serve(self, handler: Callable[[socket.socket, tuple[str, int]], None], conn: socket.socket,
-               peer: tuple[str, int]) -> None:
+    def _serve(
+        self,
+        handler: Callable[[socket.socket, tuple[str, int]], None],
+        conn: socket.socket,
+        peer: tuple[str, int],
+    ) -> None:
         with self._connections_lock:
             self._connections.add(conn)
         try:
@@ -123,8 +133,14 @@ class LabServer:
     (like ``administrators_authorized_keys``); ``state_dir/ssh/authorized_keys`` is read too.
     """
 
-    def __init__(self, hosts: Sequence[tuple[LabHostSpec, HostBackend]], *, state_dir: Path, ssh: bool = True,
-                 ssh_authorized_keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        hosts: Sequence[tuple[LabHostSpec, HostBackend]],
+        *,
+        state_dir: Path,
+        ssh: bool = True,
+        ssh_authorized_keys: Sequence[str] = (),
+    ) -> None:
         names = [spec.name for spec, _ in hosts]
         if len(set(names)) != len(names):
             raise ValueError("lab host names must be unique")
@@ -152,8 +168,9 @@ class LabServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -209,43 +226,76 @@ class LabServer:
             sock.bind((address, port))
             if listen:
                 sock.listen(_BACKLOG)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            hint = ""
+            if exc.errno == errno.EADDRINUSE:
+                hint = " (another service, e.g. a system sshd on 0.0.0.0, already has that port; use port 0)"
+            elif exc.errno == errno.EACCES:
+                hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE; use port 0)"
+            raise LabBindError(f"cannot listen on {address}:{port}: {exc.strerror}{hint}") from exc
         return sock
 
-    def _start_host(self, acceptor: _Acceptor, spec: LabHostSpec, backend: HostBackend,
-                    authorized: set[tuple[str, str]]) -> list[str]:
-        refused = spec.faults.refused_port
+    def _start_host(
+        self, acceptor: _Acceptor, spec: LabHostSpec, backend: HostBackend, authorized: set[tuple[str, str]]
+    ) -> list[str]:
         winrm = WinRMHost(spec, backend)
         self._winrm_hosts[spec.name] = winrm
 
+        bound: list[socket.socket] = []
+        try:
+            return self._bind_host(acceptor, spec, backend, authorized, winrm, bound)
+        except BaseException:
+            for sock in bound:
+                sock.close()
+            raise
+
+    def _bind_host(
+        self,
+        acceptor: _Acceptor,
+        spec: LabHostSpec,
+        backend: HostBackend,
+        authorized: set[tuple[str, str]],
+        winrm: WinRMHost,
+        bound: list[socket.socket],
+    ) -> list[str]:
+        refused = spec.faults.refused_port
         http_sock = self._bind(spec.address, spec.http_port, listen=not refused)
+        bound.append(http_sock)
         https_sock = self._bind(spec.address, spec.https_port, listen=not refused)
+        bound.append(https_sock)
         winrm.ports = {"http": http_sock.getsockname()[1], "https": https_sock.getsockname()[1]}
         endpoint: dict[str, object] = {
-            "address": spec.address, "fqdn": spec.fqdn, "http_port": winrm.ports["http"],
-            "https_port": winrm.ports["https"], "ssh_port": None,
+            "address": spec.address,
+            "fqdn": spec.fqdn,
+            "http_port": winrm.ports["http"],
+            "https_port": winrm.ports["https"],
+            "ssh_port": None,
         }
-        pair = self._tls.host_certificate(spec.name, spec.fqdn, spec.address, untrusted=spec.faults.tls_unknown_ca)
+        pair = self._tls.host_certificate(
+            spec.name, spec.fqdn, spec.address, untrusted=spec.faults.tls_unknown_ca
+        )
         context = server_context(pair)
         certificate_hash = tls_server_end_point(pair.certificate_der())
 
         def serve_http(conn: socket.socket, peer: tuple[str, int]) -> None:
             winrm.serve_connection(conn, peer)
 
-        def serve_https(conn: socket.socket, peer: tuple[str, int],
-                        context: ssl.SSLContext = context, certificate_hash: bytes = certificate_hash) -> None:
+        def serve_https(conn: socket.socket, peer: tuple[str, int]) -> None:
             winrm.serve_connection(conn, peer, tls_context=context, certificate_hash=certificate_hash)
 
         lines: list[str] = []
-        sockets = [(http_sock, serve_http), (https_sock, serve_https)]
+        sockets: list[tuple[socket.socket, Callable[[socket.socket, tuple[str, int]], None]]] = [
+            (http_sock, serve_http),
+            (https_sock, serve_https),
+        ]
         if self.ssh:
             from toolkit.lab.ssh.server import SshHost, known_hosts_line, load_or_create_host_key
 
             key = load_or_create_host_key(self.state_dir / "ssh" / "host_keys" / f"{spec.name}_ecdsa_key")
             ssh_host = SshHost(spec, backend, key, authorized)
             ssh_sock = self._bind(spec.address, spec.ssh_port, listen=not refused)
+            bound.append(ssh_sock)
             endpoint["ssh_port"] = ssh_sock.getsockname()[1]
             sockets.append((ssh_sock, ssh_host.serve_connection))
             lines.append(known_hosts_line(spec.address, ssh_sock.getsockname()[1], key))

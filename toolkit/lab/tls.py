@@ -46,7 +46,12 @@ class CertificateAuthority:
         self.cert_path = directory / "ca.pem"
         self.key_path = directory / "ca-key.pem"
         if self.cert_path.exists() and self.key_path.exists():
-            self._key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+            key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise ValueError(
+                    f"{self.key_path} is not the lab's ECDSA CA key; delete the directory to renew it"
+                )
+            self._key: ec.EllipticCurvePrivateKey = key
             self._cert = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
         else:
             self._key, self._cert = self._create()
@@ -66,9 +71,15 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -95,7 +106,9 @@ class CertificateAuthority:
         alt_names.append(x509.IPAddress(ipaddress.ip_address(address)))
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0] if dns_names else address)]))
+            .subject_name(
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0] if dns_names else address)])
+            )
             .issuer_name(self._cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -150,7 +163,9 @@ class LabTls:
             self._rogue = CertificateAuthority(self.root / "rogue-ca", "Unknown CA nobody trusts (SIMULATED)")
         return self._rogue
 
-    def host_certificate(self, name: str, fqdn: str, address: str, *, untrusted: bool = False) -> CertificatePair:
+    def host_certificate(
+        self, name: str, fqdn: str, address: str, *, untrusted: bool = False
+    ) -> CertificatePair:
         dns_names = [n for n in (fqdn, name) if n]
         if untrusted:
             return self.rogue_ca().issue(self.root / "rogue-hosts", name, dns_names, address)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mmap
 import os
+from importlib import resources
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -22,8 +23,11 @@ from toolkit.errors import InputError
 from toolkit.logs.engine import Aggregate, Event401, Scanner
 from toolkit.logs.w3c import Layout, LogFile, discover, looks_like_log, open_log, parse_fields_directive
 
-__all__ = ["LogAnalyzer", "LogAnalysis", "Group401", "LogRef", "parse_excerpt", "ProgressCallback"]
+__all__ = ["LogAnalyzer", "LogAnalysis", "Group401", "LogRef", "parse_excerpt", "ProgressCallback", "ANALYZE_SCHEMA",
+           "samples_dir"]
 
+#: Version of the JSON document :meth:`LogAnalysis.to_dict` returns (bump on incompatible changes).
+ANALYZE_SCHEMA = "iisfleet.analyze/1"
 CHUNK_BYTES = 16 * 1024 * 1024
 #: Files at least this large are split across processes (below it, process start-up costs more).
 PARALLEL_MIN_BYTES = 96 * 1024 * 1024
@@ -102,6 +106,44 @@ class LogAnalysis:
     sources: list[str] = field(default_factory=list)
     window_s: float = 30.0
 
+    def sites(self) -> list[dict]:
+        """One row per server/site: requests, terminal 401s and the terminal rate (the headline)."""
+        rows = []
+        for (server, site), requests in self.requests_by_server_site.items():
+            terminal = self.terminal_by_server_site.get((server, site), 0)
+            total = sum(g.count for g in self.groups if (g.server, g.site) == (server, site))
+            rows.append({"server": server, "site": site, "requests": requests, "status_401": total,
+                         "terminal": terminal, "terminal_rate": round(terminal / requests, 6) if requests else 0.0})
+        for (server, site), terminal in self.terminal_by_server_site.items():
+            if (server, site) not in self.requests_by_server_site:  # 401s from excerpts of unknown volume
+                rows.append({"server": server, "site": site, "requests": 0, "status_401": terminal,
+                             "terminal": terminal, "terminal_rate": 0.0})
+        rows.sort(key=lambda r: (-r["terminal_rate"], -r["terminal"], r["server"], r["site"]))
+        return rows
+
+    def to_dict(self) -> dict:
+        """The ``iisfleet.analyze/1`` document (docs/analyze.md); deterministic for the same input."""
+        return {
+            "schema": ANALYZE_SCHEMA,
+            "window_s": self.window_s,
+            "sources": self.sources,
+            "time_range": {"first": self.first_time, "last": self.last_time},
+            "lines": {"total": self.lines_total, "malformed": self.lines_malformed,
+                      "inferred": self.lines_inferred, "filtered": self.lines_filtered},
+            "malformed": [{"source": s, "line": n, "reason": r} for s, n, r in self.malformed],
+            "requests": self.requests,
+            "requests_by_site": self.requests_by_site,
+            "status_401": {"total": self.status_401_total, "terminal": self.status_401_terminal,
+                           "handshake": self.status_401_handshake},
+            "sites": self.sites(),
+            "rows": [g.to_dict() for g in self.groups],
+            "top": {name: [{"value": v, "count": c} for v, c in values] for name, values in
+                    (("uris", self.top_uris), ("users", self.top_users), ("clients", self.top_clients))},
+            "by_hour": self.by_hour,
+            "httperr": {"total": self.httperr_total, "by_reason": self.httperr_by_reason,
+                        "by_status": self.httperr_by_status},
+        }
+
     def terminal_rate(self, server: str, site: str) -> float:
         """Terminal 401s per request for one server/site (0.0 when it logged no requests)."""
         requests = self.requests_by_server_site.get((server, site), 0)
@@ -131,6 +173,11 @@ def _to_epoch(value: datetime | None) -> int | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)  # W3C times are UTC, so naive bounds are read as UTC
     return int(value.timestamp())
+
+
+def samples_dir() -> Path:
+    """The bundled sample logs (``iisfleet analyze --sample``), inside the installed package."""
+    return Path(str(resources.files("toolkit.logs").joinpath("samples")))
 
 
 def parse_excerpt(blob: bytes) -> Iterator[tuple[int, bytes]]:

@@ -311,8 +311,9 @@ class Scanner:
             return
         agg = self.agg
         server, site = self._segment_identity(buf, start, layout)
-        agg.requests += count
-        agg.requests_by[(server, site)] += count
+        requests = count - self._not_requests(buf, start, end, count, line_at, layout.width)
+        agg.requests += requests
+        agg.requests_by[(server, site)] += requests
         agg.note_time(self._line_time(buf, start, layout))
         agg.note_time(self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout))
         events: list[Event401] = []
@@ -338,6 +339,35 @@ class Scanner:
             hit = find(b" 401 ", line_end, end)
         self._resolve(buf, start, end, events, layout)
 
+    def _not_requests(self, buf: bytes, start: int, end: int, count: int, line_at: int, width: int) -> int:
+        """Malformed and blank lines in ``[start, end)``: malformed ones are recorded with their line number.
+
+        A stretch whose space count is exactly ``(width - 1) * lines`` has no malformed line (see the module
+        docstring); otherwise it is halved until the pieces are small enough to check line by line, so one
+        bad line costs a few extra counts, not a line-by-line pass over the whole buffer.
+        """
+        if buf.count(b" ", start, end) == (width - 1) * count:
+            return 0
+        if count > 64:
+            middle = buf.find(b"\n", (start + end) // 2, end - 1) + 1
+            if start < middle < end:
+                left = buf.count(b"\n", start, middle)
+                return (self._not_requests(buf, start, middle, left, line_at, width)
+                        + self._not_requests(buf, middle, end, count - left, line_at + left, width))
+        bad = 0
+        agg = self.agg
+        for offset, raw in enumerate(buf[start:end].split(b"\n")[:count]):
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if not raw.strip():
+                agg.lines_blank += 1
+                bad += 1
+            elif raw.count(b" ") != width - 1:
+                agg.add_malformed(self.source, line_at + offset + 1,
+                                  f"{raw.count(b' ') + 1} fields where #Fields lists {width}")
+                bad += 1
+        return bad
+
     def _outside_filter(self, buf: bytes, start: int, end: int, layout: Layout) -> bool:
         """True when the whole segment is clearly before ``since`` or after ``until`` (cheap skip)."""
         if self.since is None and self.until is None:
@@ -354,8 +384,6 @@ class Scanner:
         i_status = layout.index.get("sc-status", -1)
         if i_status <= 0 or i_status >= layout.width - 1:
             return False  # " 401 " would not bracket the status field
-        if buf.count(b" ", start, end) != (layout.width - 1) * count:
-            return False
         if self.since is not None or self.until is not None:
             first = self._line_time(buf, start, layout)
             last = self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
-__all__ = ["LAYOUT_DEFAULT", "LAYOUT_FULL", "SynthTruth", "write_log"]
+__all__ = ["LAYOUT_DEFAULT", "LAYOUT_FULL", "SynthTruth", "write_log", "write_samples", "HTTPERR_SAMPLE"]
 
 #: IIS 7+ default field set (15 fields).
 LAYOUT_DEFAULT = ("date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip "
@@ -62,6 +62,45 @@ _CONVERSATIONS: list[tuple[float, list[tuple[int, int, int, bool, float]]]] = [
 ]
 
 
+_FIRST_FAILURE = 6  # conversations from this index on end in a failure
+
+HTTPERR_SAMPLE = """#Software: Microsoft HTTP API 2.0
+#Version: 1.0
+#Date: 2026-11-24 00:00:07
+#Fields: date time c-ip c-port s-ip s-port cs-version cs-method cs-uri sc-status s-siteid s-reason s-queuename
+2026-11-24 00:00:07 10.20.4.17 51234 10.0.0.5 443 HTTP/1.1 GET /intranet/home 503 1 AppOffline intranet
+2026-11-24 00:02:41 10.20.4.18 51301 10.0.0.5 443 - - - - - Timer_ConnectionIdle -
+2026-11-24 00:03:12 10.31.9.200 40022 10.0.0.5 443 HTTP/1.1 GET /api/orders 400 - Hostname -
+2026-11-24 00:05:55 10.31.9.200 40023 10.0.0.5 443 HTTP/1.1 GET /api/orders 503 2 QueueFull orders
+2026-11-24 00:09:30 10.20.4.17 51999 10.0.0.5 443 HTTP/1.1 POST /owa/auth.owa 400 - Header -
+"""
+
+
+def write_samples(folder: Path) -> dict[str, SynthTruth]:
+    """Write the sample set bundled as ``toolkit/logs/samples`` (deterministic for a given code version).
+
+    * ``W3SVC1/u_ex261124.log.gz``: an intranet site with Windows authentication (Kerberos and NTLM
+      handshakes, NTLM logons denied, wrong SPN, ACL denials, clients that never answer), gzip-compressed,
+      with a mid-file ``#Fields`` change that adds ``s-sitename``/``s-computername`` and a custom field.
+    * ``W3SVC2/u_ex261124.log``: a second site, UTF-8 with a BOM and CRLF line ends.
+    * ``HTTPERR/httperr1.log``: a few http.sys error records.
+    """
+    truths = {
+        "W3SVC1/u_ex261124.log.gz": write_log(_mkdir(folder / "W3SVC1") / "u_ex261124.log.gz", lines=4000,
+                                              seed=11, failure_boost=8.0, layout_changes=(0.5,)),
+        "W3SVC2/u_ex261124.log": write_log(_mkdir(folder / "W3SVC2") / "u_ex261124.log", lines=1500, seed=12,
+                                           failure_boost=6.0, layout_changes=(), site="W3SVC2", bom=True,
+                                           crlf=True),
+    }
+    (_mkdir(folder / "HTTPERR") / "httperr1.log").write_bytes(HTTPERR_SAMPLE.encode("ascii"))
+    return truths
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @dataclass
 class SynthTruth:
     """What the generated log contains, computed while writing it."""
@@ -90,7 +129,8 @@ def _directives(layout: list[str], when: datetime) -> list[str]:
 def write_log(out: IO[bytes] | Path, *, lines: int, seed: int = 0, start: datetime | None = None,
               lines_per_second: float = 120.0, layout_changes: tuple[float, ...] = (0.3, 0.6),
               site: str = "W3SVC1", computer: str = "WEB01", window_s: int = 30,
-              malformed_every: int = 0, bom: bool = False, crlf: bool = False) -> SynthTruth:
+              malformed_every: int = 0, bom: bool = False, crlf: bool = False,
+              failure_boost: float = 1.0) -> SynthTruth:
     """Write about ``lines`` data lines and return the truth.
 
     The layout alternates between :data:`LAYOUT_DEFAULT` and :data:`LAYOUT_FULL` at each fraction in
@@ -98,17 +138,19 @@ def write_log(out: IO[bytes] | Path, *, lines: int, seed: int = 0, start: dateti
     malformed, not as a request). ``out`` may be a path (``.gz`` writes gzip) or a binary stream.
     """
     if isinstance(out, Path):
-        opener = gzip.open if out.suffix == ".gz" else open
-        with opener(out, "wb") as stream:  # type: ignore[operator]
+        stream_cm = (gzip.GzipFile(out, "wb", mtime=0) if out.suffix == ".gz"  # mtime=0: reproducible bytes
+                     else open(out, "wb"))
+        with stream_cm as stream:
             return write_log(stream, lines=lines, seed=seed, start=start, lines_per_second=lines_per_second,
                              layout_changes=layout_changes, site=site, computer=computer,
-                             window_s=window_s, malformed_every=malformed_every, bom=bom, crlf=crlf)
+                             window_s=window_s, malformed_every=malformed_every, bom=bom, crlf=crlf,
+                             failure_boost=failure_boost)
     rng = random.Random(seed)
     start = start or datetime(2026, 11, 24, 0, 0, 0, tzinfo=timezone.utc)
     epoch0 = int(start.timestamp())
     eol = "\r\n" if crlf else "\n"
     truth = SynthTruth()
-    weights = [w for w, _ in _CONVERSATIONS]
+    weights = [w * (failure_boost if i >= _FIRST_FAILURE else 1.0) for i, (w, _) in enumerate(_CONVERSATIONS)]
     clients = [f"10.{rng.randrange(1, 40)}.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(4000)]
     change_at = sorted(int(f * lines) for f in layout_changes)
     layouts = [LAYOUT_DEFAULT, LAYOUT_FULL]

@@ -195,8 +195,10 @@ class Record:
 
     source: str
     line: int
+    offset: int  # byte offset of the line in the file (a UTF-8 BOM counts)
     kind: RecordKind
     fields: dict[str, bytes]
+    inferred: bool = False  # headerless line read with a documented default layout
 
     def get(self, name: str, default: bytes = b"-") -> bytes:
         return self.fields.get(name, default)
@@ -211,9 +213,13 @@ def iter_records(stream: BinaryIO | io.BytesIO, source: str = "<stream>", *, htt
     engine does not use it.
     """
     layout: Layout | None = None
+    offset = 0
     for number, raw in enumerate(stream, 1):
-        if number == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        start = offset
+        offset += len(raw)
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+            start += 3
         line = raw.rstrip(b"\r\n")
         if not line:
             continue
@@ -229,4 +235,5 @@ def iter_records(stream: BinaryIO | io.BytesIO, source: str = "<stream>", *, htt
                           else f"{len(parts)} fields, #Fields has {current.width}")
                 malformed.append((source, number, reason))
             continue
-        yield Record(source=source, line=number, kind=current.kind, fields=dict(zip(current.names, parts)))
+        yield Record(source=source, line=number, offset=start, kind=current.kind,
+                     fields=dict(zip(current.names, parts)), inferred=current.inferred)

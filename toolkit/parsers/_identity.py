@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 EVERYONE = "S-1-1-0"
 AUTHENTICATED_USERS = "S-1-5-11"
@@ -139,14 +139,6 @@ def _members(group: object) -> list[dict]:
     if not isinstance(group, dict):
         return []
     return [m for m in group.get("members") or () if isinstance(m, dict)]
-
-
-def principal_matches(name: str | None, sid: str | None, *, sids: Iterable[str], names: Iterable[str]) -> bool:
-    if sid and normalize_sid(sid) in {normalize_sid(s) for s in sids}:
-        return True
-    if name:
-        return any(names_match(name, other) for other in names)
-    return False
 
 
 def token_members(identity: str, groups: Sequence[dict] = (), *, identity_sid_hint: str | None = None,

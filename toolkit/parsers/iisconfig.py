@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from urllib.parse import unquote
 
 from toolkit.errors import InputError
 
@@ -115,7 +116,7 @@ class WebConfigText:
     site: str
     virtual_path: str
     path: str
-    text: str
+    text: str | bytes
 
 
 def is_encrypted(value: str) -> bool:
@@ -141,13 +142,19 @@ def _segments(path: str) -> tuple[str, ...]:
 
 
 def _norm_url(url_path: str) -> str:
-    url_path = url_path.split("?", 1)[0].split("#", 1)[0].replace("\\", "/")
-    parts = [part for part in url_path.split("/") if part]
+    """``/App/./x/?q=1`` → ``/App/x``; %-escapes decoded (config paths use plain names)."""
+    url_path = unquote(url_path.split("?", 1)[0].split("#", 1)[0]).replace("\\", "/")
+    parts = [part for part in url_path.split("/") if part and part != "."]
     return "/" + "/".join(parts)
 
 
 def _is_prefix(prefix: tuple[str, ...], path: tuple[str, ...]) -> bool:
-    return len(prefix) <= len(path) and all(a.lower() == b.lower() for a, b in zip(prefix, path))
+    """Segment-wise prefix test; callers on hot paths pass lower-cased tuples (IIS paths ignore case)."""
+    return len(prefix) <= len(path) and path[:len(prefix)] == prefix
+
+
+def _lower(path: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.lower() for part in path)
 
 
 @dataclass
@@ -162,10 +169,24 @@ class _Layer:
     element_prefix: str
     override_mode: str | None = None  # from <location overrideMode|allowOverride>
     inherit_in_child_apps: bool = True
+    _sections: dict[str, list[Node]] = field(default_factory=dict)
+    key: tuple[str, ...] = ()  # config_path lower-cased, for matching
+
+    def __post_init__(self) -> None:
+        self.key = _lower(self.config_path)
 
     @property
     def is_web_config(self) -> bool:
         return self.rank > 0
+
+    def sections(self, rel_path: str) -> list[Node]:
+        """Every element at ``rel_path`` below this block (more than one is a config error in IIS)."""
+        if rel_path not in self._sections:
+            found = [self.node]
+            for part in rel_path.split("/"):
+                found = [child for node in found for child in node.all(part)]
+            self._sections[rel_path] = found
+        return self._sections[rel_path]
 
 
 # --- the merged view of one element -----------------------------------------------------------------
@@ -231,6 +252,7 @@ class _Merger:
                     merged.locked_attributes.add(name.strip())
         spec = _COLLECTIONS.get(spec_path)
         new_items: list[_Item] = []
+        inherited_keys = {item.key for item in merged.items} if spec else set()
         for child in node.children:
             child_element = f"{element}/{child.tag}"
             if spec and child.tag in (spec.add, spec.remove, spec.clear):
@@ -238,17 +260,27 @@ class _Merger:
                 if child.tag == spec.clear:
                     merged.items = []
                     new_items = []
+                    inherited_keys = set()
                     continue
                 key = tuple((child.get(k) or "").strip().lower() for k in spec.keys)
                 if child.tag == spec.remove:
                     # A <remove> names the key attributes; missing ones count as empty, like IIS.
-                    merged.items = [item for item in merged.items if item.key != key]
+                    if key in inherited_keys:
+                        merged.items = [item for item in merged.items if item.key != key]
+                        inherited_keys.discard(key)
                     new_items = [item for item in new_items if item.key != key]
                     continue
                 attrs = {k: v for k, v in child.attrib.items() if k not in _LOCK_ATTRIBUTES}
                 item = _Item(key, attrs, Source(layer.file, child.line, child_element), layer)
-                merged.items = [existing for existing in merged.items if existing.key != key]
-                new_items = [existing for existing in new_items if existing.key != key]
+                if key in inherited_keys or any(existing.key == key for existing in new_items):
+                    shown = " ".join(f'{k}="{child.get(k)}"' for k in spec.keys if child.get(k))
+                    _warn(self.warnings, f"{layer.file}:{child.line}: duplicate <{child.tag} {shown}> in "
+                                         f"{element} without a <{spec.remove}> first; IIS rejects this "
+                                         "(HTTP 500), the later entry is used here")
+                    if key in inherited_keys:
+                        merged.items = [existing for existing in merged.items if existing.key != key]
+                        inherited_keys.discard(key)
+                    new_items = [existing for existing in new_items if existing.key != key]
                 new_items.append(item)
                 continue
             sub = merged.children.setdefault(child.tag, _Merged())
@@ -258,6 +290,8 @@ class _Merger:
 
 
 def _warn(warnings: list[str], message: str) -> None:
+    if message in warnings:
+        return
     if len(warnings) < MAX_WARNINGS:
         warnings.append(message)
     elif len(warnings) == MAX_WARNINGS:
@@ -431,10 +465,11 @@ def _layers_from(root: Node, file: str, base: tuple[str, ...], rank: int, counte
 
 # --- the public API -------------------------------------------------------------------------------
 
-def parse_iis_config(app_host_text: str, app_host_path: str,
+def parse_iis_config(app_host_text: str | bytes, app_host_path: str,
                      web_configs: Sequence[WebConfigText] = ()) -> IisConfig:
     """Parse applicationHost.config and the site web.config files into an :class:`IisConfig`.
 
+    Texts may also be given as raw bytes (the XML declaration or BOM then decides the encoding).
     A broken applicationHost.config raises :class:`InputError`; a broken web.config becomes a
     warning (IIS itself would fail only the URLs below it).
     """
@@ -483,16 +518,19 @@ def parse_iis_config(app_host_text: str, app_host_path: str,
                             "names no site in this file")
 
     builder = _EffectiveBuilder(layers, section_defaults, sites, pools, warnings)
-    targets: dict[tuple[str, str], None] = {}
+    # One entry per configured path; IIS paths ignore case, the first spelling seen (the
+    # applicationHost.config one) is kept.
+    targets: dict[tuple[str, str], tuple[str, str]] = {}
+    candidates = [(site.name, "/") for site in sites]
     for site in sites:
-        targets[(site.name, "/")] = None
         for app in site.applications:
-            targets[(site.name, app.path)] = None
-            for vdir in app.virtual_directories:
-                targets[(site.name, _norm_url(vdir.url_path))] = None
-    for site_name, path in extra_paths:
-        targets[(site_name, _norm_url(path))] = None
-    effective = tuple(builder.build(site, path) for site, path in sorted(targets, key=lambda t: (t[0].lower(), t[1].lower())))
+            candidates.append((site.name, app.path))
+            candidates.extend((site.name, vdir.url_path) for vdir in app.virtual_directories)
+    candidates.extend(extra_paths)
+    for site_name, path in candidates:
+        path = _norm_url(path)
+        targets.setdefault((site_name.lower(), path.lower()), (site_name, path))
+    effective = tuple(builder.build(site, path) for _, (site, path) in sorted(targets.items()))
     server = builder.build("", "/")
     freb_rules = tuple(_freb_rules(builder.layers))
     return IisConfig(
@@ -517,7 +555,7 @@ def effective_for(config: IisConfig, site: str, url_path: str) -> EffectiveSetti
         if settings.site.lower() != name.lower():
             continue
         segments = _segments(settings.path)
-        if _is_prefix(segments, wanted) and len(segments) > best_depth:
+        if _is_prefix(_lower(segments), _lower(wanted)) and len(segments) > best_depth:
             best, best_depth = settings, len(segments)
     if best is not None:
         return best
@@ -529,8 +567,7 @@ def _freb_rules(layers: Sequence[_Layer]) -> list[tuple[str, str]]:
     """``(config path + rule path, statusCodes)`` for every traceFailedRequests rule, in merge order."""
     rules = []
     for layer in layers:
-        section = _find(layer.node, TRACE_RULES)
-        for add in section.all("add") if section is not None else ():
+        for add in [node for section in layer.sections(TRACE_RULES) for node in section.all("add")]:
             failure = add.child("failureDefinitions")
             where = "/".join(layer.config_path)
             rule_path = add.get("path") or "*"
@@ -549,12 +586,12 @@ class _EffectiveBuilder:
         self._reported: set[tuple[str, int, str]] = set()
 
     def _applies(self, layer: _Layer, target: tuple[str, ...], app_roots: list[tuple[str, ...]]) -> bool:
-        if not _is_prefix(layer.config_path, target):
+        if not _is_prefix(layer.key, target):
             return False
         if not layer.inherit_in_child_apps:
             # Settings stop at the first application below the location's own path.
             for root in app_roots:
-                if len(root) > len(layer.config_path) and _is_prefix(root, target) and _is_prefix(layer.config_path, root):
+                if len(root) > len(layer.key) and _is_prefix(root, target) and _is_prefix(layer.key, root):
                     return False
         return True
 
@@ -565,8 +602,8 @@ class _EffectiveBuilder:
         for upper in applicable:
             if upper is layer:
                 break
-            if upper.override_mode and _is_prefix(upper.config_path, layer.config_path) \
-                    and _find(upper.node, section) is not None:
+            if upper.override_mode and _is_prefix(upper.key, layer.key) \
+                    and upper.sections(section):
                 mode = upper.override_mode
                 why = f"overrideMode=\"{mode}\" at {upper.file}:{upper.node.line}"
         return None if mode == "Allow" else why
@@ -575,26 +612,37 @@ class _EffectiveBuilder:
         merged = _Merged()
         merger = _Merger(self.warnings)
         for layer in applicable:
-            node = _find(layer.node, section)
-            if node is None:
+            nodes = layer.sections(section)
+            if not nodes:
                 continue
+            node = nodes[0]
+            key = (layer.file, node.line, section)
+            if len(nodes) > 1 and key not in self._reported:
+                self._reported.add(key)
+                _warn(self.warnings, f"{layer.file}:{nodes[1].line}: system.webServer/{section} appears "
+                                     f"{len(nodes)} times in one block; IIS rejects this (HTTP 500), all are "
+                                     "merged in order here")
+            if node.get("configSource") and ("configSource",) + key not in self._reported:
+                self._reported.add(("configSource",) + key)
+                _warn(self.warnings, f"{layer.file}:{node.line}: system.webServer/{section} is read from "
+                                     f"configSource={node.get('configSource')!r}, which was not collected")
             if layer.is_web_config:
                 why = self._locked(section, layer, applicable)
                 if why:
-                    key = (layer.file, node.line, section)
                     if key not in self._reported:
                         self._reported.add(key)
                         _warn(self.warnings,
                               f"{layer.file}:{node.line}: system.webServer/{section} is locked ({why}); IIS "
                               "rejects this web.config with HTTP 500, its setting is ignored here")
                     continue
-            merger.apply(merged, node, layer, f"{layer.element_prefix}/{section}", section)
+            for node in nodes:
+                merger.apply(merged, node, layer, f"{layer.element_prefix}/{section}", section)
         return merged
 
     def build(self, site_name: str, url_path: str) -> EffectiveSettings:
         site = self.sites.get(site_name.lower())
-        target = ((site_name,) if site_name else ()) + _segments(url_path)
-        app_roots = [(site_name,) + _segments(app.path) for app in (site.applications if site else ())]
+        target = _lower(((site_name,) if site_name else ()) + _segments(url_path))
+        app_roots = [_lower((site_name,) + _segments(app.path)) for app in (site.applications if site else ())]
         applicable = [layer for layer in self.layers if self._applies(layer, target, app_roots)]
         if not site_name:
             applicable = [layer for layer in applicable if not layer.config_path]
@@ -604,7 +652,7 @@ class _EffectiveBuilder:
             best = -1
             for app in site.applications:
                 segs = _segments(app.path)
-                if _is_prefix(segs, _segments(url_path)) and len(segs) > best:
+                if _is_prefix(_lower(segs), _lower(_segments(url_path))) and len(segs) > best:
                     best, application_path, app_pool = len(segs), app.path, app.app_pool
 
         anon = self.merged(ANONYMOUS, applicable)

@@ -12,13 +12,7 @@ from collections.abc import Collection, Sequence
 
 from toolkit.errors import InputError
 
-from ._identity import (
-    APP_POOL_PREFIX,
-    is_sid,
-    name_for_sid,
-    normalize_sid,
-    token_members,
-)
+from ._identity import is_sid, name_for_sid, normalize_sid, token_members
 from .types import AccessCheck, Ace, SecurityDescriptor
 
 MAX_SDDL_CHARS = 64 * 1024
@@ -66,13 +60,13 @@ def map_generic(mask: int) -> int:
     return mask & ~(GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL)
 
 
-def _sid(token: str, text: str) -> str:
+def _sid(token: str) -> str:
     token = token.strip()
     if token.upper() in SID_ALIASES:
         return SID_ALIASES[token.upper()]
     if is_sid(token):
         return normalize_sid(token)
-    raise InputError(f"unknown trustee {token!r} in SDDL", field="sddl", explanation=None)
+    raise InputError(f"unknown trustee {token!r} in SDDL", field="sddl")
 
 
 def _rights(token: str) -> int:
@@ -136,8 +130,8 @@ def _parse_sddl(text: str) -> SecurityDescriptor:
     if len(text) > MAX_SDDL_CHARS:
         raise InputError(f"SDDL longer than {MAX_SDDL_CHARS} characters", field="sddl")
     parts = _split_components(text)
-    owner = _sid(parts["O"], text) if parts.get("O") else None
-    group = _sid(parts["G"], text) if parts.get("G") else None
+    owner = _sid(parts["O"]) if parts.get("O") else None
+    group = _sid(parts["G"]) if parts.get("G") else None
     dacl_text = parts.get("D")
     if dacl_text is None:
         return SecurityDescriptor(owner=owner, group=group, dacl=(), dacl_present=False, sddl=original)
@@ -167,7 +161,7 @@ def _parse_sddl(text: str) -> SecurityDescriptor:
         for i in range(0, len(flag_text), 2):
             if flag_text[i:i + 2] not in _ACE_FLAGS:
                 raise InputError(f"unknown ACE flag {flag_text[i:i + 2]!r}", field="sddl")
-        sid = _sid(trustee, text)
+        sid = _sid(trustee)
         aces.append(Ace(
             ace_type="A" if ace_type in _ALLOW_TYPES else "D" if ace_type in _DENY_TYPES else ace_type,
             flags=flag_text, rights=_rights(rights), trustee_sid=sid, trustee_name=name_for_sid(sid),
@@ -227,4 +221,4 @@ def sids_for_identity(identity: str, groups: Sequence[dict] = (), *, identity_si
     return {key for key in members if is_sid(key)}
 
 
-__all__ = ["parse_sddl", "effective_access", "sids_for_identity", "map_generic", "SID_ALIASES", "APP_POOL_PREFIX"]
+__all__ = ["parse_sddl", "effective_access", "sids_for_identity", "map_generic", "SID_ALIASES"]

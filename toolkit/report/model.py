@@ -77,7 +77,7 @@ def _timeline(diagnosis: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     if not raw:
         # Fall back to per-host log summaries when the diagnosis carries them there.
         raw = {
-            str(h.get("name") or h.get("host")): (h.get("by_hour") or {})
+            str(h.get("name") or h.get("host")): (h.get("terminal_by_hour") or h.get("by_hour") or {})
             for h in _as_list(diagnosis.get("hosts"))
             if isinstance(h, Mapping)
         }
@@ -172,6 +172,7 @@ def build_report(run_meta: Mapping[str, Any], diagnosis: Mapping[str, Any]) -> d
         "timeline": _timeline(diagnosis),
         "drift": drift,
         "spn_duplicates": _as_list(diagnosis.get("spn_duplicates")),
+        "spn_mismatches": _as_list(diagnosis.get("spn_mismatches")),
         "clock_outliers": _as_list(diagnosis.get("clock_outliers")),
         "findings": findings,
     }

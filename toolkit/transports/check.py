@@ -174,8 +174,11 @@ def check_host(host: HostConfig, *, catalog: Mapping[str, Any] | None = None,
         name = socket.gethostbyaddr(ip)[0]
         items.append(CheckItem("reverse_dns", "ok", name))
     except OSError:
-        items.append(CheckItem("reverse_dns", "warn", f"no PTR record for {ip} (harmless for NTLM; Kerberos "
-                               "needs the host's real FQDN)"))
+        if _is_ip(host.address):  # connecting by IP already rules Kerberos out; a missing PTR changes nothing
+            items.append(CheckItem("reverse_dns", "skip", f"no PTR record for {ip}"))
+        else:
+            items.append(CheckItem("reverse_dns", "warn", f"no PTR record for {ip} (harmless for NTLM; Kerberos "
+                                   "needs the host's real FQDN)"))
 
     # TCP
     started = time.monotonic()
@@ -210,7 +213,14 @@ def check_host(host: HostConfig, *, catalog: Mapping[str, Any] | None = None,
             user = host.credential.username if host.credential and host.credential.username else "(ticket)"
             items.append(CheckItem("auth", "ok", f"logged on as {user}"))
         except Exception as exc:
-            items.append(_fail("auth", exc))
+            failure = _fail("auth", exc)
+            if host.transport == "ssh" and failure.category == "tls":
+                # an unknown or changed host key is an identity failure, shown where TLS ones are
+                items.remove(result.item("tls"))  # type: ignore[arg-type]
+                items.append(CheckItem("tls", "fail", failure.detail, "tls", failure.explanation))
+                items.append(CheckItem("auth", "skip", "not checked: the host key was not trusted"))
+                return skip_rest("auth")
+            items.append(failure)
             return skip_rest("auth")
 
         # Trivial remote command + clock

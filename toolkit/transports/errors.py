@@ -115,6 +115,10 @@ def winrm_error(exc: BaseException, *, host: str, stage: Stage, scheme: str = "h
     text = _texts(exc)
     raw = f"{type(exc).__name__}: {exc}"
 
+    if isinstance(exc, ImportError):
+        return _error("config", host, raw, "this authentication method needs an optional package (CredSSP: "
+                      "pip install requests-credssp; Kerberos: pip install pyspnego[kerberos])")
+
     dns = _dns_rule(exc, host, where)
     if dns is not None:
         return dns

@@ -7,13 +7,13 @@ account-state causes run before the generic credential causes.
 
 from __future__ import annotations
 
-from toolkit.diagnose.model import Confidence, EvidenceItem, Finding, Fix
+from toolkit.diagnose.model import Confidence, Finding, Fix
 from toolkit.diagnose.rules.acl import (
     anonymous_identity_vs_pool_identity,
     content_acl_denied,
     unc_share_acl_mismatch,
 )
-from toolkit.diagnose.rules.base import EVIDENCE_NAMES, Rule, RuleContext, log_evidence
+from toolkit.diagnose.rules.base import EVIDENCE_NAMES, Rule, RuleContext, log_evidence, make_finding, q
 from toolkit.diagnose.rules.isapi import ip_restriction, isapi_extension_denied, isapi_filter_denied
 from toolkit.diagnose.rules.kerberos import (
     clock_skew,
@@ -60,8 +60,6 @@ def application_denied(ctx: RuleContext) -> list[Finding]:
     """401.0: the application itself (ASP.NET [Authorize], Forms auth) answered 401, not IIS."""
     if not ctx.groups:
         return []
-    from toolkit.diagnose.rules.base import make_finding
-
     url = (ctx.uris() or ["/"])[0]
     explanation = (
         f"These 401s carry no IIS substatus: IIS authentication let the request through and the application "
@@ -70,7 +68,7 @@ def application_denied(ctx: RuleContext) -> list[Finding]:
     return [make_finding(ctx, cause="application-denied", title=f"The application refused {url} (401.0)",
                          severity="low", groups=ctx.groups, level="medium",
                          reason="substatus 0: no IIS module set the 401", evidence=[], explanation=explanation,
-                         fix=Fix(f"Get-ChildItem -Recurse -Filter web.config -Path (Get-Website -Name {ctx.site!r}).physicalPath "
+                         fix=Fix(f"Get-ChildItem -Recurse -Filter web.config -Path (Get-Website -Name {q(ctx.site)}).physicalPath "
                                  f"| Select-String -Pattern 'authorization|authentication'",
                                  notes="Finds the application's own authentication settings. iisfleet never runs this."),
                          uses=[])]
@@ -82,7 +80,7 @@ RULES_BY_SUBSTATUS: dict[int, tuple[Rule, ...]] = {
     0: (application_denied,),
     1: (security_log_full, clock_skew, kerberos_spn_duplicate, kerberos_kernel_mode_mismatch,
         kerberos_spn_missing, account_locked_out, account_disabled_or_expired, logon_right_denied,
-        anonymous_credentials_invalid, user_credentials_rejected),
+        client_certificate_mapping, anonymous_credentials_invalid, user_credentials_rejected),
     2: (client_certificate_mapping, ntlm_through_proxy, auth_protocol_mismatch),
     3: (unc_share_acl_mismatch, anonymous_identity_vs_pool_identity, content_acl_denied),
     4: (isapi_filter_denied,),
@@ -111,8 +109,8 @@ def unexplained(ctx: RuleContext) -> Finding:
         terminal_401=sum(g.terminal for g in ctx.groups),
         evidence=tuple(log_evidence(ctx.host.name, ctx.groups)),
         explanation=explanation,
-        fix=Fix(f"& $env:windir\\system32\\inetsrv\\appcmd.exe configure trace {ctx.site!r} /enablesite; "
-                f"& $env:windir\\system32\\inetsrv\\appcmd.exe configure trace {ctx.site!r} /enable "
+        fix=Fix(f"& $env:windir\\system32\\inetsrv\\appcmd.exe configure trace {q(ctx.site)} /enablesite; "
+                f"& $env:windir\\system32\\inetsrv\\appcmd.exe configure trace {q(ctx.site)} /enable "
                 f"/statuscodes:401 /areas:Authentication,Security",
                 notes="Turns on Failed Request Tracing for 401s so the next collection can tell. "
                       "iisfleet never runs this."),
@@ -121,4 +119,4 @@ def unexplained(ctx: RuleContext) -> Finding:
     )
 
 
-__all__ = ["CAUSES", "RULES_BY_SUBSTATUS", "Rule", "RuleContext", "unexplained", "EvidenceItem"]
+__all__ = ["CAUSES", "RULES_BY_SUBSTATUS", "Rule", "RuleContext", "unexplained"]

@@ -58,7 +58,7 @@ def _identities(ctx: RuleContext, groups: Sequence[LogGroup]) -> tuple[str | Non
     for g in groups:
         for u, n in g.real_users.items():
             named[u] = named.get(u, 0) + n
-    if anon_rows >= sum(named.values()) and settings is not None and settings.anonymous.enabled:
+    if anon_rows >= sum(g.named_terminal for g in groups) and settings is not None and settings.anonymous.enabled:
         user = settings.anonymous.user_name
         if user == "":
             return (pool.identity if pool else None), "anonymous requests run as the pool identity (userName empty)", pool

@@ -29,6 +29,7 @@ from toolkit.parsers.types import AppPool, EffectiveSettings, FrebTrace, LogonFa
 EVIDENCE_NAMES = {
     "facts": "host facts (Get-HostFact)",
     "config": "IIS configuration (Get-IisConfig)",
+    "config-warnings": "parts of the IIS configuration",
     "w3c": "W3C logs (Get-IisW3CLog)",
     "freb": "Failed Request Tracing (Get-IisFailedRequestTrace)",
     "acl": "content ACLs (Get-IisContentAcl)",
@@ -188,7 +189,7 @@ def log_evidence(host: str, groups: Sequence[LogGroup], max_samples: int = 3) ->
         first = g.samples[0] if g.samples else None
         items.append(EvidenceItem("log", host, f"401 {g.substatus} {g.win32} x{g.terminal} terminal"
                                   + (f" ({g.handshake} handshake)" if g.handshake else ""),
-                                  EvidenceSource(file=first.source, line=first.line) if first else None))
+                                  EvidenceSource(file=first.source, line=first.line) if first else None, rank=0))
         for s in g.samples[:max_samples]:
             who = s.user if not s.anonymous else "anonymous"
             items.append(EvidenceItem("log", host, f"{s.time} {s.c_ip} {who} {s.uri} -> 401.{g.substatus} "
@@ -204,10 +205,12 @@ def event_evidence(host: str, failures: Sequence[LogonFailure], limit: int = 3) 
         items.append(EvidenceItem(
             "event", host,
             f"4625 {f.time_utc} {user} Status {f.status} SubStatus {f.sub_status} "
-            f"({f.sub_status_name or f.status_name}) logon type {f.logon_type}",
+            f"({(f.sub_status_name if f.reason == f.sub_status else f.status_name) or f.reason}) "
+            f"logon type {f.logon_type}",
             EvidenceSource(file="Security", record_id=f.record_id)))
     if len(failures) > limit:
-        items.append(EvidenceItem("event", host, f"... and {len(failures) - limit} more 4625 records like these"))
+        items.append(EvidenceItem("event", host, f"... and {len(failures) - limit} more 4625 records like these",
+                                  rank=2))
     return items
 
 

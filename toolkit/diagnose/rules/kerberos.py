@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from toolkit.diagnose import signals as S
 from toolkit.diagnose.evidence import HostEvidence, LogGroup
 from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
-from toolkit.diagnose.rules.base import RuleContext, any_of, config_item, make_finding, q
+from toolkit.diagnose.rules.base import RuleContext, any_of, config_item, event_evidence, make_finding, q
 from toolkit.diagnose.security import is_custom_account, is_domain_account, same_account, short_name
 from toolkit.parsers.types import AppPool, EffectiveSettings
 
@@ -49,7 +49,19 @@ def host_names(host: HostEvidence, site: str | None = None) -> list[str]:
 
 
 def wanted_spns(host: HostEvidence, site: str) -> list[str]:
-    return [f"http/{n}" for n in host_names(host, site)]
+    """HTTP SPNs clients ask for: the site's host-header names, else the computer's names."""
+    headers = []
+    if host.config is not None:
+        headers = [b.host_header.lower() for s in host.config.sites if s.name.lower() == site.lower()
+                   for b in s.bindings if b.protocol.lower() in ("http", "https") and b.host_header]
+    names = list(dict.fromkeys(headers)) or host_names(host, site)
+    return [f"http/{n}" for n in names]
+
+
+def spn_text(key: str) -> str:
+    """``http/web01.contoso.com`` → ``HTTP/web01.contoso.com``."""
+    service, _, rest = key.partition("/")
+    return f"{service.upper()}/{rest}"
 
 
 def spns_on(host: HostEvidence, account: str) -> list[str]:
@@ -140,8 +152,8 @@ def kerberos_spn_duplicate(ctx: RuleContext) -> list[Finding]:
     fix = Fix(f"setspn -D {spn.upper().split('/')[0]}/{spn.split('/', 1)[1]} {target}", shell="cmd",
               notes="Run `setspn -X` first to list every duplicate in the domain. iisfleet never runs this.")
     return [make_finding(ctx, cause="kerberos-spn-duplicate",
-                         title=f"SPN {spn} is registered on {len(owners)} accounts", severity="high", groups=groups,
-                         level="high", reason=f"fleet-wide SPN registrations list {spn} on "
+                         title=f"SPN {spn_text(spn)} is registered on {len(owners)} accounts", severity="high",
+                         groups=groups, level="high", reason=f"fleet-wide SPN registrations list {spn_text(spn)} on "
                                               f"{len(owners)} accounts and Negotiate is enabled here",
                          evidence=evidence, explanation=explanation, fix=fix, uses=["spn", "config"])]
 
@@ -194,7 +206,7 @@ def kerberos_spn_missing(ctx: RuleContext) -> list[Finding]:
     if on_pool:
         return []
     missing = []
-    level, reason = "high", f"no HTTP SPN for {', '.join(wanted)} on {pool.user_name}"
+    level, reason = "high", f"no {', '.join(spn_text(w) for w in wanted)} on {pool.user_name}"
     if not _queried(ctx.host, pool.user_name):
         missing.append(f"setspn -L was not run for {pool.user_name}")
         level, reason = "low", f"the SPNs of {pool.user_name} were not collected"
@@ -228,7 +240,10 @@ def clock_skew(ctx: RuleContext) -> list[Finding]:
         groups += [g for g in any_of(ctx.groups, S.KERBEROS_FAILURE) if g not in groups]
     if not groups or not (skewed or skew_events or any(g.win32 in S.TIME_SKEW for g in groups)):
         return []
-    evidence = []
+    evidence = event_evidence(ctx.host.name, skew_events)
+    settings = ctx.settings(groups)
+    if settings is not None:
+        evidence.append(_windows_item(ctx, settings))
     facts = ctx.host.facts or {}
     if offset is not None:
         evidence.append(EvidenceItem("host", ctx.host.name, f"host clock {facts.get('utc_now', '?')} is "

@@ -61,7 +61,7 @@ def failing_identity(ctx: RuleContext, groups: Sequence[LogGroup], reasons: froz
     failures = ctx.failures(lambda f: S.nt(f.reason) in reasons or S.nt(f.status) in reasons)
     anon = anonymous_identity(ctx, groups)
     anon_rows = sum(g.anonymous_terminal for g in groups)
-    named_rows = sum(sum(g.real_users.values()) for g in groups)
+    named_rows = sum(g.named_terminal for g in groups)
     if failures:
         counts = Counter(_account(f) for f in failures)
         if anon and any(same_account(a, anon) for a in counts) and anon_rows >= named_rows:
@@ -132,10 +132,10 @@ def anonymous_credentials_invalid(ctx: RuleContext) -> list[Finding]:
     failures = ctx.failures(lambda f: S.nt(f.reason) in S.NT_BAD_CREDENTIALS)
     anon_failures = [f for f in failures if same_account(_account(f), anon)]
     anon_rows = sum(g.anonymous_terminal for g in groups)
-    named_rows = sum(sum(g.real_users.values()) for g in groups)
+    named_rows = sum(g.named_terminal for g in groups)
     if not anon_failures and anon_rows <= named_rows:
         return []  # real users failing: user-credentials-rejected decides
-    mine = [g for g in groups if g.anonymous_terminal >= sum(g.real_users.values())]
+    mine = [g for g in groups if g.anonymous_terminal >= g.named_terminal]
     if not mine:
         return []
     if anon_failures:
@@ -170,7 +170,7 @@ def anonymous_credentials_invalid(ctx: RuleContext) -> list[Finding]:
 def user_credentials_rejected(ctx: RuleContext) -> list[Finding]:
     """401.1 + 1326 from real, named users: people typing wrong passwords. Informational."""
     groups = [g for g in any_of(ctx.all_groups, S.BAD_CREDENTIALS)
-              if sum(g.real_users.values()) > g.anonymous_terminal or g in ctx.groups]
+              if g.named_terminal > g.anonymous_terminal or g in ctx.groups]
     if not groups:
         return []
     anon = anonymous_identity(ctx, groups)
@@ -178,17 +178,20 @@ def user_credentials_rejected(ctx: RuleContext) -> list[Finding]:
     users = Counter()
     for g in groups:
         users.update(g.real_users)
-    event_users = {_account(f) for f in failures if not (anon and same_account(_account(f), anon))}
+    anon_accounts = {short_name(e.anonymous.user_name) for e in (ctx.host.config.effective if ctx.host.config else ())
+                     if e.anonymous.user_name and not is_builtin_anonymous(e.anonymous.user_name)}
+    event_users = {_account(f) for f in failures if not (anon and same_account(_account(f), anon))
+                   and short_name(f.target_user) not in anon_accounts}
     distinct = {short_name(u) for u in users} | {short_name(u) for u in event_users}
     if anon:
         distinct.discard(short_name(anon))
     anon_involved = bool(anon and not is_builtin_anonymous(anon)
                          and any(same_account(_account(f), anon) for f in failures))
-    named_rows = sum(users.values())
+    named_rows = sum(g.named_terminal for g in groups)
     anon_rows = sum(g.anonymous_terminal for g in groups)
     if not distinct or (anon_involved and anon_rows > named_rows):
         return []
-    mine = [g for g in groups if sum(g.real_users.values()) > 0 or g in ctx.groups]
+    mine = [g for g in groups if g.named_terminal > 0 or g in ctx.groups]
     level = "high" if len(distinct) >= 3 else "medium"
     reason = f"{len(distinct)} distinct user name(s) fail with bad-password codes; the anonymous identity is " \
              f"not involved"
@@ -199,7 +202,11 @@ def user_credentials_rejected(ctx: RuleContext) -> list[Finding]:
         f"with stale saved passwords) failing to log on. It is listed for completeness; look at it only if "
         f"one account dominates (a stale saved password or a service with an old password) or the volume "
         f"suggests password guessing.")
-    other_failures = [f for f in failures if not (anon and same_account(_account(f), anon))]
+    # 4625 records carry no site: cite those of the users on these rows (or, without names, of anyone
+    # who is not an anonymous identity configured on this host)
+    logged = {short_name(u) for u in users}
+    other_failures = [f for f in failures
+                      if (short_name(f.target_user) in logged if logged else short_name(f.target_user) not in anon_accounts)]
     return [make_finding(ctx, cause="user-credentials-rejected",
                          title=f"{len(distinct)} user(s) sent wrong credentials", severity="info", groups=mine,
                          level=level, reason=reason, evidence=event_evidence(ctx.host.name, other_failures),

@@ -6,6 +6,7 @@ reach a rule. What is left is terminal: the client never came back with credenti
 
 from __future__ import annotations
 
+from toolkit.diagnose.signals import BAD_CREDENTIALS
 from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
 from toolkit.diagnose.rules.base import RuleContext, config_item, make_finding, q
 from toolkit.parsers.types import EffectiveSettings, FrebTrace
@@ -13,6 +14,8 @@ from toolkit.parsers.types import EffectiveSettings, FrebTrace
 #: A single address carrying this many different authenticated users is an intermediary (proxy/NAT).
 PROXY_MIN_USERS = 3
 PROXY_MIN_SHARE = 0.5
+PROXY_MIN_AGENTS = 3
+SEC_E_NO_CREDENTIALS = 0x8009030E
 
 
 def enabled_methods(settings: EffectiveSettings) -> list[str]:
@@ -30,6 +33,31 @@ def enabled_methods(settings: EffectiveSettings) -> list[str]:
         out.append("IIS client certificate mapping")
     if cc.ad_mapping_enabled:
         out.append("AD client certificate mapping")
+    return out
+
+
+#: FREB AuthType values (AUTH_START AuthTypeSupported is a bit mask of these)
+FREB_AUTH_TYPES = {1: "anonymous", 2: "basic", 4: "windows", 16: "digest", 64: "passport", 128: "certificate"}
+FREB_AUTH_NAMES = {"anonymous": "anonymous", "basic": "basic", "nt": "windows", "digest": "digest",
+                   "passport": "passport", "mapclicert": "certificate", "certmap": "certificate"}
+
+
+def freb_supported(traces: list[FrebTrace]) -> set[str]:
+    """Authentication types IIS offered (AUTH_START AuthTypeSupported) in these traces."""
+    out: set[str] = set()
+    for t in traces:
+        for e in t.events:
+            if e.name != "AUTH_START":
+                continue
+            for key, value in e.data:
+                if not key.startswith("AuthTypeSupported"):
+                    continue
+                text = value.strip().lower()
+                if text.isdigit():
+                    mask = int(text)
+                    out |= {name for bit, name in FREB_AUTH_TYPES.items() if mask & bit}
+                elif text in FREB_AUTH_NAMES:
+                    out.add(FREB_AUTH_NAMES[text])
     return out
 
 
@@ -59,9 +87,10 @@ def freb_items(ctx: RuleContext, traces: list[FrebTrace], limit: int = 2) -> lis
 
 def client_certificate_mapping(ctx: RuleContext) -> list[Finding]:
     """Certificate mapping authentication is required and the clients' certificates do not map."""
-    if not ctx.groups:
+    groups = ctx.groups if ctx.substatus == 2 else [g for g in ctx.groups if g.win32 in BAD_CREDENTIALS]
+    if not groups:
         return []
-    settings = ctx.settings(ctx.groups)
+    settings = ctx.settings(groups)
     if settings is None:
         return []
     cc = settings.client_certificate
@@ -91,11 +120,13 @@ def client_certificate_mapping(ctx: RuleContext) -> list[Finding]:
               f"-Filter 'system.webServer/security/authentication/{section}' | Format-List *",
               notes="Lists the mapping rules to compare with the failing clients' certificates; add a rule "
                     "for their issuer/subject. iisfleet never runs this.")
+    # A mapped account whose logon then fails shows as 401.1 right after the 401.2: same cause, one
+    # finding (reported under 401.2, the substatus of the mapping failure itself).
     return [make_finding(ctx, cause="client-certificate-mapping",
                          title="Client certificates do not map to an account", severity="medium",
-                         groups=ctx.groups, level=level, reason=reason, evidence=evidence,
+                         groups=groups, level=level, reason=reason, evidence=evidence,
                          explanation=explanation, fix=fix, uses=["config"], extra_missing=missing,
-                         scope=settings.path)]
+                         scope=settings.path, substatus=2)]
 
 
 def ntlm_through_proxy(ctx: RuleContext) -> list[Finding]:
@@ -113,21 +144,32 @@ def ntlm_through_proxy(ctx: RuleContext) -> list[Finding]:
         for ip, n in g.top_clients:
             clients[ip] = clients.get(ip, 0) + n
     terminal = sum(g.terminal for g in ctx.groups)
+    rows = sum(clients.values())
     if not clients or not terminal:
         return []
     top_ip, top_n = sorted(clients.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-    share = top_n / terminal
+    share = top_n / rows
     profile = ctx.host.log.clients.get(top_ip)
     users = sorted(profile.users) if profile else []
-    if share < PROXY_MIN_SHARE or len(users) < PROXY_MIN_USERS:
+    agents = sorted(profile.user_agents) if profile else []
+    # NTLM's challenge round (401.1 SEC_E_NO_CREDENTIALS) from the same address: the handshake started
+    ntlm_round = any(g.site == ctx.site and g.substatus == 1 and g.win32 == SEC_E_NO_CREDENTIALS
+                     and any(ip == top_ip for ip, _ in g.top_clients) for g in ctx.host.log.groups)
+    many_users = len(users) >= PROXY_MIN_USERS
+    many_agents = len(agents) >= PROXY_MIN_AGENTS
+    if share < PROXY_MIN_SHARE or not (many_users or (many_agents and ntlm_round)):
         return []
+    behind = (f"{len(users)} different authenticated users ({', '.join(users[:5])}{' ...' if len(users) > 5 else ''})"
+              if many_users else f"{len(agents)} different browsers")
     evidence = [_methods_item(ctx, settings),
-                EvidenceItem("log", ctx.host.name, f"{top_n} of {terminal} terminal 401.2 come from {top_ip}, "
-                                                   f"which also carries {len(users)} different authenticated "
-                                                   f"users ({', '.join(users[:5])}{' ...' if len(users) > 5 else ''})")]
+                EvidenceItem("log", ctx.host.name, f"{top_n} of {rows} 401.2 rows come from {top_ip}, "
+                                                   f"which carries {behind}"
+                                                   + ("; the NTLM challenge round (401.1 SEC_E_NO_CREDENTIALS) "
+                                                      "from it is followed by a fresh 401.2" if ntlm_round else ""),
+                             rank=0)]
     explanation = (
-        f"NTLM authenticates a TCP connection, not a request. {len(users)} different users reach this site "
-        f"through the single address {top_ip}, which is a proxy, load balancer or other intermediary that "
+        f"NTLM authenticates a TCP connection, not a request. {behind.split(' (')[0].capitalize()} reach this "
+        f"site through the single address {top_ip}, which is a proxy, load balancer or other intermediary that "
         f"pools or re-multiplexes connections. Requests of an already authenticated client arrive on a "
         f"different, unauthenticated connection and get 401.2 that the client does not expect to answer. "
         f"Prefer Kerberos (Negotiate with working SPNs), configure the intermediary to keep client "
@@ -142,7 +184,7 @@ def ntlm_through_proxy(ctx: RuleContext) -> list[Finding]:
     return [make_finding(ctx, cause="ntlm-through-proxy",
                          title=f"NTLM broken by an intermediary at {top_ip}", severity="medium", groups=ctx.groups,
                          level="high" if share >= 0.8 else "medium",
-                         reason=f"{share:.0%} of terminal 401.2 from one address carrying {len(users)} users; "
+                         reason=f"{share:.0%} of the 401.2 rows from one address carrying {behind.split(' (')[0]}; "
                                 f"Windows auth with NTLM/Negotiate", evidence=evidence,
                          explanation=explanation, fix=fix, uses=["config", "w3c"], scope=settings.path)]
 
@@ -156,15 +198,29 @@ def auth_protocol_mismatch(ctx: RuleContext) -> list[Finding]:
         return []
     methods = enabled_methods(settings)
     deny_anonymous = [r for r in settings.authorization if r.access_type.lower() == "deny" and "?" in r.users]
-    if settings.anonymous.enabled and not deny_anonymous:
-        return []  # anonymous would have produced a user: something else is going on
     traces = ctx.freb(2)
+    offered = freb_supported(traces)
+    # FREB records what IIS actually offered; it wins over a configuration we could only partly read
+    freb_says_no_anonymous = bool(offered) and "anonymous" not in offered
+    conflict = settings.anonymous.enabled and freb_says_no_anonymous
+    if settings.anonymous.enabled and not deny_anonymous and not freb_says_no_anonymous:
+        return []  # anonymous would have produced a user: something else is going on
+    if conflict:
+        methods = [m for m in methods if m != "Anonymous"] or [f"{m.capitalize()} (per FREB)" for m in sorted(offered)]
     evidence = [_methods_item(ctx, settings)] + freb_items(ctx, traces)
+    if conflict:
+        evidence.append(EvidenceItem("freb", ctx.host.name, f"IIS offered only {', '.join(sorted(offered))} "
+                                     f"(AUTH_START), although the parsed configuration enables anonymous "
+                                     f"authentication"))
+        if "config-warnings" in ctx.host.missing:
+            evidence.append(EvidenceItem("config", ctx.host.name, ctx.host.missing["config-warnings"][:300]))
     for rule in deny_anonymous[:1]:
         evidence.append(config_item(ctx.host.name, f"authorization deny users=\"{rule.users}\"", rule.source))
     required = [m for m in methods if m != "Anonymous"]
-    named = sum(sum(g.real_users.values()) for g in ctx.groups)
+    named = sum(g.named_terminal for g in ctx.groups)
     level = "high" if (traces or named == 0) else "medium"
+    if conflict:
+        level = "medium"
     windows_only = settings.windows.enabled and not (settings.basic.enabled or settings.digest.enabled)
     explanation = (
         f"{ctx.site}{'' if settings.path == '/' else settings.path} does not let anonymous requests through "
@@ -190,7 +246,10 @@ def auth_protocol_mismatch(ctx: RuleContext) -> list[Finding]:
     return [make_finding(ctx, cause="auth-protocol-mismatch",
                          title=f"Clients do not use the method {ctx.site}{'' if settings.path == '/' else settings.path} requires",
                          severity="medium", groups=ctx.groups, level=level,
-                         reason=f"anonymous {'disabled' if not settings.anonymous.enabled else 'denied'}; enabled: "
-                                f"{', '.join(methods) or 'none'}; the clients never completed a challenge",
-                         evidence=evidence, explanation=explanation, fix=fix, uses=["config"],
-                         scope=settings.path)]
+                         reason=(f"anonymous {'denied' if deny_anonymous else 'disabled'}"
+                                 + (" (per FREB; the parsed configuration disagrees)" if conflict else "")
+                                 + f"; enabled: {', '.join(methods) or 'none'}; the clients never completed a "
+                                   f"challenge"),
+                         evidence=evidence, explanation=explanation, fix=fix,
+                         # when FREB settled what IIS offered, an unreadable config part no longer matters
+                         uses=[] if conflict else ["config"], scope=settings.path)]

@@ -29,7 +29,7 @@ class BundledCollector:
 
 
 def find_marker(script: str) -> tuple[str, int] | None:
-    match = MARKER.search(script)
+    match = MARKER.search(normalise_text(script))
     return (match.group(1), int(match.group(2))) if match else None
 
 

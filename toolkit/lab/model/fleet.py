@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from toolkit.errors import ConfigError
 from toolkit.lab.backend import LabHostSpec, ProtocolFaults
+from toolkit.lab.model.winfs import normalise
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: The lab's fixed, documented demo credentials (docs/lab-fleet.md). Only simulated hosts accept them.
 DEMO_USERNAME = "CONTOSO\\iisfleet-lab"
@@ -236,7 +239,7 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", path=str(path)) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader, libyaml's when present)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=str(path),
@@ -337,9 +340,14 @@ def _host(directory: Path, listing: _Fields, domain: Domain, fleet_faults: HostF
     logs = []
     for entry in node.items("event_logs"):
         entry.unknown(set(EventLogState.__dataclass_fields__))
-        logs.append(EventLogState(**{key: entry.get(key, type(getattr(EventLogState, key, "")) if key != "name" else str,
-                                                   getattr(EventLogState, key, None), required=key == "name")
-                                     for key in EventLogState.__dataclass_fields__}))
+        logs.append(EventLogState(
+            name=entry.get("name", str, required=True),
+            max_size_bytes=entry.get("max_size_bytes", int, EventLogState.max_size_bytes),
+            file_size_bytes=entry.get("file_size_bytes", int, EventLogState.file_size_bytes),
+            record_count=entry.get("record_count", int, EventLogState.record_count),
+            is_full=entry.get("is_full", bool, EventLogState.is_full),
+            retention=entry.get("retention", str, EventLogState.retention),
+            readable=entry.get("readable", bool, EventLogState.readable)))
     mapping = {}
     for key in ("acls", "shares", "registry", "logon_counts"):
         raw = node.get(key, dict, {})
@@ -359,8 +367,8 @@ def _host(directory: Path, listing: _Fields, domain: Domain, fleet_faults: HostF
         iis_installed=iis.get("installed", bool, True), iis_version=str(iis.get("version", (str, float), "10.0")),
         auth_modules=tuple(iis.get("auth_modules", list, ["AnonymousAuthenticationModule", "WindowsAuthenticationModule"])),
         users=tuple(users), groups=tuple(groups),
-        acls={k.lower().rstrip("\\"): v for k, v in mapping["acls"].items()},
-        shares={k.lower().rstrip("\\"): v for k, v in mapping["shares"].items()},
+        acls={normalise(str(k)): v for k, v in mapping["acls"].items()},
+        shares={normalise(str(k)): v for k, v in mapping["shares"].items()},
         registry={k.lower(): v for k, v in mapping["registry"].items()},
         event_logs=tuple(logs) or (EventLogState("Security"), EventLogState("System")),
         logon_counts={str(k): int(v) for k, v in mapping["logon_counts"].items()},
@@ -432,18 +440,6 @@ def read_events(host: HostModel) -> list[dict[str, Any]]:
             record["_time"] = parse_utc(record["time"], path=path, field_name=f"line {number}: time")
             events.append(record)
     return events
-
-
-def windows_path_to_local(host: HostModel, windows_path: str) -> Path:
-    """``C:\\inetpub\\x`` → ``hosts/<h>/files/C/inetpub/x``; ``\\\\fs01\\share\\x`` → ``files/UNC/fs01/share/x``."""
-    text = windows_path.replace("/", "\\")
-    if text.startswith("\\\\"):
-        parts = ["UNC", *[p for p in text[2:].split("\\") if p]]
-    else:
-        pure = PureWindowsPath(text)
-        drive = pure.drive.rstrip(":").upper()
-        parts = [drive, *[p for p in pure.parts[1:] if p not in ("\\",)]]
-    return host.files_root.joinpath(*parts)
 
 
 def to_host_spec(host: HostModel, fleet: FleetModel) -> LabHostSpec:

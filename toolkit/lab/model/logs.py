@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 _W3C_TIME = "%Y-%m-%d %H:%M:%S"
-_FILE_DATE = re.compile(r"^(u_)?(ex|httperr)(\d{6})(\d{2})?(.*)$", re.IGNORECASE)
 
 
 def shift_line(line: str, date_idx: int | None, time_idx: int | None, shift: dt.timedelta) -> str:
@@ -38,21 +37,6 @@ def shift_directive(line: str, shift: dt.timedelta) -> str:
             return line
         return "#Date: " + when.strftime(_W3C_TIME)
     return line
-
-
-def shift_file_name(name: str, shift: dt.timedelta) -> str:
-    """``u_ex261124.log`` → the file name of the shifted day (daily and hourly names only)."""
-    match = _FILE_DATE.match(name)
-    if not shift or not match or match.group(2).lower() != "ex":
-        return name
-    try:
-        day = dt.datetime.strptime(match.group(3), "%y%m%d")
-    except ValueError:
-        return name
-    hour = int(match.group(4)) if match.group(4) else 0
-    moved = day + dt.timedelta(hours=hour) + shift
-    stamp = moved.strftime("%y%m%d") + (moved.strftime("%H") if match.group(4) else "")
-    return f"{match.group(1) or ''}{match.group(2)}{stamp}{match.group(5)}"
 
 
 @dataclass

@@ -67,7 +67,7 @@ class HostFiles:
 
     def files_under(self, windows_dir: str, *, max_depth: int | None = None) -> list[tuple[str, Path]]:
         """Files below a folder (depth 0 = directly in it), sorted by path."""
-        prefix = normalise(windows_dir) + "\\"
+        prefix = normalise(windows_dir).rstrip("\\") + "\\"
         found = []
         for key, (display, local) in self._files.items():
             if key.startswith(prefix):
@@ -77,6 +77,6 @@ class HostFiles:
         return sorted(found)
 
     def subdirs(self, windows_dir: str) -> list[str]:
-        prefix = normalise(windows_dir) + "\\"
+        prefix = normalise(windows_dir).rstrip("\\") + "\\"
         return sorted(display for key, display in self._dirs.items()
                       if key.startswith(prefix) and "\\" not in key[len(prefix):])

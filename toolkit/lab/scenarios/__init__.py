@@ -27,6 +27,7 @@ from toolkit.errors import UsageError
 from toolkit.lab.model.fleet import DEMO_PASSWORD, DEMO_USERNAME
 from toolkit.lab.scenarios.causes import HOST_WIDE, PLANTERS, Domain, PlantContext
 from toolkit.lab.scenarios.hostgen import HostBuild, write_host
+from toolkit.lab.scenarios.traffic import terminal_groups
 
 DEFAULT_REFERENCE = dt.datetime(2026, 11, 24, 12, 0, 0)
 SCENARIOS = ("healthy", "seed-catalog", "drift", "large", "faults")
@@ -106,8 +107,18 @@ class _Fleet:
                 build.faults[key] = value
         self.faults.setdefault(build.name, []).append(fault)
 
+    def _annotate(self, build: HostBuild) -> None:
+        """Add to each answer-key entry the terminal 401 groups its site's traffic holds."""
+        for item in self.expected[build.name]:
+            site = next((s for s in build.sites if s.name == item["site"]), None)
+            groups = terminal_groups(build.traffic[site.id].requests) if site is not None else {}
+            item["terminal"] = [{"substatus": f"401.{sub}", "win32": win32, "count": count}
+                                for (sub, win32), count in sorted(groups.items())]
+
     def write(self, out: Path, seed: int) -> None:
         hosts_dir = out / "hosts"
+        for build in self.builds:
+            self._annotate(build)
         for build in self.builds:
             write_host(build, hosts_dir / build.name)
         accounts = [dict({"sAMAccountName": a["sam"]}, **{k: v for k, v in a.items() if k != "sam"})
@@ -167,7 +178,7 @@ def _drift(fleet: _Fleet) -> None:
         raise UsageError("the drift scenario needs at least 3 hosts")
     odd = fleet.rng.choice(fleet.builds)
     for build in fleet.builds:
-        fleet.base_sites(build, intranet=False)
+        fleet.base_sites(build, volume=0.5)
         site = build.add_site("Shop", host_header="shop.contoso.com")
         build.tags.append("shop")
         traffic = build.traffic[site.id]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolkit.lab.scenarios.hostgen import IIS_IUSRS_SID, READ_EXECUTE, HostBuild, Pool, Site, VDir, content_sddl
+from toolkit.lab.scenarios.hostgen import READ_EXECUTE, HostBuild, Pool, Site, VDir, content_sddl
 from toolkit.lab.scenarios.traffic import BROWSERS, NON_DOMAIN_CLIENTS, NTLM_CONTINUE, USERS
 
 SEC_E_LOGON_DENIED = 2148074252

@@ -48,17 +48,19 @@ class EchoBackend:
         self.calls.append((script, parameters))
         header = next((line for line in script.splitlines() if line.startswith(ECHO_MARKER)), None)
         if header is None:
-            return ScriptAnswer(error=f"unknown collector: the lab host {self.host_name} does not recognise "
-                                      "this script")
-        words = header[len(ECHO_MARKER):].split()
+            return ScriptAnswer(
+                error=f"unknown collector: the lab host {self.host_name} does not recognise this script"
+            )
+        words = header[len(ECHO_MARKER) :].split()
         mode = words[0] if words else "echo"
         argument = float(words[1]) if len(words) > 1 else 0.0
-        echo = json.dumps({"host": self.host_name, "parameters": parameters, "script_length": len(script)},
-                          sort_keys=True)
+        echo = json.dumps(
+            {"host": self.host_name, "parameters": parameters, "script_length": len(script)}, sort_keys=True
+        )
         if mode == "fail":
             return ScriptAnswer(error=f"simulated terminating error on {self.host_name}")
         if mode == "warn":
-            return ScriptAnswer(output=[echo], non_terminating_errors=[f"simulated non-terminating error"])
+            return ScriptAnswer(output=[echo], non_terminating_errors=["simulated non-terminating error"])
         if mode == "slow":
             return ScriptAnswer(output=[echo], delay_s=argument)
         if mode == "lines":
@@ -109,18 +111,22 @@ def main(argv: list[str] | None = None) -> int:
 def install_standin(directory: Path, environment: dict[str, str] | None = None) -> Path:
     """Write ``powershell`` and ``powershell.exe`` wrappers into ``directory``; returns the directory.
 
-    ``environment`` is exported by the wrappers (e.g. ``IISFLEET_LAB_HOST``), so no sshd ``SetEnv`` or
-    ``AcceptEnv`` is needed beyond PATH.
+    ``environment`` gives defaults the wrappers export (e.g. ``IISFLEET_LAB_HOST``) unless the session
+    already has them, so no sshd ``SetEnv`` or ``AcceptEnv`` is needed beyond PATH.
     """
     directory.mkdir(parents=True, exist_ok=True)
     project_root = Path(__file__).resolve().parents[3]
-    exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in (environment or {}).items())
+    # Defaults only: a variable already set in the session (e.g. by a test) wins.
+    exports = "".join(
+        f'if [ -z "${{{name}+x}}" ]; then {name}={shlex.quote(value)}; export {name}; fi\n'
+        for name, value in (environment or {}).items()
+    )
     text = (
         "#!/bin/sh\n"
         "# iisfleet lab stand-in for powershell.exe (SIMULATED; no PowerShell runs here)\n"
         f"export PYTHONPATH={shlex.quote(str(project_root))}${{PYTHONPATH:+:$PYTHONPATH}}\n"
         f"{exports}"
-        f"exec {shlex.quote(sys.executable)} -m toolkit.lab.ssh.powershell_standin \"$@\"\n"
+        f'exec {shlex.quote(sys.executable)} -m toolkit.lab.ssh.powershell_standin "$@"\n'
     )
     for name in ("powershell", "powershell.exe"):
         path = directory / name

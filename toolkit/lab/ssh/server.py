@@ -92,8 +92,9 @@ class _WindowsOpenSshInterface(paramiko.ServerInterface):
         text = command.decode("utf-8", "replace")
         replied = threading.Event()
         self.replies[channel.get_id()] = replied
-        threading.Thread(target=self.host.run_exec, args=(channel, text, replied), daemon=True,
-                         name="lab-ssh-exec").start()
+        threading.Thread(
+            target=self.host.run_exec, args=(channel, text, replied), daemon=True, name="lab-ssh-exec"
+        ).start()
         return True
 
     def watch_replies(self, transport: paramiko.Transport) -> None:
@@ -118,8 +119,13 @@ class _WindowsOpenSshInterface(paramiko.ServerInterface):
 class SshHost:
     """The SSH service of one simulated host."""
 
-    def __init__(self, spec: LabHostSpec, backend: HostBackend, host_key: paramiko.PKey,
-                 authorized_keys: set[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        spec: LabHostSpec,
+        backend: HostBackend,
+        host_key: paramiko.PKey,
+        authorized_keys: set[tuple[str, str]],
+    ) -> None:
         self.spec = spec
         self.backend = backend
         self.host_key = host_key

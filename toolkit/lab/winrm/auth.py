@@ -120,7 +120,9 @@ class AccountTable:
         self._passwords: dict[tuple[str, str], str] = {}
         for account, password in users.items():
             for domain, user in account_spellings(account, host_name, fqdn):
-                self._passwords.setdefault(normalise_principal(f"{domain}\\{user}" if domain else user), password)
+                self._passwords.setdefault(
+                    normalise_principal(f"{domain}\\{user}" if domain else user), password
+                )
                 self._passwords.setdefault((domain.upper(), user.upper()), password)
 
     def knows(self, principal: str) -> bool:
@@ -173,7 +175,7 @@ def client_sent_channel_bindings(token: bytes) -> bool:
     makes the check stricter).
     """
     try:
-        from spnego._ntlm_raw.messages import AvId, Authenticate, NTClientChallengeV2
+        from spnego._ntlm_raw.messages import Authenticate, AvId, NTClientChallengeV2
 
         offset = token.find(b"NTLMSSP\x00")
         if offset < 0:
@@ -203,8 +205,8 @@ def unwrap_encrypted(context: spnego.ContextProxy, body: bytes) -> bytes:
         if payload.endswith(_BOUNDARY + b"--\r\n"):
             payload = payload[: -len(_BOUNDARY + b"--\r\n")]
         (signature_length,) = struct.unpack("<I", payload[:4])
-        signature = payload[4:4 + signature_length]
-        sealed = payload[4 + signature_length:]
+        signature = payload[4 : 4 + signature_length]
+        sealed = payload[4 + signature_length :]
         plain = context.unwrap_winrm(signature, sealed)
         if len(plain) != expected_length:
             raise ValueError(f"decrypted length {len(plain)} does not match the declared {expected_length}")
@@ -217,19 +219,37 @@ def unwrap_encrypted(context: spnego.ContextProxy, body: bytes) -> bytes:
 def wrap_encrypted(context: spnego.ContextProxy, message: bytes) -> tuple[str, bytes]:
     """Encrypt a SOAP reply the way Windows does; returns (content type header, body)."""
     signature, sealed, padding = context.wrap_winrm(message)
-    body = b"\r\n".join([
-        _BOUNDARY,
-        f"\tContent-Type: {SPNEGO_ENCRYPTED}".encode(),
-        f"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={len(message) + padding}".encode(),
-        _BOUNDARY,
-        b"\tContent-Type: application/octet-stream",
-        b"",
-    ]) + struct.pack("<I", len(signature)) + signature + sealed + _BOUNDARY + b"--\r\n"
+    body = (
+        b"\r\n".join(
+            [
+                _BOUNDARY,
+                f"\tContent-Type: {SPNEGO_ENCRYPTED}".encode(),
+                "\tOriginalContent: type=application/soap+xml;charset=UTF-8;"
+                f"Length={len(message) + padding}".encode(),
+                _BOUNDARY,
+                b"\tContent-Type: application/octet-stream",
+                b"",
+            ]
+        )
+        + struct.pack("<I", len(signature))
+        + signature
+        + sealed
+        + _BOUNDARY
+        + b"--\r\n"
+    )
     content_type = f'multipart/encrypted;protocol="{SPNEGO_ENCRYPTED}";boundary="Encrypted Boundary"'
     return content_type, body
 
 
 __all__ = [
-    "AccountTable", "NtlmUserStore", "SpnegoError", "channel_bindings_for", "client_sent_channel_bindings",
-    "new_acceptor", "ntlm_store_lines", "parse_basic", "unwrap_encrypted", "wrap_encrypted",
+    "AccountTable",
+    "NtlmUserStore",
+    "SpnegoError",
+    "channel_bindings_for",
+    "client_sent_channel_bindings",
+    "new_acceptor",
+    "ntlm_store_lines",
+    "parse_basic",
+    "unwrap_encrypted",
+    "wrap_encrypted",
 ]

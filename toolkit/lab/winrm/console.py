@@ -57,9 +57,12 @@ class ConsoleProgram:
 
 def clixml_errors(messages: list[str]) -> bytes:
     """The ``#< CLIXML`` document PowerShell writes to a redirected stderr for error records."""
-    parts = ["#< CLIXML\r\n", '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">']
+    parts = [
+        "#< CLIXML\r\n",
+        '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">',
+    ]
     for message in messages:
-        for line in (message.splitlines() or [""]):
+        for line in message.splitlines() or [""]:
             parts.append(f'<S S="Error">{_clixml_escape(line)}_x000D__x000A_</S>')
     parts.append("</Objs>")
     return "".join(parts).encode("utf-8")
@@ -116,7 +119,9 @@ def parse_command_line(command_line: str, hostname: str) -> ConsoleProgram:
         return ConsoleProgram("builtin", immediate=ProcessResult(hostname.upper().encode() + b"\r\n", b"", 0))
     if program == "echo":
         text = command_line.split(None, 1)[1] if len(args) > 1 else "ECHO is on."
-        return ConsoleProgram("builtin", immediate=ProcessResult(text.encode("cp437", "replace") + b"\r\n", b"", 0))
+        return ConsoleProgram(
+            "builtin", immediate=ProcessResult(text.encode("cp437", "replace") + b"\r\n", b"", 0)
+        )
     message = (
         f"'{args[0]}' is not recognized as an internal or external command,\r\n"
         "operable program or batch file.\r\n"
@@ -134,18 +139,24 @@ def _parse_powershell(args: list[str]) -> ConsoleProgram:
             try:
                 script = base64.b64decode(args[index + 1], validate=True).decode("utf-16-le")
             except (binascii.Error, UnicodeDecodeError):
-                return _usage_error("Cannot process the command because the value specified with "
-                                    "-EncodedCommand is not properly encoded. The value must be Base64 encoded.")
+                return _usage_error(
+                    "Cannot process the command because the value specified with "
+                    "-EncodedCommand is not properly encoded. The value must be Base64 encoded."
+                )
             if any(line.strip() == BOOTSTRAP_MARKER for line in script.splitlines()):
                 return ConsoleProgram("bootstrap", script=script, reads_stdin=True)
             return ConsoleProgram("powershell", script=script)
         if _matches(arg, "Command", 1):
-            rest = args[index + 1:]
+            rest = args[index + 1 :]
             if rest == ["-"]:
                 return ConsoleProgram("powershell", reads_stdin=True)
             return ConsoleProgram("powershell", script=" ".join(rest))
-        if _matches(arg, "ExecutionPolicy", 2) or _matches(arg, "InputFormat", 2) or \
-                _matches(arg, "OutputFormat", 1) or _matches(arg, "WindowStyle", 1):
+        if (
+            _matches(arg, "ExecutionPolicy", 2)
+            or _matches(arg, "InputFormat", 2)
+            or _matches(arg, "OutputFormat", 1)
+            or _matches(arg, "WindowStyle", 1)
+        ):
             index += 2
             continue
         if arg[:1] in "-/":

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 _MAX_HEADER_LINES = 100
 _MAX_BODY = 32 * 1024 * 1024
 _IDLE_TIMEOUT_S = 120.0
+_MAX_SHELLS_PER_HOST = 256
 _SERVER_HEADER = "Microsoft-HTTPAPI/2.0"
 
 
@@ -64,10 +65,22 @@ class HttpResponse:
     authenticate: list[str] = field(default_factory=list)
 
     def to_bytes(self, keep_alive: bool) -> bytes:
-        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-                  411: "Length Required", 413: "Request Entity Too Large", 500: "Internal Server Error"}
-        lines = [f"HTTP/1.1 {self.status} {reason.get(self.status, 'Error')}", f"Server: {_SERVER_HEADER}",
-                 f"Date: {email.utils.formatdate(usegmt=True)}", f"Content-Length: {len(self.body)}"]
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            411: "Length Required",
+            413: "Request Entity Too Large",
+            500: "Internal Server Error",
+        }
+        lines = [
+            f"HTTP/1.1 {self.status} {reason.get(self.status, 'Error')}",
+            f"Server: {_SERVER_HEADER}",
+            f"Date: {email.utils.formatdate(usegmt=True)}",
+            f"Content-Length: {len(self.body)}",
+        ]
         if self.content_type:
             lines.append(f"Content-Type: {self.content_type}")
         lines.extend(f"WWW-Authenticate: {value}" for value in self.authenticate)
@@ -103,7 +116,7 @@ def read_request(reader: BinaryIO) -> HttpRequest | None:
     else:
         raise _BadRequest("too many header lines")
     if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = bytearray()
+        chunked = bytearray()
         while True:
             size_line = reader.readline(1024)
             try:
@@ -114,11 +127,11 @@ def read_request(reader: BinaryIO) -> HttpRequest | None:
                 while reader.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
                 break
-            if len(body) + size > _MAX_BODY:
+            if len(chunked) + size > _MAX_BODY:
                 raise _BadRequest("body too large")
-            body += reader.read(size)
+            chunked += reader.read(size)
             reader.readline(1024)
-        return HttpRequest(method, path, version, headers, bytes(body))
+        return HttpRequest(method, path, version, headers, bytes(chunked))
     try:
         length = int(headers.get("content-length", "0") or 0)
     except ValueError as exc:
@@ -154,8 +167,14 @@ class WinRMHost:
 
     # connections ----------------------------------------------------------------------------------
 
-    def serve_connection(self, sock: socket.socket, peer: tuple[str, int], *,
-                         tls_context: ssl.SSLContext | None = None, certificate_hash: bytes | None = None) -> None:
+    def serve_connection(
+        self,
+        sock: socket.socket,
+        peer: tuple[str, int],
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        certificate_hash: bytes | None = None,
+    ) -> None:
         """Serve one accepted TCP connection until the client closes it (runs on its own thread)."""
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -176,8 +195,13 @@ class WinRMHost:
                 if request is None:
                     return
                 try:
-                    response = self.handle(request, state, tls=tls_context is not None,
-                                           certificate_hash=certificate_hash, client_ip=peer[0])
+                    response = self.handle(
+                        request,
+                        state,
+                        tls=tls_context is not None,
+                        certificate_hash=certificate_hash,
+                        client_ip=peer[0],
+                    )
                 except _ResetConnection:
                     _abort(sock)
                     return
@@ -202,8 +226,15 @@ class WinRMHost:
             offers.append('Basic realm="WSMAN"')
         return HttpResponse(401, authenticate=offers)
 
-    def handle(self, request: HttpRequest, state: _ConnectionAuth, *, tls: bool, certificate_hash: bytes | None,
-               client_ip: str) -> HttpResponse:
+    def handle(
+        self,
+        request: HttpRequest,
+        state: _ConnectionAuth,
+        *,
+        tls: bool,
+        certificate_hash: bytes | None,
+        client_ip: str,
+    ) -> HttpResponse:
         if request.path.split("?", 1)[0].rstrip("/").lower() != "/wsman":
             return HttpResponse(404)
         if request.method != "POST":
@@ -222,29 +253,40 @@ class WinRMHost:
             if state.context is None or state.context.complete:
                 state.context, state.principal = auth.new_acceptor(), None
             bindings = None
-            if tls and certificate_hash and b"NTLMSSP\x00\x03" in token and auth.client_sent_channel_bindings(token):
+            if (
+                tls
+                and certificate_hash
+                and b"NTLMSSP\x00\x03" in token
+                and auth.client_sent_channel_bindings(token)
+            ):
                 bindings = auth.channel_bindings_for(certificate_hash)
             try:
                 out_token = state.context.step(token, channel_bindings=bindings)
             except Exception:  # noqa: BLE001 - wrong password, bad binding, garbage token: all a 401
                 state.context, state.principal = None, None
                 return self._challenge(tls)
+            # Answer in the scheme the client used (a raw "NTLM" client looks for an NTLM challenge).
+            answer_scheme = "NTLM" if scheme == "ntlm" else "Negotiate"
             if not state.context.complete:
-                return HttpResponse(401, authenticate=[f"Negotiate {base64.b64encode(out_token or b'').decode()}"])
+                challenge = base64.b64encode(out_token or b"").decode()
+                return HttpResponse(401, authenticate=[f"{answer_scheme} {challenge}"])
             client = state.context.client_principal or ""
             if faults.auth_failure or not self.accounts.knows(client):
                 state.context, state.principal = None, None
                 return self._challenge(tls)
             state.principal = client
             if out_token:
-                extra_auth.append(f"Negotiate {base64.b64encode(out_token).decode()}")
+                extra_auth.append(f"{answer_scheme} {base64.b64encode(out_token).decode()}")
             principal = client
         elif scheme == "basic":
             if not (tls or faults.allow_unencrypted):
                 return self._challenge(tls)
             credentials = auth.parse_basic(value)
-            if (credentials is None or faults.auth_failure
-                    or not self.accounts.check_password(credentials.principal, credentials.password)):
+            if (
+                credentials is None
+                or faults.auth_failure
+                or not self.accounts.check_password(credentials.principal, credentials.password)
+            ):
                 return self._challenge(tls)
             principal = credentials.principal
         elif header:
@@ -270,10 +312,14 @@ class WinRMHost:
         else:
             if not tls and not faults.allow_unencrypted:
                 error = SoapError(
-                    5, "The WinRM service rejected the request: unencrypted traffic is not allowed on this "
-                       "listener (AllowUnencrypted=false). Use message encryption or HTTPS.", "w:AccessDenied")
-                return HttpResponse(500, soap.fault("", error, self.machine),
-                                    "application/soap+xml;charset=UTF-8", extra_auth)
+                    5,
+                    "The WinRM service rejected the request: unencrypted traffic is not allowed on this "
+                    "listener (AllowUnencrypted=false). Use message encryption or HTTPS.",
+                    "w:AccessDenied",
+                )
+                return HttpResponse(
+                    500, soap.fault("", error, self.machine), "application/soap+xml;charset=UTF-8", extra_auth
+                )
             plain = request.body
 
         state.soap_requests += 1
@@ -314,10 +360,17 @@ class WinRMHost:
             elif request.resource_uri.lower() == soap.RESOURCE_CMD:
                 shell = CmdShell(request, self.backend, principal, client_ip, self.spec.name)
             else:
-                raise SoapError(soap.CODE_ACTION_NOT_SUPPORTED,
-                                f"The resource URI {request.resource_uri} is not supported by the lab.",
-                                "w:DestinationUnreachable", sender=True)
+                raise SoapError(
+                    soap.CODE_ACTION_NOT_SUPPORTED,
+                    f"The resource URI {request.resource_uri} is not supported by the lab.",
+                    "w:DestinationUnreachable",
+                    sender=True,
+                )
             with self._shells_lock:
+                # Memory guard for long `lab serve` runs: clients that die never Delete their shells.
+                # Dicts keep insertion order, so the first key is the oldest shell.
+                while len(self.shells) >= _MAX_SHELLS_PER_HOST:
+                    self.shells.pop(next(iter(self.shells))).close()
                 self.shells[shell.shell_id] = shell
             scheme = "https" if tls else "http"
             port = self.ports.get(scheme, 0)
@@ -347,8 +400,12 @@ class WinRMHost:
         }
         operation = operations.get(action)
         if operation is None:
-            raise SoapError(soap.CODE_ACTION_NOT_SUPPORTED, f"The action {action} is not supported by the lab.",
-                            "w:ActionNotSupported", sender=True)
+            raise SoapError(
+                soap.CODE_ACTION_NOT_SUPPORTED,
+                f"The action {action} is not supported by the lab.",
+                "w:ActionNotSupported",
+                sender=True,
+            )
         shell = self._shell(request)
         return action + "Response", getattr(shell, operation)(request)
 

@@ -84,6 +84,9 @@ class Shell:
             f"<rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>"
         )
 
+    def create_response_body(self) -> str:
+        raise NotImplementedError
+
     def get_xml(self) -> str:
         raise NotImplementedError
 
@@ -172,8 +175,14 @@ def extract_script(metadata: Any) -> tuple[str, dict[str, Any], bool]:
     commands = list(getattr(metadata, "commands", []) or [])
     if not commands:
         raise ValueError("the pipeline has no commands")
-    index = next((i for i, c in enumerate(commands)
-                  if c.is_script or str(c.command_text).lower() in ("invoke-expression", "iex")), 0)
+    index = next(
+        (
+            i
+            for i, c in enumerate(commands)
+            if c.is_script or str(c.command_text).lower() in ("invoke-expression", "iex")
+        ),
+        0,
+    )
     chosen = commands[index]
     parameters: dict[str, Any] = {}
     positional = 0
@@ -187,7 +196,7 @@ def extract_script(metadata: Any) -> tuple[str, dict[str, Any], bool]:
         return str(chosen.command_text), parameters, False
     if str(chosen.command_text).lower() in ("invoke-expression", "iex"):
         script = parameters.pop("Command", None) or parameters.pop("0", "")
-        out_lines = any(str(c.command_text).lower() == "out-string" for c in commands[index + 1:])
+        out_lines = any(str(c.command_text).lower() == "out-string" for c in commands[index + 1 :])
         return str(script), {}, out_lines
     return str(chosen.command_text), parameters, False
 
@@ -206,25 +215,28 @@ class PowerShellShell(Shell):
     """A Runspace Pool behind a WinRS shell (resource URI ``.../powershell/<configuration>``)."""
 
     def __init__(self, request: Request, backend: HostBackend, owner: str, client_ip: str) -> None:
-        creation = request.body.find("rsp:Shell/pwsh:creationXml", NS)
-        if creation is None or not (creation.text or "").strip():
-            raise SoapError(soap.CODE_INVALID_ARGS, "Create for a PowerShell shell without creationXml.",
-                            sender=True)
-        shell_id = request.body.find("rsp:Shell", NS).attrib.get("ShellId") or str(uuid.uuid4())
+        shell = request.body.find("rsp:Shell", NS)
+        creation = shell.find("pwsh:creationXml", NS) if shell is not None else None
+        if shell is None or creation is None or not (creation.text or "").strip():
+            raise SoapError(
+                soap.CODE_INVALID_ARGS, "Create for a PowerShell shell without creationXml.", sender=True
+            )
+        shell_id = shell.attrib.get("ShellId") or str(uuid.uuid4())
         super().__init__(shell_id.upper(), request.resource_uri, owner, client_ip)
         self.backend = backend
         self.pool = ServerRunspacePool()
         self.pipelines: dict[str, _PipelineState] = {}
         self.outgoing: dict[str | None, list[bytes]] = {}
         with self.lock:
-            self._feed(base64.b64decode(creation.text), None)
+            self._feed(base64.b64decode(creation.text or ""), None)
 
     # psrpcore plumbing -------------------------------------------------------------------------
 
     def _feed(self, data: bytes, pipeline_id: str | None) -> None:
         try:
-            self.pool.receive_data(PSRPPayload(data, StreamType.default,
-                                               uuid.UUID(pipeline_id) if pipeline_id else None))
+            self.pool.receive_data(
+                PSRPPayload(data, StreamType.default, uuid.UUID(pipeline_id) if pipeline_id else None)
+            )
             while True:
                 event = self.pool.next_event()
                 if event is None:
@@ -304,13 +316,28 @@ class PowerShellShell(Shell):
         command_id = (line.attrib.get("CommandId") or str(uuid.uuid4())).upper()
         arguments = line.find("rsp:Arguments", NS)
         with self.lock:
+            self._forget_finished()
             # The pipeline must exist before its CreatePipeline fragment is fed in (psrpcore).
             pipeline = ServerPipeline(self.pool, uuid.UUID(command_id))
             self.pipelines[command_id] = _PipelineState(pipeline)
             if arguments is not None and (arguments.text or "").strip():
-                self._feed(base64.b64decode(arguments.text), command_id)
-        return (f'<rsp:CommandResponse xmlns:rsp="{NS["rsp"]}"><rsp:CommandId>{command_id}</rsp:CommandId>'
-                "</rsp:CommandResponse>")
+                self._feed(base64.b64decode(arguments.text or ""), command_id)
+        return (
+            f'<rsp:CommandResponse xmlns:rsp="{NS["rsp"]}"><rsp:CommandId>{command_id}</rsp:CommandId>'
+            "</rsp:CommandResponse>"
+        )
+
+    def _forget_finished(self) -> None:
+        """Drop pipelines whose final state was delivered: a long-lived pool must not grow without bound
+        (clients do not always send Signal(terminate) for a finished pipeline)."""
+        for pipeline_id, state in list(self.pipelines.items()):
+            if state.finalised and not self.outgoing.get(pipeline_id):
+                self.pipelines.pop(pipeline_id)
+                self.outgoing.pop(pipeline_id, None)
+                try:
+                    state.pipeline.close()
+                except PSRPCoreError:
+                    pass
 
     def send(self, request: Request) -> str:
         with self.lock:
@@ -351,7 +378,8 @@ class PowerShellShell(Shell):
                 if remaining <= 0:
                     raise soap.operation_timeout()
                 self.lock.wait(remaining)
-            chunks, size = [], 0
+            chunks: list[bytes] = []
+            size = 0
             while queued and (not chunks or size + len(queued[0]) <= limit):
                 chunk = queued.pop(0)
                 chunks.append(chunk)
@@ -359,14 +387,14 @@ class PowerShellShell(Shell):
             done = state is not None and state.finalised and not queued
         command_attr = f" CommandId={quoteattr(target)}" if target else ""
         streams = "".join(
-            f'<rsp:Stream Name="stdout"{command_attr}>{base64.b64encode(c).decode()}</rsp:Stream>' for c in chunks
+            f'<rsp:Stream Name="stdout"{command_attr}>{base64.b64encode(c).decode()}</rsp:Stream>'
+            for c in chunks
         )
         command_state = ""
         if target:
             uri = soap.COMMAND_STATE_DONE if done else soap.COMMAND_STATE_RUNNING
             command_state = f'<rsp:CommandState{command_attr} State="{uri}"/>'
-        return (f'<rsp:ReceiveResponse xmlns:rsp="{NS["rsp"]}">{streams}{command_state}'
-                "</rsp:ReceiveResponse>")
+        return f'<rsp:ReceiveResponse xmlns:rsp="{NS["rsp"]}">{streams}{command_state}</rsp:ReceiveResponse>'
 
     def signal(self, request: Request) -> str:
         node = request.body.find("rsp:Signal", NS)
@@ -409,7 +437,9 @@ class _Process:
 class CmdShell(Shell):
     """A WinRS ``cmd`` shell: each Command is a ``cmd.exe /c`` command line."""
 
-    def __init__(self, request: Request, backend: HostBackend, owner: str, client_ip: str, hostname: str) -> None:
+    def __init__(
+        self, request: Request, backend: HostBackend, owner: str, client_ip: str, hostname: str
+    ) -> None:
         super().__init__(str(uuid.uuid4()).upper(), request.resource_uri, owner, client_ip)
         self.backend = backend
         self.hostname = hostname
@@ -434,13 +464,19 @@ class CmdShell(Shell):
         arguments = [(a.text or "") for a in request.body.findall("rsp:CommandLine/rsp:Arguments", NS)]
         command_line = " ".join([(command.text or "").strip(), *arguments]).strip()
         line = request.body.find("rsp:CommandLine", NS)
-        command_id = ((line.attrib.get("CommandId") if line is not None else None) or str(uuid.uuid4())).upper()
+        command_id = (
+            (line.attrib.get("CommandId") if line is not None else None) or str(uuid.uuid4())
+        ).upper()
         process = _Process(console.parse_command_line(command_line, self.hostname))
         with self.lock:
+            for finished in [key for key, p in self.processes.items() if p.delivered]:
+                del self.processes[finished]
             self.processes[command_id] = process
             self._maybe_start(process)
-        return (f'<rsp:CommandResponse xmlns:rsp="{NS["rsp"]}"><rsp:CommandId>{command_id}</rsp:CommandId>'
-                "</rsp:CommandResponse>")
+        return (
+            f'<rsp:CommandResponse xmlns:rsp="{NS["rsp"]}"><rsp:CommandId>{command_id}</rsp:CommandId>'
+            "</rsp:CommandResponse>"
+        )
 
     def send(self, request: Request) -> str:
         with self.lock:
@@ -483,11 +519,15 @@ class CmdShell(Shell):
         if first_delivery:
             for name, data in (("stdout", result.stdout), ("stderr", result.stderr)):
                 if data:
-                    parts.append(f'<rsp:Stream Name="{name}"{attr}>{base64.b64encode(data).decode()}</rsp:Stream>')
+                    parts.append(
+                        f'<rsp:Stream Name="{name}"{attr}>{base64.b64encode(data).decode()}</rsp:Stream>'
+                    )
         parts.append(f'<rsp:Stream Name="stdout"{attr} End="true"></rsp:Stream>')
         parts.append(f'<rsp:Stream Name="stderr"{attr} End="true"></rsp:Stream>')
-        parts.append(f'<rsp:CommandState{attr} State="{soap.COMMAND_STATE_DONE}">'
-                     f"<rsp:ExitCode>{result.exit_code}</rsp:ExitCode></rsp:CommandState>")
+        parts.append(
+            f'<rsp:CommandState{attr} State="{soap.COMMAND_STATE_DONE}">'
+            f"<rsp:ExitCode>{result.exit_code}</rsp:ExitCode></rsp:CommandState>"
+        )
         return f'<rsp:ReceiveResponse xmlns:rsp="{NS["rsp"]}">{"".join(parts)}</rsp:ReceiveResponse>'
 
     def signal(self, request: Request) -> str:

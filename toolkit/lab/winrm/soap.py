@@ -52,7 +52,9 @@ CODE_INVALID_ARGS = 0x80338043  # ERROR_WSMAN_INVALID_SELECTORS-style: malformed
 class SoapError(Exception):
     """A request the lab answers with a WS-Management fault (HTTP 500)."""
 
-    def __init__(self, code: int, message: str, subcode: str = "w:InternalError", sender: bool = False) -> None:
+    def __init__(
+        self, code: int, message: str, subcode: str = "w:InternalError", sender: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -70,7 +72,7 @@ class Request:
     operation_timeout_s: float
     max_envelope_size: int
     body: Element
-    raw: Element = field(repr=False, default=None)  # type: ignore[assignment]
+    raw: Element | None = field(repr=False, default=None)
 
 
 _DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
@@ -88,13 +90,21 @@ def parse_request(data: bytes) -> Request:
     try:
         root = SafeET.fromstring(data)
     except Exception as exc:  # defusedxml raises several types; all mean "not a usable envelope"
-        raise SoapError(CODE_INVALID_ARGS, f"The request is not well-formed XML: {exc}", "w:SchemaValidationError",
-                        sender=True) from exc
+        raise SoapError(
+            CODE_INVALID_ARGS,
+            f"The request is not well-formed XML: {exc}",
+            "w:SchemaValidationError",
+            sender=True,
+        ) from exc
     header = root.find("s:Header", NS)
     body = root.find("s:Body", NS)
     if header is None or body is None:
-        raise SoapError(CODE_INVALID_ARGS, "The SOAP envelope has no Header or Body.", "w:SchemaValidationError",
-                        sender=True)
+        raise SoapError(
+            CODE_INVALID_ARGS,
+            "The SOAP envelope has no Header or Body.",
+            "w:SchemaValidationError",
+            sender=True,
+        )
 
     def text(path: str) -> str:
         node = header.find(path, NS)
@@ -159,7 +169,8 @@ def fault(relates_to: str, error: SoapError, machine: str) -> bytes:
 def operation_timeout() -> SoapError:
     return SoapError(
         CODE_OPERATION_TIMEOUT,
-        "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.",
+        "The WS-Management service cannot complete the operation within the time specified in "
+        "OperationTimeout.",
         "w:TimedOut",
     )
 

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.inventory.conftest import FIXTURES
 from toolkit.errors import InventoryError
 from toolkit.inventory import load_inventory
 from toolkit.models import HostConfig
 from toolkit.secrets import Secret
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 FLEET = FIXTURES / "ansible" / "windows-fleet"
 EXPECTED = yaml.safe_load((FLEET / "expected.yml").read_text())
@@ -154,3 +155,32 @@ def test_bad_ini_lines_name_the_line(tmp_path: Path, text: str, fragment: str) -
     with pytest.raises(InventoryError) as caught:
         load_inventory(tmp_path / "inv.ini").select()
     assert fragment in str(caught.value)
+
+
+def test_ansible_prompt_once_per_user_for_many_hosts(tmp_path: Path, prompt: Any) -> None:
+    (tmp_path / "inv.ini").write_text(
+        "[web]\nweb[01:05] ansible_user=ops\nweb09 ansible_user=other\n\n[web:vars]\n"
+        "ansible_connection=winrm\nansible_winrm_transport=ntlm\n"
+    )
+    hosts = load_inventory(tmp_path / "inv.ini", prompt=prompt).select()
+    assert len(hosts) == 6
+    assert prompt.questions == [
+        "Password for ops (credential ansible:ops): ",
+        "Password for other (credential ansible:other): ",
+    ]
+    assert all(h.credential is not None and h.credential.password == Secret(prompt.answer) for h in hosts)
+
+
+def test_group_loops_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "inv.ini").write_text("[a:children]\nb\n\n[b:children]\na\n\n[a]\nh1\n")
+    with pytest.raises(InventoryError, match="group nesting loops"):
+        load_inventory(tmp_path / "inv.ini")
+
+
+def test_missing_connection_defaults_to_ssh_with_one_warning(tmp_path: Path) -> None:
+    (tmp_path / "inv.ini").write_text("[web]\nweb[01:08]\nwin01 ansible_connection=psrp\n")
+    inventory = load_inventory(tmp_path / "inv.ini")
+    assert [h.transport for h in inventory.match("web0*")] == ["ssh"] * 8
+    assert inventory.hosts["win01"].transport == "winrm"
+    (warning,) = inventory.warnings
+    assert warning.startswith("8 host(s) have no ansible_connection") and "web01, web02" in warning

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.inventory.conftest import FIXTURES
 from toolkit.errors import UsageError
 from toolkit.inventory import load_inventory
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 _SPEC = yaml.safe_load((FIXTURES / "limits.yml").read_text())
 

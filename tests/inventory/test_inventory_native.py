@@ -6,18 +6,20 @@ import re
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.inventory.conftest import FIXTURES, CountingPrompt
 from toolkit.errors import InventoryError
 from toolkit.inventory import load_inventory
 from toolkit.secrets import MASK, Secret
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 ENV = {"IISFLEET_TEST_OPS_PASSWORD": "ops-secret-value-123"}
 
 
-def _fleet(prompt: CountingPrompt | None = None, environ: dict[str, str] | None = None):
+def _fleet(prompt: Any | None = None, environ: dict[str, str] | None = None):
     return load_inventory(
         FIXTURES / "native" / "fleet.yml", prompt=prompt, environ=ENV if environ is None else environ
     )
@@ -73,7 +75,7 @@ def test_env_is_only_read_for_selected_hosts() -> None:
     assert hosts[0].credential is not None and hosts[0].credential.key_file == "~/.ssh/id_ed25519"
 
 
-def test_prompt_is_called_once_per_credential_for_many_hosts(prompt: CountingPrompt) -> None:
+def test_prompt_is_called_once_per_credential_for_many_hosts(prompt: Any) -> None:
     hosts = _fleet(prompt=prompt).select("helpdesk-boxes")
     assert len(hosts) == 3
     assert prompt.questions == ["Password for CONTOSO\\helpdesk (credential helpdesk): "]
@@ -161,3 +163,17 @@ def test_host_only_named_in_a_group_uses_its_name_as_address(tmp_path: Path) -> 
     path.write_text("groups:\n  web: {hosts: [web09.contoso.com]}\n")
     (host,) = load_inventory(path).select()
     assert (host.name, host.address, host.credential) == ("web09.contoso.com", "web09.contoso.com", None)
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yml"
+    path.write_text(
+        "defaults: {transport: winrm}\n"
+        "hosts:\n"
+        "  web01: &base {address: 10.0.0.1, tags: [a]}\n"
+        "  web02:\n"
+        "    <<: *base\n"
+        "    address: 10.0.0.2\n"
+    )
+    hosts = {h.name: h for h in load_inventory(path).select()}
+    assert (hosts["web02"].address, hosts["web02"].tags) == ("10.0.0.2", ("a",))

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.playbooks.conftest import FIXTURES
 from toolkit.cli import app
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 runner = CliRunner()
 
