@@ -17,7 +17,7 @@ import datetime as dt
 import gzip
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from toolkit.parsers.types import (
@@ -286,7 +286,7 @@ def _rename_log_sites(log: LogView, config: IisConfig | None) -> LogView:
             return by_id.get(int(text), text)
         return text
 
-    groups = tuple(LogGroup(**{**g.__dict__, "site": rename(g.site)}) for g in log.groups)
+    groups = tuple(replace(g, site=rename(g.site)) for g in log.groups)
     requests: dict[str, int] = defaultdict(int)
     for site, n in log.requests_by_site.items():
         requests[rename(site)] += n

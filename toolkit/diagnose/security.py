@@ -124,10 +124,10 @@ def identity_sids(identity: str, groups: Sequence[Mapping[str, Any]]) -> set[str
             sids |= set(sids_for_identity(identity, groups))
         except Exception:  # noqa: BLE001 - fall back to what we can resolve by name
             pass
-    own = WELL_KNOWN.get(identity.strip().lower()) or WELL_KNOWN.get("nt authority\\" + short_name(identity)) \
-        if short_name(identity) in ("iusr", "network service", "system", "local service") else None
-    if own:
-        sids.add(own)
+    if short_name(identity) in ("iusr", "network service", "system", "local service"):
+        sids.add(WELL_KNOWN["nt authority\\" + short_name(identity)])
+    elif identity.strip().lower().startswith("iis apppool\\"):
+        sids.add(app_pool_sid(identity.split("\\", 1)[1]))
     sids |= {m.sid for m in memberships(identity, groups) if m.sid}
     # The host shows a domain account's own SID where it lists it as a group member.
     for g in groups:
@@ -221,6 +221,12 @@ def read_access(sd: SecurityDescriptor | None, identity: str, groups: Sequence[M
     if sd is None:
         return None
     sid_names = {app_pool_sid(p): f"IIS APPPOOL\\{p}" for p in pools}
+    for g in groups:  # the host named these SIDs for us in its group listing
+        if g.get("sid") and g.get("name"):
+            sid_names.setdefault(str(g["sid"]), str(g["name"]))
+        for m in g.get("members") or []:
+            if m.get("sid") and m.get("name"):
+                sid_names.setdefault(str(m["sid"]), str(m["name"]))
     with_read = tuple(sorted({_ace_trustee(a, sid_names) for a in sd.dacl
                               if not a.ace_type.upper().startswith("D") and a.rights & READ_BITS}))
     if not sd.dacl_present:

@@ -316,28 +316,74 @@ class Scanner:
         agg.requests_by[(server, site)] += requests
         agg.note_time(self._line_time(buf, start, layout))
         agg.note_time(self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout))
-        events: list[Event401] = []
-        i_status = layout.index["sc-status"]
+        # The hot loop: everything local, one split per 401 line and per look-ahead hit.
+        open_events: list[Event401] = []
+        i_date, i_time, i_ip, i_stem, i_status, i_sub, i_win32, i_ua, i_user = layout.fast[:9]  # type: ignore[index]
+        ua_next_to_ip = i_ua >= 0 and i_ua == i_ip + 1
+        lead = b" " if i_ip > 0 else b""
         width = layout.width
+        window = self.window
+        stamp = self._stamp
+        classify = agg.classify
+        source = self.source
         find = buf.find
         rfind = buf.rfind
         count_nl = buf.count
+        # A success that resolved one 401 also resolves the client's 401s between the two (NTLM's second round).
+        resolved_by: dict[tuple[bytes, bytes | None, bytes], tuple[int, int | None]] = {}
         cursor_pos, cursor_line = start, line_at
         hit = find(b" 401 ", start, end)
         while hit >= 0:
             nl = rfind(b"\n", start, hit)
             line_start = nl + 1 if nl >= 0 else start
             line_end = find(b"\n", hit, end)
-            raw = buf[line_start:line_end]
-            parts = raw.split(b" ")
+            parts = buf[line_start:line_end].split(b" ")
             if len(parts) == width and parts[i_status] == b"401":
                 cursor_line += count_nl(b"\n", cursor_pos, line_start)
                 cursor_pos = line_start
                 if parts[-1].endswith(b"\r"):
                     parts[-1] = parts[-1][:-1]
-                events.append(self._event(parts, layout, line_end + 1, cursor_line + 1, server, site))
+                date, clock = parts[i_date], parts[i_time]
+                t = stamp(date, clock)
+                ip, stem = parts[i_ip], parts[i_stem]
+                ua = parts[i_ua] if i_ua >= 0 else None
+                ev = Event401(line_end + 1, t, server, site, ip, ua, stem, parts[i_sub], parts[i_win32], source,
+                              cursor_line + 1, parts[i_user] if i_user >= 0 else b"-", date, clock)
+                key = (ip, ua, stem)
+                known = resolved_by.get(key)
+                if known is not None and known[0] > line_end and (t is None or known[1] is None
+                                                                   or known[1] - t <= window):
+                    classify(ev, False)
+                    hit = find(b" 401 ", line_end, end)
+                    continue
+                # Look a short way ahead for this client's next lines.
+                needle = lead + ip + (b" " + ua if ua_next_to_ip else b"")  # type: ignore[operator]
+                pos = line_end + 1
+                limit = min(end, pos + SHORT_RANGE)
+                verdict = None
+                while True:
+                    found = find(needle, pos, limit)
+                    if found < 0:
+                        break
+                    other_start = rfind(b"\n", 0, found) + 1
+                    other_end = find(b"\n", found, end)
+                    other = buf[other_start:other_end].split(b" ")
+                    if (len(other) == width and other[i_ip] == ip and other[i_stem] == stem
+                            and (i_ua < 0 or other[i_ua] == ua)):
+                        status = other[i_status]
+                        if len(status) == 3 and status < b"400" and status.isdigit():
+                            t_ok = stamp(other[i_date], other[i_time])
+                            verdict = t is None or t_ok is None or t_ok - t <= window
+                            if verdict:
+                                resolved_by[key] = (other_start, t_ok)
+                            break
+                    pos = other_end + 1
+                if verdict is None:
+                    open_events.append(ev)
+                else:
+                    classify(ev, not verdict)
             hit = find(b" 401 ", line_end, end)
-        self._resolve(buf, start, end, events, layout)
+        self._resolve(buf, start, end, open_events, layout, searched=True)
 
     def _not_requests(self, buf: bytes, start: int, end: int, count: int, line_at: int, width: int) -> int:
         """Malformed and blank lines in ``[start, end)``: malformed ones are recorded with their line number.
@@ -381,6 +427,8 @@ class Scanner:
                 or (self.until is not None and first > self.until + margin))
 
     def _fast_ok(self, buf: bytes, start: int, end: int, count: int, layout: Layout) -> bool:
+        if layout.fast is None:
+            return False
         i_status = layout.index.get("sc-status", -1)
         if i_status <= 0 or i_status >= layout.width - 1:
             return False  # " 401 " would not bracket the status field
@@ -625,11 +673,16 @@ class Scanner:
                 hi = mid + 1
         return hi
 
-    def _resolve(self, buf: bytes, start: int, end: int, events: list[Event401], layout: Layout | None) -> None:
+    def _resolve(self, buf: bytes, start: int, end: int, events: list[Event401], layout: Layout | None,
+                 searched: bool = False) -> None:
+        """Classify ``events`` (and the 401s carried in :attr:`pending`) against ``buf[start:end]``.
+
+        ``searched`` means the caller already did the short look-ahead for ``events``.
+        """
         agg = self.agg
-        open_events: list[Event401] = []
-        usable = layout is not None and layout.kind == "w3c" and "c-ip" in layout.index
-        for ev in events:
+        open_events: list[Event401] = list(events) if searched else []
+        usable = not searched and layout is not None and layout.kind == "w3c" and "c-ip" in layout.index
+        for ev in events if not searched else ():
             verdict = self._short_search(buf, ev, end, layout) if usable else None  # type: ignore[arg-type]
             if verdict is None:
                 open_events.append(ev)
