@@ -61,8 +61,9 @@ def test_different_sites_are_not_merged() -> None:
 
 
 def test_drift_ranks_the_attribute_that_separates_failing_servers() -> None:
-    hosts = {f"web0{i}": host_from_spec(f"web0{i}", shop()) for i in range(1, 9) if i != 3}
-    hosts["web03"] = host_from_spec("web03", shop("CONTOSO\\svc_web", failing=True))
+    hosts = {f"web0{i}": host_from_spec(f"web0{i}", {**shop(), "crash_on_audit_fail": 0})
+             for i in range(1, 9) if i != 3}
+    hosts["web03"] = host_from_spec("web03", {**shop("CONTOSO\\svc_web", failing=True), "crash_on_audit_fail": 0})
     # noise: a difference that does not line up with the failures
     hosts["web05"] = host_from_spec("web05", {**shop(), "crash_on_audit_fail": 1})
     result = diagnose(hosts)
@@ -71,9 +72,15 @@ def test_drift_ranks_the_attribute_that_separates_failing_servers() -> None:
     assert top.summary == ("web03 differs from the other 7 on Shop: anonymous.user_name=CONTOSO\\svc_web "
                            "(others: IUSR)")
     noise = [d for d in result.drift if d.attribute == "security.crash_on_audit_fail"]
-    assert noise and noise[0].score < top.score
+    assert noise and noise[0].hosts == ("web05",) and noise[0].score == 0.0
     finding = next(f for f in result.findings if f.cause == "anonymous-credentials-invalid")
     assert any(e.kind == "drift" and "anonymous.user_name" in e.summary for e in finding.evidence)
+
+
+def test_missing_evidence_is_not_drift() -> None:
+    hosts = {f"web0{i}": host_from_spec(f"web0{i}", {**shop(), "crash_on_audit_fail": 0}) for i in range(1, 4)}
+    hosts["web04"] = host_from_spec("web04", shop())  # its event collector did not answer
+    assert not [d for d in diagnose(hosts).drift if d.attribute == "security.crash_on_audit_fail"]
 
 
 def test_sites_are_matched_by_binding_when_names_differ() -> None:
@@ -183,3 +190,27 @@ def test_diagnose_run_duck_types_run_data() -> None:
     assert (host["host"], host["status"], host["error"]) == ("web09", "failed", "connection refused")
     assert any("connection refused" in m for m in host["missing_evidence"])
     assert result.findings == ()
+
+
+def test_a_failing_rule_becomes_an_unexplained_finding_not_a_crash(monkeypatch) -> None:
+    from toolkit.diagnose import rules
+
+    def broken(ctx):
+        raise KeyError("surprise")
+
+    monkeypatch.setitem(rules.RULES_BY_SUBSTATUS, 1, (broken,))
+    result = diagnose({"web01": host_from_spec("web01", RIGHT_DENIED)})
+    (finding,) = result.findings
+    assert finding.cause == "unexplained" and finding.confidence.level == "low"
+    assert any("rule broken could not evaluate" in m for m in finding.missing_evidence)
+
+
+def test_missing_collectors_say_why_from_the_run_steps() -> None:
+    steps = [{"collector": "Get-IisFailedRequestTrace", "status": "skipped", "error": None,
+              "skipped_reason": "no terminal 401 in the W3C logs"},
+             {"collector": "Get-AuthEventLog", "status": "failed", "skipped_reason": None,
+              "error": {"category": "timeout", "message": "Get-AuthEventLog did not answer within 60 s"}}]
+    evidence = build_host_evidence("web01", {}, status="partial", steps=steps)
+    assert evidence.missing["freb"] == "Get-IisFailedRequestTrace was skipped: no terminal 401 in the W3C logs"
+    assert evidence.missing["events"] == "Get-AuthEventLog failed: Get-AuthEventLog did not answer within 60 s"
+    assert evidence.missing["config"] == "Get-IisConfig was not collected"

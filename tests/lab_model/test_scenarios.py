@@ -68,12 +68,18 @@ def test_every_scenario_generates_a_loadable_fleet(scenario: str, tmp_path: Path
     assert [spec.address for spec, _ in fleet.hosts][:2] == ["127.77.0.11", "127.77.0.12"]
 
 
-def test_large_scenario_is_fast_and_mostly_healthy(tmp_path: Path) -> None:
-    key = generate("large", 120, tmp_path)
+def test_large_scenario_is_mostly_healthy(tmp_path: Path) -> None:
+    key = generate("large", 50, tmp_path)
     planted = [h for h, entries in key["hosts"].items() if entries]
-    assert len(key["hosts"]) == 120 and len(planted) == 12
-    assert (tmp_path / "hosts" / "web100" / "host.yml").is_file()
-    assert yaml.safe_load((tmp_path / "fleet.yml").read_text())["hosts"][119]["address"] == "127.77.0.130"
+    assert len(key["hosts"]) == 50 and len(planted) == 5
+    assert yaml.safe_load((tmp_path / "fleet.yml").read_text())["hosts"][49]["address"] == "127.77.0.60"
+
+
+def test_host_names_and_addresses_scale() -> None:
+    from toolkit.lab.scenarios import host_address, host_name
+
+    assert [host_name(7, 12), host_name(7, 300), host_name(300, 300)] == ["web07", "web007", "web300"]
+    assert [host_address(1), host_address(200), host_address(201)] == ["127.77.0.11", "127.77.0.210", "127.77.1.11"]
 
 
 def test_seed_catalog_plants_every_cause_and_keeps_hosts_healthy(seed_dir: Path) -> None:
@@ -247,3 +253,19 @@ def test_faults_scenario_key(tmp_path: Path) -> None:
     assert host_yml(tmp_path, not_installed)["iis"]["installed"] is False
     slow = next(h for h, f in key["faults"].items() if f == ["slow_collector"])
     assert host_yml(tmp_path, slow)["faults"]["slow_collector"][0]["delay_s"] >= 60
+
+
+def test_auth_set_in_web_config_is_unlocked_in_application_host(seed_dir: Path) -> None:
+    key = expected(seed_dir)
+    host = host_with(key, "auth-protocol-mismatch")
+    files = seed_dir / "hosts" / host / "files"
+    app_host = (files / "C/Windows/System32/inetsrv/config/applicationHost.config").read_text(encoding="utf-8")
+    unlock = app_host[app_host.index('<location path="Partners" overrideMode="Allow">'):]
+    assert "<anonymousAuthentication />" in unlock[:unlock.index("</location>")]
+    web_config = (files / "D/sites/partners/web.config").read_text(encoding="utf-8")
+    assert '<anonymousAuthentication enabled="false" />' in web_config
+    iisconfig = pytest.importorskip("toolkit.parsers.iisconfig")
+    config = iisconfig.parse_iis_config(app_host, "applicationHost.config", [
+        iisconfig.WebConfigText(site="Partners", virtual_path="/", path="D:\\sites\\partners\\web.config", text=web_config)])
+    effective = iisconfig.effective_for(config, "Partners", "/")
+    assert effective.anonymous.enabled is False

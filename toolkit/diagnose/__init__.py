@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 
-from toolkit.diagnose.evidence import HostEvidence, LogGroup, build_host_evidence, evidence_from_run
+from toolkit.diagnose.evidence import HostEvidence, LogGroup, build_host_evidence, evidence_from_run, terminal_groups
 from toolkit.diagnose.fleet import (
     attach_drift,
     clock_offsets,
@@ -41,32 +40,9 @@ from toolkit.diagnose.fleet import (
 from toolkit.diagnose.model import SCHEMA, Diagnosis, DriftItem, Finding, HostStatus
 from toolkit.diagnose.rules import RULES_BY_SUBSTATUS, RuleContext, unexplained
 from toolkit.diagnose.rules.base import EVIDENCE_NAMES, FleetContext
-from toolkit.diagnose.signals import HANDSHAKE_CODES
 
 __all__ = ["SCHEMA", "Diagnosis", "DriftItem", "Finding", "HostEvidence", "build_host_evidence", "diagnose",
            "diagnose_host", "diagnose_run"]
-
-
-def terminal_groups(host: HostEvidence) -> list[LogGroup]:
-    """Groups with terminal 401s that can be findings.
-
-    Never: the SEC_E_NO_CREDENTIALS 401.1 rows (an NTLM challenge round), and the 401.2 rows that were
-    only the anonymous first round of an attempt that then failed with another 401 (the failure is
-    diagnosed under its own substatus).
-    """
-    absorb = dict(host.log.challenges_before_failure)
-    out = []
-    for g in sorted(host.log.groups, key=lambda g: (g.site, g.substatus, -g.terminal, g.win32)):
-        if g.terminal <= 0 or (g.substatus == 1 and g.win32 in HANDSHAKE_CODES):
-            continue
-        if g.substatus == 2 and absorb.get(g.site):
-            taken = min(absorb[g.site], g.terminal)
-            absorb[g.site] -= taken
-            if taken == g.terminal:
-                continue
-            g = replace(g, terminal=g.terminal - taken)
-        out.append(g)
-    return out
 
 
 def diagnose_host(host: HostEvidence, fleet: FleetContext) -> list[Finding]:
@@ -78,17 +54,24 @@ def diagnose_host(host: HostEvidence, fleet: FleetContext) -> list[Finding]:
     for (site, substatus), groups in sorted(by_site_sub.items()):
         groups.sort(key=lambda g: (-g.terminal, g.win32))
         explained: set[tuple[int, int]] = set()
+        failed_rules: list[str] = []
         for rule in RULES_BY_SUBSTATUS.get(substatus, ()):
             remaining = [g for g in groups if (g.substatus, g.win32) not in explained]
             ctx = RuleContext(host=host, site=site, substatus=substatus, groups=remaining, all_groups=groups,
                               fleet=fleet)
-            for finding in rule(ctx):
+            try:
+                produced = rule(ctx)
+            except Exception as exc:  # noqa: BLE001 - odd host data must not stop the fleet's diagnosis
+                failed_rules.append(f"rule {rule.__name__} could not evaluate this host's evidence: "
+                                    f"{type(exc).__name__}: {exc}"[:300])
+                continue
+            for finding in produced:
                 findings.append(finding)
                 explained |= set(finding.explains)
         left = [g for g in groups if (g.substatus, g.win32) not in explained]
         if left:
             findings.append(unexplained(RuleContext(host=host, site=site, substatus=substatus, groups=left,
-                                                    all_groups=groups, fleet=fleet)))
+                                                    all_groups=groups, fleet=fleet), notes=failed_rules))
     return findings
 
 

@@ -30,6 +30,9 @@ from toolkit.parsers.types import (
     SpnRecord,
 )
 
+#: sc-win32-status of NTLM's challenge round (SEC_E_NO_CREDENTIALS): a 401.1 that is never a finding
+HANDSHAKE_WIN32 = 0x8009030E
+
 #: collector id → the evidence key it provides
 COLLECTOR_KEYS: dict[str, str] = {
     "Get-HostFact": "facts",
@@ -224,21 +227,22 @@ def _err_summary(error: Mapping[str, Any]) -> str:
 
 
 def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *, status: str = "ok",
-                        error: str | None = None) -> HostEvidence:
+                        error: str | None = None,
+                        steps: Sequence[Mapping[str, Any]] = ()) -> HostEvidence:
     """Parse one host's envelopes (collector id → envelope as stored in a run dir).
 
-    Never raises for bad host data: a collector that is absent, reported errors, or does not parse
-    becomes an entry in ``missing`` naming what and why.
+    ``steps`` are the run's step records for the host (``host.json``), used to say why a collector
+    is missing (skipped by the playbook, failed, timed out). Never raises for bad host data: a
+    collector that is absent, reported errors, or does not parse becomes an entry in ``missing``
+    naming what and why.
     """
     missing: dict[str, str] = {}
     kw: dict[str, Any] = {}
+    step_by_collector = {str(st.get("collector")): st for st in steps if isinstance(st, Mapping)}
     for collector, key in COLLECTOR_KEYS.items():
         envelope = envelopes.get(collector)
         if envelope is None:
-            reason = f"{collector} was not collected"
-            if status in ("failed", "skipped") and error:
-                reason += f" (host {status}: {error})"
-            missing[key] = reason
+            missing[key] = _absent_reason(collector, step_by_collector.get(collector), status, error)
             continue
         errors = [e for e in envelope.get("errors") or [] if isinstance(e, Mapping)]
         data = envelope.get("data") or {}
@@ -259,8 +263,27 @@ def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *
     return HostEvidence(name=name, status=status, error=error, log=log, missing=missing, **kw)
 
 
+def _absent_reason(collector: str, step: Mapping[str, Any] | None, status: str, error: str | None) -> str:
+    if step is not None:
+        if step.get("skipped_reason"):
+            return f"{collector} was skipped: {step['skipped_reason']}"
+        step_error = step.get("error")
+        if isinstance(step_error, Mapping):
+            step_error = step_error.get("message") or step_error.get("category")
+        if step_error:
+            return f"{collector} failed: {step_error}"[:300]
+    reason = f"{collector} was not collected"
+    if status in ("failed", "skipped", "partial") and error:
+        reason += f" (host {status}: {error})"
+    return reason
+
+
 def _classify_error(collector: str, err: Mapping[str, Any]) -> str:
+    """The evidence key a collector's error takes away. A cap only trims (``<key>-capped``: named on
+    the host, but it does not lower confidence)."""
     key = COLLECTOR_KEYS[collector]
+    if str(err.get("category") or "") == "cap":
+        return f"{key}-capped"
     if collector == "Get-AuthEventLog":
         text = " ".join(str(err.get(k) or "") for k in ("probe", "target", "message")).lower()
         if "security" in text:
@@ -650,9 +673,27 @@ def evidence_from_run(run: Any) -> dict[str, HostEvidence]:
             error = str(error.get("message") or error.get("category") or "")
         out[name] = build_host_evidence(name, getattr(record, "envelopes", {}) or {},
                                         status=str(getattr(record, "status", "ok") or "ok"),
-                                        error=error or None)
+                                        error=error or None, steps=getattr(record, "steps", ()) or ())
     return out
 
 
-def groups_with_terminal(log: LogView) -> Sequence[LogGroup]:
-    return [g for g in log.groups if g.terminal > 0]
+def terminal_groups(host: HostEvidence) -> list[LogGroup]:
+    """Groups with terminal 401s that can be findings.
+
+    Never: the SEC_E_NO_CREDENTIALS 401.1 rows (an NTLM challenge round), and the 401.2 rows that were
+    only the anonymous first round of an attempt that then failed with another 401 (the failure is
+    diagnosed under its own substatus).
+    """
+    absorb = dict(host.log.challenges_before_failure)
+    out = []
+    for g in sorted(host.log.groups, key=lambda g: (g.site, g.substatus, -g.terminal, g.win32)):
+        if g.terminal <= 0 or (g.substatus == 1 and g.win32 == HANDSHAKE_WIN32):
+            continue
+        if g.substatus == 2 and absorb.get(g.site):
+            taken = min(absorb[g.site], g.terminal)
+            absorb[g.site] -= taken
+            if taken == g.terminal:
+                continue
+            g = replace(g, terminal=g.terminal - taken)
+        out.append(g)
+    return out

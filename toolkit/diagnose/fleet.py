@@ -12,7 +12,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
-from toolkit.diagnose.evidence import HostEvidence
+from toolkit.diagnose.evidence import HostEvidence, terminal_groups
 from toolkit.diagnose.model import (
     ClockOutlier,
     Confidence,
@@ -251,7 +251,6 @@ def fingerprint(host: HostEvidence, site_name: str) -> dict[str, str]:
         if pool is not None:
             answer = read_access(root_content.sd, pool.identity, host.groups)
             fp["content.pool_read"] = str(bool(answer and answer.read))
-        fp["content.physical_path"] = root_content.physical_path
     if root_content is not None and root_content.share_sd is not None and anon_identity:
         answer = read_access(root_content.share_sd, anon_identity, host.groups)
         fp["content.share_anonymous_read"] = str(bool(answer and answer.read))
@@ -288,14 +287,16 @@ def drift(hosts: Mapping[str, HostEvidence], failing: Mapping[tuple[str, str], i
         members = sorted(prints)
         attributes = sorted({k for fp in prints.values() for k in fp})
         for attr in attributes:
+            # Servers whose evidence lacks the attribute are left out: missing evidence is not drift.
+            known = [h for h in members if attr in prints[h]]
             values: dict[str, set[str]] = defaultdict(set)
-            for h in members:
-                values[prints[h].get(attr, "(unknown)")].add(h)
+            for h in known:
+                values[prints[h][attr]].add(h)
             if len(values) < 2:
                 continue
             best = None
             for value, group in sorted(values.items()):
-                if len(group) * 2 > len(members):
+                if len(group) * 2 > len(known):
                     continue  # a majority value is "the norm", not the odd one out
                 union = group | bad
                 score = len(group & bad) / len(union) if union else 0.0
@@ -307,8 +308,8 @@ def drift(hosts: Mapping[str, HostEvidence], failing: Mapping[tuple[str, str], i
                 union = group | bad
                 best = ((len(group & bad) / len(union) if union else 0.0, -len(group), value), value, group)
             (score, _, _), value, group = best
-            others = [h for h in members if h not in group]
-            others_value = Counter(prints[h].get(attr, "(unknown)") for h in others).most_common(1)[0][0]
+            others = [h for h in known if h not in group]
+            others_value = Counter(prints[h][attr] for h in others).most_common(1)[0][0]
             who = ", ".join(sorted(group))
             summary = (f"{who} {'differs' if len(group) == 1 else 'differ'} from the other {len(others)} on "
                        f"{label}: {attr}={value} (others: {others_value})")
@@ -372,7 +373,7 @@ def matrix(hosts: Mapping[str, HostEvidence], per_host: Mapping[str, Sequence[Fi
     cells = []
     for name, host in sorted(hosts.items()):
         terminal: dict[str, int] = defaultdict(int)
-        for g in host.log.groups:
+        for g in terminal_groups(host):
             terminal[g.site] += g.terminal
         sites = set(host.log.requests_by_site) | {s for s, n in terminal.items() if n}
         for site in sorted(sites):

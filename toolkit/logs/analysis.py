@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import mmap
 import os
-from importlib import resources
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import resources
 from multiprocessing import get_context
 from pathlib import Path
 

@@ -134,6 +134,16 @@ class Aggregate:
         if len(self.malformed) < MALFORMED_CAP:
             self.malformed.append((source, line, reason))
 
+    def handshake(self, server: str, site: str, sub: bytes, win32: bytes) -> None:
+        """Count one handshake 401 (the hot path: no event object needed)."""
+        self.status_401_total += 1
+        self.status_401_handshake += 1
+        group = self.groups.get((server, site, sub, win32))
+        if group is None:
+            group = self.groups[(server, site, sub, win32)] = [0, 0, 0, []]
+        group[0] += 1
+        group[2] += 1
+
     def classify(self, ev: Event401, terminal: bool) -> None:
         self.status_401_total += 1
         key = (ev.server, ev.site, ev.sub, ev.win32)
@@ -325,6 +335,7 @@ class Scanner:
         window = self.window
         stamp = self._stamp
         classify = agg.classify
+        handshake = agg.handshake
         source = self.source
         find = buf.find
         rfind = buf.rfind
@@ -339,21 +350,16 @@ class Scanner:
             line_end = find(b"\n", hit, end)
             parts = buf[line_start:line_end].split(b" ")
             if len(parts) == width and parts[i_status] == b"401":
-                cursor_line += count_nl(b"\n", cursor_pos, line_start)
-                cursor_pos = line_start
                 if parts[-1].endswith(b"\r"):
                     parts[-1] = parts[-1][:-1]
-                date, clock = parts[i_date], parts[i_time]
-                t = stamp(date, clock)
+                t = stamp(parts[i_date], parts[i_time])
                 ip, stem = parts[i_ip], parts[i_stem]
                 ua = parts[i_ua] if i_ua >= 0 else None
-                ev = Event401(line_end + 1, t, server, site, ip, ua, stem, parts[i_sub], parts[i_win32], source,
-                              cursor_line + 1, parts[i_user] if i_user >= 0 else b"-", date, clock)
                 key = (ip, ua, stem)
                 known = resolved_by.get(key)
                 if known is not None and known[0] > line_end and (t is None or known[1] is None
                                                                    or known[1] - t <= window):
-                    classify(ev, False)
+                    handshake(server, site, parts[i_sub], parts[i_win32])
                     hit = find(b" 401 ", line_end, end)
                     continue
                 # Look a short way ahead for this client's next lines.
@@ -378,10 +384,18 @@ class Scanner:
                                 resolved_by[key] = (other_start, t_ok)
                             break
                     pos = other_end + 1
-                if verdict is None:
-                    open_events.append(ev)
+                if verdict:
+                    handshake(server, site, parts[i_sub], parts[i_win32])
                 else:
-                    classify(ev, not verdict)
+                    cursor_line += count_nl(b"\n", cursor_pos, line_start)
+                    cursor_pos = line_start
+                    ev = Event401(line_end + 1, t, server, site, ip, ua, stem, parts[i_sub], parts[i_win32],
+                                  source, cursor_line + 1, parts[i_user] if i_user >= 0 else b"-",
+                                  parts[i_date], parts[i_time])
+                    if verdict is None:
+                        open_events.append(ev)
+                    else:
+                        classify(ev, True)
             hit = find(b" 401 ", line_end, end)
         self._resolve(buf, start, end, open_events, layout, searched=True)
 
@@ -723,7 +737,11 @@ class Scanner:
                 if line_start == last_line:
                     continue
                 last_line = line_start
-                if not any(ev.pos <= line_start < ev.until for ev in candidates):
+                if len(candidates) == 1:
+                    only = candidates[0]
+                    if not only.pos <= line_start < only.until:
+                        continue
+                elif not any(ev.pos <= line_start < ev.until for ev in candidates):
                     continue
                 parsed = self._parts_at(buf, line_start, layout)
                 if parsed is None:

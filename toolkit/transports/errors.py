@@ -18,6 +18,7 @@ Category choices worth knowing:
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from typing import Literal
@@ -139,20 +140,20 @@ def winrm_error(exc: BaseException, *, host: str, stage: Stage, scheme: str = "h
                       "and krb5.conf")
 
     if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
-        return _tls_rule(raw, text, host)
+        return _tls_rule(f"{where}: {_ssl_reason(text)}", text, host)
 
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return _error("connect", host, raw, f"no TCP answer from {where} within the connect timeout: host "
+        return _error("connect", host, f"{where}: connect timed out", f"no TCP answer from {where} within the connect timeout: host "
                       "down, wrong address, or a firewall silently dropping the WinRM port")
     if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(exc, (socket.timeout, TimeoutError)):
-        return _error("timeout", host, raw, "the host accepted the connection but did not answer within "
+        return _error("timeout", host, f"{where}: read timed out", "the host accepted the connection but did not answer within "
                       "the read timeout: it is overloaded or the operation takes longer than allowed")
 
     if "connection refused" in text or any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)):
-        return _error("connect", host, raw, f"nothing accepts connections on {where}: the WinRM listener "
+        return _error("connect", host, f"{where}: connection refused", f"nothing accepts connections on {where}: the WinRM listener "
                       "is not running for this scheme/port, or a firewall rejects it")
     if "no route to host" in text or "network is unreachable" in text:
-        return _error("connect", host, raw, f"no network route to {where}")
+        return _error("connect", host, f"{where}: no route to host", f"no network route to {where}")
 
     if isinstance(exc, AuthenticationError):
         return _error("auth", host, raw, "wrong credentials, or the account is not allowed to use WinRM "
@@ -171,7 +172,7 @@ def winrm_error(exc: BaseException, *, host: str, stage: Stage, scheme: str = "h
         return _wsman_fault_rule(exc, host=host, raw=raw)
 
     if is_dropped_connection(exc):
-        return _error("connect", host, raw, "the connection was dropped mid-exchange (keep-alive reset by "
+        return _error("connect", host, f"{where}: connection reset mid-exchange", "the connection was dropped mid-exchange (keep-alive reset by "
                       "the server, a proxy or a load balancer); retried on a fresh session and failed again")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return _error("connect", host, raw, f"could not connect to {where}")
@@ -187,15 +188,24 @@ def winrm_error(exc: BaseException, *, host: str, stage: Stage, scheme: str = "h
 def _dns_rule(exc: BaseException, host: str, where: str) -> TransportError | None:
     for link in _chain(exc):
         if isinstance(link, socket.gaierror):
-            return _error("dns", host, f"{type(link).__name__}: {link}",
+            return _error("dns", host, f"{where}: name does not resolve ({link.strerror or link})",
                           f"the name in {where} does not resolve: check the inventory address and DNS")
     text = _texts(exc)
     if "name or service not known" in text or "nodename nor servname" in text or \
             "failed to resolve" in text or "temporary failure in name resolution" in text or \
             "getaddrinfo failed" in text:
-        return _error("dns", host, f"{type(exc).__name__}: {exc}",
+        return _error("dns", host, f"{where}: name does not resolve",
                       f"the name in {where} does not resolve: check the inventory address and DNS")
     return None
+
+
+_SSL_REASON = re.compile(r"(certificate verify failed: [^()'\"|]+|\[ssl: [a-z_]+\] [^()'\"|]+|hostname mismatch[^()'\"|]*)")
+
+
+def _ssl_reason(text: str) -> str:
+    """The OpenSSL reason out of requests' nested exception text (already lower-cased)."""
+    match = _SSL_REASON.search(text)
+    return match.group(1).strip(" ,.") if match else "TLS handshake failed"
 
 
 def _tls_rule(raw: str, text: str, host: str) -> TransportError:
@@ -289,13 +299,14 @@ def ssh_error(exc: BaseException, *, host: str, address: str = "", port: int | N
                       "(administrators' keys live in C:\\ProgramData\\ssh\\administrators_authorized_keys)")
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) or "connection refused" in text or \
             any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)):
-        return _error("connect", host, raw, f"nothing accepts connections on {where}: sshd is not running "
+        return _error("connect", host, f"{where}: connection refused", f"nothing accepts connections on {where}: sshd is not running "
                       "or a firewall rejects the port")
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return _error("connect", host, raw, f"no answer from {where} within the connect timeout: host down "
+        return _error("connect", host, f"{where}: connect timed out", f"no answer from {where} within the connect timeout: host down "
                       "or a firewall dropping the port")
     if isinstance(exc, (ConnectionResetError, EOFError)) or "connection reset" in text or "eof" in text:
-        return _error("connect", host, raw, "the SSH connection was closed by the server or a middlebox")
+        return _error("connect", host, f"{where}: SSH connection closed ({type(exc).__name__})",
+                      "the SSH connection was closed by the server or a middlebox")
     if isinstance(exc, paramiko.SSHException):
         return _error("protocol", host, raw, "the SSH exchange failed")
     if isinstance(exc, OSError):

@@ -7,6 +7,8 @@ account-state causes run before the generic credential causes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from toolkit.diagnose.model import Confidence, Finding, Fix
 from toolkit.diagnose.rules.acl import (
     anonymous_identity_vs_pool_identity,
@@ -92,9 +94,12 @@ RULES_BY_SUBSTATUS: dict[int, tuple[Rule, ...]] = {
 }
 
 
-def unexplained(ctx: RuleContext) -> Finding:
-    """The explicit "we could not tell" finding for terminal groups no rule explained."""
-    missing = [f"{EVIDENCE_NAMES.get(k, k)}: {v}" for k, v in sorted(ctx.host.missing.items())]
+def unexplained(ctx: RuleContext, notes: Sequence[str] = ()) -> Finding:
+    """The explicit "we could not tell" finding for terminal groups no rule explained.
+
+    ``notes`` are extra reasons (a rule that failed on this host's data).
+    """
+    missing = [f"{EVIDENCE_NAMES.get(k, k)}: {v}" for k, v in sorted(ctx.host.missing.items())] + list(notes)
     codes = ", ".join(f"{g.win32} ({code_name(g.win32)})" for g in ctx.groups)
     explanation = (
         f"{sum(g.terminal for g in ctx.groups)} terminal 401.{ctx.substatus} responses on {ctx.site} "

@@ -32,12 +32,13 @@ APPHOST_PATH = "C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config"
 REDIRECTION_PATH = "C:\\Windows\\System32\\inetsrv\\config\\redirection.config"
 HTTPERR_DIR = "C:\\Windows\\System32\\LogFiles\\HTTPERR"
 CRASH_ON_AUDIT_FAIL = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa\\CrashOnAuditFail"
-_AUTH_EVENTS = {("Security", 4625), ("Security", 1102), ("Security", 1104), ("System", 4)}
-
+#: the collectors this model answers (the test suite checks it covers the whole bundled catalog)
+MODELLED = ("Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisFailedRequestTrace",
+            "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog")
 
 
 class ParameterError(ValueError):
-    pass
+    """A parameter PowerShell could not bind: the real host fails the whole pipeline (terminating error)."""
 
 
 def blob(data: bytes, encoding: str = "gzip+base64", *, truncated: bool = False) -> dict[str, Any]:
@@ -102,17 +103,10 @@ class ModelBackend:
         self.files = HostFiles(host.files_root)
         self._events: list[dict[str, Any]] | None = None
         self._log_cache: dict[tuple[str, str], list[tuple[str, str, dt.datetime | None, int]]] = {}
-        self._answerers: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], list[dict[str, str]]]]] = {
-            "Get-HostFact": self._host_fact,
-            "Get-IisConfig": self._iis_config,
-            "Get-IisW3CLog": self._w3c_log,
-            "Get-IisHttpErrLog": self._httperr_log,
-            "Get-IisFailedRequestTrace": self._freb,
-            "Get-IisContentAcl": self._content_acl,
-            "Get-LocalUserRight": self._user_rights,
-            "Get-IisSpn": self._spn,
-            "Get-AuthEventLog": self._auth_events,
-        }
+        answerers = (self._host_fact, self._iis_config, self._w3c_log, self._httperr_log, self._freb,
+                     self._content_acl, self._user_rights, self._spn, self._auth_events)
+        self._answerers: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], list[dict[str, str]]]]] = \
+            dict(zip(MODELLED, answerers, strict=True))
 
     # -- time ---------------------------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -126,9 +120,7 @@ class ModelBackend:
     @staticmethod
     def answerable() -> frozenset[str]:
         """Collector ids this backend has a model for."""
-        return frozenset({"Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog",
-                          "Get-IisFailedRequestTrace", "Get-IisContentAcl", "Get-LocalUserRight",
-                          "Get-IisSpn", "Get-AuthEventLog"})
+        return frozenset(MODELLED)
 
     # -- entry point --------------------------------------------------------------------------------------------
     def answer(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:

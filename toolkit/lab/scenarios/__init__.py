@@ -47,8 +47,9 @@ FAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def host_name(index: int) -> str:
-    return f"web{index:02d}" if index < 100 else f"web{index:03d}"
+def host_name(index: int, count: int) -> str:
+    """web01..web12, or web001..web300: one width per fleet, so names sort in host order."""
+    return f"web{index:0{max(2, len(str(count)))}d}"
 
 
 def host_address(index: int) -> str:
@@ -68,7 +69,7 @@ class _Fleet:
         self.faults: dict[str, list[str]] = {}
         self.notes: dict[str, Any] = {}
         for index in range(1, count + 1):
-            name = host_name(index)
+            name = host_name(index, count)
             build = HostBuild(name=name, address=host_address(index), domain=self.domain.name, netbios=self.domain.netbios,
                               rng=random.Random(f"{scenario}:{seed}:{name}"),
                               start=reference - dt.timedelta(hours=20), end=reference - dt.timedelta(minutes=2))

@@ -198,7 +198,7 @@ def user_credentials_rejected(build: HostBuild, ctx: PlantContext) -> list[Entry
     traffic = build.traffic[site.id]
     for _ in range(25):
         ip, agent = traffic.client("10.50")
-        when = traffic._time()
+        when = traffic.random_time()
         uri = traffic.rng.choice(site.pages)
         traffic.add(when, uri, "-", ip, agent, 401, 2, 5)
         traffic.add(when + dt.timedelta(seconds=4), uri, f"{build.netbios}\\{traffic.rng.choice(USERS)}", ip, agent, 200, 0, 0)
@@ -238,7 +238,7 @@ def ntlm_through_proxy(build: HostBuild, ctx: PlantContext) -> list[Entry]:
     traffic.windows_ok(12, site.pages, ntlm_share=1.0)
     proxy = "10.40.0.5"
     for _ in range(20):
-        when = traffic._time()
+        when = traffic.random_time()
         agent = traffic.rng.choice(BROWSERS)
         uri = traffic.rng.choice(site.pages)
         traffic.add(when, uri, "-", proxy, agent, 401, 2, 5)
@@ -255,7 +255,7 @@ def client_certificate_mapping(build: HostBuild, ctx: PlantContext) -> list[Entr
     traffic = build.traffic[site.id]
     for _ in range(12):
         ip, agent = traffic.client()
-        traffic.add(traffic._time(), traffic.rng.choice(site.pages), f"{build.computer}\\cardholders", ip, agent, 200, 0, 0)
+        traffic.add(traffic.random_time(), traffic.rng.choice(site.pages), f"{build.computer}\\cardholders", ip, agent, 200, 0, 0)
     refused = traffic.terminal(16, site.pages, 401, 2, 5, network="10.70", retries=0)
     for request in refused[::3]:
         traffic.add(request.when + dt.timedelta(seconds=1), request.uri, "-", request.client_ip, request.agent,

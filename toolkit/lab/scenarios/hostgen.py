@@ -412,9 +412,15 @@ def _location(site: Site, build: HostBuild) -> str:
             '                        </traceAreas>\n'
             f'                        <failureDefinitions statusCodes="{site.freb_status}" />\n'
             '                    </add>\n                </traceFailedRequests>\n            </tracing>')
-    override = ' overrideMode="Allow"' if site.auth_in_web_config else ""
     body = "\n".join(parts)
-    return f'    <location path={quoteattr(site.name)}{override}>\n        <system.webServer>\n{body}\n        </system.webServer>\n    </location>\n'
+    unlock = ""
+    if site.auth_in_web_config:
+        # what `appcmd unlock config "<site>" -section:...` writes: the sections, empty, under overrideMode="Allow"
+        unlock = (f'    <location path={quoteattr(site.name)} overrideMode="Allow">\n        <system.webServer>\n'
+                  '            <security>\n                <authentication>\n'
+                  '                    <anonymousAuthentication />\n                    <windowsAuthentication />\n'
+                  '                </authentication>\n            </security>\n        </system.webServer>\n    </location>\n')
+    return unlock + f'    <location path={quoteattr(site.name)}>\n        <system.webServer>\n{body}\n        </system.webServer>\n    </location>\n'
 
 
 def application_host_config(build: HostBuild) -> str:

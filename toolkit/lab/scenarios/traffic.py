@@ -72,7 +72,7 @@ class Traffic:
         self.domain = domain
         self.requests: list[Request] = []
 
-    def _time(self) -> dt.datetime:
+    def random_time(self) -> dt.datetime:
         span = int((self.end - self.start).total_seconds())
         return self.start + dt.timedelta(seconds=self.rng.randrange(span))
 
@@ -87,7 +87,7 @@ class Traffic:
     def anonymous_ok(self, count: int, pages: tuple[str, ...] = STATIC_PAGES) -> None:
         for _ in range(count):
             ip, agent = self.client()
-            self.add(self._time(), self.rng.choice(pages), "-", ip, agent, 200, 0, 0)
+            self.add(self.random_time(), self.rng.choice(pages), "-", ip, agent, 200, 0, 0)
 
     def monitor(self, count: int, uri: str = "/healthcheck.html") -> None:
         """A load balancer probe: same client, regular interval, anonymous 200s."""
@@ -101,7 +101,7 @@ class Traffic:
         for _ in range(count):
             ip, agent = self.client()
             user = f"{self.domain}\\{self.rng.choice(users)}"
-            when = self._time()
+            when = self.random_time()
             uri = self.rng.choice(pages)
             self.add(when, uri, "-", ip, agent, 401, 2, 5, taken=self.rng.randrange(0, 4))
             if self.rng.random() < ntlm_share:
@@ -125,7 +125,7 @@ class Traffic:
         made = []
         for _ in range(count):
             ip, agent = client or (self.client(network)[0], self.rng.choice(agents))
-            when = self._time()
+            when = self.random_time()
             target = self.rng.choice(uri) if isinstance(uri, tuple) else uri
             name = self.rng.choice(user) if isinstance(user, tuple) else user
             for attempt in range(1 + self.rng.randrange(0, retries + 1)):
