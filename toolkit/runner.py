@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import CollectorError, ConfigError, ContractError, ToolkitError
+from toolkit.errors import CollectorError, ConfigError, ContractError, ToolkitError, UsageError
 from toolkit.models import HostConfig, HostResult, ScriptOutput, StepError, StepResult
 from toolkit.rundir import RunDirWriter, utc_now
 from toolkit.secrets import MASK, Secret, redact
@@ -92,6 +92,7 @@ class _PreparedStep:
     collector: Any  # toolkit.collectors.Collector
     parameters: dict[str, Any]
     timeout: float
+    playbook_parameters: Mapping[str, Any]  # the bound playbook parameters, which `when` may name
 
 
 #: Used when the error itself carries no explanation, so every failed host has its one line.
@@ -226,7 +227,7 @@ class _Run:
                 if stop_reason is not None:
                     step = StepResult(collector=collector_id, status="skipped", skipped_reason=stop_reason)
                 else:
-                    should_run, why = prepared.step.should_run(facts)
+                    should_run, why = prepared.step.should_run(facts, prepared.playbook_parameters)
                     if not should_run:
                         step = StepResult(collector=collector_id, status="skipped", skipped_reason=why)
                     else:
@@ -348,7 +349,8 @@ def prepare_steps(playbook: Any, params: Mapping[str, Any], catalog: Mapping[str
                               f"(known: {', '.join(sorted(catalog))})", field=f"steps[{index}].collector")
         parameters = collector.bind(step.parameters(bound))
         timeout = float(step.timeout) if getattr(step, "timeout", None) else DEFAULT_STEP_TIMEOUT
-        prepared.append(_PreparedStep(step=step, collector=collector, parameters=parameters, timeout=timeout))
+        prepared.append(_PreparedStep(step=step, collector=collector, parameters=parameters, timeout=timeout,
+                                      playbook_parameters=bound))
     return prepared
 
 
@@ -363,7 +365,8 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     ``catalog`` defaults to ``toolkit.collectors.load_catalog()``, ``transport_factory`` to
     ``toolkit.transports.create_transport``. ``stop`` lets a caller other than the main thread request
     the same stop as a Ctrl-C. Raises ``ConfigError`` before contacting any host when the playbook
-    does not bind; per-host problems are results, never exceptions.
+    does not bind, ``UsageError`` when ``out_dir`` already holds a run, ``OSError`` when it cannot be
+    written; per-host problems are results, never exceptions.
     """
     if catalog is None:
         from toolkit.collectors import load_catalog
@@ -375,6 +378,8 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
         raise ConfigError("the host list names a host twice")
     concurrency = max(1, int(concurrency))
     out_dir = Path(out_dir)
+    if (out_dir / "run.json").exists():
+        raise UsageError(f"{out_dir} already holds a run; choose another --out (runs are never mixed)")
     writer = RunDirWriter(out_dir)
     started_mono = time.monotonic()
     deadline = None if deadline_s is None else started_mono + deadline_s

@@ -52,7 +52,7 @@ class StubStep:
     def parameters(self, bound: dict[str, Any]) -> dict[str, Any]:
         return {k: (bound[v[1:]] if isinstance(v, str) and v.startswith("$") else v) for k, v in self.params.items()}
 
-    def should_run(self, facts: dict[str, dict]) -> tuple[bool, str]:
+    def should_run(self, facts: dict[str, dict], params: dict[str, Any] | None = None) -> tuple[bool, str]:
         return self.when(facts) if self.when else (True, "")
 
 

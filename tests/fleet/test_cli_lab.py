@@ -154,3 +154,17 @@ def test_hosts_check_over_ssh_reports_host_key_trust(lab, tmp_path) -> None:
     assert result.exit_code == 1
     assert good["tls"]["status"] == "fail" and "known_hosts" in good["tls"]["explanation"]
     assert good["auth"]["status"] == "skip"
+
+
+def test_ca_bundle_option_overrides_the_inventory(lab, tmp_path, playbook) -> None:
+    import certifi
+
+    # the inventory trusts only the public CAs: the lab's certificates are refused as tls
+    inventory = write_inventory(lab, tmp_path / "inv.yml", ["good"])
+    inventory.write_text(inventory.read_text().replace(str(lab.ca_cert_path), certifi.where()))
+    untrusted = _invoke(["run", str(playbook), "-i", str(inventory), "--out", str(tmp_path / "a"), "--json"])
+    assert untrusted.exit_code == 3
+    assert json.loads(untrusted.stdout)["hosts"][0]["error"]["category"] == "tls"
+    trusted = _invoke(["run", str(playbook), "-i", str(inventory), "--out", str(tmp_path / "b"), "--json",
+                       "--ca-bundle", str(lab.ca_cert_path)])
+    assert trusted.exit_code == 0, trusted.output

@@ -145,3 +145,16 @@ def test_hooks_see_every_host_once_even_when_iisfleet_itself_fails(tmp_path: Pat
     by_name = {h.host: h for h in summary.hosts}
     assert by_name["boom"].status == "failed" and by_name["boom"].error.category == "protocol"
     assert by_name["web01"].status == by_name["web02"].status == "ok"
+
+
+def test_an_existing_run_directory_is_never_mixed(tmp_path: Path, catalog) -> None:
+    from toolkit.errors import UsageError
+
+    playbook = StubPlaybook("t", [StubStep(ECHO_ID)])
+    run_playbook(playbook, [memory_host("web01")], out_dir=tmp_path / "run", params={}, catalog=catalog,
+                 transport_factory=MemoryTransport)
+    before = (tmp_path / "run" / "run.json").read_text()
+    with pytest.raises(UsageError, match="already holds a run"):
+        run_playbook(playbook, [memory_host("web02")], out_dir=tmp_path / "run", params={}, catalog=catalog,
+                     transport_factory=MemoryTransport)
+    assert (tmp_path / "run" / "run.json").read_text() == before

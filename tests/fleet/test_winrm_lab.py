@@ -158,3 +158,34 @@ def test_wsman_options_from_the_inventory(lab) -> None:
     with pytest.raises(TransportError, match="certificate authentication needs HTTPS"):
         WinRMTransport(winrm_host(lab, "good", scheme="http", auth="certificate")).wsman_kwargs()
 
+
+
+@pytest.mark.parametrize("failure", ["dropped", "quota"])
+def test_one_rebuild_and_retry_after_a_drop_or_quota_fault(lab, monkeypatch, failure) -> None:
+    import requests
+    from pypsrp.exceptions import WSManFaultError
+
+    from toolkit.transports.winrm import WinRMTransport
+
+    transport = create_transport(winrm_host(lab, "good", scheme="http"))
+    transport.open()
+    first_pool = transport._pool
+    real_invoke = WinRMTransport._invoke
+    calls = []
+
+    def flaky(self, script, parameters, deadline):
+        calls.append(self._pool)
+        if len(calls) == 1:  # the server drops us (or refuses a shell) once, after the session was opened
+            if failure == "dropped":
+                raise requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
+            raise WSManFaultError(2150859173, "m", "The WS-Management service cannot process the request. This "
+                                  "user has exceeded the maximum number of concurrent shells allowed", None, None, None)
+        return real_invoke(self, script, parameters, deadline)
+
+    monkeypatch.setattr(WinRMTransport, "_invoke", flaky)
+    try:
+        output = transport.run_script(ECHO_SCRIPT, {"Message": "again"}, timeout=10)
+    finally:
+        transport.close()
+    assert '"message":"again"' in output.stdout
+    assert len(calls) == 2 and calls[0] is first_pool and calls[1] is not first_pool  # a fresh session

@@ -167,3 +167,19 @@ def test_parallel_ranges_match_a_single_process(tmp_path, monkeypatch) -> None:
     assert results[0]["status_401"] == {"total": truth.status_401, "terminal": truth.terminal,
                                         "handshake": truth.handshake}
     assert results[0]["lines"]["malformed"] == truth.malformed
+
+
+def test_headerless_lines_must_look_like_the_default_layout(write_log, analyse) -> None:
+    # 13 fields like HTTPERR, but an FTP line: the port columns hold addresses, so no layout is guessed.
+    ftp = "2022-10-05 10:43:56 172.16.1.1 user1 192.168.2.2 21 ControlChannelClosed - - 0 0 8124db49 -\n"
+    httperr = "2018-05-05 05:05:55 149.42.83.135 12345 192.168.101.101 443 HTTP/1.1 GET /x 400 - URL -\n"
+    result = analyse(write_log("logs/u_ex221005.log", ftp + httperr))
+    assert (result.lines_malformed, result.lines_inferred, result.httperr_total) == (1, 1, 1)
+    assert result.httperr_by_reason == {"URL": 1}
+
+
+def test_excerpt_site_comes_from_the_windows_path(header, row) -> None:
+    lines = [(1, header.splitlines()[-1].encode()), (9, row("10:00:00", "401 2 5").strip().encode())]
+    analyzer = LogAnalyzer(workers=1)
+    analyzer.feed_lines(r"C:\inetpub\logs\LogFiles\W3SVC5\u_ex261124.log", lines)
+    assert analyzer.result().requests_by_site == {"W3SVC5": 1}

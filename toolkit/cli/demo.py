@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli._common import EXIT_OK, EXIT_USAGE, console, err_console, fail
+from toolkit.cli._common import EXIT_OK, EXIT_USAGE, console, err_console, fail, is_tty
+from toolkit.cli.run import ProgressHooks
 from toolkit.errors import ToolkitError
 
 
@@ -48,7 +49,7 @@ def demo(
 
     try:
         result = run_demo(work_dir.resolve(), scenario=scenario, hosts=hosts, transport=transport.value,
-                          on_stage=stage, hooks=_progress_hooks())
+                          on_stage=stage, hooks=ProgressHooks(hosts, live=is_tty(), json_mode=json_output))
     except ToolkitError as error:
         fail(error, EXIT_USAGE)
     if json_output:
@@ -59,15 +60,6 @@ def demo(
         console.print(f"run directory     {result.run_dir}", highlight=False)
         console.print(f"HTML report       {result.reports['html']}", highlight=False)
     raise typer.Exit(EXIT_OK)
-
-
-def _progress_hooks():  # type: ignore[no-untyped-def]
-    """The run command's progress display, when it is available."""
-    try:
-        from toolkit.cli.run import progress_hooks
-    except ImportError:
-        return None
-    return progress_hooks()
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from toolkit.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, console, err_console, fail
+from toolkit.cli.run import CaBundleOption
 from toolkit.errors import ToolkitError
 from toolkit.secrets import redact
 
@@ -28,6 +29,7 @@ def check_command(
     inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory file (iisfleet or Ansible).")],
     limit: Annotated[str | None, typer.Option("--limit", "-l", help="Hosts, groups, tag:<t>, globs; !x excludes.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024)] = 32,
+    ca_bundle: CaBundleOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug log on stderr (secrets are masked).")] = False,
 ) -> None:
@@ -37,7 +39,7 @@ def check_command(
 
     setup_logging(verbose)
     try:
-        hosts, _ = load_targets(inventory, limit)
+        hosts, _ = load_targets(inventory, limit, ca_bundle)
         results = check_hosts(hosts, concurrency=concurrency)
     except typer.BadParameter as exc:
         fail(str(exc))

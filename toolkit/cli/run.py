@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -83,15 +84,27 @@ def prompt_secret(text: str) -> str:
     return typer.prompt(text, hide_input=True, err=True)
 
 
-def load_targets(inventory: Path, limit: str | None) -> tuple[list[HostConfig], bool]:
-    """The selected hosts and whether the inventory is a simulated (lab) one."""
+def load_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = None) -> tuple[list[HostConfig], bool]:
+    """The selected hosts and whether the inventory is a simulated (lab) one.
+
+    ``ca_bundle`` (``--ca-bundle``) replaces every WinRM host's CA bundle: the quick fix when certificates
+    come from an internal CA the system store does not hold.
+    """
     from toolkit.inventory import load_inventory
 
     loaded = load_inventory(inventory, prompt=prompt_secret)
+    for warning in loaded.warnings:  # e.g. a literal ansible_password, hosts defaulting to SSH
+        err_console.print(f"[yellow]warning:[/] {redact(warning)}", highlight=False)
     hosts = loaded.select(limit)
     if not hosts:
         raise typer.BadParameter(f"--limit {limit!r} selects no host" if limit else "the inventory has no hosts")
+    if ca_bundle is not None:
+        hosts = [replace(h, winrm=replace(h.winrm, ca_bundle=str(ca_bundle))) for h in hosts]
     return hosts, bool(getattr(loaded, "simulated", False))
+
+
+CaBundleOption = Annotated[Path | None, typer.Option(
+    "--ca-bundle", exists=True, dir_okay=False, help="PEM file of CAs to trust for WinRM HTTPS (all hosts).")]
 
 
 class ProgressHooks(RunHooks):
@@ -185,6 +198,7 @@ def run_command(
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Playbook parameter NAME=VALUE (repeat).")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Hosts worked on at once.")] = 32,
     deadline: Annotated[float | None, typer.Option("--deadline", min=1, help="Stop the whole run after this many seconds.")] = None,
+    ca_bundle: CaBundleOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug log on stderr (secrets are masked).")] = False,
 ) -> None:
@@ -200,7 +214,7 @@ def run_command(
     try:
         params = parse_params(param)
         book = load_playbook(playbook)
-        hosts, simulated = load_targets(inventory, limit)
+        hosts, simulated = load_targets(inventory, limit, ca_bundle)
         run_dir = out or default_run_dir(book.name)
         live = is_tty() and sys.stderr.isatty() and not json_output
         hooks = ProgressHooks(len(hosts), live=live, json_mode=json_output)
@@ -215,6 +229,8 @@ def run_command(
         fail(str(exc))
     except ToolkitError as exc:
         fail(exc, EXIT_USAGE)
+    except OSError as exc:
+        fail(f"cannot write the run directory: {exc.filename or ''} {exc.strerror or exc}", EXIT_USAGE)
 
     if json_output:
         console.print_json(json.dumps(summary_json(summary)))

@@ -49,7 +49,9 @@ def run_demo(
     run_dir = work_dir / "run"
     on_stage(f"generating the '{scenario}' lab fleet ({hosts} hosts)")
     generate(scenario, hosts, fleet_dir, seed=seed)
-    fleet = load_fleet(fleet_dir)
+    # Free ports on each host's own loopback address: the demo never clashes with a `lab serve` or
+    # another demo already running on this machine.
+    fleet = load_fleet(fleet_dir, port_base=0)
     on_stage("starting the simulated WinRM/SSH servers on loopback")
     with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=(transport == "ssh")) as server:
         inventory_path = fleet_dir / "inventory.yml"

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from multiprocessing import get_context
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from toolkit.codes import decode_win32, substatus_meaning
 from toolkit.errors import InputError
 from toolkit.logs.engine import Aggregate, Event401, Scanner
-from toolkit.logs.w3c import Layout, LogFile, discover, looks_like_log, open_log, parse_fields_directive
+from toolkit.logs.w3c import (Layout, LogFile, discover, looks_like_log, open_log, parse_fields_directive,
+                               site_from_path)
 
 __all__ = ["LogAnalyzer", "LogAnalysis", "Group401", "LogRef", "parse_excerpt", "ProgressCallback", "ANALYZE_SCHEMA",
            "samples_dir"]
@@ -298,6 +299,11 @@ class LogAnalyzer:
             self.feed_file(log, check=explicit, progress=advance)
 
     def feed_file(self, log: LogFile, *, check: bool = True, progress: Callable[[int], None] | None = None) -> None:
+        """Analyse one discovered file. ``check`` rejects files that do not start like a log.
+
+        401s still inside their window at the end of the file wait for the next file of the same folder
+        (hourly or size rollover), so feed a folder's files in name order.
+        """
         with open_log(log) as stream:
             try:
                 head = stream.read(4096)
@@ -330,7 +336,10 @@ class LogAnalyzer:
         for number, line in lines:
             numbers.append(number)
             chunk.append(line.rstrip(b"\r\n"))
-        site = f"W3SVC{site_id}" if site_id is not None else ""
+        if site_id is not None:
+            site = f"W3SVC{site_id}"
+        else:  # the collector reports Windows paths: ...\LogFiles\W3SVC2\u_ex261124.log
+            site = site_from_path(PureWindowsPath(source) if "\\" in source else Path(source)) or ""
         httperr = "httperr" in source.lower()
         scanner = Scanner(self._agg, **self._options(source, site, httperr))
         if chunk:

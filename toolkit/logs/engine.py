@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from toolkit.logs.w3c import Layout, inferred_layout, parse_fields_directive
+from toolkit.logs.w3c import Layout, inferred_layout, parse_fields_directive, plausible
 
 __all__ = ["Aggregate", "Event401", "Scanner", "SAMPLES_PER_GROUP", "MALFORMED_CAP"]
 
@@ -507,6 +507,8 @@ class Scanner:
             layout = self.layout
             if layout is None:
                 layout = inferred_layout(len(parts), httperr=self.httperr)
+                if layout is not None and not plausible(parts, layout):
+                    layout = None
                 if layout is None:
                     agg.add_malformed(self.source, lineno, "no #Fields directive in force")
                     pos = next_pos
@@ -641,6 +643,8 @@ class Scanner:
             raw = raw[:-1]
         parts = raw.split(b" ")
         current = layout or inferred_layout(len(parts), httperr=False)
+        if current is not None and current.inferred and not plausible(parts, current):
+            return None
         if current is None or len(parts) != current.width or current.kind != "w3c" or "c-ip" not in current.index:
             return None
         return parts, current

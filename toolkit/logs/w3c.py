@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, Literal
 
 from toolkit.errors import InputError
@@ -84,13 +84,26 @@ _INFERRED = {
 
 
 def inferred_layout(field_count: int, *, httperr: bool = False) -> Layout | None:
-    """The documented IIS default layout with this many fields, for lines before any ``#Fields``."""
-    layout = _INFERRED.get(field_count)
-    if layout is None:
-        return None
-    if httperr != (layout.kind == "httperr"):
-        return None
-    return layout
+    """The documented IIS default layout with this many fields, for lines before any ``#Fields``.
+
+    The widths do not overlap (15 and 22 W3C fields, 13 HTTPERR fields), so the count decides; callers
+    check the line's shape with :func:`plausible` before trusting the guess.
+    """
+    del httperr  # no ambiguity between the documented widths today
+    return _INFERRED.get(field_count)
+
+
+_DATE = re.compile(rb"^\d{4}-\d\d-\d\d$")
+_TIME = re.compile(rb"^\d\d:\d\d:\d\d(\.\d+)?$")
+
+
+def plausible(parts: list[bytes], layout: Layout) -> bool:
+    """Does a headerless line look like ``layout``? (date, time, and numbers where the layout has them)."""
+    index = layout.index
+    if not (_DATE.match(parts[index["date"]]) and _TIME.match(parts[index["time"]])):
+        return False
+    numeric = ("c-port", "s-port") if layout.kind == "httperr" else ("sc-status", "sc-substatus", "s-port")
+    return all(parts[index[name]].isdigit() or parts[index[name]] == b"-" for name in numeric if name in index)
 
 
 def parse_fields_directive(line: bytes) -> Layout | None:
@@ -113,7 +126,10 @@ def decode_value(raw: bytes, *, utf8: bool = True) -> str:
 
 # --- files --------------------------------------------------------------------------------------------
 
-_LOG_NAME = re.compile(r"^(u_)?(ex|in|nc|extend|httperr)[\w.-]*\.log(\.gz)?$", re.IGNORECASE)
+_LOG_NAME = re.compile(r"^(u_)?(ex|extend|httperr)[\w.-]*\.log(\.gz)?$", re.IGNORECASE)
+#: Other files a folder may hold logs under (renamed copies, rotated names); taken when their content
+#: starts like a W3C log.
+_MAYBE_LOG = re.compile(r"\.(log|log\.gz|gz|txt)$|\.log\.\d+$", re.IGNORECASE)
 _SITE_DIR = re.compile(r"^W3SVC(\d+)$", re.IGNORECASE)
 
 
@@ -132,7 +148,8 @@ class LogFile:
         return str(self.path)
 
 
-def site_from_path(path: Path) -> str | None:
+def site_from_path(path: PurePath) -> str | None:
+    """``W3SVC<n>`` from the nearest folder of that name above ``path``, if any."""
     for part in reversed(path.parts[:-1]):
         match = _SITE_DIR.match(part)
         if match:
@@ -152,22 +169,34 @@ def _describe(path: Path) -> LogFile:
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[LogFile]:
     """Expand files and directories (recursively) into log files, in a stable chronological-ish order.
 
-    Inside directories only names that look like IIS/HTTP.sys logs are taken (``u_ex*.log``,
-    ``ex*.log``, hourly/size rollovers such as ``u_ex26112413.log`` or ``u_extend12.log``,
-    ``httperr*.log``, each optionally ``.gz``). A file named on the command line is always taken.
+    Inside directories, names IIS and HTTP.sys write are taken (``u_ex*.log``, ``ex*.log``, hourly/size
+    rollovers such as ``u_ex26112413.log`` or ``u_extend12.log``, ``httperr*.log``, each optionally
+    ``.gz``), and so is any other ``*.log``/``*.gz``/``*.txt`` whose first bytes read like a W3C log
+    (renamed copies). A file named on the command line is always taken.
     Raises :class:`InputError` for a path that does not exist.
     """
     found: list[LogFile] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and _LOG_NAME.match(p.name))
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and (
+                _LOG_NAME.match(p.name) or (_MAYBE_LOG.search(p.name) and _sniff(p))))
             found.extend(_describe(p) for p in inside)
         elif path.is_file():
             found.append(_describe(path))
         else:
             raise InputError("no such file or directory", path=str(path))
     return found
+
+
+def _sniff(path: Path) -> bool:
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as stream:  # type: ignore[operator]
+            head = stream.read(4096)
+    except (OSError, EOFError):
+        return False
+    return bool(head.strip()) and looks_like_log(head)
 
 
 def open_log(log: LogFile) -> BinaryIO:
@@ -229,6 +258,8 @@ def iter_records(stream: BinaryIO | io.BytesIO, source: str = "<stream>", *, htt
             continue
         parts = line.split(b" ")
         current = layout or inferred_layout(len(parts), httperr=httperr)
+        if current is not None and current.inferred and not plausible(parts, current):
+            current = None
         if current is None or len(parts) != current.width:
             if malformed is not None:
                 reason = ("no #Fields directive in force" if current is None

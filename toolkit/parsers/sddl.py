@@ -60,10 +60,23 @@ def map_generic(mask: int) -> int:
     return mask & ~(GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL)
 
 
+#: Domain-relative aliases (Domain Users, Domain Admins, ...). The SDDL string does not carry the domain's
+#: SID, so they become a placeholder domain (S-1-5-21-0-0-0) with the right RID: parsing succeeds and the
+#: ACE is shown, but it cannot match a real account's token, and effective access says so only as far as
+#: the other ACEs allow.
+DOMAIN_RELATIVE_RIDS: dict[str, int] = {
+    "DA": 512, "DU": 513, "DG": 514, "DC": 515, "DD": 516, "CA": 517, "SA": 518, "EA": 519, "PA": 520,
+    "CN": 522, "RO": 498,
+}
+PLACEHOLDER_DOMAIN = "S-1-5-21-0-0-0"
+
+
 def _sid(token: str) -> str:
     token = token.strip()
     if token.upper() in SID_ALIASES:
         return SID_ALIASES[token.upper()]
+    if token.upper() in DOMAIN_RELATIVE_RIDS:
+        return f"{PLACEHOLDER_DOMAIN}-{DOMAIN_RELATIVE_RIDS[token.upper()]}"
     if is_sid(token):
         return normalize_sid(token)
     raise InputError(f"unknown trustee {token!r} in SDDL", field="sddl")

@@ -163,7 +163,7 @@ def check_host(host: HostConfig, *, catalog: Mapping[str, Any] | None = None,
     # DNS
     try:
         infos = socket.getaddrinfo(host.address, port, type=socket.SOCK_STREAM)
-        ips = sorted({info[4][0] for info in infos})
+        ips = list(dict.fromkeys(info[4][0] for info in infos))  # resolver order: what a client would try
         items.append(CheckItem("dns", "ok", "IP address" if _is_ip(host.address) else ", ".join(ips)))
     except OSError as exc:
         items.append(CheckItem("dns", "fail", f"{host.address}: {exc}", "dns",

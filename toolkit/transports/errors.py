@@ -61,8 +61,9 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _texts(exc: BaseException) -> str:
-    return " | ".join(f"{type(e).__name__}: {e}" for e in _chain(exc)).lower()
+def _texts(exc: BaseException, *, lower: bool = True) -> str:
+    text = " | ".join(f"{type(e).__name__}: {e}" for e in _chain(exc))
+    return text.lower() if lower else text
 
 
 def _error(category: Category, host: str, message: str, explanation: str) -> TransportError:
@@ -140,7 +141,7 @@ def winrm_error(exc: BaseException, *, host: str, stage: Stage, scheme: str = "h
                       "and krb5.conf")
 
     if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
-        return _tls_rule(f"{where}: {_ssl_reason(text)}", text, host)
+        return _tls_rule(f"{where}: {_ssl_reason(_texts(exc, lower=False))}", text, host)
 
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return _error("connect", host, f"{where}: connect timed out", f"no TCP answer from {where} within the connect timeout: host "
@@ -199,11 +200,12 @@ def _dns_rule(exc: BaseException, host: str, where: str) -> TransportError | Non
     return None
 
 
-_SSL_REASON = re.compile(r"(certificate verify failed: [^()'\"|]+|\[ssl: [a-z_]+\] [^()'\"|]+|hostname mismatch[^()'\"|]*)")
+_SSL_REASON = re.compile(r"(certificate verify failed: [^()'\"|]+|\[SSL: [A-Z_]+\] [^()'\"|]+|hostname mismatch[^()'\"|]*)",
+                         re.IGNORECASE)
 
 
 def _ssl_reason(text: str) -> str:
-    """The OpenSSL reason out of requests' nested exception text (already lower-cased)."""
+    """The OpenSSL reason out of requests' nested exception text."""
     match = _SSL_REASON.search(text)
     return match.group(1).strip(" ,.") if match else "TLS handshake failed"
 

@@ -9,11 +9,12 @@ finding names the component so the admin knows whom to ask.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 
 from toolkit.diagnose.model import EvidenceItem, Finding, Fix
 from toolkit.diagnose.rules.base import RuleContext, config_item, make_finding, q
 from toolkit.diagnose.rules.methods import freb_items
-from toolkit.parsers.types import HandlerMapping
+from toolkit.parsers.types import HandlerMapping, IpRule
 
 
 def isapi_filter_denied(ctx: RuleContext) -> list[Finding]:
@@ -122,6 +123,24 @@ _IP_TEXT = {
 }
 
 
+def _matching_rule(client: str, rules: list[IpRule]) -> IpRule | None:
+    """The deny entry whose address/mask covers ``client`` (None if none does or an address is invalid)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return None
+    for rule in rules:
+        if not rule.ip_address:
+            continue
+        try:
+            network = ipaddress.ip_network(f"{rule.ip_address}/{rule.subnet_mask or '255.255.255.255'}", strict=False)
+        except ValueError:
+            continue
+        if address.version == network.version and address in network:
+            return rule
+    return None
+
+
 def ip_restriction(ctx: RuleContext) -> list[Finding]:
     """IP / dynamic IP restrictions with denyAction=Unauthorized (401.501-504)."""
     if not ctx.groups or ctx.substatus not in _IP_TEXT:
@@ -143,6 +162,11 @@ def ip_restriction(ctx: RuleContext) -> list[Finding]:
                                                         else f" dynamic={ip.dynamic_enabled}")
                    + (f"; deny entries: {', '.join(r.ip_address or r.domain_name for r in rules[:5])}" if rules else ""))
         evidence.append(config_item(ctx.host.name, summary, ip.source))
+        for client in top[:3]:
+            rule = _matching_rule(client, rules)
+            if rule is not None:
+                evidence.append(config_item(ctx.host.name, f"{client} falls under the deny entry {rule.ip_address}"
+                                            f"/{rule.subnet_mask or '255.255.255.255'}", ip.source))
         if action != "Unauthorized":
             level, reason = "medium", f"{reason}, but the collected configuration says denyAction={action}"
     if top:

@@ -79,12 +79,15 @@ def _queried(host: HostEvidence, account: str) -> bool:
 
 
 def _kerberos_groups(ctx: RuleContext) -> list[LogGroup]:
-    kerberos_events = any(int(e.get("id") or 0) == 4 and "kerberos" in str(e.get("provider") or "").lower()
-                          for e in ctx.host.events)
-    if kerberos_events:
-        return [g for g in ctx.groups if g.win32 not in S.BAD_CREDENTIALS - S.KERBEROS_FAILURE
-                or g.win32 in S.KERBEROS_FAILURE]
-    return any_of(ctx.groups, S.KERBEROS_FAILURE)
+    """Groups a Kerberos cause may explain.
+
+    SEC_E_LOGON_DENIED is also what a plain wrong password gives over NTLM/Negotiate: when 4625 records
+    show named users failing a network logon with a bad password, those rows are people, not Kerberos.
+    """
+    users_mistyping = any(S.nt(f.reason) in S.NT_BAD_CREDENTIALS and f.target_user and f.logon_type == 3
+                          for f in ctx.host.logon_failures)
+    ambiguous = {S.SEC_E_LOGON_DENIED, S.SEC_E_UNKNOWN_CREDENTIALS} if users_mistyping else set()
+    return [g for g in any_of(ctx.groups, S.KERBEROS_FAILURE) if g.win32 not in ambiguous]
 
 
 def _windows_item(ctx: RuleContext, settings: EffectiveSettings) -> EvidenceItem:

@@ -36,8 +36,14 @@ class Domain:
             self.accounts[sam.lower()] = {"sam": sam, "sid": f"{DOMAIN_SID}-{self.next_rid}", "enabled": True,
                                           "locked": False, "expired": False, "spns": []}
             self.next_rid += 1
-        self.accounts[sam.lower()].update(state)
-        return self.accounts[sam.lower()]
+        record = self.accounts[sam.lower()]
+        # Several hosts may plant on one shared account (a farm's pool identity): SPNs accumulate,
+        # they never replace what another host registered.
+        for spn in state.pop("spns", []):
+            if spn not in record["spns"]:
+                record["spns"].append(spn)
+        record.update(state)
+        return record
 
     def computer(self, build: HostBuild) -> dict[str, Any]:
         short, fqdn = build.computer, build.fqdn

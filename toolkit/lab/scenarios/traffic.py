@@ -77,7 +77,12 @@ class Traffic:
         return self.start + dt.timedelta(seconds=self.rng.randrange(span))
 
     def client(self, network: str = "10.10") -> tuple[str, str]:
-        return f"{network}.{self.rng.randrange(1, 250)}.{self.rng.randrange(2, 254)}", self.rng.choice(BROWSERS)
+        # `network` is a dotted prefix of one to three octets; fill the rest so every address has four parts.
+        octets = network.split(".")
+        while len(octets) < 3:
+            octets.append(str(self.rng.randrange(1, 250)))
+        octets.append(str(self.rng.randrange(2, 254)))
+        return ".".join(octets), self.rng.choice(BROWSERS)
 
     def add(self, when: dt.datetime, uri: str, user: str, ip: str, agent: str, status: int, sub: int, win32: int,
             *, method: str = "GET", taken: int | None = None) -> None:
