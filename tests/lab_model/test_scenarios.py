@@ -269,3 +269,28 @@ def test_auth_set_in_web_config_is_unlocked_in_application_host(seed_dir: Path) 
         iisconfig.WebConfigText(site="Partners", virtual_path="/", path="D:\\sites\\partners\\web.config", text=web_config)])
     effective = iisconfig.effective_for(config, "Partners", "/")
     assert effective.anonymous.enabled is False
+
+
+def test_every_client_address_in_the_logs_is_a_real_ip(seed_dir: Path) -> None:
+    """c-ip comes from a network prefix of one to three octets; each must still become a valid address."""
+    import ipaddress
+
+    for host in expected(seed_dir)["hosts"]:
+        logs = seed_dir / "hosts" / host / "files" / "C" / "inetpub" / "logs" / "LogFiles"
+        for path in sorted(logs.rglob("*.log")):
+            fields: list[str] = []
+            for row in path.read_text(encoding="utf-8").splitlines():
+                if row.startswith("#Fields:"):
+                    fields = row.split()[1:]
+                elif row and not row.startswith("#"):
+                    ipaddress.ip_address(row.split(" ")[fields.index("c-ip")])
+
+
+def test_a_shared_pool_account_keeps_the_spns_every_host_registered() -> None:
+    """A farm plants on one account from several hosts; later plantings must not drop earlier SPNs."""
+    from toolkit.lab.scenarios.causes import Domain
+
+    domain = Domain()
+    domain.account("svc_hr", spns=["HTTP/hr-web08.contoso.com", "HTTP/hr-web08"])
+    record = domain.account("svc_hr", spns=["HTTP/hr-web50.contoso.com", "HTTP/hr-web08"])
+    assert record["spns"] == ["HTTP/hr-web08.contoso.com", "HTTP/hr-web08", "HTTP/hr-web50.contoso.com"]
