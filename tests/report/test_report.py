@@ -77,3 +77,21 @@ def test_html_renders_in_headless_chromium(model: dict, tmp_path: Path) -> None:
     subprocess.run([*browser, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 10_000  # a blank page is a few hundred bytes
+
+
+def test_host_errors_keep_category_and_explanation_from_the_run(model: dict) -> None:
+    """The diagnosis may flatten a host error to text; the run directory's structured error wins."""
+    diagnosis = {"hosts": [{"host": "web09", "status": "failed", "error": "AuthenticationError: nope"}],
+                 "findings": []}
+    run_hosts = {"web09": {"address": "10.0.0.9", "error": {
+        "category": "auth", "message": "AuthenticationError: nope", "explanation": "wrong credentials"}}}
+    built = build_report({"hosts": ["web09"]}, diagnosis, run_hosts)
+    assert built["hosts"][0]["error"] == {"category": "auth", "message": "AuthenticationError: nope",
+                                          "explanation": "wrong credentials"}
+    assert built["hosts"][0]["address"] == "10.0.0.9"
+    text = render(built, "text")
+    assert "[auth] AuthenticationError: nope" in text and "wrong credentials" in text
+    assert exit_code(built) == 3
+    bare = build_report({"hosts": ["web09"]}, diagnosis)  # without the run: the text still renders
+    for fmt in ("text", "md", "html", "json"):  # csv lists findings only
+        assert "AuthenticationError: nope" in render(bare, fmt)

@@ -29,9 +29,10 @@ def demo(
     scenario: Annotated[str, typer.Option("--scenario", help="Lab scenario: seed-catalog, drift, healthy.")] = "seed-catalog",
     json_output: Annotated[bool, typer.Option("--json", help="Print the report model as JSON.")] = False,
 ) -> None:
-    """Generate a SIMULATED IIS fleet with every known 401 cause planted, serve it on loopback over real
-    WinRM (NTLM + message encryption) or SSH, run the triage-401 playbook against it, and write the
-    cross-server report (text, Markdown, HTML, JSON, CSV).
+    """See the whole product work on a SIMULATED fleet: every known 401 cause planted, served over real WinRM or SSH.
+
+    Generates a lab fleet, serves it on loopback over real WinRM (NTLM + message encryption) or SSH, runs
+    the triage-401 playbook against it, and writes the cross-server report (text, Markdown, HTML, JSON, CSV).
 
     Nothing outside this machine is contacted. Exit code 0 when the demo completed.
     """

@@ -40,7 +40,7 @@ def run_demo(
     from toolkit.lab.scenarios import generate
     from toolkit.lab.server import LabServer
     from toolkit.playbooks import load_playbook
-    from toolkit.report import build_report, write_reports
+    from toolkit.report import build_report, run_hosts_of, write_reports
     from toolkit.diagnose import diagnose_run
     from toolkit.rundir import load_run
     from toolkit.runner import run_playbook
@@ -68,7 +68,7 @@ def run_demo(
                      simulated=True)
     on_stage("diagnosing and writing the reports")
     run = load_run(run_dir)
-    model = build_report(run.meta, diagnose_run(run).to_dict())
+    model = build_report(run.meta, diagnose_run(run).to_dict(), run_hosts_of(run))
     reports = write_reports(run_dir, model)
     expected_path = fleet_dir / "expected.json"
     expected = json.loads(expected_path.read_text(encoding="utf-8")) if expected_path.is_file() else {}

@@ -8,7 +8,6 @@ starts with the ``#Fields`` layout in force at its first byte (found with a back
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -197,17 +196,38 @@ def parse_excerpt(blob: bytes) -> Iterator[tuple[int, bytes]]:
         yield int(number), line
 
 
-def _layout_before(mm: mmap.mmap, offset: int) -> Layout | None:
-    """The ``#Fields`` directive in force at ``offset`` (the last one before it), or ``None``."""
-    pos = offset
-    while pos > 0:
-        pos = mm.rfind(b"#", 0, pos)
-        if pos < 0:
-            return None
-        if (pos == 0 or mm[pos - 1] == 10) and mm[pos:pos + 8] == b"#Fields:":
-            end = mm.find(b"\n", pos)
-            return parse_fields_directive(mm[pos:end].rstrip(b"\r"))
+def _layout_before(fd: int, offset: int, block: int = 1 << 20) -> Layout | None:
+    """The ``#Fields`` directive in force at ``offset`` (the last one before it), or ``None``.
+
+    Reads backwards in 1 MiB blocks with ``pread`` (no mmap: mapped pages would count against our RSS).
+    """
+    marker = b"#Fields:"
+    end = offset
+    while end > 0:
+        start = max(0, end - block)
+        # Overlap by the marker length so a directive cut by the block edge is still seen.
+        data = os.pread(fd, min(end + len(marker), offset) - start, start)
+        pos = data.rfind(marker)
+        while pos >= 0:
+            before = data[pos - 1:pos] if pos > 0 else (os.pread(fd, 1, start - 1) if start > 0 else b"\n")
+            if before == b"\n":
+                line = os.pread(fd, 65536, start + pos)
+                return parse_fields_directive(line.split(b"\n", 1)[0].rstrip(b"\r"))
+            pos = data.rfind(marker, 0, pos)
+        end = start
     return None
+
+
+def _next_line_start(fd: int, offset: int) -> int:
+    """The first line start at or after ``offset`` (the file size when there is none)."""
+    while True:
+        data = os.pread(fd, 65536, offset)
+        if not data:
+            return offset
+        cut = data.find(b"\n")
+        if cut >= 0:
+            return offset + cut + 1
+        offset += len(data)
 
 
 @dataclass
@@ -353,15 +373,15 @@ class LogAnalyzer:
 
     def _feed_parallel(self, log: LogFile, size: int, options: dict, carried: list[Event401],
                        progress: Callable[[int], None] | None) -> list[Event401]:
-        with open(log.path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        with open(log.path, "rb", buffering=0) as handle:
+            fd = handle.fileno()
             bounds = [0]
             for i in range(1, self.workers):
-                cut = mm.find(b"\n", size * i // self.workers)
-                if cut < 0 or cut + 1 <= bounds[-1]:
-                    continue
-                bounds.append(cut + 1)
+                cut = _next_line_start(fd, size * i // self.workers)
+                if bounds[-1] < cut < size:
+                    bounds.append(cut)
             bounds.append(size)
-            layouts = [None] + [_layout_before(mm, b) for b in bounds[1:-1]]
+            layouts = [None] + [_layout_before(fd, b) for b in bounds[1:-1]]
         jobs = []
         with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=get_context("fork")) as pool:
             for i in range(len(bounds) - 1):

@@ -30,7 +30,7 @@ FILE_NAMES = {"text": "report.txt", "md": "report.md", "html": "report.html", "j
               "csv": "findings.csv"}
 
 __all__ = ["FILE_NAMES", "REPORT_SCHEMA", "RENDERERS", "SEVERITIES", "build_report", "exit_code",
-           "render", "report_for_run", "write_reports"]
+           "render", "report_for_run", "run_hosts_of", "write_reports"]
 
 
 def render(report: Mapping[str, Any], fmt: str) -> str:
@@ -48,7 +48,13 @@ def report_for_run(run_dir: Path) -> dict[str, Any]:
 
     run = load_run(run_dir)
     diagnosis = diagnose_run(run)
-    return build_report(run.meta, diagnosis.to_dict())
+    return build_report(run.meta, diagnosis.to_dict(), run_hosts_of(run))
+
+
+def run_hosts_of(run: Any) -> dict[str, dict[str, Any]]:
+    """What the report needs from a loaded run directory's hosts: address and structured error."""
+    return {name: {"address": getattr(record, "address", ""), "error": getattr(record, "error", None)}
+            for name, record in run.hosts.items()}
 
 
 def _atomic_write(path: Path, text: str) -> None:

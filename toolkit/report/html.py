@@ -151,6 +151,15 @@ def _finding_html(index: int, f: Mapping[str, Any]) -> str:
     return "".join(body)
 
 
+def _host_problem(error: Mapping[str, Any] | None) -> str:
+    if not error:
+        return ""
+    text = f"<b>{_e(error.get('category', ''))}</b> {_e(error.get('message', ''), 500)}"
+    if error.get("explanation"):
+        text += f"<br><span class=\"muted\">{_e(error['explanation'], 600)}</span>"
+    return text
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     s = report["summary"]
     rate = (s["terminal_401"] / s["requests"]) if s["requests"] else 0.0
@@ -159,7 +168,7 @@ def render_html(report: Mapping[str, Any]) -> str:
             ("handshake 401", s["handshake_401"]), ("findings", s["findings"])]
     host_rows = "".join(
         f"<tr><td>{_e(h['name'])}</td><td>{_e(h['status'])}</td><td class=\"num\">{h['requests']}</td>"
-        f"<td class=\"num\">{h['terminal_401']}</td><td>{_e((h.get('error') or {}).get('message', '') if isinstance(h.get('error'), Mapping) else '', 500)}</td></tr>"
+        f"<td class=\"num\">{h['terminal_401']}</td><td>{_host_problem(h.get('error'))}</td></tr>"
         for h in report["hosts"]
     )
     drift = "".join(f"<li>{_e(d.get('summary') or d, 600)}</li>" for d in report["drift"])

@@ -88,17 +88,30 @@ def _timeline(diagnosis: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     }
 
 
-def _hosts(run_meta: Mapping[str, Any], diagnosis: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _error(value: Any) -> dict[str, Any] | None:
+    """A host error as ``{category, message, explanation}``; a bare message keeps an empty category."""
+    if not value:
+        return None
+    if isinstance(value, Mapping):
+        return {"category": str(value.get("category") or ""), "message": str(value.get("message") or ""),
+                "explanation": str(value.get("explanation") or "")}
+    return {"category": "", "message": str(value), "explanation": ""}
+
+
+def _hosts(run_meta: Mapping[str, Any], diagnosis: Mapping[str, Any],
+           run_hosts: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for host in _as_list(diagnosis.get("hosts")):
         if not isinstance(host, Mapping):
             continue
-        error = host.get("error") or None
+        name = str(host.get("name") or host.get("host") or "")
+        collected = run_hosts.get(name, {})
         rows.append({
-            "name": str(host.get("name") or host.get("host") or ""),
-            "address": str(host.get("address") or ""),
+            "name": name,
+            "address": str(collected.get("address") or host.get("address") or ""),
             "status": str(host.get("status") or "ok"),
-            "error": dict(error) if isinstance(error, Mapping) else error,
+            # The run directory keeps the error's category and explanation; prefer it to the diagnosis' text.
+            "error": _error(collected.get("error") or host.get("error")),
             "requests": int(host.get("requests") or 0),
             "terminal_401": int(host.get("terminal_401") or 0),
             "handshake_401": int(host.get("handshake_401") or 0),
@@ -131,10 +144,15 @@ def _findings(diagnosis: Mapping[str, Any]) -> list[dict[str, Any]]:
     return findings
 
 
-def build_report(run_meta: Mapping[str, Any], diagnosis: Mapping[str, Any]) -> dict[str, Any]:
-    """Combine a run's ``run.json`` and its diagnosis into the report model."""
+def build_report(run_meta: Mapping[str, Any], diagnosis: Mapping[str, Any],
+                 run_hosts: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Combine a run's ``run.json`` and its diagnosis into the report model.
+
+    ``run_hosts`` maps host name to what the run directory recorded (``address``, ``error`` with its
+    category and explanation); without it the diagnosis' own host summary is used.
+    """
     findings = _findings(diagnosis)
-    hosts = _hosts(run_meta, diagnosis)
+    hosts = _hosts(run_meta, diagnosis, run_hosts or {})
     cells = _matrix_cells(diagnosis)
     by_severity = {sev: 0 for sev in SEVERITIES}
     for finding in findings:

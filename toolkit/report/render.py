@@ -110,12 +110,16 @@ def render_text(report: Mapping[str, Any]) -> str:
             err = h.get("error") or {}
             add(f"  - {h['name']}: {h['status']}"
                 + (f" [{err.get('category', '')}] {clean(err.get('message', ''))}" if err else ""))
+            if err.get("explanation"):
+                add(f"      {clean(err['explanation'], 600)}")
         add("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _md_cell(value: Any) -> str:
-    return clean(value).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def _md_cell(value: Any, limit: int = MAX_CELL) -> str:
+    # Markdown renderers pass raw HTML through: "<" is what could open a tag, so it is the one escaped
+    # (with "&", so an escape in host text cannot be mistaken for ours); "|" would split a table cell.
+    return clean(value, limit).replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
@@ -148,7 +152,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         if f["confidence"].get("reason"):
             out.append(f"- **why this confidence:** {_md_cell(f['confidence']['reason'])}")
         if f.get("explanation"):
-            out += ["", _md_cell(clean(f["explanation"], 2000))]
+            out += ["", _md_cell(f["explanation"], 2000)]
         if f["evidence"]:
             out += ["", "| kind | host | evidence | source |", "|---|---|---|---|"]
             out += [f"| {_md_cell(ev.get('kind', ''))} | {_md_cell(ev.get('host', ''))} | "
@@ -174,5 +178,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     for h in report["hosts"]:
         err = h.get("error") or {}
         problem = f"[{err.get('category', '')}] {err.get('message', '')}" if err else ""
+        if err.get("explanation"):
+            problem += f" → {err['explanation']}"
         out.append(f"| {_md_cell(h['name'])} | {h['status']} | {h['requests']} | {h['terminal_401']} | {_md_cell(problem)} |")
     return "\n".join(out).rstrip() + "\n"
