@@ -53,6 +53,30 @@ class Lab:
         return self.server.endpoints()[name]
 
 
+
+def ssh_connect(lab: Lab, host: str = "web01", *, verify_host_key: bool = True, **kwargs) -> paramiko.SSHClient:
+    """A paramiko client logged on to ``host`` with the domain password (``kwargs`` override connect options).
+
+    ``verify_host_key`` trusts only the lab's known_hosts file (RejectPolicy for anything else); False accepts
+    any key, for fault hosts where the test is about what happens after the key exchange.
+    """
+    endpoint = lab.endpoint(host)
+    client = paramiko.SSHClient()
+    if verify_host_key:
+        client.load_host_keys(str(lab.server.known_hosts_path))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())  # the lab's known_hosts must suffice
+    else:
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    options = dict(username=DOMAIN_USER, password=PASSWORD, look_for_keys=False, allow_agent=False, timeout=5)
+    options.update(kwargs)
+    try:
+        client.connect(endpoint["address"], port=endpoint["ssh_port"], **options)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 _HOSTS: dict[str, ProtocolFaults] = {
     "web01": ProtocolFaults(),
     "web02": ProtocolFaults(),

@@ -9,7 +9,7 @@ import paramiko
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from .conftest import DOMAIN_USER, PASSWORD, Lab, bootstrap_command
+from .conftest import DOMAIN_USER, PASSWORD, Lab, bootstrap_command, ssh_connect
 
 HOSTS = ["web01", "web02", "web03", "plain"]
 
@@ -35,18 +35,7 @@ def sweep_winrm(lab: Lab, host: str, https: bool) -> list[dict]:
 
 
 def sweep_ssh(lab: Lab, host: str) -> dict:
-    endpoint = lab.endpoint(host)
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(lab.server.known_hosts_path))
-    client.connect(
-        endpoint["address"],
-        port=endpoint["ssh_port"],
-        username=DOMAIN_USER,
-        password=PASSWORD,
-        look_for_keys=False,
-        allow_agent=False,
-        timeout=5,
-    )
+    client = ssh_connect(lab, host)
     try:
         stdin, stdout, _ = client.exec_command(bootstrap_command(), timeout=10)
         stdin.write(json.dumps({"script": "# lab-echo slow 0.2\n", "parameters": {"host": host}}))

@@ -13,7 +13,7 @@ from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFau
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from .conftest import DOMAIN_USER, PASSWORD, Lab
+from .conftest import DOMAIN_USER, PASSWORD, Lab, ssh_connect
 
 
 def run(lab: Lab, host: str, *, https: bool = False, **kwargs) -> list:
@@ -92,33 +92,10 @@ def test_unencrypted_http_is_rejected_when_not_allowed(lab: Lab) -> None:
 
 
 def test_ssh_auth_failure_and_reset(lab: Lab) -> None:
-    locked = lab.endpoint("locked")
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     with pytest.raises(paramiko.AuthenticationException):
-        client.connect(
-            locked["address"],
-            port=locked["ssh_port"],
-            username=DOMAIN_USER,
-            password=PASSWORD,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=5,
-        )
-    client.close()
+        ssh_connect(lab, "locked", verify_host_key=False)
 
-    reset = lab.endpoint("reset")
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(
-        reset["address"],
-        port=reset["ssh_port"],
-        username=DOMAIN_USER,
-        password=PASSWORD,
-        look_for_keys=False,
-        allow_agent=False,
-        timeout=5,
-    )
+    client = ssh_connect(lab, "reset", verify_host_key=False)
     try:
         # The exec request is acknowledged, then the TCP connection is reset: no output, no exit
         # status (paramiko reports -1) and a dead transport, as with a real mid-session reset.
@@ -131,18 +108,7 @@ def test_ssh_auth_failure_and_reset(lab: Lab) -> None:
 
 
 def test_ssh_latency(lab: Lab) -> None:
-    endpoint = lab.endpoint("slow")
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(lab.server.known_hosts_path))
-    client.connect(
-        endpoint["address"],
-        port=endpoint["ssh_port"],
-        username=DOMAIN_USER,
-        password=PASSWORD,
-        look_for_keys=False,
-        allow_agent=False,
-        timeout=5,
-    )
+    client = ssh_connect(lab, "slow")
     try:
         started = time.monotonic()
         _stdin, stdout, _stderr = client.exec_command("hostname", timeout=5)

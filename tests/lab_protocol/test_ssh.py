@@ -8,17 +8,7 @@ import paramiko
 import pytest
 
 from .conftest import DOMAIN_USER, LOCAL_USER, OTHER_PASSWORD, PASSWORD, Lab, bootstrap_command, encoded
-
-
-def connect(lab: Lab, host: str = "web01", **kwargs) -> paramiko.SSHClient:
-    endpoint = lab.endpoint(host)
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(lab.server.known_hosts_path))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())  # the lab's known_hosts must suffice
-    options = dict(username=DOMAIN_USER, password=PASSWORD, look_for_keys=False, allow_agent=False, timeout=5)
-    options.update(kwargs)
-    client.connect(endpoint["address"], port=endpoint["ssh_port"], **options)
-    return client
+from .conftest import ssh_connect as connect
 
 
 def execute(client: paramiko.SSHClient, command: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:

@@ -730,6 +730,11 @@ class Scanner:
         lead = b" " if layout is not None and layout.index.get("c-ip", 0) > 0 else b"(?:^|[ \\n])"
         pattern = re.compile(lead + b"(" + _ip_trie(sorted(by_ip)) + b")[ \\r\\n]", re.MULTILINE)
         rfind = buf.rfind
+        startswith = buf.startswith
+        # When the user agent is logged right after c-ip (the IIS default), a hit whose next field is not
+        # a waiting 401's user agent cannot resolve it: skip it without splitting the line.
+        ua_follows = (layout is not None and layout.fast is not None and layout.fast[7] >= 0
+                      and layout.fast[7] == layout.fast[2] + 1)
         last_line = -1
         for low, high in merged:
             for match in pattern.finditer(buf, low, high):
@@ -737,16 +742,22 @@ class Scanner:
                 candidates = by_ip[ip]
                 if not candidates:
                     continue
-                line_start = rfind(b"\n", 0, match.start(1)) + 1
+                at = match.start(1)
+                after = match.end(1) + 1
+                if len(candidates) == 1:
+                    only = candidates[0]
+                    if not only.pos <= at < only.until:
+                        continue
+                    if ua_follows and only.ua is not None and not startswith(only.ua, after):
+                        continue
+                elif not any(ev.pos <= at < ev.until and not (ua_follows and ev.ua is not None
+                                                              and not startswith(ev.ua, after))
+                             for ev in candidates):
+                    continue
+                line_start = rfind(b"\n", 0, at) + 1
                 if line_start == last_line:
                     continue
                 last_line = line_start
-                if len(candidates) == 1:
-                    only = candidates[0]
-                    if not only.pos <= line_start < only.until:
-                        continue
-                elif not any(ev.pos <= line_start < ev.until for ev in candidates):
-                    continue
                 parsed = self._parts_at(buf, line_start, layout)
                 if parsed is None:
                     continue

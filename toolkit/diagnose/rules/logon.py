@@ -8,7 +8,7 @@ configuration, the local accounts and the secedit export say *why* and what to c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +79,21 @@ def failing_identity(ctx: RuleContext, groups: Sequence[LogGroup], reasons: froz
         top = sorted(users.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
         return Identity(top, "the user names on the failing log rows", False), []
     return None, []
+
+
+def failing_subject(ctx: RuleContext, win32_codes: Iterable[int], nt_reasons: frozenset[str]) \
+        -> tuple[list[LogGroup], Identity, list[LogonFailure]] | None:
+    """The terminal groups whose sc-win32-status is one of ``win32_codes`` and the account they fail for.
+
+    None when no group matches or nobody can be named as the failing account (the rule then has nothing to say).
+    """
+    groups = any_of(ctx.groups, win32_codes)
+    if not groups:
+        return None
+    identity, failures = failing_identity(ctx, groups, nt_reasons)
+    if identity is None:
+        return None
+    return groups, identity, failures
 
 
 def user_record(ctx: RuleContext, name: str) -> Mapping[str, Any] | None:
@@ -220,12 +235,10 @@ def user_credentials_rejected(ctx: RuleContext) -> list[Finding]:
 
 def logon_right_denied(ctx: RuleContext) -> list[Finding]:
     """401.1 + 1385 / 4625 0xC000015B: the logon type is not granted (or explicitly denied)."""
-    groups = any_of(ctx.groups, S.LOGON_TYPE_NOT_GRANTED)
-    if not groups:
+    subject = failing_subject(ctx, S.LOGON_TYPE_NOT_GRANTED, S.NT_LOGON_TYPE)
+    if subject is None:
         return []
-    identity, failures = failing_identity(ctx, groups, S.NT_LOGON_TYPE)
-    if identity is None:
-        return []
+    groups, identity, failures = subject
     logon_type = failures[0].logon_type if failures else None
     method = LOGON_TYPE_METHOD.get(logon_type or 8, "ClearText")
     # The pair for the logon type seen first, then the network pair (IIS' usual logon), then the rest.
@@ -301,12 +314,10 @@ def logon_right_denied(ctx: RuleContext) -> list[Finding]:
 
 def account_locked_out(ctx: RuleContext) -> list[Finding]:
     """401.1 + 1909 / 4625 0xC0000234: the account IIS logs on with is locked out."""
-    groups = any_of(ctx.groups, S.LOCKED_OUT)
-    if not groups:
+    subject = failing_subject(ctx, S.LOCKED_OUT, S.NT_LOCKED)
+    if subject is None:
         return []
-    identity, failures = failing_identity(ctx, groups, S.NT_LOCKED)
-    if identity is None:
-        return []
+    groups, identity, failures = subject
     record = user_record(ctx, identity.name)
     evidence = event_evidence(ctx.host.name, failures) + (_anon_config_item(ctx, groups)
                                                           if identity.is_anonymous_identity else [])
@@ -349,12 +360,10 @@ _STATE_TEXT = {
 
 def account_disabled_or_expired(ctx: RuleContext) -> list[Finding]:
     """401.1 + 1331/1793/1330/1907: the account is disabled, expired, its password expired or must change."""
-    groups = any_of(ctx.groups, S.DISABLED_OR_EXPIRED)
-    if not groups:
+    subject = failing_subject(ctx, S.DISABLED_OR_EXPIRED, S.NT_DISABLED_OR_EXPIRED)
+    if subject is None:
         return []
-    identity, failures = failing_identity(ctx, groups, S.NT_DISABLED_OR_EXPIRED)
-    if identity is None:
-        return []
+    groups, identity, failures = subject
     state = _STATE_TEXT.get(max(groups, key=lambda g: g.terminal).win32, "disabled or expired")
     record = user_record(ctx, identity.name)
     evidence = event_evidence(ctx.host.name, failures) + (_anon_config_item(ctx, groups)
