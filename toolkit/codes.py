@@ -66,12 +66,14 @@ WIN32_ERRORS: dict[int, tuple[str, str]] = {
     64: ("ERROR_NETNAME_DELETED", "The client connection went away before the response completed"),
     1236: ("ERROR_CONNECTION_ABORTED", "The connection was aborted by the local system"),
     1326: ("ERROR_LOGON_FAILURE", "Unknown user name or bad password"),
-    1327: ("ERROR_ACCOUNT_RESTRICTION", "An account restriction blocks sign-in (e.g. blank password, policy)"),
+    1327: ("ERROR_ACCOUNT_RESTRICTION",
+           "An account restriction blocks sign-in (e.g. blank password, policy)"),
     1328: ("ERROR_INVALID_LOGON_HOURS", "The account may not sign in at this time"),
     1329: ("ERROR_INVALID_WORKSTATION", "The user may not sign in on this computer"),
     1330: ("ERROR_PASSWORD_EXPIRED", "The password has expired"),
     1331: ("ERROR_ACCOUNT_DISABLED", "The account is disabled"),
-    1385: ("ERROR_LOGON_TYPE_NOT_GRANTED", "The user lacks (or is denied) the logon right for this logon type"),
+    1385: ("ERROR_LOGON_TYPE_NOT_GRANTED",
+           "The user lacks (or is denied) the logon right for this logon type"),
     1907: ("ERROR_PASSWORD_MUST_CHANGE", "The password must be changed before signing in"),
     1909: ("ERROR_ACCOUNT_LOCKED_OUT", "The account is locked out"),
 }
@@ -80,7 +82,8 @@ WIN32_ERRORS: dict[int, tuple[str, str]] = {
 SSPI_ERRORS: dict[int, tuple[str, str]] = {
     0x80090302: ("SEC_E_UNSUPPORTED_FUNCTION", "The requested security function is not supported"),
     0x80090305: ("SEC_E_SECPKG_NOT_FOUND", "The requested security package does not exist"),
-    0x80090308: ("SEC_E_INVALID_TOKEN", "The authentication token is invalid (corrupted, truncated or altered "
+    0x80090308: ("SEC_E_INVALID_TOKEN",
+                 "The authentication token is invalid (corrupted, truncated or altered "
                  "by a proxy)"),
     0x8009030C: ("SEC_E_LOGON_DENIED", "The logon attempt failed (bad credentials via NTLM/Negotiate)"),
     0x8009030D: ("SEC_E_UNKNOWN_CREDENTIALS", "The credentials supplied were not recognized"),
@@ -133,7 +136,8 @@ def parse_code(value: int | str) -> int:
     else:
         text = str(value).strip()
         try:
-            number = int(text, 16) if text[:2].lower() in ("0x",) or text[:3].lower() == "-0x" else int(text, 10)
+            is_hex = text.lower().startswith(("0x", "-0x"))
+            number = int(text, 16) if is_hex else int(text, 10)
         except ValueError:
             raise ValueError(f"not a status code: {value!r}") from None
     if not -(1 << 31) <= number <= _MASK32:

@@ -175,8 +175,18 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise InputError("not valid JSON: the file is not UTF-8 text", path=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """``_read_json`` for files that must hold one JSON object (host.json, collector envelopes)."""
+    document = _read_json(path)
+    if not isinstance(document, dict):
+        raise InputError(f"expected a JSON object ({what}), found {type(document).__name__}", path=str(path))
+    return document
 
 
 def load_run(path: Path) -> RunData:
@@ -191,10 +201,13 @@ def load_run(path: Path) -> RunData:
     if meta.get("status") == "running" or not meta.get("finished_utc"):
         meta["status"] = "interrupted"
 
+    host_names = meta.get("hosts", [])
+    if not isinstance(host_names, list) or not all(isinstance(name, str) for name in host_names):
+        raise InputError("expected a list of host names", path=str(meta_path), field="hosts")
     hosts: dict[str, HostRecord] = {}
-    by_dir = {host_dir_name(name): name for name in meta.get("hosts", [])}
+    by_dir = {host_dir_name(name): name for name in host_names}
     hosts_root = path / "hosts"
-    for name in meta.get("hosts", []):
+    for name in host_names:
         # a host with no folder never started before the run ended
         hosts[name] = HostRecord(name=name, status="skipped", finished=False)
     if hosts_root.is_dir():
@@ -203,7 +216,7 @@ def load_run(path: Path) -> RunData:
             record = HostRecord(name=name, status="partial", finished=False)
             host_json = folder / "host.json"
             if host_json.is_file():
-                doc = _read_json(host_json)
+                doc = _read_json_object(host_json, HOST_SCHEMA)
                 record = HostRecord(name=doc.get("host", name), status=doc.get("status", "partial"),
                                     address=doc.get("address", ""), transport=doc.get("transport", ""),
                                     error=doc.get("error"), steps=list(doc.get("steps", [])),
@@ -211,7 +224,7 @@ def load_run(path: Path) -> RunData:
             for envelope_path in sorted(folder.glob("*.json")):
                 if envelope_path.name == "host.json":
                     continue
-                record.envelopes[envelope_path.stem] = _read_json(envelope_path)
+                record.envelopes[envelope_path.stem] = _read_json_object(envelope_path, "a collector envelope")
             if not record.finished and record.status == "ok":
                 record.status = "partial"  # steps were still to come when the run stopped
             hosts[record.name] = record

@@ -37,7 +37,8 @@ def run_iisfleet(path: str, workers: int) -> dict:
         entry = groups.setdefault(f"{g.site}|{g.substatus}|{g.win32}", [0, 0])
         entry[0] += g.count
         entry[1] += g.terminal
-    return {"lines_total": result.lines_total, "malformed": result.lines_malformed, "requests": result.requests,
+    return {"lines_total": result.lines_total, "malformed": result.lines_malformed,
+            "requests": result.requests,
             "status_401": result.status_401_total, "terminal": result.status_401_terminal,
             "handshake": result.status_401_handshake, "groups": dict(sorted(groups.items()))}
 
@@ -116,7 +117,8 @@ def run_duckdb(path: str, threads: int) -> dict:
         cond = f"c{n - 1} IS NOT NULL" + (f" AND c{n} IS NULL" if n < width else "")
         fits.append(f"({cond})")
         mapping = {
-            "ts": f"epoch(CAST({col(names, 'date', 'NULL')} || ' ' || {col(names, 'time', 'NULL')} AS TIMESTAMP))",
+            "ts": (f"epoch(CAST({col(names, 'date', 'NULL')} || ' ' || {col(names, 'time', 'NULL')} "
+                   "AS TIMESTAMP))"),
             "server": col(names, "s-computername", "''"), "site": col(names, "s-sitename", "'W3SVC1'"),
             "ip": col(names, "c-ip", "''"), "ua": col(names, "cs(User-Agent)", "''"),
             "stem": col(names, "cs-uri-stem", "''"), "status": col(names, "sc-status", "NULL"),
@@ -129,7 +131,8 @@ def run_duckdb(path: str, threads: int) -> dict:
     requests = con.execute("SELECT count(*) FROM req").fetchone()[0]
     classified = con.execute("""
         WITH s AS (SELECT * FROM req WHERE status = '401'),
-             ok AS (SELECT rn, ts, server, site, ip, ua, stem FROM req WHERE TRY_CAST(status AS INTEGER) < 400),
+             ok AS (SELECT rn, ts, server, site, ip, ua, stem FROM req
+                    WHERE TRY_CAST(status AS INTEGER) < 400),
              hs AS (SELECT DISTINCT s.rn FROM s JOIN ok USING (server, site, ip, ua, stem)
                     WHERE ok.rn > s.rn AND ok.ts - s.ts <= 30)
         SELECT s.site, CAST(s.sub AS BIGINT), CAST(s.win32 AS BIGINT), count(*),
@@ -168,7 +171,8 @@ def child(approach: str, path: str) -> None:
 # --- the parent ------------------------------------------------------------------------------------------
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="the folder generate.py wrote")
     parser.add_argument("--approaches", default="iisfleet,iisfleet-1proc,duckdb,plain")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -181,9 +185,8 @@ def main() -> None:
     with open(path, "rb") as stream:  # warm the page cache so every approach starts equal
         while stream.read(64 << 20):
             pass
-    expected = {"lines_total": truth["lines_total"], "malformed": truth["malformed"], "requests": truth["requests"],
-                "status_401": truth["status_401"], "terminal": truth["terminal"], "handshake": truth["handshake"],
-                "groups": truth["groups"]}
+    expected = {key: truth[key] for key in ("lines_total", "malformed", "requests", "status_401", "terminal",
+                                            "handshake", "groups")}
     env = dict(os.environ, PYTHONPATH=str(REPO))
     results = []
     for approach in args.approaches.split(","):
@@ -195,7 +198,8 @@ def main() -> None:
         result = json.loads(out.stdout.strip().splitlines()[-1])
         result["correct"] = result["counts"] == expected
         if not result["correct"]:
-            diff = {k: (result["counts"].get(k), v) for k, v in expected.items() if result["counts"].get(k) != v}
+            diff = {k: (result["counts"].get(k), v) for k, v in expected.items()
+                    if result["counts"].get(k) != v}
             result["diff"] = {k: v for k, v in diff.items() if k != "groups"} | ({"groups": "differ"}
                                                                                  if "groups" in diff else {})
         results.append(result)
@@ -204,7 +208,8 @@ def main() -> None:
     size = truth["bytes"]
     print(f"\n{lines:,} lines, {size / 2**30:.2f} GiB, {os.cpu_count()} CPUs; 401s {truth['status_401']:,} "
           f"(terminal {truth['terminal']:,}, handshake {truth['handshake']:,})")
-    print(f"{'approach':16} {'wall s':>8} {'M lines/s':>10} {'MB/s':>7} {'CPU s':>7} {'peak RSS MB':>12} correct")
+    print(f"{'approach':16} {'wall s':>8} {'M lines/s':>10} {'MB/s':>7} {'CPU s':>7} {'peak RSS MB':>12} "
+          "correct")
     by_name = {}
     for r in results:
         rate = lines / r["wall_s"]

@@ -16,7 +16,8 @@ from toolkit.logs.synth import write_log
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--lines", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=7)
@@ -26,7 +27,8 @@ def main() -> None:
     started = time.perf_counter()
     # ~120 requests/s (a busy intranet server: 10M lines in a day); the second layout covers 30 % of the
     # file and adds s-sitename, s-computername and a custom field; one line in 100003 is cut short.
-    truth = write_log(path, lines=args.lines, seed=args.seed, layout_changes=(0.3, 0.6), malformed_every=100_003)
+    truth = write_log(path, lines=args.lines, seed=args.seed, layout_changes=(0.3, 0.6),
+                      malformed_every=100_003)
     document = truth.to_dict()
     document["path"] = str(path)
     document["bytes"] = path.stat().st_size

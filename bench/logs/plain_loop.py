@@ -47,7 +47,8 @@ def analyse(path: str, window_s: int = 30, server_default: str = "", site_defaul
             date, clock = parts[index["date"]], parts[index["time"]]
             day = days.get(date)
             if day is None:
-                day = days[date] = int(datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp())
+                midnight = datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+                day = days[date] = int(midnight.timestamp())
             t = day + int(clock[:2]) * 3600 + int(clock[3:5]) * 60 + int(clock[6:8])
             server = parts[index["s-computername"]] if "s-computername" in index else server_default
             site = parts[index["s-sitename"]] if "s-sitename" in index else site_default
@@ -56,7 +57,8 @@ def analyse(path: str, window_s: int = 30, server_default: str = "", site_defaul
             status = int(parts[index["sc-status"]])
             if status == 401:
                 counts["status_401"] += 1
-                group = (server, site, int(parts[index["sc-substatus"]]), int(parts[index["sc-win32-status"]]))
+                group = (server, site, int(parts[index["sc-substatus"]]),
+                         int(parts[index["sc-win32-status"]]))
                 groups.setdefault(group, [0, 0])[0] += 1
                 pending.setdefault(key, []).append((t, group, number))
             elif status < 400 and key in pending:

@@ -94,6 +94,49 @@ def test_load_run_rejects_non_run_directories(tmp_path: Path) -> None:
         load_run(tmp_path)
 
 
+
+def _one_host_run(root: Path) -> Path:
+    writer = RunDirWriter(root)
+    writer.write_meta({"playbook": "p", "status": "complete", "finished_utc": "2026-11-24T22:00:00Z",
+                       "hosts": ["web01"]})
+    writer.write_host(HostResult(host="web01", address="a", transport="winrm", status="ok",
+                                 steps=[StepResult("Get-HostFact", "ok")]), finished=True)
+    writer.write_envelope("web01", "Get-HostFact", {"collector": "Get-HostFact"})
+    writer.close()
+    load_run(root)  # valid as written
+    return root / "hosts" / host_dir_name("web01")
+
+
+@pytest.mark.parametrize(
+    ("target", "content", "message"),
+    [
+        ("run.json", b"\xff\xfe\x00garbage", r"run\.json: not valid JSON: the file is not UTF-8 text"),
+        ("host.json", b"[]", r"host\.json: expected a JSON object \(iisfleet\.host/1\), found list"),
+        ("host.json", b"\xff\x00", r"host\.json: not valid JSON: the file is not UTF-8 text"),
+        ("Get-HostFact.json", b"[1, 2]", r"Get-HostFact\.json: expected a JSON object \(a collector envelope\)"),
+        ("Get-HostFact.json", b"null", r"Get-HostFact\.json: expected a JSON object"),
+        ("Get-HostFact.json", b"\xff\x00", r"Get-HostFact\.json: not valid JSON"),
+    ],
+)
+def test_garbage_run_files_are_input_errors_naming_the_file(
+    tmp_path: Path, target: str, content: bytes, message: str
+) -> None:
+    host_dir = _one_host_run(tmp_path)
+    (tmp_path / target if target == "run.json" else host_dir / target).write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        load_run(tmp_path)
+
+
+@pytest.mark.parametrize("hosts", ["web01", [1, None], {"web01": 1}])
+def test_run_json_hosts_must_be_a_list_of_names(tmp_path: Path, hosts: object) -> None:
+    _one_host_run(tmp_path)
+    meta = json.loads((tmp_path / "run.json").read_text())
+    meta["hosts"] = hosts
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"run\.json \(hosts\): expected a list of host names"):
+        load_run(tmp_path)
+
+
 def test_names_are_safe_and_run_dirs_unique(tmp_path: Path) -> None:
     assert host_dir_name("web01.contoso.com") == "web01.contoso.com"
     assert host_dir_name("../etc") == ".._etc"

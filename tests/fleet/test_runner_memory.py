@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 
@@ -111,15 +112,22 @@ def test_deadline_skips_hosts_not_started(tmp_path: Path, catalog) -> None:
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "deadline"
 
 
-def test_report_flag_without_report_module_is_logged(tmp_path: Path, catalog) -> None:
+def test_report_flag_without_report_module_is_logged(tmp_path: Path, catalog, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "toolkit.report", None)  # makes `from toolkit.report import ...` fail
     summary = run_playbook(StubPlaybook("t", [StubStep(ECHO_ID)], report=True), [memory_host("web01")],
                            out_dir=tmp_path / "run", params={}, catalog=catalog, transport_factory=MemoryTransport)
     run = load_run(tmp_path / "run")
-    try:
-        from toolkit.report import write_reports  # noqa: F401
-    except ImportError:
-        assert summary.report_written is False
-        assert any(e["event"] == "warning" and "write_reports" in e["message"] for e in run.events)
+    assert summary.report_written is False
+    assert any(e["event"] == "warning" and "write_reports" in e["message"] for e in run.events)
+
+
+def test_report_flag_writes_the_report_into_the_run_directory(tmp_path: Path, catalog) -> None:
+    summary = run_playbook(StubPlaybook("t", [StubStep(ECHO_ID)], report=True), [memory_host("web01")],
+                           out_dir=tmp_path / "run", params={}, catalog=catalog, transport_factory=MemoryTransport)
+    assert summary.report_written is True
+    from toolkit.report import FILE_NAMES
+
+    assert sorted(p.name for p in (tmp_path / "run" / "report").iterdir()) == sorted(FILE_NAMES.values())
 
 
 def test_hooks_see_every_host_once_even_when_iisfleet_itself_fails(tmp_path: Path, catalog) -> None:

@@ -157,6 +157,44 @@ def test_bad_ini_lines_name_the_line(tmp_path: Path, text: str, fragment: str) -
     assert fragment in str(caught.value)
 
 
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (
+            "[all:vars]\nansible_password: Not-In-Errors-7\n",
+            "inv.ini:2 (all:vars): expected key=value, got 'ansible_password'",
+        ),
+        (
+            "[web]\nweb01 ansible_password:Not-In-Errors-7\n",
+            "inv.ini:2 (web01): expected key=value after the host name, got 'ansible_password'",
+        ),
+    ],
+)
+def test_malformed_password_line_is_named_without_its_value(tmp_path: Path, text: str, fragment: str) -> None:
+    """``ansible_password: x`` (YAML habit in an INI file) is an error that must not print the password."""
+    (tmp_path / "inv.ini").write_text(text)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(tmp_path / "inv.ini").select()
+    assert fragment in str(caught.value)
+    assert "Not-In-Errors-7" not in str(caught.value)
+
+
+
+@pytest.mark.parametrize("group", ["/", "..", "../elsewhere"])
+def test_group_named_like_a_path_reads_no_vars_outside_the_inventory(tmp_path: Path, group: str) -> None:
+    """group_vars/<name> with name "/" is the filesystem root: such a group has no vars files at all."""
+    inventory_dir = tmp_path / "inventory"
+    (inventory_dir / "group_vars").mkdir(parents=True)
+    (tmp_path / "elsewhere.yml").write_text("ansible_port: 1\n")  # group_vars/../elsewhere.yml
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "x.yml").write_text("ansible_port: 2\n")  # what ".." would walk into
+    (inventory_dir / "inv.ini").write_text(f"[{group}]\nweb01 ansible_connection=psrp\n")
+    hosts = load_inventory(inventory_dir / "inv.ini").select()
+    assert [h.name for h in hosts] == ["web01"]
+    assert hosts[0].winrm.effective_port == 5986  # neither file's ansible_port was read
+
+
 def test_ansible_prompt_once_per_user_for_many_hosts(tmp_path: Path, prompt: Any) -> None:
     (tmp_path / "inv.ini").write_text(
         "[web]\nweb[01:05] ansible_user=ops\nweb09 ansible_user=other\n\n[web:vars]\n"

@@ -49,6 +49,17 @@ def test_cli_generate_writes_a_fleet_and_reports_errors(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "HOST=FAULT" in bad.output
 
 
+
+def test_cli_generate_into_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_text("not a folder\n")
+    for extra in ([], ["--force"]):  # --force replaces a folder's contents, never a file
+        result = CliRunner().invoke(app, ["lab", "generate", str(target), *extra])
+        assert result.exit_code == 2 and not isinstance(result.exception, OSError), result.output
+        assert f"{target}isafile,notafolder" in "".join(result.output.split())  # rich folds long paths
+    assert target.read_text() == "not a folder\n"
+
+
 def test_cli_serve_writes_the_inventory_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     pytest.importorskip("toolkit.lab.server")
     runner = CliRunner()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import stat
 from pathlib import Path
 
 from cryptography import x509
@@ -11,6 +13,7 @@ from toolkit.lab.backend import LabHostSpec, ProtocolFaults
 from toolkit.lab.server import LabServer
 from toolkit.lab.ssh.powershell_standin import EchoBackend
 from toolkit.lab.tls import LabTls
+from toolkit.lab.winrm.auth import NtlmUserStore
 
 
 def _load(path: Path) -> x509.Certificate:
@@ -59,3 +62,18 @@ def test_restart_with_the_same_state_dir_keeps_ca_and_host_keys(tmp_path: Path) 
 
     first, second = snapshot(), snapshot()
     assert first == second and len(first[1]) == 1
+
+
+def test_ntlm_password_store_stays_private_to_its_owner_after_every_rewrite() -> None:
+    """The store holds the lab's passwords in clear: each rewrite (a rename) must keep it 0600."""
+    spellings = ["LAB:svc-review:Store-Passw0rd!", "LAB:svc-review2:Store-Passw0rd2!"]
+    NtlmUserStore.add(spellings[:1])
+    try:
+        path = Path(os.environ["NTLM_USER_FILE"])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        NtlmUserStore.add(spellings[1:])  # rewritten through a temporary file and a rename
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert set(spellings) <= set(path.read_text(encoding="utf-8").splitlines())
+        assert not list(path.parent.glob(f"{path.stem}-*.tmp"))  # no temporary copy left behind
+    finally:
+        NtlmUserStore.remove(spellings)

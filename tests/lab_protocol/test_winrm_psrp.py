@@ -182,9 +182,10 @@ def test_pool_features_exchange_keys_is_alive_payload_size_and_many_lines(lab: L
     assert not pool.is_alive()  # the shell was deleted on close
 
 
-def test_client_execute_ps_shape_is_recognised(lab: Lab) -> None:
-    endpoint = lab.endpoint("web03")
-    client = Client(
+def http_client(lab: Lab, host: str) -> Client:
+    """pypsrp's high-level Client over plain HTTP with the domain account."""
+    endpoint = lab.endpoint(host)
+    return Client(
         endpoint["address"],
         port=endpoint["http_port"],
         ssl=False,
@@ -192,20 +193,16 @@ def test_client_execute_ps_shape_is_recognised(lab: Lab) -> None:
         password=PASSWORD,
         no_proxy=True,
     )
+
+
+def test_client_execute_ps_shape_is_recognised(lab: Lab) -> None:
+    client = http_client(lab, "web03")
     output, streams, had_errors = client.execute_ps("# lab-echo lines 3\n")
     assert output.splitlines() == ["line 0", "line 1", "line 2"] and not had_errors
 
 
 def test_execute_ps_with_environment_statements(lab: Lab) -> None:
-    endpoint = lab.endpoint("web03")
-    client = Client(
-        endpoint["address"],
-        port=endpoint["http_port"],
-        ssl=False,
-        username=DOMAIN_USER,
-        password=PASSWORD,
-        no_proxy=True,
-    )
+    client = http_client(lab, "web03")
     output, _streams, had_errors = client.execute_ps("# lab-echo lines 1\n", environment={"LAB": "1"})
     assert output == "line 0" and not had_errors
 

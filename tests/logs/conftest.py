@@ -12,7 +12,8 @@ FIXTURES = REPO_ROOT / "tests" / "fixtures" / "logs"
 # The CI copies shared/ beside the clone; a developer checkout may not have it.
 SHARED_CONFORMANCE = REPO_ROOT.parent / "shared" / "conformance"
 
-HEADER = ("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n#Date: 2026-11-24 10:00:00\n"
+HEADER = ("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
+          "#Date: 2026-11-24 10:00:00\n"
           "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) "
           "cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n")
 UA = "Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64)"

@@ -1,4 +1,4 @@
-"""`iisfleet analyze`: JSON schema, Rich summary, exit codes (through Typer's CliRunner and a real process)."""
+"""`iisfleet analyze`: JSON schema, Rich summary and exit codes (Typer's CliRunner and a real process)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def test_since_until_and_window(tmp_path: Path) -> None:
                                  "--until", "2026-11-24 00:30:00", "--window", "0"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["time_range"]["first"] >= "2026-11-24T00:20:00Z" and doc["time_range"]["last"] <= "2026-11-24T00:30:00Z"
+    assert doc["time_range"]["first"] >= "2026-11-24T00:20:00Z"
+    assert doc["time_range"]["last"] <= "2026-11-24T00:30:00Z"
     assert 0 < doc["requests"] < 3000 and doc["lines"]["filtered"] == 3000 - doc["requests"]
     assert doc["window_s"] == 0
 
@@ -70,8 +71,8 @@ def test_exit_2_on_unusable_input(tmp_path: Path) -> None:
 
 
 def test_real_process_exit_codes(tmp_path: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "toolkit", "analyze", "--sample", "--json"], capture_output=True,
-                        text=True, timeout=60)
+    ok = subprocess.run([sys.executable, "-m", "toolkit", "analyze", "--sample", "--json"],
+                        capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and json.loads(ok.stdout)["requests"] == 5500
     bad = subprocess.run([sys.executable, "-m", "toolkit", "analyze", str(tmp_path / "missing")],
                          capture_output=True, text=True, timeout=60)

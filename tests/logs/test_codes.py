@@ -1,4 +1,4 @@
-"""toolkit.codes: every value form decodes to the same code; the cases live in tests/fixtures/logs/codes.json."""
+"""toolkit.codes: every value form decodes to the same code (cases: tests/fixtures/logs/codes.json)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from toolkit.codes import SSPI_ERRORS, Win32Code, decode_ntstatus, decode_win32, parse_code, substatus_meaning
 
-CASES = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "codes.json").read_text("utf-8"))
+CASES_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "codes.json"
+CASES = json.loads(CASES_FILE.read_text("utf-8"))
 
 
 @pytest.mark.parametrize("case", CASES["win32"], ids=lambda c: str(c["input"]))

@@ -124,13 +124,17 @@ def test_fields_match_expected_results(log: Path, expected: Path) -> None:
     events = [_flatten(e) for e in (document["expected"] if isinstance(document, dict) else document)]
     malformed: list[tuple[str, int, str]] = []
     with log.open("rb") as stream:
-        records = list(iter_records(stream, log.name, httperr=log.parent.name == "error", malformed=malformed))
+        records = list(iter_records(stream, log.name, httperr=log.parent.name == "error",
+                                    malformed=malformed))
     by_offset = {r.offset: r for r in records}
     lines = log.read_bytes().split(b"\n")
     by_text = {lines[r.line - 1].rstrip(b"\r").decode("utf-8", "replace"): r for r in records}
     checked = 0
     for event in events:
-        record = by_offset.get(event["log.offset"]) if "log.offset" in event else by_text.get(event["event.original"])
+        if "log.offset" in event:
+            record = by_offset.get(event["log.offset"])
+        else:
+            record = by_text.get(event["event.original"])
         if record is None:
             line_no = log.read_bytes()[: event.get("log.offset", 0)].count(b"\n") + 1
             assert (log.name, line_no) in DEVIATIONS, f"{log.name}: expected event not parsed: {event}"
@@ -151,7 +155,8 @@ def test_every_log_analyses_without_error(log: Path) -> None:
         return
     analyzer.feed_path(log)
     result = analyzer.result()
-    assert result.lines_total == log.read_bytes().count(b"\n") + (0 if log.read_bytes().endswith(b"\n") else 1)
+    data = log.read_bytes()
+    assert result.lines_total == data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     # Every line is accounted for: a request, an HTTPERR record, malformed, or a directive/blank line.
     assert result.requests + result.httperr_total + result.lines_malformed <= result.lines_total
     # The 401 counts agree with the simple reader.

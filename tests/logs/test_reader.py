@@ -1,4 +1,4 @@
-"""The W3C reader: layouts that change, encodings, compression, malformed lines, filters, HTTPERR, excerpts."""
+"""The W3C reader: changing layouts, encodings, compression, malformed lines, filters, HTTPERR, excerpts."""
 
 from __future__ import annotations
 
@@ -13,17 +13,19 @@ from toolkit.logs import LogAnalyzer, discover, iter_records, parse_excerpt
 from toolkit.logs import analysis as analysis_module
 from toolkit.logs.synth import write_log as synth_log
 
-WIDE = ("#Fields: date time s-sitename s-computername s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username "
-        "c-ip cs-version cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken X-Forwarded-For\n")
+WIDE = ("#Fields: date time s-sitename s-computername s-ip cs-method cs-uri-stem cs-uri-query s-port "
+        "cs-username c-ip cs-version cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status "
+        "time-taken X-Forwarded-For\n")
 
 
 def wide_row(clock: str, status: str, ip: str = "10.0.0.9", site: str = "Intranet") -> str:
-    return (f"2026-11-24 {clock} {site} WEB02 10.0.0.5 GET /app - 443 - {ip} HTTP/1.1 Mozilla/5.0 - {status} 31 "
-            f"203.0.113.7\n")
+    return (f"2026-11-24 {clock} {site} WEB02 10.0.0.5 GET /app - 443 - {ip} HTTP/1.1 Mozilla/5.0 - "
+            f"{status} 31 203.0.113.7\n")
 
 
 def test_fields_change_mid_file(write_log, header, row, analyse) -> None:
-    text = header + row("10:00:00", "401 2 5") + WIDE + wide_row("10:00:01", "401 2 5") + wide_row("10:00:01", "200 0 0")
+    text = (header + row("10:00:00", "401 2 5") + WIDE + wide_row("10:00:01", "401 2 5")
+            + wide_row("10:00:01", "200 0 0"))
     result = analyse(write_log("W3SVC1/u_ex261124.log", text))
     assert (result.requests, result.lines_malformed, result.status_401_total) == (3, 0, 2)
     # s-sitename/s-computername take over from the folder once they are logged.
@@ -32,8 +34,9 @@ def test_fields_change_mid_file(write_log, header, row, analyse) -> None:
 
 
 def test_malformed_lines_are_counted_with_file_and_line(write_log, header, row, analyse) -> None:
-    text = header + row("10:00:00", "200 0 0") + "2026-11-24 10:00:01 cut short\n" + row("10:00:02", "401 2 5") \
-        + "2026-11-24 10:00:03 10.0.0.5 GET /x - 443 - 10.0.0.1 UA - 200 0 0 15 extra\n"
+    text = (header + row("10:00:00", "200 0 0") + "2026-11-24 10:00:01 cut short\n"
+            + row("10:00:02", "401 2 5")
+            + "2026-11-24 10:00:03 10.0.0.5 GET /x - 443 - 10.0.0.1 UA - 200 0 0 15 extra\n")
     path = write_log("u_ex261124.log", text)
     result = analyse(path)
     assert result.lines_malformed == 2
@@ -43,7 +46,8 @@ def test_malformed_lines_are_counted_with_file_and_line(write_log, header, row, 
 
 
 def test_utf8_bom_crlf_and_non_ascii(write_log, header, row, analyse) -> None:
-    text = (header + row("10:00:00", "401 1 1326", stem="/résumé", user="CONTOSO\\jürgen")).replace("\n", "\r\n")
+    text = header + row("10:00:00", "401 1 1326", stem="/résumé", user="CONTOSO\\jürgen")
+    text = text.replace("\n", "\r\n")
     result = analyse(write_log("u_ex261124.log", b"\xef\xbb\xbf" + text.encode("utf-8")))
     assert result.requests == 1 and result.lines_malformed == 0
     assert result.top_uris == [("/résumé", 1)] and result.top_users == [("CONTOSO\\jürgen", 1)]
@@ -95,8 +99,8 @@ def test_time_filter_skips_whole_segments(write_log, header, row, analyse) -> No
 
 def test_httperr_records_are_their_own_kind(analyse, write_log) -> None:
     text = ("#Software: Microsoft HTTP API 2.0\n#Version: 1.0\n#Date: 2026-11-24 00:00:00\n"
-            "#Fields: date time c-ip c-port s-ip s-port cs-version cs-method cs-uri sc-status s-siteid s-reason "
-            "s-queuename\n"
+            "#Fields: date time c-ip c-port s-ip s-port cs-version cs-method cs-uri sc-status s-siteid "
+            "s-reason s-queuename\n"
             "2026-11-24 00:00:07 10.2.4.17 5123 10.0.0.5 443 HTTP/1.1 GET /a 503 1 AppOffline pool\n"
             "2026-11-24 00:00:08 10.2.4.17 5124 10.0.0.5 443 HTTP/1.1 GET /b 401 1 Forbidden pool\n"
             "2026-11-24 00:00:09 10.2.4.17 5125 10.0.0.5 443 - - - - - Timer_ConnectionIdle -\n")

@@ -95,3 +95,37 @@ def test_host_errors_keep_category_and_explanation_from_the_run(model: dict) -> 
     bare = build_report({"hosts": ["web09"]}, diagnosis)  # without the run: the text still renders
     for fmt in ("text", "md", "html", "json"):  # csv lists findings only
         assert "AuthenticationError: nope" in render(bare, fmt)
+
+
+def test_demo_out_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    target = tmp_path / "taken"
+    target.write_text("x")
+    result = CliRunner().invoke(app, ["demo", "--out", str(target)])
+    assert result.exit_code == 2 and not isinstance(result.exception, OSError), result.output
+    assert f"{target}:isafile,notafolder" in "".join(result.output.split())  # rich folds long paths
+    assert target.read_text() == "x"
+
+
+@pytest.mark.parametrize("envelope", [b"[1, 2]", b"\xff\x00 not text", b"{garbage"])
+def test_report_on_a_garbage_envelope_is_one_error_line_and_exit_2(tmp_path: Path, envelope: bytes) -> None:
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+    from toolkit.models import HostResult, StepResult
+    from toolkit.rundir import RunDirWriter
+
+    writer = RunDirWriter(tmp_path)
+    writer.write_meta({"playbook": "triage-401", "status": "complete", "finished_utc": "2026-11-24T22:00:00Z",
+                       "hosts": ["web01"]})
+    writer.write_host(HostResult(host="web01", address="a", transport="winrm", status="ok",
+                                 steps=[StepResult("Get-IisConfig", "ok")]), finished=True)
+    writer.close()
+    (tmp_path / "hosts" / "web01" / "Get-IisConfig.json").write_bytes(envelope)
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert "hosts/web01/Get-IisConfig.json" in "".join(result.output.split())  # rich folds long paths

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from toolkit.errors import ToolkitError
 from toolkit.secrets import redact
@@ -23,11 +24,12 @@ err_console = Console(stderr=True)
 
 def fail(error: ToolkitError | str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one clear error line (and its explanation) to stderr and exit with ``code``."""
-    message = redact(str(error))
+    # Messages quote inventory lines and host output: "[web:bogus]" or "[/]" in them is text, not markup.
+    message = escape(redact(str(error)))
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     explanation = getattr(error, "explanation", None)
     if explanation:
-        err_console.print(f"  {redact(explanation)}", highlight=False)
+        err_console.print(f"  {redact(explanation)}", highlight=False, markup=False)
     raise typer.Exit(code)
 
 

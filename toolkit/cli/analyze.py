@@ -25,34 +25,40 @@ _RELATIVE = re.compile(r"^(\d+)([mhd])$")
 
 
 def parse_when(text: str | None, option: str, now: datetime | None = None) -> datetime | None:
-    """``2026-11-24``, ``2026-11-24T10:00[:00][Z]`` (UTC, like W3C logs) or relative ``90m``/``24h``/``7d``."""
+    """``2026-11-24``, ``2026-11-24T10:00[:00][Z]`` (UTC, like W3C logs), or ``90m``/``24h``/``7d`` ago."""
     if text is None:
         return None
     value = text.strip()
     match = _RELATIVE.match(value)
     if match:
         amount, unit = int(match.group(1)), match.group(2)
-        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount),
+                 "d": timedelta(days=amount)}[unit]
         return (now or datetime.now(timezone.utc)) - delta
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
-        raise UsageError(f"{option}: cannot read {text!r} as a UTC time (use 2026-11-24T10:00:00Z or 24h)") from None
+        raise UsageError(f"{option}: cannot read {text!r} as a UTC time "
+                         "(use 2026-11-24T10:00:00Z or 24h)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+_PATHS_HELP = "Log files, .gz files or folders (searched recursively)."
+_WINDOW_HELP = ("Handshake window in seconds: a 401 followed by a success for the same client and URI within "
+                "it is a handshake.")
+
+
 def analyze_command(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Log files, .gz files or folders (searched recursively).",
-                                                       show_default=False)] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the iisfleet.analyze/1 JSON document.")] = False,
-    since: Annotated[str | None, typer.Option(help="Only lines at or after this UTC time (or 24h, 7d ago).")] = None,
+    paths: Annotated[list[Path] | None,
+                     typer.Argument(metavar="PATH", help=_PATHS_HELP, show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the iisfleet.analyze/1 JSON.")] = False,
+    since: Annotated[str | None, typer.Option(help="Only lines at or after this UTC time, or 24h.")] = None,
     until: Annotated[str | None, typer.Option(help="Only lines at or before this UTC time.")] = None,
-    window: Annotated[float, typer.Option(min=0, help="Handshake window in seconds: a 401 followed by a "
-                                                      "success for the same client and URI within it is a handshake.")] = 30.0,
+    window: Annotated[float, typer.Option(min=0, help=_WINDOW_HELP)] = 30.0,
     top: Annotated[int, typer.Option(min=1, max=1000, help="Rows in the top URI/user/client lists.")] = 10,
     server: Annotated[str, typer.Option(help="Server name for logs without s-computername.")] = "",
-    sample: Annotated[bool, typer.Option("--sample", help="Analyse the bundled sample logs (no files needed).")] = False,
-    workers: Annotated[int | None, typer.Option(min=1, help="Processes for one large file (default: CPU count).")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Analyse the bundled sample logs.")] = False,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes per large file (CPUs).")] = None,
 ) -> None:
     """Classify every 401 in IIS W3C (and HTTPERR) logs as handshake or terminal, and explain the codes."""
     inputs = list(paths or [])
@@ -67,7 +73,8 @@ def analyze_command(
     except ToolkitError as exc:
         fail(exc)
     if analysis.lines_total == 0 and not analysis.sources:
-        fail("nothing to analyse: no IIS log files (u_ex*.log, ex*.log, httperr*.log, .gz) under the given paths")
+        fail("nothing to analyse: no IIS log files (u_ex*.log, ex*.log, httperr*.log, .gz) "
+             "under the given paths")
     if analysis.requests == 0 and analysis.httperr_total == 0 and analysis.lines_filtered == 0:
         fail(f"no usable log lines in {', '.join(str(p) for p in inputs)} "
              f"({analysis.lines_malformed} malformed of {analysis.lines_total})")
@@ -108,24 +115,30 @@ def _render(analysis: LogAnalysis, top: int) -> None:
     span = f"{analysis.first_time} → {analysis.last_time}" if analysis.first_time else "no timestamps"
     out.print(f"[bold]iisfleet analyze[/]  {len(analysis.sources)} file(s), {span} (UTC), "
               f"handshake window {analysis.window_s:g} s")
-    out.print(f"lines {analysis.lines_total:,}  requests {analysis.requests:,}  malformed {analysis.lines_malformed:,}"
-              + (f"  headerless (default layout) {analysis.lines_inferred:,}" if analysis.lines_inferred else "")
+    counts = (f"lines {analysis.lines_total:,}  requests {analysis.requests:,}  "
+              f"malformed {analysis.lines_malformed:,}")
+    if analysis.lines_inferred:
+        counts += f"  headerless (default layout) {analysis.lines_inferred:,}"
+    out.print(counts
               + (f"  outside --since/--until {analysis.lines_filtered:,}" if analysis.lines_filtered else ""))
-    out.print(f"401 responses {analysis.status_401_total:,}: [bold red]terminal {analysis.status_401_terminal:,}[/] "
-              f"(the user saw them), handshake {analysis.status_401_handshake:,} (normal Negotiate/NTLM challenge)")
+    out.print(f"401 responses {analysis.status_401_total:,}: "
+              f"[bold red]terminal {analysis.status_401_terminal:,}[/] (the user saw them), "
+              f"handshake {analysis.status_401_handshake:,} (normal Negotiate/NTLM challenge)")
 
     sites = Table(title="Terminal 401 rate per server and site", title_justify="left")
     for name in ("server", "site", "requests", "401s", "terminal", "terminal rate"):
         sites.add_column(name, justify="right" if name not in ("server", "site") else "left")
     for row in analysis.sites():
-        sites.add_row(row["server"] or "–", row["site"] or "–", f"{row['requests']:,}", f"{row['status_401']:,}",
-                      f"{row['terminal']:,}", _pct(row["terminal"], row["requests"]))
+        sites.add_row(row["server"] or "–", row["site"] or "–", f"{row['requests']:,}",
+                      f"{row['status_401']:,}", f"{row['terminal']:,}",
+                      _pct(row["terminal"], row["requests"]))
     out.print(sites)
 
     if analysis.groups:
         codes = Table(title="401 by substatus and sc-win32-status", title_justify="left")
         show_server = any(g.server for g in analysis.groups)
-        columns = (["server"] if show_server else []) + ["site", "status", "win32", "count", "terminal", "handshake"]
+        columns = ["server"] if show_server else []
+        columns += ["site", "status", "win32", "count", "terminal", "handshake"]
         for name in columns:
             codes.add_column(name, justify="right" if name in ("count", "terminal", "handshake") else "left",
                              overflow="fold")
@@ -171,7 +184,8 @@ def _render(analysis: LogAnalysis, top: int) -> None:
         out.print(tops)
 
     if analysis.httperr_total:
-        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(analysis.httperr_by_reason.items(), key=lambda kv: -kv[1]))
+        by_reason = sorted(analysis.httperr_by_reason.items(), key=lambda kv: -kv[1])
+        reasons = ", ".join(f"{k} {v:,}" for k, v in by_reason)
         out.print(f"HTTPERR (http.sys) records {analysis.httperr_total:,}: {reasons}")
     if analysis.malformed:
         out.print(f"[yellow]{analysis.lines_malformed:,} malformed line(s)[/], first ones:")

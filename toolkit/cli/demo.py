@@ -41,6 +41,8 @@ def demo(
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     work_dir = out or Path("runs") / f"demo-{stamp}"
+    if work_dir.exists() and not work_dir.is_dir():
+        fail(f"{work_dir}: is a file, not a folder; choose another --out", EXIT_USAGE)
     if work_dir.exists() and any(work_dir.iterdir()):
         fail(f"{work_dir}: already exists and is not empty; choose another --out", EXIT_USAGE)
     work_dir.mkdir(parents=True, exist_ok=True)

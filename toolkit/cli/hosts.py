@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from toolkit.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, console, err_console, fail
@@ -59,7 +60,7 @@ def check_command(
             for name in _COLUMNS:
                 item = result.item(name)
                 cells.append(_MARK[item.status] if item else "")
-            table.add_row(result.host, f"{result.transport} {result.address}:{result.port}", *cells)
+            table.add_row(escape(result.host), escape(f"{result.transport} {result.address}:{result.port}"), *cells)
         console.print(table)
         for result in results:
             for item in result.items:

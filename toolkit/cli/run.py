@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
 
 from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, err_console, fail, is_tty
@@ -94,7 +95,7 @@ def load_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = No
 
     loaded = load_inventory(inventory, prompt=prompt_secret)
     for warning in loaded.warnings:  # e.g. a literal ansible_password, hosts defaulting to SSH
-        err_console.print(f"[yellow]warning:[/] {redact(warning)}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(redact(warning))}", highlight=False)
     hosts = loaded.select(limit)
     if not hosts:
         raise typer.BadParameter(f"--limit {limit!r} selects no host" if limit else "the inventory has no hosts")
@@ -172,8 +173,9 @@ def summary_table(results: list[HostResult]) -> Table:
             if result.error.explanation:
                 error += f"\n→ {redact(result.error.explanation)}"
         style = _STATUS_STYLE.get(result.status, "")
-        table.add_row(result.host, f"[{style}]{result.status}[/]", f"{ok}/{len(ran)}", f"{result.duration_s:.1f}s",
-                      error)
+        # Error text is host output (a WinRM fault, a CLIXML message): print it as text, never as markup.
+        table.add_row(escape(result.host), f"[{style}]{result.status}[/]", f"{ok}/{len(ran)}",
+                      f"{result.duration_s:.1f}s", escape(error))
     return table
 
 

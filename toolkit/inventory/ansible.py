@@ -186,6 +186,15 @@ def _ini_literal(text: str) -> Any:
         return text
 
 
+def _quoted_for_error(text: str) -> str:
+    """``text`` quoted for an error message, unless it may hold a password (``ansible_password: x``
+    written without ``=``): then only the variable name is shown, so the value never reaches the terminal."""
+    if "pass" not in text.lower():
+        return repr(text)
+    name = re.match(r"[^\s=:]*", text).group(0)  # type: ignore[union-attr]  # always matches
+    return f"{name!r} followed by a value (not shown: it may be a password)"
+
+
 def parse_ini(text: str, path: str, parsed: _Parsed | None = None) -> _Parsed:
     """Parse an Ansible INI inventory into groups and inline host variables."""
     parsed = parsed or _Parsed()
@@ -213,7 +222,7 @@ def parse_ini(text: str, path: str, parsed: _Parsed | None = None) -> _Parsed:
             name, equals, value = line.partition("=")
             if not equals or not name.strip():
                 raise InventoryError(
-                    f"expected key=value, got {line!r}", path=path, line=number, field=f"{section}:vars"
+                    f"expected key=value, got {_quoted_for_error(line)}", path=path, line=number, field=f"{section}:vars"
                 )
             value = value.strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
@@ -244,7 +253,7 @@ def parse_ini(text: str, path: str, parsed: _Parsed | None = None) -> _Parsed:
                 name, equals, value = item.partition("=")
                 if not equals or not name:
                     raise InventoryError(
-                        f"expected key=value after the host name, got {item!r}",
+                        f"expected key=value after the host name, got {_quoted_for_error(item)}",
                         path=path,
                         line=number,
                         field=host_token,
@@ -337,6 +346,10 @@ def parse_yaml_document(document: Any, path: str, parsed: _Parsed | None = None)
 
 
 def _var_files(folder: Path, name: str) -> list[Path]:
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        # Not a file name: "group_vars" / "/" would be the filesystem root (and ".." its parent), so a
+        # group called "[/]" would read YAML from anywhere. No vars file can belong to such a name.
+        return []
     found: list[Path] = []
     for suffix in ("", ".yml", ".yaml", ".json"):
         candidate = folder / f"{name}{suffix}"

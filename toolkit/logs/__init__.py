@@ -5,7 +5,8 @@ Public API: :class:`LogAnalyzer` (feed paths or numbered excerpt lines, get a :c
 line by name.
 """
 
-from toolkit.logs.analysis import ANALYZE_SCHEMA, Group401, LogAnalysis, LogAnalyzer, LogRef, parse_excerpt, samples_dir
+from toolkit.logs.analysis import (ANALYZE_SCHEMA, Group401, LogAnalysis, LogAnalyzer, LogRef, parse_excerpt,
+                                   samples_dir)
 from toolkit.logs.w3c import Layout, LogFile, Record, discover, iter_records
 
 __all__ = ["LogAnalyzer", "LogAnalysis", "Group401", "LogRef", "parse_excerpt", "iter_records", "Record",

@@ -23,8 +23,8 @@ from toolkit.logs.engine import Aggregate, Event401, Scanner
 from toolkit.logs.w3c import (Layout, LogFile, discover, looks_like_log, open_log, parse_fields_directive,
                                site_from_path)
 
-__all__ = ["LogAnalyzer", "LogAnalysis", "Group401", "LogRef", "parse_excerpt", "ProgressCallback", "ANALYZE_SCHEMA",
-           "samples_dir"]
+__all__ = ["LogAnalyzer", "LogAnalysis", "Group401", "LogRef", "parse_excerpt", "ProgressCallback",
+           "ANALYZE_SCHEMA", "samples_dir"]
 
 #: Version of the JSON document :meth:`LogAnalysis.to_dict` returns (bump on incompatible changes).
 ANALYZE_SCHEMA = "iisfleet.analyze/1"
@@ -112,8 +112,9 @@ class LogAnalysis:
         for (server, site), requests in self.requests_by_server_site.items():
             terminal = self.terminal_by_server_site.get((server, site), 0)
             total = sum(g.count for g in self.groups if (g.server, g.site) == (server, site))
+            rate = round(terminal / requests, 6) if requests else 0.0
             rows.append({"server": server, "site": site, "requests": requests, "status_401": total,
-                         "terminal": terminal, "terminal_rate": round(terminal / requests, 6) if requests else 0.0})
+                         "terminal": terminal, "terminal_rate": rate})
         for (server, site), terminal in self.terminal_by_server_site.items():
             if (server, site) not in self.requests_by_server_site:  # 401s from excerpts of unknown volume
                 rows.append({"server": server, "site": site, "requests": 0, "status_401": terminal,
@@ -318,7 +319,8 @@ class LogAnalyzer:
         for log in files:
             self.feed_file(log, check=explicit, progress=advance)
 
-    def feed_file(self, log: LogFile, *, check: bool = True, progress: Callable[[int], None] | None = None) -> None:
+    def feed_file(self, log: LogFile, *, check: bool = True,
+                  progress: Callable[[int], None] | None = None) -> None:
         """Analyse one discovered file. ``check`` rejects files that do not start like a log.
 
         401s still inside their window at the end of the file wait for the next file of the same folder
@@ -446,10 +448,12 @@ class LogAnalyzer:
             code = decode_win32(win32)
             groups.append(Group401(
                 server=server, site=site, substatus=sub, win32=code.value, win32_hex=code.hex,
-                win32_name=code.name, win32_meaning=code.meaning, substatus_meaning=substatus_meaning(401, sub),
+                win32_name=code.name, win32_meaning=code.meaning,
+                substatus_meaning=substatus_meaning(401, sub),
                 count=count, terminal=term, handshake=hand,
-                samples=[LogRef(source=s, line=n, time=stamp, c_ip=_text(ip), user=_text(user), uri=_text(stem),
-                                user_agent=_text(ua)) for s, n, stamp, ip, user, stem, ua in samples]))
+                samples=[LogRef(source=s, line=n, time=stamp, c_ip=_text(ip), user=_text(user),
+                                uri=_text(stem), user_agent=_text(ua))
+                         for s, n, stamp, ip, user, stem, ua in samples]))
         groups.sort(key=lambda g: (-g.terminal, -g.count, g.server, g.site, g.substatus, g.win32))
 
         def top_of(counter) -> list[tuple[str, int]]:
@@ -459,14 +463,16 @@ class LogAnalyzer:
         for (_server, site), n in agg.requests_by.items():
             by_site[site] = by_site.get(site, 0) + n
         return LogAnalysis(
-            lines_total=agg.lines_total, lines_malformed=agg.lines_malformed, lines_inferred=agg.lines_inferred,
+            lines_total=agg.lines_total, lines_malformed=agg.lines_malformed,
+            lines_inferred=agg.lines_inferred,
             lines_filtered=agg.lines_filtered, malformed=list(agg.malformed), requests=agg.requests,
             requests_by_site=dict(sorted(by_site.items())),
             requests_by_server_site=dict(sorted(agg.requests_by.items())),
             terminal_by_server_site=dict(sorted(agg.terminal_by.items())),
             status_401_total=agg.status_401_total, status_401_terminal=agg.status_401_terminal,
             status_401_handshake=agg.status_401_handshake, groups=groups,
-            top_uris=top_of(agg.top_uris), top_users=top_of(agg.top_users), top_clients=top_of(agg.top_clients),
+            top_uris=top_of(agg.top_uris), top_users=top_of(agg.top_users),
+            top_clients=top_of(agg.top_clients),
             by_hour=dict(sorted(agg.by_hour.items())), first_time=_iso(agg.first_time),
             last_time=_iso(agg.last_time), httperr_total=agg.httperr_total,
             httperr_by_reason=dict(sorted(agg.httperr_by_reason.items())),

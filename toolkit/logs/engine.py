@@ -2,12 +2,14 @@
 
 Speed comes from touching as few bytes as possible from Python:
 
-* A buffer of complete lines is cut into *segments* at directive lines (memchr-speed ``find(b'#')``), so every
-  data line is read against the ``#Fields`` layout in force.
+* A buffer of complete lines is cut into *segments* at directive lines (memchr-speed ``find(b'#')``), so
+  every data line is read against the ``#Fields`` layout in force.
 * For a segment, ``count(b'\\n')`` gives the line count and ``count(b' ')`` proves the field counts: when
-  the segment holds exactly ``(fields - 1) * lines`` spaces, no line can be short or long (see the one
-  exception in docs/analyze.md). Otherwise, and for segments that straddle a ``--since/--until`` bound, the
-  segment takes the line-by-line path, which records each malformed line with its number.
+  it holds exactly ``(fields - 1) * lines`` spaces, no line can be short or long (see the one exception
+  in docs/analyze.md). Otherwise the stretch is halved until the pieces are small enough to check line by
+  line, so each malformed line is recorded with its number at the cost of a few extra counts. Segments
+  that straddle a ``--since/--until`` bound, or that the fast path cannot read (``sc-status`` first or
+  last, several sites in one file, excerpts with their own line numbers), go line by line.
 * 401 lines are found with ``find(b' 401 ')`` and only those are split into fields.
 * Handshake classification needs the client's later lines. Most handshakes finish within a few lines, so
   each 401 first searches a short stretch after itself for its client (``c-ip``, plus the user agent when it
@@ -161,7 +163,8 @@ class Aggregate:
         if ev.date != b"-" and ev.clock != b"-":
             stamp = ev.date.decode("latin-1") + "T" + ev.clock.decode("latin-1")
         if len(group[3]) < SAMPLES_PER_GROUP:
-            group[3].append((ev.source, ev.line, stamp + "Z" if stamp else "", ev.ip, ev.user, ev.stem, ev.ua))
+            group[3].append((ev.source, ev.line, stamp + "Z" if stamp else "", ev.ip, ev.user, ev.stem,
+                             ev.ua))
         self.top_uris[ev.stem] += 1
         self.top_users[ev.user] += 1
         self.top_clients[ev.ip] += 1
@@ -328,7 +331,8 @@ class Scanner:
         agg.note_time(self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout))
         # The hot loop: everything local, one split per 401 line and per look-ahead hit.
         open_events: list[Event401] = []
-        i_date, i_time, i_ip, i_stem, i_status, i_sub, i_win32, i_ua, i_user = layout.fast[:9]  # type: ignore[index]
+        fast: tuple[int, ...] = layout.fast  # type: ignore[assignment]  # _fast_ok checked it
+        i_date, i_time, i_ip, i_stem, i_status, i_sub, i_win32, i_ua, i_user = fast[:9]
         ua_next_to_ip = i_ua >= 0 and i_ua == i_ip + 1
         lead = b" " if i_ip > 0 else b""
         width = layout.width
@@ -340,7 +344,8 @@ class Scanner:
         find = buf.find
         rfind = buf.rfind
         count_nl = buf.count
-        # A success that resolved one 401 also resolves the client's 401s between the two (NTLM's second round).
+        # A success that resolved one 401 also resolves the client's 401s between the two (NTLM's
+        # second round).
         resolved_by: dict[tuple[bytes, bytes | None, bytes], tuple[int, int | None]] = {}
         cursor_pos, cursor_line = start, line_at
         hit = find(b" 401 ", start, end)
@@ -515,7 +520,8 @@ class Scanner:
                     continue
                 agg.lines_inferred += 1
             elif len(parts) != layout.width:
-                agg.add_malformed(self.source, lineno, f"{len(parts)} fields where #Fields lists {layout.width}")
+                agg.add_malformed(self.source, lineno,
+                                  f"{len(parts)} fields where #Fields lists {layout.width}")
                 pos = next_pos
                 continue
             t = self._time_of(parts, layout)
@@ -636,7 +642,8 @@ class Scanner:
             return -1
         return 1
 
-    def _parts_at(self, buf: bytes, line_start: int, layout: Layout | None) -> tuple[list[bytes], Layout] | None:
+    def _parts_at(self, buf: bytes, line_start: int,
+                  layout: Layout | None) -> tuple[list[bytes], Layout] | None:
         end = buf.find(b"\n", line_start)
         raw = buf[line_start:end if end >= 0 else len(buf)]
         if raw.endswith(b"\r"):
@@ -645,7 +652,8 @@ class Scanner:
         current = layout or inferred_layout(len(parts), httperr=False)
         if current is not None and current.inferred and not plausible(parts, current):
             return None
-        if current is None or len(parts) != current.width or current.kind != "w3c" or "c-ip" not in current.index:
+        if (current is None or len(parts) != current.width or current.kind != "w3c"
+                or "c-ip" not in current.index):
             return None
         return parts, current
 
@@ -676,7 +684,8 @@ class Scanner:
             pos = nl + 1 if nl >= 0 else end
 
     def _pos_after(self, buf: bytes, start: int, end: int, t_limit: int, layout: Layout | None) -> int:
-        """A line start in [start, end] whose time is past ``t_limit`` (bisection on line times), or ``end``."""
+        """A line start in [start, end] whose time is past ``t_limit`` (bisecting on line times), else
+        ``end``."""
         lo, hi = start, end
         while hi - lo > 65536:
             mid = buf.find(b"\n", (lo + hi) // 2, hi)
@@ -776,8 +785,10 @@ class Scanner:
         last_t = self._line_time(buf, last_start, layout) if layout is not None else None
         for remaining in by_ip.values():
             for ev in remaining:
-                if ev.until < end or (ev.t is not None and last_t is not None
-                                      and last_t - ev.t > self.window + SLACK_S):
+                # Without logged times there is no window: the search stops at the end of this buffer
+                # (memory stays bounded however many 401s a time-less log holds).
+                if ev.until < end or ev.t is None or (last_t is not None
+                                                      and last_t - ev.t > self.window + SLACK_S):
                     agg.classify(ev, True)
                 else:
                     ev.pos = -1

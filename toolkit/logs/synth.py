@@ -188,8 +188,8 @@ def write_log(out: IO[bytes] | Path, *, lines: int, seed: int = 0, start: dateti
         steps = _CONVERSATIONS[conv][1]
         status, sub, win32, authed, _ = steps[step]
         if step + 1 < len(steps):
-            heapq.heappush(heap, (when + steps[step + 1][4] + rng.random() * 0.05, sid, conv, step + 1, ip, ua,
-                                  stem, user))
+            due = when + steps[step + 1][4] + rng.random() * 0.05
+            heapq.heappush(heap, (due, sid, conv, step + 1, ip, ua, stem, user))
         if emitted in change_at:
             layout_no += 1
             layout = layouts[layout_no % 2]
@@ -213,7 +213,8 @@ def write_log(out: IO[bytes] | Path, *, lines: int, seed: int = 0, start: dateti
                    f"{status} {sub} {win32} {taken}")
         else:
             server = computer
-            row = (f"{date} {clock} {site} {computer} 10.0.0.5 GET {stem} {query} 443 {username} {ip} HTTP/1.1 "
+            row = (f"{date} {clock} {site} {computer} 10.0.0.5 GET {stem} {query} 443 {username} {ip} "
+                   f"HTTP/1.1 "
                    f"{ua} - https://intranet.contoso.com/ intranet.contoso.com {status} {sub} {win32} "
                    f"{1000 + sid % 5000} {300 + sid % 700} {taken} -")
         truth.lines_total += 1

@@ -103,7 +103,8 @@ def plausible(parts: list[bytes], layout: Layout) -> bool:
     if not (_DATE.match(parts[index["date"]]) and _TIME.match(parts[index["time"]])):
         return False
     numeric = ("c-port", "s-port") if layout.kind == "httperr" else ("sc-status", "sc-substatus", "s-port")
-    return all(parts[index[name]].isdigit() or parts[index[name]] == b"-" for name in numeric if name in index)
+    return all(parts[index[name]].isdigit() or parts[index[name]] == b"-"
+               for name in numeric if name in index)
 
 
 def parse_fields_directive(line: bytes) -> Layout | None:

@@ -233,6 +233,8 @@ def generate(scenario: str, hosts: int | None, out: Path, seed: int = 0, *, refe
     if count < 1 or count > 10000:
         raise UsageError(f"--hosts must be between 1 and 10000 (got {count})")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a folder; choose a new folder")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise UsageError(f"{out} is not empty; choose a new folder (or pass overwrite)")

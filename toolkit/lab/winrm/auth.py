@@ -64,10 +64,16 @@ class NtlmUserStore:
             cls._path = Path(name)
             cls._path.chmod(0o600)
         # Write a complete new file and rename it in place: a logon in progress on another thread
-        # must never read a half-written store.
-        temp = cls._path.with_suffix(".tmp")
-        temp.write_text("".join(f"{line}\n" for line in cls._lines), encoding="utf-8")
-        temp.replace(cls._path)
+        # must never read a half-written store. mkstemp creates it 0600 under an unguessable name:
+        # the rename keeps the new file's mode, and the store holds the lab's passwords.
+        handle, temp = tempfile.mkstemp(prefix=f"{cls._path.stem}-", suffix=".tmp", dir=cls._path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write("".join(f"{line}\n" for line in cls._lines))
+            os.replace(temp, cls._path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
         os.environ["NTLM_USER_FILE"] = str(cls._path)
 
 
