@@ -217,6 +217,8 @@ def load_run(path: Path) -> RunData:
             host_json = folder / "host.json"
             if host_json.is_file():
                 doc = _read_json_object(host_json, HOST_SCHEMA)
+                if not isinstance(doc.get("host", name), str):
+                    raise InputError("expected the host name as a string", path=str(host_json), field="host")
                 record = HostRecord(name=doc.get("host", name), status=doc.get("status", "partial"),
                                     address=doc.get("address", ""), transport=doc.get("transport", ""),
                                     error=doc.get("error"), steps=list(doc.get("steps", [])),
@@ -224,7 +226,8 @@ def load_run(path: Path) -> RunData:
             for envelope_path in sorted(folder.glob("*.json")):
                 if envelope_path.name == "host.json":
                     continue
-                record.envelopes[envelope_path.stem] = _read_json_object(envelope_path, "a collector envelope")
+                envelope = _read_json_object(envelope_path, "a collector envelope")
+                record.envelopes[envelope_path.stem] = envelope
             if not record.finished and record.status == "ok":
                 record.status = "partial"  # steps were still to come when the run stopped
             hosts[record.name] = record

@@ -30,7 +30,7 @@ from typing import Any
 from toolkit.errors import CollectorError, ConfigError, ContractError, ToolkitError, UsageError
 from toolkit.models import HostConfig, HostResult, ScriptOutput, StepError, StepResult
 from toolkit.rundir import RunDirWriter, utc_now
-from toolkit.secrets import MASK, Secret, redact
+from toolkit.secrets import MASK, Secret, contains_known_secret, has_known_secrets, redact
 from toolkit.transports import Transport, create_transport
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,26 @@ def _validate(stdout: str, collector: Any, host: str) -> dict[str, Any]:
     except Exception as exc:  # a validator bug must not pass garbage on, nor crash the host
         raise ContractError(f"the envelope could not be validated: {type(exc).__name__}: {exc}",
                             host=host, collector=collector.id) from None
+
+
+def _holds_a_secret(value: Any) -> bool:
+    """Whether a string of a validated envelope, or the decoded payload of one of its blobs, holds a
+    known secret value. JSON escaping (a ``"`` or ``\\`` in a password) and gzip+base64 blobs (a
+    web.config with a plaintext password) both hide a value from a search of the raw output."""
+    if isinstance(value, str):
+        return contains_known_secret(value)
+    if isinstance(value, list):
+        return any(_holds_a_secret(item) for item in value)
+    if not isinstance(value, Mapping):
+        return False
+    if isinstance(value.get("encoding"), str) and isinstance(value.get("content"), str):
+        from toolkit.contract import decode_blob
+
+        try:
+            return contains_known_secret(decode_blob(value))
+        except ToolkitError:
+            return contains_known_secret(value["content"])
+    return any(_holds_a_secret(key) or _holds_a_secret(item) for key, item in value.items())
 
 
 class _Run:
@@ -286,7 +306,7 @@ class _Run:
             output = transport.run_script(collector.script, prepared.parameters, timeout=max(timeout, 0.001))
             self._raise_for_script_errors(output, host, collector.id)
             envelope = _validate(output.stdout, collector, host.name)
-            if redact(output.stdout) != output.stdout:
+            if redact(output.stdout) != output.stdout or (has_known_secrets() and _holds_a_secret(envelope)):
                 # a host echoed a credential back; the run directory must never hold it
                 raise ContractError("the collector output contains a credential value; it was not stored",
                                     host=host.name, collector=collector.id,

@@ -52,6 +52,22 @@ class Secret:
         raise TypeError("Secret values cannot be pickled")
 
 
+def has_known_secrets() -> bool:
+    """Whether this process has seen any secret value (nothing to look for otherwise)."""
+    with _known_lock:
+        return bool(_known_values)
+
+
+def contains_known_secret(data: str | bytes) -> bool:
+    """Whether ``data`` holds a secret value this process has seen; bytes are searched for the value
+    encoded as UTF-8 and as UTF-16LE (the encoding of Windows files such as secedit exports)."""
+    with _known_lock:
+        values = list(_known_values)
+    if isinstance(data, str):
+        return any(value in data for value in values)
+    return any(value.encode("utf-8") in data or value.encode("utf-16-le") in data for value in values)
+
+
 def redact(text: str) -> str:
     """Replace every secret value this process has seen with the mask."""
     with _known_lock:

@@ -129,10 +129,13 @@ def test_path_finding_collectors_read_applicationhost_config() -> None:
 
 
 def test_config_xml_is_loaded_without_a_resolver() -> None:
+    total_loads = 0
     for path in COLLECTOR_PATHS:
         code = Script.load(path).blanked(strings=False)
         loads = code.count(".LoadXml(")
+        total_loads += loads
         assert code.count("XmlResolver = $null") == loads, f"{path.name}: every XmlDocument must drop its resolver"
+    assert total_loads > 0, "no script uses .LoadXml( any more: this check no longer sees how they parse XML"
 
 
 def test_local_user_right_deletes_secedit_temp_files_in_finally() -> None:

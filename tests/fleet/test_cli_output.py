@@ -1,4 +1,5 @@
-"""What `run` and `hosts check` print is text: brackets in inventory lines or host errors are not rich markup."""
+"""What `run` and `hosts check` print is text (brackets in inventory lines or host errors are not markup),
+and their input errors are one line naming the file."""
 
 from __future__ import annotations
 
@@ -36,9 +37,36 @@ def test_inventory_errors_with_brackets_are_printed_as_written(
     tmp_path: Path, command: list[str], ini: str, shown: str
 ) -> None:
     (tmp_path / "inv.ini").write_text(ini)
-    result = CliRunner().invoke(app, [*command, "-i", str(tmp_path / "inv.ini"), "--out", str(tmp_path / "run")]
-                                if command[0] == "run" else [*command, "-i", str(tmp_path / "inv.ini")])
+    out = ["--out", str(tmp_path / "run")] if command[0] == "run" else []
+    result = CliRunner().invoke(app, [*command, "-i", str(tmp_path / "inv.ini"), *out])
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit)
     assert "".join(shown.split()) in "".join(result.output.split())  # rich wraps and folds long lines
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", [["hosts", "check"], ["run", "triage-401"]])
+def test_password_prompt_with_closed_stdin_is_a_usage_error(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "inv.yml").write_text("credentials:\n  ops: {username: svc, password: {prompt: true}}\n"
+                                      "hosts:\n  web01: {address: 127.0.0.1, credential: ops}\n")
+    result = CliRunner().invoke(app, [*command, "-i", str(tmp_path / "inv.yml")], input="")  # EOF at once
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    text = " ".join(result.output.split())
+    assert "error: no answer to the password prompt 'Password for svc (credential ops):'" in text
+    assert "Aborted" not in text
+
+
+@pytest.mark.parametrize("command", [["hosts", "check"], ["run", "triage-401"]])
+@pytest.mark.parametrize("content", ["hosts: {}\n", None])  # None: an Ansible inventory folder without hosts
+def test_an_inventory_without_hosts_is_named_in_the_error(
+    tmp_path: Path, command: list[str], content: str | None
+) -> None:
+    inventory = tmp_path / "inv.yml"
+    if content is None:
+        inventory.mkdir()
+        (inventory / "hosts.ini").write_text("[web]\n")
+    else:
+        inventory.write_text(content)
+    result = CliRunner().invoke(app, [*command, "-i", str(inventory)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"error:{inventory}:theinventoryhasnohosts" in "".join(result.output.split())

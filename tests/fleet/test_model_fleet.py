@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import json
 from dataclasses import replace
 
@@ -11,8 +13,8 @@ from typer.testing import CliRunner
 from toolkit.cli import app
 from toolkit.rundir import load_run
 
-model = pytest.importorskip("toolkit.lab.model")
-scenarios = pytest.importorskip("toolkit.lab.scenarios")
+model = importlib.import_module("toolkit.lab.model")
+scenarios = importlib.import_module("toolkit.lab.scenarios")
 
 
 @pytest.mark.parametrize("transport", ["winrm", "ssh"])

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from toolkit.collectors import Collector
 from toolkit.errors import ConfigError
+from toolkit.models import Credential, HostConfig, ScriptOutput
 from toolkit.rundir import load_run
 from toolkit.runner import RunHooks, run_playbook
+from toolkit.secrets import Secret
 
 from fleet_helpers import ECHO_ID, MemoryTransport, StubPlaybook, StubStep, memory_host
 
@@ -166,3 +172,70 @@ def test_an_existing_run_directory_is_never_mixed(tmp_path: Path, catalog) -> No
         run_playbook(playbook, [memory_host("web02")], out_dir=tmp_path / "run", params={}, catalog=catalog,
                      transport_factory=MemoryTransport)
     assert (tmp_path / "run" / "run.json").read_text() == before
+
+
+_BLOB_ID = "Test-Blob"
+_BLOB_COLLECTOR = Collector(
+    id=_BLOB_ID, version=1, script=f"# collector-id: {_BLOB_ID}/1\n", parameters=(),
+    sidecar={"name": _BLOB_ID, "version": 1,
+             "output": {"data": {"file": {"type": "blob"}, "note": {"type": "string"}}}},
+)
+_QUOTED_PASSWORD = 'Quote"And\\Slash-Passw0rd!'  # JSON-escaped on the wire: a search of stdout misses it
+
+
+class _FileEchoTransport:
+    """Returns one envelope whose ``file`` blob and ``note`` string are set by the host's vars."""
+
+    def __init__(self, host: HostConfig) -> None:
+        self.host = host
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float) -> ScriptOutput:
+        data: bytes = self.host.vars["file"]
+        encoding = self.host.vars["encoding"]
+        content = gzip.compress(data) if encoding == "gzip+base64" else data
+        envelope = {"schema": "iisfleet.collector/1", "collector": _BLOB_ID, "version": 1, "host": "WEB01",
+                    "time_utc": "2026-11-24T21:00:00Z", "errors": [],
+                    "data": {"note": self.host.vars.get("note", ""),
+                             "file": {"encoding": encoding, "content": base64.b64encode(content).decode(),
+                                      "bytes": len(data), "truncated": False}}}
+        return ScriptOutput(stdout=json.dumps(envelope))
+
+
+@pytest.mark.parametrize(
+    ("file", "encoding", "note", "leaks"),
+    [
+        (b'<identity impersonate="true" password="{pw}" />', "gzip+base64", "", True),  # web.config
+        ("[Privilege Rights]\r\nX = {pw}\r\n".encode("utf-16-le"), "base64", "", True),  # secedit export
+        (b"nothing to see", "base64", "copied from a file: {pw}", True),  # a plain string, JSON-escaped
+        (b'<identity impersonate="true" password="[enc:AesProvider:abc:enc]" />', "gzip+base64", "", False),
+    ],
+    ids=["gzip-utf8-blob", "utf16-blob", "json-escaped-string", "no-secret-is-stored"],
+)
+def test_a_credential_inside_a_blob_or_escaped_string_never_reaches_the_run_directory(
+    tmp_path: Path, file: bytes, encoding: str, note: str, leaks: bool
+) -> None:
+    pw = _QUOTED_PASSWORD
+    file = file.replace(b"{pw}", pw.encode()).replace("{pw}".encode("utf-16-le"), pw.encode("utf-16-le"))
+    host = HostConfig(name="web01", address="web01.lab.invalid",
+                      credential=Credential(name="ops", username="svc", password=Secret(pw)),
+                      vars={"file": file, "encoding": encoding, "note": note.replace("{pw}", pw)})
+    summary = run_playbook(StubPlaybook("t", [StubStep(_BLOB_ID)]), [host], out_dir=tmp_path / "run", params={},
+                           catalog={_BLOB_ID: _BLOB_COLLECTOR}, transport_factory=_FileEchoTransport)
+    stored = load_run(tmp_path / "run").hosts["web01"].envelopes
+    if leaks:
+        assert stored == {}
+        step = summary.hosts[0].steps[0]
+        assert step.status == "failed" and step.error.category == "contract"
+        assert "contains a credential value" in step.error.message
+    else:
+        assert list(stored) == [_BLOB_ID] and summary.hosts[0].status == "ok"
+    escaped = json.dumps(pw)[1:-1].encode()  # as it would stand in a JSON file
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            assert pw.encode() not in path.read_bytes() and escaped not in path.read_bytes(), path

@@ -158,6 +158,25 @@ def test_missing_file_and_empty_file(tmp_path: Path) -> None:
         load_inventory(empty)
 
 
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"hosts:\n  web01: {address: 10.0.0.1}\n  web02: \x00\n",
+         ":3: invalid YAML: unacceptable character #x0000"),
+        (b"hosts:\n  caf\xe9: {}\n", ": inventory is not UTF-8 text"),
+    ],
+)
+def test_undecodable_inventory_is_one_error_line_with_its_location(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "inv.yml"
+    path.write_bytes(content)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert str(caught.value) == f"{path}{message}"  # one line: no PyYAML position dump
+
+
 def test_host_only_named_in_a_group_uses_its_name_as_address(tmp_path: Path) -> None:
     path = tmp_path / "inv.yml"
     path.write_text("groups:\n  web: {hosts: [web09.contoso.com]}\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,8 @@ from toolkit.secrets import Secret
 
 
 def test_lab_written_inventory_loads(tmp_path: Path) -> None:
-    lab = pytest.importorskip("toolkit.lab.model")
-    scenarios = pytest.importorskip("toolkit.lab.scenarios")
+    lab = importlib.import_module("toolkit.lab.model")
+    scenarios = importlib.import_module("toolkit.lab.scenarios")
     scenarios.generate("healthy", 2, tmp_path / "fleet", seed=0)
     fleet = lab.load_fleet(tmp_path / "fleet")
     endpoints = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import os
 import signal
 import subprocess
@@ -30,7 +32,7 @@ def test_written_inventory_is_simulated_and_loads(seed_fleet: LabFleet, tmp_path
     assert document["credentials"]["lab"] == {"username": DEMO_USERNAME, "password": {"plaintext": DEMO_PASSWORD}}
     assert "winrm" not in document["hosts"]["web01"]  # default port: no override
     assert document["hosts"]["web02"]["winrm"] == {"port": 40001} and document["hosts"]["web02"]["ssh"] == {"port": 40003}
-    inventory = pytest.importorskip("toolkit.inventory")
+    inventory = importlib.import_module("toolkit.inventory")
     hosts = {h.name: h for h in inventory.load_inventory(path).select(None)}
     assert set(hosts) == {spec.name for spec, _ in seed_fleet.hosts}
     assert hosts["web02"].winrm.effective_port == 40001 and hosts["web02"].address == "127.77.0.12"
@@ -57,11 +59,14 @@ def test_cli_generate_into_a_file_is_a_usage_error(tmp_path: Path) -> None:
         result = CliRunner().invoke(app, ["lab", "generate", str(target), *extra])
         assert result.exit_code == 2 and not isinstance(result.exception, OSError), result.output
         assert f"{target}isafile,notafolder" in "".join(result.output.split())  # rich folds long paths
+    under = CliRunner().invoke(app, ["lab", "generate", str(target / "fleet")])  # a parent is a file
+    assert under.exit_code == 2 and isinstance(under.exception, SystemExit), under.output
+    assert f"{target / 'fleet'}:cannotwritethefleet" in "".join(under.output.split())
     assert target.read_text() == "not a folder\n"
 
 
 def test_cli_serve_writes_the_inventory_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    pytest.importorskip("toolkit.lab.server")
+    importlib.import_module("toolkit.lab.server")
     runner = CliRunner()
     assert runner.invoke(app, ["lab", "generate", str(tmp_path), "--scenario", "healthy", "--hosts", "2"]).exit_code == 0
     process = subprocess.Popen([sys.executable, "-m", "toolkit", "lab", "serve", str(tmp_path), "--no-ssh",

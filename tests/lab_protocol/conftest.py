@@ -54,7 +54,16 @@ class Lab:
 
 
 
-def ssh_connect(lab: Lab, host: str = "web01", *, verify_host_key: bool = True, **kwargs) -> paramiko.SSHClient:
+def plain_http(lab: Lab, host: str = "web01") -> dict[str, object]:
+    """Keyword arguments for pypsrp's ``WSMan`` or ``Client``: plain HTTP to ``host``, domain account."""
+    endpoint = lab.endpoint(host)
+    return dict(server=endpoint["address"], port=endpoint["http_port"], ssl=False, username=DOMAIN_USER,
+                password=PASSWORD, no_proxy=True)
+
+
+def ssh_connect(
+    lab: Lab, host: str = "web01", *, verify_host_key: bool = True, **kwargs: object
+) -> paramiko.SSHClient:
     """A paramiko client logged on to ``host`` with the domain password (``kwargs`` override connect options).
 
     ``verify_host_key`` trusts only the lab's known_hosts file (RejectPolicy for anything else); False accepts

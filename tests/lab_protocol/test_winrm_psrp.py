@@ -11,7 +11,7 @@ from pypsrp.exceptions import AuthenticationError, WSManFaultError
 from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.wsman import WSMan
 
-from .conftest import DOMAIN_USER, LOCAL_USER, OTHER_PASSWORD, PASSWORD, Lab
+from .conftest import DOMAIN_USER, LOCAL_USER, OTHER_PASSWORD, PASSWORD, Lab, plain_http
 
 
 def wsman(
@@ -22,18 +22,10 @@ def wsman(
     options.update(kwargs)
     if https:
         options.setdefault("cert_validation", str(lab.server.ca_cert_path))
-        return WSMan(
-            endpoint["address"],
-            port=endpoint["https_port"],
-            ssl=True,
-            username=user,
-            password=password,
-            **options,
-        )
     return WSMan(
         endpoint["address"],
-        port=endpoint["http_port"],
-        ssl=False,
+        port=endpoint["https_port" if https else "http_port"],
+        ssl=https,
         username=user,
         password=password,
         **options,
@@ -182,27 +174,14 @@ def test_pool_features_exchange_keys_is_alive_payload_size_and_many_lines(lab: L
     assert not pool.is_alive()  # the shell was deleted on close
 
 
-def http_client(lab: Lab, host: str) -> Client:
-    """pypsrp's high-level Client over plain HTTP with the domain account."""
-    endpoint = lab.endpoint(host)
-    return Client(
-        endpoint["address"],
-        port=endpoint["http_port"],
-        ssl=False,
-        username=DOMAIN_USER,
-        password=PASSWORD,
-        no_proxy=True,
-    )
-
-
 def test_client_execute_ps_shape_is_recognised(lab: Lab) -> None:
-    client = http_client(lab, "web03")
+    client = Client(**plain_http(lab, "web03"))
     output, streams, had_errors = client.execute_ps("# lab-echo lines 3\n")
     assert output.splitlines() == ["line 0", "line 1", "line 2"] and not had_errors
 
 
 def test_execute_ps_with_environment_statements(lab: Lab) -> None:
-    client = http_client(lab, "web03")
+    client = Client(**plain_http(lab, "web03"))
     output, _streams, had_errors = client.execute_ps("# lab-echo lines 1\n", environment={"LAB": "1"})
     assert output == "line 0" and not had_errors
 

@@ -10,19 +10,11 @@ from pypsrp.client import Client
 from pypsrp.shell import Process, WinRS
 from pypsrp.wsman import WSMan
 
-from .conftest import DOMAIN_USER, OTHER_PASSWORD, PASSWORD, Lab, bootstrap_command, encoded
+from .conftest import DOMAIN_USER, OTHER_PASSWORD, PASSWORD, Lab, bootstrap_command, encoded, plain_http
 
 
 def connection(lab: Lab, host: str = "web01") -> WSMan:
-    endpoint = lab.endpoint(host)
-    return WSMan(
-        endpoint["address"],
-        port=endpoint["http_port"],
-        ssl=False,
-        username=DOMAIN_USER,
-        password=PASSWORD,
-        no_proxy=True,
-    )
+    return WSMan(**plain_http(lab, host))
 
 
 def test_encoded_command_runs_and_returns_oem_stdout(lab: Lab) -> None:

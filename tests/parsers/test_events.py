@@ -19,20 +19,24 @@ DATA = load_yaml(FIXTURES / "events" / "cases.yml")
 SAMPLES = FIXTURES / "conformance" / "events" / "crowdsecurity-hub"
 
 
-@pytest.mark.parametrize("case", DATA["logon_failures"], ids=[c["name"] for c in DATA["logon_failures"]])
-def test_logon_failures(case: dict) -> None:
-    failures = parse_logon_failures(case["events"])
-    assert len(failures) == len(case["expect"])
-    for failure, expect in zip(failures, case["expect"]):
-        check_expectations(failure, expect, case["name"])
+# cases.yml section -> (parser, the case key holding its input)
+_RECORD_SECTIONS = {
+    "logon_failures": (parse_logon_failures, "events"),
+    "event_logs": (parse_event_log_states, "logs"),
+}
 
 
-@pytest.mark.parametrize("case", DATA["event_logs"], ids=[c["name"] for c in DATA["event_logs"]])
-def test_event_log_states(case: dict) -> None:
-    states = parse_event_log_states(case["logs"])
-    assert len(states) == len(case["expect"])
-    for state, expect in zip(states, case["expect"]):
-        check_expectations(state, expect, case["name"])
+@pytest.mark.parametrize(
+    ("section", "case"),
+    [(section, case) for section in _RECORD_SECTIONS for case in DATA[section]],
+    ids=[f"{section}-{case['name']}" for section in _RECORD_SECTIONS for case in DATA[section]],
+)
+def test_parsed_records_match_the_case(section: str, case: dict) -> None:
+    parse, input_key = _RECORD_SECTIONS[section]
+    records = parse(case[input_key])
+    assert len(records) == len(case["expect"])
+    for record, expect in zip(records, case["expect"]):
+        check_expectations(record, expect, case["name"])
 
 
 @pytest.mark.parametrize("bad", DATA["bad"], ids=[b["message"] for b in DATA["bad"]])

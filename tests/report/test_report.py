@@ -107,7 +107,24 @@ def test_demo_out_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--out", str(target)])
     assert result.exit_code == 2 and not isinstance(result.exception, OSError), result.output
     assert f"{target}:isafile,notafolder" in "".join(result.output.split())  # rich folds long paths
+    under = CliRunner().invoke(app, ["demo", "--out", str(target / "demo")])  # a parent is a file
+    assert under.exit_code == 2 and isinstance(under.exception, SystemExit), under.output
+    assert f"{target / 'demo'}:cannotcreatethedemofolder" in "".join(under.output.split())
     assert target.read_text() == "x"
+
+
+def _minimal_run(run_dir: Path) -> Path:
+    """A finished one-host run directory with no evidence (enough for `iisfleet report`)."""
+    from toolkit.models import HostResult, StepResult
+    from toolkit.rundir import RunDirWriter
+
+    writer = RunDirWriter(run_dir)
+    writer.write_meta({"playbook": "triage-401", "status": "complete", "finished_utc": "2026-11-24T22:00:00Z",
+                       "hosts": ["web01"]})
+    writer.write_host(HostResult(host="web01", address="a", transport="winrm", status="ok",
+                                 steps=[StepResult("Get-IisConfig", "ok")]), finished=True)
+    writer.close()
+    return run_dir
 
 
 @pytest.mark.parametrize("envelope", [b"[1, 2]", b"\xff\x00 not text", b"{garbage"])
@@ -115,17 +132,26 @@ def test_report_on_a_garbage_envelope_is_one_error_line_and_exit_2(tmp_path: Pat
     from typer.testing import CliRunner
 
     from toolkit.cli import app
-    from toolkit.models import HostResult, StepResult
-    from toolkit.rundir import RunDirWriter
 
-    writer = RunDirWriter(tmp_path)
-    writer.write_meta({"playbook": "triage-401", "status": "complete", "finished_utc": "2026-11-24T22:00:00Z",
-                       "hosts": ["web01"]})
-    writer.write_host(HostResult(host="web01", address="a", transport="winrm", status="ok",
-                                 steps=[StepResult("Get-IisConfig", "ok")]), finished=True)
-    writer.close()
+    _minimal_run(tmp_path)
     (tmp_path / "hosts" / "web01" / "Get-IisConfig.json").write_bytes(envelope)
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert result.output.startswith("error: ") and "Traceback" not in result.output
     assert "hosts/web01/Get-IisConfig.json" in "".join(result.output.split())  # rich folds long paths
+
+
+@pytest.mark.parametrize("where", ["a-folder", "under-a-file"])
+def test_report_out_that_cannot_be_written_is_a_usage_error(tmp_path: Path, where: str) -> None:
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    run_dir = _minimal_run(tmp_path / "run")
+    (tmp_path / "a-file").write_text("x")
+    out = tmp_path if where == "a-folder" else tmp_path / "a-file" / "report.txt"
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(out)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.startswith("error: ")
+    assert "cannot write the report" in " ".join(result.output.split())
+    assert (tmp_path / "a-file").read_text() == "x"

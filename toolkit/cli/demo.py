@@ -24,7 +24,7 @@ def demo(
         Path | None,
         typer.Option("--out", help="Keep the fleet, run directory and reports here (default: ./runs/demo-<UTC time>)."),
     ] = None,
-    hosts: Annotated[int, typer.Option("--hosts", min=4, max=200, help="How many simulated servers.")] = 12,
+    hosts: Annotated[int, typer.Option("--hosts", min=6, max=200, help="How many simulated servers.")] = 12,
     transport: Annotated[DemoTransport, typer.Option("--transport", help="Reach the lab over WinRM or SSH.")] = DemoTransport.winrm,
     scenario: Annotated[str, typer.Option("--scenario", help="Lab scenario: seed-catalog, drift, healthy.")] = "seed-catalog",
     json_output: Annotated[bool, typer.Option("--json", help="Print the report model as JSON.")] = False,
@@ -45,7 +45,11 @@ def demo(
         fail(f"{work_dir}: is a file, not a folder; choose another --out", EXIT_USAGE)
     if work_dir.exists() and any(work_dir.iterdir()):
         fail(f"{work_dir}: already exists and is not empty; choose another --out", EXIT_USAGE)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a parent is a file, or a read-only place
+        fail(f"{error.filename or work_dir}: cannot create the demo folder: {error.strerror or error}",
+             EXIT_USAGE)
 
     def stage(message: str) -> None:
         err_console.print(f"[dim]demo:[/] {message}", highlight=False)

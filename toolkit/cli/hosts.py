@@ -6,7 +6,6 @@ Exit code 1 when any host fails a check, 2 for a bad inventory, 0 otherwise.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, console, err_console, fail
-from toolkit.cli.run import CaBundleOption
+from toolkit.cli.run import CaBundleOption, InventoryOption, LimitOption, VerboseOption
 from toolkit.errors import ToolkitError
 from toolkit.secrets import redact
 
@@ -27,12 +26,12 @@ _HEADERS = {"command": "cmd", "envelope": "env"}
 
 @hosts_app.command("check")
 def check_command(
-    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory file (iisfleet or Ansible).")],
-    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Hosts, groups, tag:<t>, globs; !x excludes.")] = None,
+    inventory: InventoryOption,
+    limit: LimitOption = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024)] = 32,
     ca_bundle: CaBundleOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug log on stderr (secrets are masked).")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Check that every selected host is reachable and usable, rung by rung."""
     from toolkit.cli.run import load_targets, setup_logging
@@ -60,7 +59,8 @@ def check_command(
             for name in _COLUMNS:
                 item = result.item(name)
                 cells.append(_MARK[item.status] if item else "")
-            table.add_row(escape(result.host), escape(f"{result.transport} {result.address}:{result.port}"), *cells)
+            via = f"{result.transport} {result.address}:{result.port}"
+            table.add_row(escape(result.host), escape(via), *cells)  # host text, not markup
         console.print(table)
         for result in results:
             for item in result.items:

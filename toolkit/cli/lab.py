@@ -63,6 +63,8 @@ def generate_command(
                             faults=_parse_faults(fault), overwrite=force)
     except ToolkitError as error:
         fail(error, EXIT_USAGE)
+    except OSError as error:  # a parent of OUT is a file, or a read-only place
+        fail(f"{error.filename or out}: cannot write the fleet: {error.strerror or error}", EXIT_USAGE)
     planted = sum(len(entries) for entries in expected["hosts"].values())
     healthy = sum(1 for entries in expected["hosts"].values() if not entries)
     console.print(f"SIMULATED fleet '{scenario}' written to {out}: {len(expected['hosts'])} hosts, "

@@ -56,12 +56,18 @@ def report(
         model = reports.report_for_run(run_dir)
     except ToolkitError as error:
         fail(error, EXIT_USAGE)
-    if write_all:
-        reports.write_reports(run_dir, model)
-    text = reports.render(model, fmt.value)
+    target = run_dir / "report"
+    try:
+        if write_all:
+            reports.write_reports(run_dir, model)
+        text = reports.render(model, fmt.value)
+        if out is not None:
+            target = out
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+    except OSError as error:  # --out names a folder, a path under a file, a read-only place
+        fail(f"{error.filename or target}: cannot write the report: {error.strerror or error}", EXIT_USAGE)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
         console.print(f"wrote {out}", highlight=False)
     else:
         typer.echo(text, nl=False)

@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, err_console, fail, is_tty
-from toolkit.errors import ToolkitError
+from toolkit.errors import InventoryError, ToolkitError
 from toolkit.models import HostConfig, HostResult
 from toolkit.runner import RunHooks
 from toolkit.secrets import redact
@@ -82,7 +82,13 @@ def parse_params(pairs: list[str] | None) -> dict[str, str]:
 
 
 def prompt_secret(text: str) -> str:
-    return typer.prompt(text, hide_input=True, err=True)
+    """Ask for a password on the terminal; no answer (standard input closed, Ctrl-C) is a usage error."""
+    try:
+        return typer.prompt(text, hide_input=True, err=True)
+    except typer.Abort:
+        raise InventoryError(f"no answer to the password prompt {text.strip()!r}",
+                             explanation="Unattended runs need {env: NAME} or {keyring: ...} credentials "
+                                         "instead of {prompt: true}.") from None
 
 
 def load_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = None) -> tuple[list[HostConfig], bool]:
@@ -98,7 +104,8 @@ def load_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = No
         err_console.print(f"[yellow]warning:[/] {escape(redact(warning))}", highlight=False)
     hosts = loaded.select(limit)
     if not hosts:
-        raise typer.BadParameter(f"--limit {limit!r} selects no host" if limit else "the inventory has no hosts")
+        raise typer.BadParameter(f"--limit {limit!r} selects no host" if limit
+                                 else f"{inventory}: the inventory has no hosts")
     if ca_bundle is not None:
         hosts = [replace(h, winrm=replace(h.winrm, ca_bundle=str(ca_bundle))) for h in hosts]
     return hosts, bool(getattr(loaded, "simulated", False))
@@ -106,6 +113,13 @@ def load_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = No
 
 CaBundleOption = Annotated[Path | None, typer.Option(
     "--ca-bundle", exists=True, dir_okay=False, help="PEM file of CAs to trust for WinRM HTTPS (all hosts).")]
+# The options every command that reaches hosts shares (`run`, `hosts check`).
+InventoryOption = Annotated[Path, typer.Option(
+    "--inventory", "-i", help="Inventory file (iisfleet or Ansible).")]
+LimitOption = Annotated[str | None, typer.Option(
+    "--limit", "-l", help="Hosts, groups, tag:<t>, globs; !x excludes.")]
+VerboseOption = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Debug log on stderr (secrets are masked).")]
 
 
 class ProgressHooks(RunHooks):
@@ -194,15 +208,15 @@ def summary_json(summary: Any) -> dict[str, Any]:
 
 def run_command(
     playbook: Annotated[str, typer.Argument(help="A bundled playbook name (e.g. triage-401) or a path to a .yml.")],
-    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory file (iisfleet or Ansible).")],
-    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Hosts, groups, tag:<t>, globs; !x excludes.")] = None,
+    inventory: InventoryOption,
+    limit: LimitOption = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default ./runs/<UTC>-<playbook>).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Playbook parameter NAME=VALUE (repeat).")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Hosts worked on at once.")] = 32,
     deadline: Annotated[float | None, typer.Option("--deadline", min=1, help="Stop the whole run after this many seconds.")] = None,
     ca_bundle: CaBundleOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug log on stderr (secrets are masked).")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run a playbook's collectors on every selected host and write a run directory."""
     from toolkit.rundir import default_run_dir

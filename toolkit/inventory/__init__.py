@@ -17,7 +17,7 @@ from toolkit.inventory.credentials import CredentialRef, CredentialResolver, Pro
 from toolkit.inventory.limit import select_names
 from toolkit.inventory.model import HostEntry, Inventory
 from toolkit.inventory.native import load_native, looks_native
-from toolkit.inventory.yamlsource import parse_yaml
+from toolkit.inventory.yamlsource import parse_yaml, read_text_file
 
 __all__ = [
     "CredentialRef",
@@ -51,12 +51,7 @@ def load_inventory(
     if path.is_dir():
         inventory = load_ansible(path)
     else:
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise InventoryError(f"cannot read inventory: {exc.strerror or exc}", path=str(path)) from None
-        except UnicodeDecodeError:
-            raise InventoryError("inventory is not UTF-8 text", path=str(path)) from None
+        text = read_text_file(path, error=InventoryError, what="inventory")
         if path.suffix.lower() in (".yml", ".yaml", ".json"):
             document = parse_yaml(text, str(path), error=InventoryError)
             if document is None:

@@ -222,7 +222,10 @@ def parse_ini(text: str, path: str, parsed: _Parsed | None = None) -> _Parsed:
             name, equals, value = line.partition("=")
             if not equals or not name.strip():
                 raise InventoryError(
-                    f"expected key=value, got {_quoted_for_error(line)}", path=path, line=number, field=f"{section}:vars"
+                    f"expected key=value, got {_quoted_for_error(line)}",
+                    path=path,
+                    line=number,
+                    field=f"{section}:vars",
                 )
             value = value.strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":

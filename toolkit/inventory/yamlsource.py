@@ -140,16 +140,24 @@ def parse_yaml(text: str, path: str, *, error: type[ConfigError] = ConfigError) 
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise error(f"invalid YAML: {problem}", path=path, line=line) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        line = text.count("\n", 0, exc.position) + 1
+        character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise error(f"invalid YAML: unacceptable character {character}", path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", path=path) from None
 
 
+def read_text_file(path: Path, *, error: type[ConfigError] = ConfigError, what: str = "file") -> str:
+    """A text file's content (UTF-8, BOM tolerated); unreadable or not UTF-8: ``error`` naming ``what``."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror or exc}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise error(f"{what} is not UTF-8 text", path=str(path)) from None
+
+
 def load_yaml(path: Path, *, error: type[ConfigError] = ConfigError) -> Any:
     """Read and parse one YAML file (UTF-8, BOM tolerated)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise error(f"cannot read file: {exc.strerror or exc}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise error("file is not UTF-8 text", path=str(path)) from None
-    return parse_yaml(text, str(path), error=error)
+    return parse_yaml(read_text_file(path, error=error), str(path), error=error)

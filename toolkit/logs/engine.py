@@ -37,6 +37,12 @@ MALFORMED_CAP = 200
 SHORT_RANGE = 24 * 1024
 #: Tolerance for log lines that are not written in strict time order (seconds).
 SLACK_S = 5
+#: Open clients are searched one ``find`` each, unless more than this many are open at once and their
+#: windows overlap more than :data:`BATCH_RATIO` times: then one regular expression scans the union.
+BATCH_MIN_CLIENTS = 8
+#: Bytes per field-count proof block (see :meth:`Scanner._prove`).
+PROOF_BLOCK = 256 * 1024
+BATCH_RATIO = 12.0
 
 _EPOCH_DAY_CACHE: dict[bytes, int] = {}
 
@@ -65,7 +71,7 @@ class Event401:
     """A 401 whose classification may still be open. Positions are offsets in the current buffer."""
 
     __slots__ = ("pos", "t", "server", "site", "ip", "ua", "stem", "sub", "win32", "source", "line", "user",
-                 "date", "clock", "until")
+                 "date", "clock", "until", "at")
 
     def __init__(self, pos: int, t: int | None, server: str, site: str, ip: bytes, ua: bytes | None,
                  stem: bytes, sub: bytes, win32: bytes, source: str, line: int, user: bytes, date: bytes,
@@ -85,6 +91,9 @@ class Event401:
         self.date = date
         self.clock = clock
         self.until = -1  # buffer position where this 401's window ends (set while resolving)
+        #: Buffer offset of the 401's own line; ``line`` is 0 until it is needed (a sample, or carried on),
+        #: because counting newlines up to every 401 would cost a pass over the buffer.
+        self.at = -1
 
     def __getstate__(self) -> tuple:
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -207,6 +216,17 @@ class Aggregate:
                 self.sources.append(source)
 
 
+def _union_length(spans: list[tuple[int, int, bytes]]) -> int:
+    total = 0
+    reach = -1
+    for low, high, _needle in sorted(spans):
+        if high <= reach:
+            continue
+        total += high - max(low, reach)
+        reach = high
+    return total
+
+
 def _ip_trie(addresses: list[bytes]) -> bytes:
     """A regex alternation shaped as a trie, so matching cost does not grow with the number of addresses."""
     root: dict = {}
@@ -256,6 +276,11 @@ class Scanner:
         self._date_raw = b""
         self._day: int | None = None
         self._clocks: dict[bytes, int] = {}
+        # Where the current fast segment starts, and a cursor for numbering lines on demand.
+        self._seg_start = self._cur_pos = 0
+        self._seg_line = self._cur_line = 0
+        self._seg_end = -1
+        self._seg_end_line = 0
         for ev in self.pending:
             ev.pos = -1
         if source not in agg.sources:
@@ -263,31 +288,30 @@ class Scanner:
 
     # --- driving --------------------------------------------------------------------------------------
 
-    def feed(self, buf: bytes, line_numbers: list[int] | None = None) -> None:
-        """Scan ``buf`` (complete lines, ending with ``\\n``).
+    def feed(self, buf: bytes, line_numbers: list[int] | None = None, end: int | None = None) -> None:
+        """Scan ``buf[:end]`` (complete lines, each ending with ``\\n``; ``end`` defaults to the whole buffer,
+        so a caller can pass a read block without copying off its incomplete last line).
 
         ``line_numbers`` gives each line's number in its original file (collector excerpts, which keep
         only some lines); without it lines are numbered consecutively.
         """
-        agg = self.agg
-        total = buf.count(b"\n")
-        if not self.resolve_only:
-            agg.lines_total += total
+        stop = len(buf) if end is None else end
         pos = 0
         line_at = self.line_no  # lines before `pos`
         find = buf.find
         while True:
-            hash_at = find(b"#", pos)
+            hash_at = find(b"#", pos, stop)
             while hash_at > 0 and buf[hash_at - 1] != 10:
-                hash_at = find(b"#", hash_at + 1)
-            end = hash_at if hash_at >= 0 else len(buf)
-            if end > pos:
-                count = buf.count(b"\n", pos, end)
-                self._segment(buf, pos, end, line_at, count, line_numbers)
-                line_at += count
+                hash_at = find(b"#", hash_at + 1, stop)
+            seg_end = hash_at if hash_at >= 0 else stop
+            if seg_end > pos:
+                # Segments count their own lines (the fast path folds that into its field-count proof).
+                line_at += self._segment(buf, pos, seg_end, line_at, line_numbers)
             if hash_at < 0:
                 break
-            eol = find(b"\n", hash_at)
+            eol = find(b"\n", hash_at, stop)
+            if eol < 0:  # a directive without its newline: the caller's buffer ends mid-line
+                eol = stop - 1
             directive = buf[hash_at:eol].rstrip(b"\r")
             if directive.startswith(b"#Fields:"):
                 layout = parse_fields_directive(directive)
@@ -298,7 +322,9 @@ class Scanner:
                 self.httperr = True
             line_at += 1
             pos = eol + 1
-        self.line_no += total
+        if not self.resolve_only:
+            self.agg.lines_total += line_at - self.line_no
+        self.line_no = line_at
 
     def finish(self) -> None:
         """End of the stream: every 401 still open never got its follow-up, so it is terminal."""
@@ -306,132 +332,230 @@ class Scanner:
             self.agg.classify(ev, True)
         self.pending = []
 
+    # --- line numbers on demand ----------------------------------------------------------------------
+
+    def _mark_segment(self, start: int, line_at: int, end: int = -1, lines: int = 0) -> None:
+        self._seg_start = self._cur_pos = start
+        self._seg_line = self._cur_line = line_at
+        self._seg_end, self._seg_end_line = end, line_at + lines
+
+    def _line_number(self, buf: bytes, at: int) -> int:
+        """1-based number of the line starting at ``at`` in the current fast segment, counted from the
+        nearest known point (segment start or end, or the last line numbered)."""
+        cur, cur_line = self._cur_pos, self._cur_line
+        if abs(at - self._seg_start) < abs(at - cur):
+            cur, cur_line = self._seg_start, self._seg_line
+        if self._seg_end >= 0 and abs(self._seg_end - at) < abs(at - cur):
+            cur, cur_line = self._seg_end, self._seg_end_line
+        if at >= cur:
+            cur_line += buf.count(b"\n", cur, at)
+        else:
+            cur_line -= buf.count(b"\n", at, cur)
+        self._cur_pos, self._cur_line = at, cur_line
+        return cur_line + 1
+
+    def _terminal(self, buf: bytes, ev: Event401) -> None:
+        """Classify ``ev`` as terminal, numbering its line first when it may become a sample."""
+        if not ev.line and ev.at >= 0:
+            group = self.agg.groups.get((ev.server, ev.site, ev.sub, ev.win32))
+            if group is None or len(group[3]) < SAMPLES_PER_GROUP:
+                ev.line = self._line_number(buf, ev.at)
+        self.agg.classify(ev, True)
+
+    def _carry(self, buf: bytes, ev: Event401) -> None:
+        """Keep ``ev`` open for the next buffer (its line is numbered now: the buffer goes away)."""
+        if not ev.line and ev.at >= 0:
+            ev.line = self._line_number(buf, ev.at)
+        ev.pos = -1
+        self.pending.append(ev)
+
     # --- segments ------------------------------------------------------------------------------------
 
-    def _segment(self, buf: bytes, start: int, end: int, line_at: int, count: int,
-                 line_numbers: list[int] | None) -> None:
+    def _segment(self, buf: bytes, start: int, end: int, line_at: int,
+                 line_numbers: list[int] | None) -> int:
+        """Scan the data lines ``buf[start:end]`` (one ``#Fields`` layout); returns how many lines it held."""
         layout = self.layout
         if self.resolve_only:
             if self.pending:
                 self._resolve(buf, start, end, [], layout)
-            return
+            return buf.count(b"\n", start, end)
         if layout is not None and line_numbers is None and self._outside_filter(buf, start, end, layout):
+            count = buf.count(b"\n", start, end)
             self.agg.lines_filtered += count
-            return
-        if layout is None or layout.kind != "w3c" or line_numbers is not None or not self._fast_ok(
-                buf, start, end, count, layout):
+            return count
+        if (layout is None or layout.kind != "w3c" or line_numbers is not None or layout.fast is None
+                or not 0 < layout.fast[4] < layout.width - 1):  # " 401 " must bracket sc-status
             self._segment_slow(buf, start, end, line_at, line_numbers)
-            return
+            return buf.count(b"\n", start, end)
+        count, problems = self._prove(buf, start, end, line_at, layout.width)
+        if not self._fast_ok(buf, start, end, count, layout):
+            self._segment_slow(buf, start, end, line_at, line_numbers)
+            return count
         agg = self.agg
+        for number, reason in problems:
+            if reason:
+                agg.add_malformed(self.source, number, reason)
+            else:
+                agg.lines_blank += 1
+        self._mark_segment(start, line_at, end, count)
         server, site = self._segment_identity(buf, start, layout)
-        requests = count - self._not_requests(buf, start, end, count, line_at, layout.width)
+        requests = count - len(problems)
         agg.requests += requests
         agg.requests_by[(server, site)] += requests
         agg.note_time(self._line_time(buf, start, layout))
         agg.note_time(self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout))
-        # The hot loop: everything local, one split per 401 line and per look-ahead hit.
+        # The hot loop: everything local; one split per 401 line and one per look-ahead hit. Handshakes
+        # (the large majority) are only counted here, per (substatus, win32), and folded in at the end.
         open_events: list[Event401] = []
         fast: tuple[int, ...] = layout.fast  # type: ignore[assignment]  # _fast_ok checked it
         i_date, i_time, i_ip, i_stem, i_status, i_sub, i_win32, i_ua, i_user = fast[:9]
-        ua_next_to_ip = i_ua >= 0 and i_ua == i_ip + 1
+        has_ua = i_ua >= 0
+        ua_next_to_ip = has_ua and i_ua == i_ip + 1
         lead = b" " if i_ip > 0 else b""
         width = layout.width
         window = self.window
         stamp = self._stamp
-        classify = agg.classify
-        handshake = agg.handshake
         source = self.source
         find = buf.find
         rfind = buf.rfind
-        count_nl = buf.count
+        handshakes: dict[tuple[bytes, bytes], int] = {}
+        count_handshake = handshakes.get
         # A success that resolved one 401 also resolves the client's 401s between the two (NTLM's
-        # second round).
-        resolved_by: dict[tuple[bytes, bytes | None, bytes], tuple[int, int | None]] = {}
-        cursor_pos, cursor_line = start, line_at
+        # second round): key -> (line start of the success, its date, its time).
+        resolved_by: dict[tuple[bytes, bytes | None, bytes], tuple[int, bytes, bytes]] = {}
+        known_success = resolved_by.get
         hit = find(b" 401 ", start, end)
         while hit >= 0:
-            nl = rfind(b"\n", start, hit)
-            line_start = nl + 1 if nl >= 0 else start
-            line_end = find(b"\n", hit, end)
+            line_start = rfind(b"\n", 0, hit) + 1  # `start` is 0 or follows a newline
+            line_end = find(b"\n", hit)            # the segment ends with one, so it is found
+            next_line = line_end + 1
+            if buf[line_end - 1] == 13:
+                line_end -= 1
             parts = buf[line_start:line_end].split(b" ")
             if len(parts) == width and parts[i_status] == b"401":
-                if parts[-1].endswith(b"\r"):
-                    parts[-1] = parts[-1][:-1]
-                t = stamp(parts[i_date], parts[i_time])
+                date, clock = parts[i_date], parts[i_time]
                 ip, stem = parts[i_ip], parts[i_stem]
-                ua = parts[i_ua] if i_ua >= 0 else None
+                ua = parts[i_ua] if has_ua else None
+                code = (parts[i_sub], parts[i_win32])
                 key = (ip, ua, stem)
-                known = resolved_by.get(key)
-                if known is not None and known[0] > line_end and (t is None or known[1] is None
-                                                                   or known[1] - t <= window):
-                    handshake(server, site, parts[i_sub], parts[i_win32])
-                    hit = find(b" 401 ", line_end, end)
-                    continue
-                # Look a short way ahead for this client's next lines.
-                needle = lead + ip + (b" " + ua if ua_next_to_ip else b"")  # type: ignore[operator]
-                pos = line_end + 1
-                limit = min(end, pos + SHORT_RANGE)
                 verdict = None
-                while True:
-                    found = find(needle, pos, limit)
-                    if found < 0:
-                        break
-                    other_start = rfind(b"\n", 0, found) + 1
-                    other_end = find(b"\n", found, end)
-                    other = buf[other_start:other_end].split(b" ")
-                    if (len(other) == width and other[i_ip] == ip and other[i_stem] == stem
-                            and (i_ua < 0 or other[i_ua] == ua)):
-                        status = other[i_status]
-                        if len(status) == 3 and status < b"400" and status.isdigit():
-                            t_ok = stamp(other[i_date], other[i_time])
-                            verdict = t is None or t_ok is None or t_ok - t <= window
-                            if verdict:
-                                resolved_by[key] = (other_start, t_ok)
-                            break
-                    pos = other_end + 1
-                if verdict:
-                    handshake(server, site, parts[i_sub], parts[i_win32])
+                t = None
+                known = known_success(key)
+                if known is not None and known[0] > line_start:
+                    # That success is also the first one after this 401.
+                    if known[2] == clock and known[1] == date:
+                        verdict = True
+                    else:
+                        t = stamp(date, clock)
+                        t_ok = stamp(known[1], known[2])
+                        verdict = t is None or t_ok is None or t_ok - t <= window
                 else:
-                    cursor_line += count_nl(b"\n", cursor_pos, line_start)
-                    cursor_pos = line_start
-                    ev = Event401(line_end + 1, t, server, site, ip, ua, stem, parts[i_sub], parts[i_win32],
-                                  source, cursor_line + 1, parts[i_user] if i_user >= 0 else b"-",
-                                  parts[i_date], parts[i_time])
+                    # Look a short way ahead for this client's next lines.
+                    needle = lead + ip + (b" " + ua if ua_next_to_ip else b"")  # type: ignore[operator]
+                    pos = next_line
+                    limit = min(end, pos + SHORT_RANGE)
+                    while True:
+                        found = find(needle, pos, limit)
+                        if found < 0:
+                            break
+                        other_start = rfind(b"\n", 0, found) + 1
+                        other_end = find(b"\n", found)
+                        pos = other_end + 1
+                        if buf[other_end - 1] == 13:
+                            other_end -= 1
+                        other = buf[other_start:other_end].split(b" ")
+                        if (len(other) == width and other[i_ip] == ip and other[i_stem] == stem
+                                and (not has_ua or other[i_ua] == ua)):
+                            status = other[i_status]
+                            if len(status) == 3 and status < b"400" and status.isdigit():
+                                ok_date, ok_clock = other[i_date], other[i_time]
+                                if ok_clock == clock and ok_date == date:
+                                    verdict = True
+                                else:
+                                    t = stamp(date, clock)
+                                    t_ok = stamp(ok_date, ok_clock)
+                                    verdict = t is None or t_ok is None or t_ok - t <= window
+                                resolved_by[key] = (other_start, ok_date, ok_clock)
+                                break
+                if verdict:
+                    handshakes[code] = count_handshake(code, 0) + 1
+                else:
+                    if t is None:
+                        t = stamp(date, clock)
+                    ev = Event401(next_line, t, server, site, ip, ua, stem, code[0], code[1], source, 0,
+                                  parts[i_user] if i_user >= 0 else b"-", date, clock)
+                    ev.at = line_start
                     if verdict is None:
                         open_events.append(ev)
                     else:
-                        classify(ev, True)
-            hit = find(b" 401 ", line_end, end)
-        self._resolve(buf, start, end, open_events, layout, searched=True)
+                        self._terminal(buf, ev)
+            hit = find(b" 401 ", next_line, end)
+        if handshakes:
+            groups = agg.groups
+            total = 0
+            for (sub, win32), n in handshakes.items():
+                group = groups.get((server, site, sub, win32))
+                if group is None:
+                    group = groups[(server, site, sub, win32)] = [0, 0, 0, []]
+                group[0] += n
+                group[2] += n
+                total += n
+            agg.status_401_total += total
+            agg.status_401_handshake += total
+        self._resolve(buf, start, end, open_events, layout)
+        return count
 
-    def _not_requests(self, buf: bytes, start: int, end: int, count: int, line_at: int, width: int) -> int:
-        """Malformed and blank lines in ``[start, end)``: malformed ones are recorded with their line number.
+    def _prove(self, buf: bytes, start: int, end: int, line_at: int,
+               width: int) -> tuple[int, list[tuple[int, str]]]:
+        """Count the lines of ``[start, end)`` and prove their field counts; returns ``(lines, problems)``.
 
-        A stretch whose space count is exactly ``(width - 1) * lines`` has no malformed line (see the module
-        docstring); otherwise it is halved until the pieces are small enough to check line by line, so one
-        bad line costs a few extra counts, not a line-by-line pass over the whole buffer.
+        ``problems`` lists ``(line number, reason)`` for malformed lines and ``(line number, "")`` for
+        blank ones. Blocks of :data:`PROOF_BLOCK` bytes are counted twice from C (newlines and spaces): a
+        block holding exactly ``(width - 1) * lines`` spaces has no malformed line (see the module
+        docstring). A block that fails is halved (the other half's counts follow by subtraction) down to
+        a few lines checked one by one, so a bad line costs about one block of extra counting.
         """
-        if buf.count(b" ", start, end) == (width - 1) * count:
-            return 0
-        if count > 64:
+        count = buf.count
+        find = buf.find
+        per_line = width - 1
+        lines = 0
+        problems: list[tuple[int, str]] = []
+        pos = start
+        while pos < end:
+            stop = find(b"\n", pos + PROOF_BLOCK, end) + 1 if pos + PROOF_BLOCK < end else end
+            if stop <= 0:
+                stop = end
+            n = count(b"\n", pos, stop)
+            spaces = count(b" ", pos, stop)
+            if spaces != per_line * n:
+                self._locate(buf, pos, stop, n, spaces, line_at + lines, width, problems)
+            lines += n
+            pos = stop
+        return lines, problems
+
+    def _locate(self, buf: bytes, start: int, end: int, lines: int, spaces: int, line_at: int, width: int,
+                problems: list[tuple[int, str]]) -> None:
+        """Find the malformed/blank lines of a stretch whose space count is off (see :meth:`_prove`)."""
+        per_line = width - 1
+        if lines > 32:
             middle = buf.find(b"\n", (start + end) // 2, end - 1) + 1
             if start < middle < end:
                 left = buf.count(b"\n", start, middle)
-                return (self._not_requests(buf, start, middle, left, line_at, width)
-                        + self._not_requests(buf, middle, end, count - left, line_at + left, width))
-        bad = 0
-        agg = self.agg
-        for offset, raw in enumerate(buf[start:end].split(b"\n")[:count]):
+                left_spaces = buf.count(b" ", start, middle)
+                if left_spaces != per_line * left:
+                    self._locate(buf, start, middle, left, left_spaces, line_at, width, problems)
+                if spaces - left_spaces != per_line * (lines - left):
+                    self._locate(buf, middle, end, lines - left, spaces - left_spaces, line_at + left, width,
+                                 problems)
+                return
+        for offset, raw in enumerate(buf[start:end].split(b"\n")[:lines]):
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
             if not raw.strip():
-                agg.lines_blank += 1
-                bad += 1
-            elif raw.count(b" ") != width - 1:
-                agg.add_malformed(self.source, line_at + offset + 1,
-                                  f"{raw.count(b' ') + 1} fields where #Fields lists {width}")
-                bad += 1
-        return bad
+                problems.append((line_at + offset + 1, ""))
+            elif raw.count(b" ") != per_line:
+                problems.append((line_at + offset + 1,
+                                 f"{raw.count(b' ') + 1} fields where #Fields lists {width}"))
 
     def _outside_filter(self, buf: bytes, start: int, end: int, layout: Layout) -> bool:
         """True when the whole segment is clearly before ``since`` or after ``until`` (cheap skip)."""
@@ -461,15 +585,22 @@ class Scanner:
                 return False
             if self.until is not None and last > self.until - SLACK_S * 60:
                 return False
-        for name in ("s-sitename", "s-computername"):
-            i = layout.index.get(name, -1)
-            if i >= 0:
-                if i == 0:
-                    return False
-                value = self._field_at(buf, start, i)
-                # One value on every line (the usual case: one file per site and server).
-                if buf.count(b" " + value + b" ", start, end) != count:
-                    return False
+        # One site and server name on every line (the usual case: one file per site and server). Fields
+        # logged side by side (s-sitename s-computername, the IIS order) are checked with one count.
+        positions = sorted(i for i in (layout.index.get("s-sitename", -1), layout.index.get("s-computername", -1))
+                           if i >= 0)
+        if positions and positions[0] == 0:
+            return False
+        runs: list[list[int]] = []
+        for i in positions:
+            if runs and runs[-1][-1] == i - 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        for run in runs:
+            values = [self._field_at(buf, start, i) for i in run]
+            if buf.count(b" " + b" ".join(values) + b" ", start, end) != count:
+                return False
         return True
 
     def _segment_identity(self, buf: bytes, start: int, layout: Layout) -> tuple[str, str]:
@@ -657,37 +788,23 @@ class Scanner:
             return None
         return parts, current
 
-    def _needle(self, ev: Event401, layout: Layout) -> bytes:
+    def _needle(self, ev: Event401, layout: Layout | None) -> bytes:
+        """What every line that can resolve ``ev`` contains: `` c-ip`` (and `` user-agent`` when logged next
+        to it, the IIS default)."""
+        if layout is None:  # headerless lines: both inferred W3C layouts put c-ip after other fields
+            return b" " + ev.ip + b" "
         index = layout.index
         i_ip = index.get("c-ip", -1)
         needle = ev.ip
-        if ev.ua is not None and index.get("cs(user-agent)", -1) == i_ip + 1:
+        if ev.ua is not None and i_ip >= 0 and index.get("cs(user-agent)", -1) == i_ip + 1:
             needle = needle + b" " + ev.ua
         return b" " + needle if i_ip > 0 else needle
-
-    def _short_search(self, buf: bytes, ev: Event401, end: int, layout: Layout) -> bool | None:
-        needle = self._needle(ev, layout)
-        limit = min(end, ev.pos + SHORT_RANGE)
-        pos = ev.pos
-        find, rfind = buf.find, buf.rfind
-        while True:
-            hit = find(needle, pos, limit)
-            if hit < 0:
-                return None
-            line_start = rfind(b"\n", 0, hit) + 1
-            parsed = self._parts_at(buf, line_start, layout)
-            if parsed is not None:
-                verdict = self._check(parsed[0], parsed[1], ev)
-                if verdict:
-                    return verdict > 0
-            nl = find(b"\n", hit)
-            pos = nl + 1 if nl >= 0 else end
 
     def _pos_after(self, buf: bytes, start: int, end: int, t_limit: int, layout: Layout | None) -> int:
         """A line start in [start, end] whose time is past ``t_limit`` (bisecting on line times), else
         ``end``."""
         lo, hi = start, end
-        while hi - lo > 65536:
+        while hi - lo > 16384:
             mid = buf.find(b"\n", (lo + hi) // 2, hi)
             if mid < 0 or mid + 1 >= hi:
                 break
@@ -700,99 +817,139 @@ class Scanner:
                 hi = mid + 1
         return hi
 
-    def _resolve(self, buf: bytes, start: int, end: int, events: list[Event401], layout: Layout | None,
-                 searched: bool = False) -> None:
-        """Classify ``events`` (and the 401s carried in :attr:`pending`) against ``buf[start:end]``.
+    def _resolve(self, buf: bytes, start: int, end: int, events: list[Event401],
+                 layout: Layout | None) -> None:
+        """Classify ``events`` (still open after the short look-ahead) and the 401s carried in
+        :attr:`pending` against ``buf[start:end]``.
 
-        ``searched`` means the caller already did the short look-ahead for ``events``.
+        The open 401s are grouped by client (the search needle), so one forward ``find`` serves all of a
+        client's 401s; it runs at C speed and stops at the end of the group's time window. When many
+        clients are open at once, one regular expression over the union of their windows is cheaper than
+        a search per client (see :meth:`_resolve_batched`).
         """
-        agg = self.agg
-        open_events: list[Event401] = list(events) if searched else []
-        usable = not searched and layout is not None and layout.kind == "w3c" and "c-ip" in layout.index
-        for ev in events if not searched else ():
-            verdict = self._short_search(buf, ev, end, layout) if usable else None  # type: ignore[arg-type]
-            if verdict is None:
-                open_events.append(ev)
-            else:
-                agg.classify(ev, not verdict)
         carried, self.pending = self.pending, []
-        waiting = carried + open_events
+        waiting = carried + events if carried else events
         if not waiting:
             return
-        # Each open 401 only needs the stretch up to the end of its window.
+        usable = layout is None or (layout.kind == "w3c" and "c-ip" in layout.index)
         timed = layout is not None and "time" in layout.index
-        spans: list[tuple[int, int]] = []
-        by_ip: dict[bytes, list[Event401]] = {}
+        window = self.window
+        clients: dict[bytes, list[Event401]] = {}
         for ev in waiting:
-            low = max(ev.pos, start)
-            ev.until = end if (ev.t is None or not timed) else self._pos_after(
-                buf, low, end, ev.t + self.window + SLACK_S, layout)
-            spans.append((low, ev.until))
-            by_ip.setdefault(ev.ip, []).append(ev)
-        spans.sort()
+            needle = self._needle(ev, layout)
+            group = clients.get(needle)
+            if group is None:
+                clients[needle] = [ev]
+            else:
+                group.append(ev)
+        # Each client only needs the stretch from its first open 401 to the end of its last window.
+        spans: list[tuple[int, int, bytes]] = []
+        for needle, group in clients.items():
+            low = max(group[0].pos, start)
+            t_last = None
+            for ev in group:
+                if ev.t is None:
+                    t_last = None
+                    break
+                if t_last is None or ev.t > t_last:
+                    t_last = ev.t
+            until = end if (t_last is None or not timed) else self._pos_after(
+                buf, low, end, t_last + window + SLACK_S, layout)
+            for ev in group:
+                ev.until = until
+            spans.append((low, until, needle))
+        if usable:
+            searched = sum(high - low for low, high, _needle in spans)
+            if len(spans) > BATCH_MIN_CLIENTS and searched > BATCH_RATIO * _union_length(spans):
+                self._resolve_batched(buf, spans, clients, layout)
+            else:
+                self._resolve_each(buf, spans, clients, layout)
+        # Whatever is left: terminal when its whole window was in this buffer, else it waits for more.
+        last_start = buf.rfind(b"\n", start, end - 1) + 1 or start
+        last_t = self._line_time(buf, last_start, layout) if layout is not None else None
+        for group in clients.values():
+            for ev in group:
+                # Without logged times there is no window: the search stops at the end of this buffer
+                # (memory stays bounded however many 401s a time-less log holds).
+                if ev.until < end or ev.t is None or (last_t is not None
+                                                      and last_t - ev.t > window + SLACK_S):
+                    self._terminal(buf, ev)
+                else:
+                    self._carry(buf, ev)
+
+    def _settle(self, buf: bytes, line_start: int, group: list[Event401], layout: Layout | None) -> bool:
+        """Check the line at ``line_start`` against a client's open 401s before it; drop those it decides.
+        Returns whether any are left."""
+        parsed = self._parts_at(buf, line_start, layout)
+        if parsed is None:
+            return True
+        parts, current = parsed
+        keep = []
+        for ev in group:
+            if ev.pos <= line_start:
+                verdict = self._check(parts, current, ev)
+                if verdict:
+                    if verdict > 0:
+                        self.agg.classify(ev, False)
+                    else:
+                        self._terminal(buf, ev)
+                    continue
+            keep.append(ev)
+        group[:] = keep
+        return bool(keep)
+
+    def _resolve_each(self, buf: bytes, spans: list[tuple[int, int, bytes]],
+                      clients: dict[bytes, list[Event401]], layout: Layout | None) -> None:
+        find = buf.find
+        rfind = buf.rfind
+        for low, high, needle in spans:
+            group = clients[needle]
+            pos = low
+            while True:
+                found = find(needle, pos, high)
+                if found < 0:
+                    break
+                line_start = rfind(b"\n", 0, found) + 1
+                if not self._settle(buf, line_start, group, layout):
+                    break
+                pos = find(b"\n", found) + 1
+                if pos <= 0:
+                    break
+
+    def _resolve_batched(self, buf: bytes, spans: list[tuple[int, int, bytes]],
+                         clients: dict[bytes, list[Event401]], layout: Layout | None) -> None:
+        """One regular expression (a trie of the open clients' addresses) over the union of the windows."""
+        by_ip: dict[bytes, list[bytes]] = {}
+        for needle in clients:
+            ip = clients[needle][0].ip
+            by_ip.setdefault(ip, []).append(needle)
         merged: list[list[int]] = []
-        for low, high in spans:
+        for low, high, _needle in sorted(spans):
             if merged and low <= merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], high)
             else:
                 merged.append([low, high])
-        lead = b" " if layout is not None and layout.index.get("c-ip", 0) > 0 else b"(?:^|[ \\n])"
-        pattern = re.compile(lead + b"(" + _ip_trie(sorted(by_ip)) + b")[ \\r\\n]", re.MULTILINE)
+        lead = b" " if layout is None or layout.index.get("c-ip", 0) > 0 else b"(?:^|[ \\n])"
+        pattern = re.compile(lead + b"(" + _ip_trie(sorted(by_ip)) + b")(?=[ \\r\\n])", re.MULTILINE)
         rfind = buf.rfind
         startswith = buf.startswith
-        # When the user agent is logged right after c-ip (the IIS default), a hit whose next field is not
-        # a waiting 401's user agent cannot resolve it: skip it without splitting the line.
-        ua_follows = (layout is not None and layout.fast is not None and layout.fast[7] >= 0
-                      and layout.fast[7] == layout.fast[2] + 1)
         last_line = -1
         for low, high in merged:
             for match in pattern.finditer(buf, low, high):
-                ip = match.group(1)
-                candidates = by_ip[ip]
-                if not candidates:
-                    continue
-                at = match.start(1)
-                after = match.end(1) + 1
-                if len(candidates) == 1:
-                    only = candidates[0]
-                    if not only.pos <= at < only.until:
-                        continue
-                    if ua_follows and only.ua is not None and not startswith(only.ua, after):
-                        continue
-                elif not any(ev.pos <= at < ev.until and not (ua_follows and ev.ua is not None
-                                                              and not startswith(ev.ua, after))
-                             for ev in candidates):
-                    continue
-                line_start = rfind(b"\n", 0, at) + 1
+                needles = by_ip[match.group(1)]
+                at = match.start(1) - len(lead) if lead == b" " else match.start(1)
+                line_start = rfind(b"\n", 0, match.start(1)) + 1
                 if line_start == last_line:
                     continue
-                last_line = line_start
-                parsed = self._parts_at(buf, line_start, layout)
-                if parsed is None:
-                    continue
-                parts, current = parsed
-                still = []
-                for ev in candidates:
-                    if ev.pos <= line_start < ev.until:
-                        verdict = self._check(parts, current, ev)
-                        if verdict:
-                            agg.classify(ev, verdict < 0)
-                            continue
-                    still.append(ev)
-                by_ip[ip] = still
-        # Whatever is left: terminal when its whole window was in this buffer, else it waits for more.
-        last_start = rfind(b"\n", start, end - 1) + 1 or start
-        last_t = self._line_time(buf, last_start, layout) if layout is not None else None
-        for remaining in by_ip.values():
-            for ev in remaining:
-                # Without logged times there is no window: the search stops at the end of this buffer
-                # (memory stays bounded however many 401s a time-less log holds).
-                if ev.until < end or ev.t is None or (last_t is not None
-                                                      and last_t - ev.t > self.window + SLACK_S):
-                    agg.classify(ev, True)
-                else:
-                    ev.pos = -1
-                    self.pending.append(ev)
+                for needle in needles:
+                    group = clients[needle]
+                    if not group or not group[0].pos <= line_start < group[0].until:
+                        continue
+                    # The needle (address plus the user agent next to it) must be right here.
+                    if len(needle) > len(group[0].ip) + 1 and not startswith(needle, at):
+                        continue
+                    last_line = line_start
+                    self._settle(buf, line_start, group, layout)
 
 
 def _get(parts: list[bytes], layout: Layout, name: str) -> bytes:

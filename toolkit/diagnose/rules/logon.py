@@ -85,7 +85,7 @@ def failing_subject(ctx: RuleContext, win32_codes: Iterable[int], nt_reasons: fr
         -> tuple[list[LogGroup], Identity, list[LogonFailure]] | None:
     """The terminal groups whose sc-win32-status is one of ``win32_codes`` and the account they fail for.
 
-    None when no group matches or nobody can be named as the failing account (the rule then has nothing to say).
+    None when no group matches or nobody can be named as the failing account: the rule has nothing to say.
     """
     groups = any_of(ctx.groups, win32_codes)
     if not groups:
