@@ -4,7 +4,6 @@ the planted evidence is consistent across logs, events, rights, ACLs and SPNs.""
 from __future__ import annotations
 
 import importlib
-
 import base64
 import hashlib
 import json
