@@ -6,7 +6,6 @@ import importlib
 
 from pathlib import Path
 
-import pytest
 
 from toolkit.inventory import load_inventory
 from toolkit.secrets import Secret

@@ -26,7 +26,6 @@ def isapi_filter_denied(ctx: RuleContext) -> list[Finding]:
     if settings is None and ctx.host.config is not None:
         filters = [f for f in ctx.host.config.global_isapi_filters if f.enabled]
     traces = ctx.freb(4)
-    module = next((t.failing_module for t in traces if t.failing_module), "")
     evidence = [config_item(ctx.host.name, f"ISAPI filter {f.name} ({f.scope}): {f.path}", f.source) for f in filters]
     evidence += freb_items(ctx, traces)
     names = ", ".join(f.name for f in filters) or "none found in the configuration"
@@ -76,7 +75,6 @@ def isapi_extension_denied(ctx: RuleContext) -> list[Finding]:
     handlers = settings.handlers if settings else ()
     wildcard, specific = handler_for(handlers, url)
     traces = ctx.freb(5)
-    module = next((t.failing_module for t in traces if t.failing_module), "")
     evidence: list[EvidenceItem] = []
     culprit = wildcard or specific
     if wildcard:
