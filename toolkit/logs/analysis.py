@@ -245,10 +245,40 @@ def _scan_range(path: str, start: int, end: int, layout_names: tuple[str, ...] |
     layout = Layout.from_names(layout_names, kind=kind) if layout_names else None  # type: ignore[arg-type]
     scanner = Scanner(agg, layout=layout, **options)
     with open(path, "rb", buffering=0) as stream:
-        stream.seek(start)
-        _feed_stream(scanner, stream, end - start, first=start == 0)
+        _feed_range(scanner, stream.fileno(), start, end)
     pending, scanner.pending = scanner.pending, []
     return _RangeResult(agg, pending, scanner.line_no)
+
+
+def _feed_range(scanner: Scanner, fd: int, start: int, end: int,
+                progress: Callable[[int], None] | None = None) -> None:
+    """Feed ``[start, end)`` of a plain file (``start`` on a line start) in blocks read with ``pread``.
+
+    Each block is cut after its last newline by passing an end offset, not by copying; the next block
+    re-reads the few bytes after the cut. A line longer than a block is read whole.
+    """
+    offset = start
+    size = CHUNK_BYTES
+    while offset < end:
+        block = os.pread(fd, min(size, end - offset), offset)
+        if not block:
+            break
+        skip = 3 if offset == 0 and block.startswith(b"\xef\xbb\xbf") else 0
+        if skip:
+            block = block[skip:]
+        cut = block.rfind(b"\n") + 1
+        if offset + skip + len(block) >= end and cut < len(block):
+            # The last line of the file has no newline: give it one.
+            block = block + b"\n"
+            cut = len(block)
+        if cut == 0:
+            size *= 2  # a line longer than the block: read more at once
+            continue
+        scanner.feed(block, end=cut)
+        if progress is not None:
+            progress(skip + cut)
+        offset += skip + cut
+        size = CHUNK_BYTES
 
 
 def _feed_stream(scanner: Scanner, stream, limit: int | None, *, first: bool,
@@ -343,8 +373,12 @@ class LogAnalyzer:
         else:
             scanner = Scanner(self._agg, pending=carried, **options)
             try:
-                with open_log(log) as stream:
-                    _feed_stream(scanner, stream, None, first=True, progress=progress)
+                if log.gz:
+                    with open_log(log) as stream:
+                        _feed_stream(scanner, stream, None, first=True, progress=progress)
+                else:
+                    with open(log.path, "rb", buffering=0) as handle:
+                        _feed_range(scanner, handle.fileno(), 0, size, progress)
             except (OSError, EOFError) as exc:
                 raise InputError(f"cannot read: {exc}", path=log.source) from None
             pending = scanner.pending

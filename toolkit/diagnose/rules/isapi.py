@@ -75,6 +75,7 @@ def isapi_extension_denied(ctx: RuleContext) -> list[Finding]:
     handlers = settings.handlers if settings else ()
     wildcard, specific = handler_for(handlers, url)
     traces = ctx.freb(5)
+    module = next((t.failing_module for t in traces if t.failing_module), "")
     evidence: list[EvidenceItem] = []
     culprit = wildcard or specific
     if wildcard:
