@@ -107,7 +107,9 @@ def serve_command(
         fail(f"cannot listen: {error}. Another process may hold the ports; try --port-base 0 (free ports) "
              f"or --port-base 20000.", EXIT_USAGE)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM both just set the event: a KeyboardInterrupt raised in the middle of printing
+    # the banner would otherwise skip the clean stop below.
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if not fixed_ports:
             write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path, inventory_path,
@@ -121,13 +123,11 @@ def serve_command(
         console.print(f"Lab CA:    {server.ca_cert_path}", highlight=False)
         console.print(f"Run:       iisfleet run triage-401 -i {inventory_path}", highlight=False)
         console.print("Press Ctrl-C to stop.", highlight=False)
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.stop()
     err_console.print("lab stopped", highlight=False)
     raise typer.Exit(EXIT_OK)
