@@ -8,72 +8,31 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import shutil
-import socket
-import subprocess
-import time
-from pathlib import Path
 from typing import Iterator
 
 import paramiko
 import pytest
 
-from toolkit.lab.ssh.powershell_standin import install_standin
+from toolkit.lab.ssh.openssh import SshdUnavailable, find_sshd, real_sshd
 
 from .conftest import bootstrap_command, encoded
 
-SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
-
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(SSHD is None, reason="OpenSSH sshd is not installed (apt-get install openssh-server)"),
+    pytest.mark.skipif(find_sshd() is None, reason="OpenSSH sshd is not installed (apt-get install openssh-server)"),
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def real_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, paramiko.PKey]]:
-    root = tmp_path_factory.mktemp("real-sshd")
-    standin = install_standin(root / "bin", {"IISFLEET_LAB_HOST": "realhost"})
-    host_key = root / "host_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+def real_sshd_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, paramiko.PKey]]:
     client_key = paramiko.ECDSAKey.generate(bits=256)
-    (root / "authorized_keys").write_text(f"{client_key.get_name()} {client_key.get_base64()} lab-test\n")
-    port = _free_port()
-    config = root / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {root / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {root / 'authorized_keys'}\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
-        "StrictModes no\nUsePAM no\n"
-        f"SetEnv PATH={standin}:/usr/local/bin:/usr/bin:/bin\n"
-    )
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    process = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                    pytest.skip(f"sshd did not start: {error.strip()[:300]}")
-                time.sleep(0.05)
-        yield port, client_key
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+        with real_sshd(tmp_path_factory.mktemp("real-sshd"),
+                       authorized_keys=[f"{client_key.get_name()} {client_key.get_base64()} lab-test"],
+                       standin_env={"IISFLEET_LAB_HOST": "realhost"}) as server:
+            yield server.port, client_key
+    except SshdUnavailable as error:
+        pytest.skip(str(error))
 
 
 def _connect(port: int, key: paramiko.PKey) -> paramiko.SSHClient:
@@ -91,8 +50,8 @@ def _connect(port: int, key: paramiko.PKey) -> paramiko.SSHClient:
     return client
 
 
-def test_bootstrap_through_a_real_sshd(real_sshd: tuple[int, paramiko.PKey]) -> None:
-    port, key = real_sshd
+def test_bootstrap_through_a_real_sshd(real_sshd_key: tuple[int, paramiko.PKey]) -> None:
+    port, key = real_sshd_key
     client = _connect(port, key)
     try:
         stdin, stdout, stderr = client.exec_command(bootstrap_command(), timeout=30)

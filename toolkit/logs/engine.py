@@ -23,6 +23,7 @@ byte ranges of one large file can be scanned by separate processes.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +43,8 @@ SLACK_S = 5
 BATCH_MIN_CLIENTS = 8
 #: Bytes per field-count proof block (see :meth:`Scanner._prove`).
 PROOF_BLOCK = 256 * 1024
+#: Bytes between sampled line times when bounding a time window (see :meth:`Scanner._pos_after`).
+TIME_PROBE = 16 * 1024
 BATCH_RATIO = 12.0
 
 _EPOCH_DAY_CACHE: dict[bytes, int] = {}
@@ -281,6 +284,10 @@ class Scanner:
         self._seg_line = self._cur_line = 0
         self._seg_end = -1
         self._seg_end_line = 0
+        # Sampled line times of the segment being resolved (see _pos_after).
+        self._probe_key: tuple[int, int, int] | None = None
+        self._serial = 0  # buffers fed so far (tells the samples of one buffer from the next)
+        self._probes: tuple[list[int], list[float]] = ([], [])
         for ev in self.pending:
             ev.pos = -1
         if source not in agg.sources:
@@ -296,6 +303,7 @@ class Scanner:
         only some lines); without it lines are numbered consecutively.
         """
         stop = len(buf) if end is None else end
+        self._serial += 1
         pos = 0
         line_at = self.line_no  # lines before `pos`
         find = buf.find
@@ -800,22 +808,37 @@ class Scanner:
             needle = needle + b" " + ev.ua
         return b" " + needle if i_ip > 0 else needle
 
-    def _pos_after(self, buf: bytes, start: int, end: int, t_limit: int, layout: Layout | None) -> int:
-        """A line start in [start, end] whose time is past ``t_limit`` (bisecting on line times), else
-        ``end``."""
-        lo, hi = start, end
-        while hi - lo > 16384:
-            mid = buf.find(b"\n", (lo + hi) // 2, hi)
-            if mid < 0 or mid + 1 >= hi:
+    def _pos_after(self, buf: bytes, segment: int, start: int, end: int, t_limit: int,
+                   layout: Layout | None) -> int:
+        """The first sampled line start in [start, end] whose time is past ``t_limit``, else ``end``.
+
+        Line times are sampled every :data:`TIME_PROBE` bytes once per segment (``segment`` is its start); a
+        running maximum makes the samples monotonic, so each lookup is one C-level bisection.
+        """
+        if self._probe_key != (self._serial, segment, end):
+            self._build_probes(buf, segment, end, layout)
+        positions, times = self._probes
+        i = bisect_right(times, t_limit, bisect_left(positions, start))
+        return positions[i] if i < len(positions) else end
+
+    def _build_probes(self, buf: bytes, start: int, end: int, layout: Layout | None) -> None:
+        positions: list[int] = []
+        times: list[float] = []
+        running = float("-inf")
+        find = buf.find
+        pos = start
+        while pos < end:
+            t = self._line_time(buf, pos, layout)
+            if t is not None and t > running:
+                running = t
+            positions.append(pos)
+            times.append(running)
+            nl = find(b"\n", pos + TIME_PROBE, end)
+            if nl < 0:
                 break
-            t = self._line_time(buf, mid + 1, layout)
-            if t is None:
-                return end
-            if t <= t_limit:
-                lo = mid + 1
-            else:
-                hi = mid + 1
-        return hi
+            pos = nl + 1
+        self._probes = (positions, times)
+        self._probe_key = (self._serial, start, end)
 
     def _resolve(self, buf: bytes, start: int, end: int, events: list[Event401],
                  layout: Layout | None) -> None:
@@ -854,7 +877,7 @@ class Scanner:
                 if t_last is None or ev.t > t_last:
                     t_last = ev.t
             until = end if (t_last is None or not timed) else self._pos_after(
-                buf, low, end, t_last + window + SLACK_S, layout)
+                buf, start, low, end, t_last + window + SLACK_S, layout)
             for ev in group:
                 ev.until = until
             spans.append((low, until, needle))
