@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -54,9 +55,11 @@ def demo(
     def stage(message: str) -> None:
         err_console.print(f"[dim]demo:[/] {message}", highlight=False)
 
+    live = is_tty() and sys.stderr.isatty() and not json_output
     try:
-        result = run_demo(work_dir.resolve(), scenario=scenario, hosts=hosts, transport=transport.value,
-                          on_stage=stage, hooks=ProgressHooks(hosts, live=is_tty(), json_mode=json_output))
+        with ProgressHooks(hosts, live=live, json_mode=json_output) as progress:
+            result = run_demo(work_dir.resolve(), scenario=scenario, hosts=hosts, transport=transport.value,
+                              on_stage=stage, hooks=progress)
     except ToolkitError as error:
         fail(error, EXIT_USAGE)
     if json_output:

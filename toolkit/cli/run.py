@@ -139,6 +139,19 @@ class ProgressHooks(RunHooks):
                                      TimeRemainingColumn(), console=err_console)
             self._task = self.progress.add_task("starting", total=total)
 
+    def __enter__(self) -> ProgressHooks:
+        """The live display appears when the run starts and is always taken down when the block ends."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def run_started(self, run_dir: Path, hosts: list[HostConfig]) -> None:
+        if self.progress is not None:
+            self.progress.reset(self._task, total=len(hosts))  # elapsed and ETA count from here
+            self.progress.start()
+
     def _redraw(self) -> None:
         if self.progress is not None:
             self.progress.update(self._task, description=f"running {self._running}  failed {self._failed}")
@@ -233,12 +246,7 @@ def run_command(
         hosts, simulated = load_targets(inventory, limit, ca_bundle)
         run_dir = out or default_run_dir(book.name)
         live = is_tty() and sys.stderr.isatty() and not json_output
-        hooks = ProgressHooks(len(hosts), live=live, json_mode=json_output)
-        if hooks.progress is not None:
-            with hooks.progress:
-                summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
-                                       deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory))
-        else:
+        with ProgressHooks(len(hosts), live=live, json_mode=json_output) as hooks:
             summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
                                    deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory))
     except typer.BadParameter as exc:

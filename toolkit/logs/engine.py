@@ -4,17 +4,21 @@ Speed comes from touching as few bytes as possible from Python:
 
 * A buffer of complete lines is cut into *segments* at directive lines (memchr-speed ``find(b'#')``), so
   every data line is read against the ``#Fields`` layout in force.
-* For a segment, ``count(b'\\n')`` gives the line count and ``count(b' ')`` proves the field counts: when
-  it holds exactly ``(fields - 1) * lines`` spaces, no line can be short or long (see the one exception
-  in docs/analyze.md). Otherwise the stretch is halved until the pieces are small enough to check line by
-  line, so each malformed line is recorded with its number at the cost of a few extra counts. Segments
-  that straddle a ``--since/--until`` bound, or that the fast path cannot read (``sc-status`` first or
-  last, several sites in one file, excerpts with their own line numbers), go line by line.
-* 401 lines are found with ``find(b' 401 ')`` and only those are split into fields.
+* A segment is counted in blocks of :data:`PROOF_BLOCK` bytes: ``count(b'\\n')`` gives the line count and
+  ``count(b' ')`` proves the field counts: when a block holds exactly ``(fields - 1) * lines`` spaces, no
+  line can be short or long (see the one exception in docs/analyze.md). A block that fails is halved down
+  to a few lines checked one by one, so each malformed line is recorded with its number at the cost of
+  about one extra block of counting. Segments that straddle a ``--since/--until`` bound, or that the fast
+  path cannot read (``sc-status`` first or last, several sites in one file, excerpts with their own line
+  numbers), go line by line.
+* 401 lines are found with ``find(b' 401 ')`` and only those are split into fields. Line numbers are
+  counted only for the few 401s that become samples or wait for the next buffer.
 * Handshake classification needs the client's later lines. Most handshakes finish within a few lines, so
   each 401 first searches a short stretch after itself for its client (``c-ip``, plus the user agent when it
-  sits next to ``c-ip``). The few 401s still open are resolved together: one regular expression (a trie of
-  their client addresses) scans the rest of their window once, however many of them there are.
+  sits next to ``c-ip``), and a success found that way also settles the client's other 401s before it.
+  Handshakes are only counted. The 401s still open are grouped by client: one forward ``find`` per client
+  (C speed) runs to the end of the client's time window, found from sampled line times. When very many
+  clients are open at once, one regular expression over the union of their windows replaces the finds.
 
 Everything a scan produces goes into an :class:`Aggregate`, which is picklable and mergeable so that
 byte ranges of one large file can be scanned by separate processes.
@@ -45,7 +49,7 @@ BATCH_MIN_CLIENTS = 8
 PROOF_BLOCK = 256 * 1024
 #: Bytes between sampled line times when bounding a time window (see :meth:`Scanner._pos_after`).
 TIME_PROBE = 16 * 1024
-BATCH_RATIO = 12.0
+BATCH_RATIO = 40.0
 
 _EPOCH_DAY_CACHE: dict[bytes, int] = {}
 
@@ -147,16 +151,6 @@ class Aggregate:
         self.lines_malformed += 1
         if len(self.malformed) < MALFORMED_CAP:
             self.malformed.append((source, line, reason))
-
-    def handshake(self, server: str, site: str, sub: bytes, win32: bytes) -> None:
-        """Count one handshake 401 (the hot path: no event object needed)."""
-        self.status_401_total += 1
-        self.status_401_handshake += 1
-        group = self.groups.get((server, site, sub, win32))
-        if group is None:
-            group = self.groups[(server, site, sub, win32)] = [0, 0, 0, []]
-        group[0] += 1
-        group[2] += 1
 
     def classify(self, ev: Event401, terminal: bool) -> None:
         self.status_401_total += 1
@@ -978,10 +972,3 @@ class Scanner:
 def _get(parts: list[bytes], layout: Layout, name: str) -> bytes:
     i = layout.index.get(name, -1)
     return parts[i] if i >= 0 else b"-"
-
-
-def _int(raw: bytes) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        return 0
