@@ -21,7 +21,8 @@ def _counts(result) -> tuple[int, int, int]:
 def _filler(row, n: int, clock: str = "10:00:01") -> str:
     """``n`` successful requests from other clients (enough bytes to push a success out of the short
     look-ahead when ``n`` is large)."""
-    return "".join(row(clock, "200 0 0", ip=f"10.1.{i // 250}.{i % 250 + 1}", stem=f"/f{i}") for i in range(n))
+    return "".join(row(clock, "200 0 0", ip=f"10.1.{i // 250}.{i % 250 + 1}", stem=f"/f{i}")
+                   for i in range(n))
 
 
 def _analyse(path: Path, **options) -> object:
@@ -92,23 +93,57 @@ def test_client_with_many_open_401s(tmp_path: Path, header, row) -> None:
 def generated(tmp_path_factory) -> tuple[Path, object]:
     path = tmp_path_factory.mktemp("gen") / "W3SVC1" / "u_ex261124.log"
     path.parent.mkdir()
-    truth = synth_log(path, lines=30000, seed=9, failure_boost=4.0, layout_changes=(0.4,), malformed_every=611)
+    truth = synth_log(path, lines=30000, seed=9, failure_boost=4.0, layout_changes=(0.4,),
+                      malformed_every=611)
     return path, truth
 
 
-@pytest.mark.parametrize("resolver", ["each", "batched"])
-def test_both_resolvers_give_the_truth(generated, monkeypatch, resolver: str) -> None:
-    path, truth = generated
-    monkeypatch.setattr(analysis_module, "CHUNK_BYTES", 512 * 1024)
-    if resolver == "batched":  # one regular expression for every buffer's open clients
+RESOLVERS = ["find", "regex", "multi"]
+
+
+def _use_resolver(monkeypatch, resolver: str) -> None:
+    """Force one way of searching the open 401s' windows (see Scanner._resolve)."""
+    if resolver == "multi":  # the optional Aho-Corasick pass, whenever two or more clients are open
+        pytest.importorskip("ahocorasick_rs")
+        monkeypatch.setattr(engine_module, "FIND_BYTES_PER_S", 1.0)
+        return
+    monkeypatch.setattr(engine_module, "_MultiSearch", None)
+    if resolver == "regex":  # one regular expression for every buffer's open clients
         monkeypatch.setattr(engine_module, "BATCH_MIN_CLIENTS", 0)
         monkeypatch.setattr(engine_module, "BATCH_RATIO", 0.0)
     else:  # one find per client, always
         monkeypatch.setattr(engine_module, "BATCH_MIN_CLIENTS", 10**9)
+
+
+@pytest.mark.parametrize("resolver", RESOLVERS)
+def test_every_resolver_gives_the_truth(generated, monkeypatch, resolver: str) -> None:
+    path, truth = generated
+    _use_resolver(monkeypatch, resolver)
+    monkeypatch.setattr(analysis_module, "CHUNK_BYTES", 512 * 1024)
     result = _analyse(path)
     assert (result.status_401_total, result.status_401_terminal, result.status_401_handshake) == (
         truth.status_401, truth.terminal, truth.handshake)
     assert result.lines_malformed == truth.malformed and result.requests == truth.requests
+    assert result.top_uris and all(truth.terminal_uris[uri] == n for uri, n in result.top_uris)
+
+
+@pytest.mark.parametrize("resolver", RESOLVERS)
+def test_every_resolver_keeps_clients_and_stems_apart(tmp_path: Path, monkeypatch, header, row,
+                                                      resolver: str) -> None:
+    _use_resolver(monkeypatch, resolver)
+    lines = [row("10:00:00", "401 2 5", ip="10.0.0.1", ua="curl/8")]      # a prefix of another agent
+    lines.append(row("10:00:00", "401 2 5", ip="10.0.0.1", ua="curl/8.4.0"))
+    lines.append(row("10:00:00", "401 2 5", ip="10.0.0.11", stem="/x"))   # a longer address
+    lines.append(row("10:00:00", "401 2 5", ip="10.0.0.2", stem="/y"))
+    lines.append(_filler(row, 400, "10:00:05"))
+    lines.append(row("10:00:20", "200 0 0", ip="10.0.0.1", ua="curl/8.4.0"))
+    lines.append(row("10:00:20", "200 0 0", ip="10.0.0.1", stem="/x"))
+    lines.append(row("10:00:21", "200 0 0", ip="10.0.0.2", stem="/y"))
+    path = tmp_path / "u_ex261124.log"
+    path.write_text(header + "".join(lines))
+    result = _analyse(path)
+    assert _counts(result) == (4, 2, 2)
+    assert sorted(c for c, _n in result.top_clients) == ["10.0.0.1", "10.0.0.11"]
 
 
 def test_samples_and_malformed_lines_point_at_the_right_lines(generated, monkeypatch) -> None:
