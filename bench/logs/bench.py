@@ -26,10 +26,13 @@ REPO = HERE.parents[1]
 
 # --- the approaches (run inside the child) ------------------------------------------------------------
 
-def run_iisfleet(path: str, workers: int) -> dict:
+def run_iisfleet(path: str, workers: int, native: bool = True) -> dict:
     from toolkit.logs import LogAnalyzer
+    from toolkit.logs.engine import native_available
 
-    analyzer = LogAnalyzer(window_s=30, workers=workers)
+    if native and not native_available():
+        raise SystemExit("the compiled scanner is not built: pip install -e . with a C compiler")
+    analyzer = LogAnalyzer(window_s=30, workers=workers, native=native)
     analyzer.feed_path(path)
     result = analyzer.result()
     groups: dict[str, list[int]] = {}
@@ -151,11 +154,8 @@ def child(approach: str, path: str) -> None:
     cpu_started = time.process_time()
     if approach == "iisfleet":
         counts = run_iisfleet(path, workers=os.cpu_count() or 1)
-    elif approach == "iisfleet-pure":  # without the optional Aho-Corasick accelerator (the "fast" extra)
-        import toolkit.logs.engine as engine
-
-        engine._MultiSearch = None
-        counts = run_iisfleet(path, workers=os.cpu_count() or 1)
+    elif approach == "iisfleet-python":  # the pure-Python engine (what runs when the C scanner is not built)
+        counts = run_iisfleet(path, workers=os.cpu_count() or 1, native=False)
     elif approach == "iisfleet-1proc":
         counts = run_iisfleet(path, workers=1)
     elif approach == "duckdb":
@@ -179,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="the folder generate.py wrote")
-    parser.add_argument("--approaches", default="iisfleet,iisfleet-pure,iisfleet-1proc,duckdb,plain")
+    parser.add_argument("--approaches", default="iisfleet,iisfleet-1proc,iisfleet-python,duckdb,plain")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     truth = json.loads((args.folder / "truth.json").read_text())

@@ -25,6 +25,26 @@ def row(clock: str, status: str, *, ip: str = "10.0.0.9", stem: str = "/app", us
     return f"{date} {clock} 10.0.0.5 GET {stem} - 443 {user} {ip} {ua} - {status} 15\n"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every log test runs on both engines; the differential module compares the two itself.
+    if "log_engine" in metafunc.fixturenames and not metafunc.module.__name__.endswith("native_matches_python"):
+        metafunc.parametrize("log_engine", ["compiled", "python"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def log_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which engine this test runs on: the compiled scanner (toolkit/logs/_scan.c) or the pure-Python one
+    that replaces it when no C compiler was there at install time."""
+    from toolkit.logs import engine as engine_module
+
+    which = getattr(request, "param", "compiled")
+    if which == "python":
+        monkeypatch.setattr(engine_module, "_native", None)
+    elif not engine_module.native_available():
+        pytest.skip("the compiled scanner is not built (the python variant of this test runs instead)")
+    return which
+
+
 @pytest.fixture
 def header() -> str:
     """Directive block with the IIS default 15 fields."""

@@ -314,11 +314,12 @@ class LogAnalyzer:
     ``window_s`` is the handshake window; ``server`` names the server the logs came from (used when
     ``s-computername`` is not logged). ``since``/``until`` (UTC) keep only lines inside the bounds.
     ``workers`` caps the processes used for one large file (default: the CPU count; 1 = no processes).
+    ``native=False`` uses the pure-Python engine even when the compiled scanner is built (same results).
     """
 
     def __init__(self, window_s: float = 30.0, server: str = "", *, since: datetime | None = None,
                  until: datetime | None = None, workers: int | None = None,
-                 progress: ProgressCallback | None = None) -> None:
+                 progress: ProgressCallback | None = None, native: bool = True) -> None:
         if window_s < 0:
             raise ValueError("window_s must not be negative")
         self.window_s = window_s
@@ -327,6 +328,7 @@ class LogAnalyzer:
         self.until = _to_epoch(until)
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self.progress = progress
+        self.native = native
         self._agg = Aggregate()
         # 401s waiting for their window at the end of a file, carried into the next file of the same folder.
         self._pending: dict[tuple[str, str], list[Event401]] = {}
@@ -405,7 +407,7 @@ class LogAnalyzer:
 
     def _options(self, source: str, site: str, httperr: bool) -> dict:
         return {"source": source, "window_s": self.window_s, "server": self.server, "site": site,
-                "since": self.since, "until": self.until, "httperr": httperr}
+                "since": self.since, "until": self.until, "httperr": httperr, "native": self.native}
 
     def _feed_parallel(self, log: LogFile, size: int, options: dict, carried: list[Event401],
                        progress: Callable[[int], None] | None) -> list[Event401]:

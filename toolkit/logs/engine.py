@@ -26,6 +26,7 @@ byte ranges of one large file can be scanned by separate processes.
 
 from __future__ import annotations
 
+import os
 import re
 from bisect import bisect_left, bisect_right
 
@@ -39,7 +40,21 @@ from datetime import datetime, timezone
 
 from toolkit.logs.w3c import Layout, inferred_layout, parse_fields_directive, plausible
 
-__all__ = ["Aggregate", "Event401", "Scanner", "SAMPLES_PER_GROUP", "MALFORMED_CAP"]
+# The compiled inner loop (toolkit/logs/_scan.c), built when the package is installed with a C compiler.
+# IISFLEET_NO_NATIVE=1 turns it off (the pure-Python engine below gives the same results, more slowly).
+try:
+    from toolkit.logs import _scan as _native
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _native = None
+if os.environ.get("IISFLEET_NO_NATIVE"):
+    _native = None
+
+
+def native_available() -> bool:
+    """Whether the compiled scanner is importable (and not turned off with ``IISFLEET_NO_NATIVE``)."""
+    return _native is not None
+
+__all__ = ["Aggregate", "Event401", "Scanner", "SAMPLES_PER_GROUP", "MALFORMED_CAP", "native_available"]
 
 SAMPLES_PER_GROUP = 5
 MALFORMED_CAP = 200
@@ -61,6 +76,9 @@ PROOF_BLOCK = 256 * 1024
 TIME_PROBE = 16 * 1024
 BATCH_RATIO = 40.0
 
+#: The date used for logs that record only the time of day (their times count from day 0).
+NO_DATE = b"1970-01-01"
+
 _EPOCH_DAY_CACHE: dict[bytes, int] = {}
 
 
@@ -78,10 +96,15 @@ def _day_seconds(date: bytes) -> int | None:
 
 
 def _clock_seconds(clock: bytes) -> int | None:
+    """Seconds into the day of ``hh:mm:ss`` (a fraction after it is ignored); None when it is no time of day,
+    so a garbled value cannot push the clock past real 401s' windows."""
     try:
-        return int(clock[0:2]) * 3600 + int(clock[3:5]) * 60 + int(clock[6:8])
+        hours, minutes, seconds = int(clock[0:2]), int(clock[3:5]), int(clock[6:8])
     except ValueError:
         return None
+    if not (0 <= hours <= 23 and 0 <= minutes <= 59 and 0 <= seconds <= 59):
+        return None
+    return hours * 3600 + minutes * 60 + seconds
 
 
 class Event401:
@@ -148,6 +171,26 @@ class Aggregate:
     httperr_by_reason: Counter = field(default_factory=Counter)
     httperr_by_status: Counter = field(default_factory=Counter)
     sources: list[str] = field(default_factory=list)
+    #: Position of each source in :attr:`sources` (the order files were fed in), for ordering samples.
+    source_rank: dict[str, int] = field(default_factory=dict)
+
+    def add_source(self, source: str) -> None:
+        if source not in self.source_rank:
+            self.source_rank[source] = len(self.sources)
+            self.sources.append(source)
+
+    def _sample_order(self, sample: tuple) -> tuple[int, int]:
+        return self.source_rank.get(sample[0], len(self.sources)), sample[1]
+
+    def _keep_sample(self, samples: list, sample: tuple) -> None:
+        """Keep the earliest :data:`SAMPLES_PER_GROUP` samples in file order (feed order, then line), so
+        the samples do not depend on the order in which 401s were settled, nor on the engine or the
+        number of processes."""
+        if len(samples) >= SAMPLES_PER_GROUP and self._sample_order(sample) >= self._sample_order(samples[-1]):
+            return
+        samples.append(sample)
+        samples.sort(key=self._sample_order)
+        del samples[SAMPLES_PER_GROUP:]
 
     def note_time(self, t: int | None) -> None:
         if t is None:
@@ -178,9 +221,8 @@ class Aggregate:
         stamp = ""
         if ev.date != b"-" and ev.clock != b"-":
             stamp = ev.date.decode("latin-1") + "T" + ev.clock.decode("latin-1")
-        if len(group[3]) < SAMPLES_PER_GROUP:
-            group[3].append((ev.source, ev.line, stamp + "Z" if stamp else "", ev.ip, ev.user, ev.stem,
-                             ev.ua))
+        self._keep_sample(group[3], (ev.source, ev.line, stamp + "Z" if stamp else "", ev.ip, ev.user,
+                                     ev.stem, ev.ua))
         self.top_uris[ev.stem] += 1
         self.top_users[ev.user] += 1
         self.top_clients[ev.ip] += 1
@@ -204,23 +246,23 @@ class Aggregate:
         for name in ("requests_by", "top_uris", "top_users", "top_clients", "terminal_by", "by_hour",
                      "httperr_by_reason", "httperr_by_status"):
             getattr(self, name).update(getattr(other, name))
+        for source in other.sources:
+            self.add_source(source)
         room = MALFORMED_CAP - len(self.malformed)
         if room > 0:
             self.malformed.extend(other.malformed[:room])
         for key, (count, term, hand, samples) in other.groups.items():
             mine = self.groups.get(key)
             if mine is None:
-                self.groups[key] = [count, term, hand, list(samples)]
+                self.groups[key] = [count, term, hand, sorted(samples, key=self._sample_order)]
             else:
                 mine[0] += count
                 mine[1] += term
                 mine[2] += hand
-                mine[3].extend(samples[: SAMPLES_PER_GROUP - len(mine[3])])
+                for sample in samples:
+                    self._keep_sample(mine[3], sample)
         self.note_time(other.first_time)
         self.note_time(other.last_time)
-        for source in other.sources:
-            if source not in self.sources:
-                self.sources.append(source)
 
 
 def _union_length(spans: list[tuple[int, int, bytes]]) -> int:
@@ -266,8 +308,11 @@ class Scanner:
     def __init__(self, agg: Aggregate, *, source: str, window_s: float = 30.0, server: str = "",
                  site: str = "", since: int | None = None, until: int | None = None, httperr: bool = False,
                  layout: Layout | None = None, line_base: int = 0,
-                 pending: list[Event401] | None = None, resolve_only: bool = False) -> None:
+                 pending: list[Event401] | None = None, resolve_only: bool = False,
+                 native: bool = True) -> None:
         self.agg = agg
+        #: The compiled scanner, or None for the pure-Python engine (``native=False``, or not built).
+        self.native = _native if native else None
         #: Only finish carried 401s against this data; count nothing (the lines belong to another scan).
         self.resolve_only = resolve_only
         self.source = source
@@ -280,7 +325,7 @@ class Scanner:
         self.layout = layout
         self.line_no = line_base  # lines consumed so far
         self.pending: list[Event401] = list(pending or [])
-        self._date_raw = b""
+        self._date_raw: bytes | None = None  # the date _day belongs to (None: none yet)
         self._day: int | None = None
         self._clocks: dict[bytes, int] = {}
         # Where the current fast segment starts, and a cursor for numbering lines on demand.
@@ -292,10 +337,11 @@ class Scanner:
         self._probe_key: tuple[int, int, int] | None = None
         self._serial = 0  # buffers fed so far (tells the samples of one buffer from the next)
         self._probes: tuple[list[int], list[float]] = ([], [])
+        self._probe_next = 0  # where sampling goes on
+        self._probe_running = float("-inf")
         for ev in self.pending:
             ev.pos = -1
-        if source not in agg.sources:
-            agg.sources.append(source)
+        agg.add_source(source)
 
     # --- driving --------------------------------------------------------------------------------------
 
@@ -367,11 +413,9 @@ class Scanner:
         return cur_line + 1
 
     def _terminal(self, buf: bytes, ev: Event401) -> None:
-        """Classify ``ev`` as terminal, numbering its line first when it may become a sample."""
+        """Classify ``ev`` as terminal, numbering its line first (samples are the earliest by line)."""
         if not ev.line and ev.at >= 0:
-            group = self.agg.groups.get((ev.server, ev.site, ev.sub, ev.win32))
-            if group is None or len(group[3]) < SAMPLES_PER_GROUP:
-                ev.line = self._line_number(buf, ev.at)
+            ev.line = self._line_number(buf, ev.at)
         self.agg.classify(ev, True)
 
     def _carry(self, buf: bytes, ev: Event401) -> None:
@@ -399,6 +443,11 @@ class Scanner:
                 or not 0 < layout.fast[4] < layout.width - 1):  # " 401 " must bracket sc-status
             self._segment_slow(buf, start, end, line_at, line_numbers)
             return buf.count(b"\n", start, end)
+        if self.native is not None:
+            if not self._fast_ok(buf, start, end, None, layout):
+                self._segment_slow(buf, start, end, line_at, line_numbers)
+                return buf.count(b"\n", start, end)
+            return self._segment_native(buf, start, end, line_at, layout)
         count, problems = self._prove(buf, start, end, line_at, layout.width)
         if not self._fast_ok(buf, start, end, count, layout):
             self._segment_slow(buf, start, end, line_at, line_numbers)
@@ -412,10 +461,7 @@ class Scanner:
         self._mark_segment(start, line_at, end, count)
         server, site = self._segment_identity(buf, start, layout)
         requests = count - len(problems)
-        agg.requests += requests
-        agg.requests_by[(server, site)] += requests
-        agg.note_time(self._line_time(buf, start, layout))
-        agg.note_time(self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout))
+        self._count_requests(buf, start, end, layout, server, site, requests)
         # The hot loop: everything local; one split per 401 line and one per look-ahead hit. Handshakes
         # (the large majority) are only counted here, per (substatus, win32), and folded in at the end.
         open_events: list[Event401] = []
@@ -481,13 +527,16 @@ class Scanner:
                             status = other[i_status]
                             if len(status) == 3 and status < b"400" and status.isdigit():
                                 ok_date, ok_clock = other[i_date], other[i_time]
+                                t_ok = stamp(ok_date, ok_clock)
                                 if ok_clock == clock and ok_date == date:
                                     verdict = True
                                 else:
                                     t = stamp(date, clock)
-                                    t_ok = stamp(ok_date, ok_clock)
-                                    verdict = t is None or t_ok is None or t_ok - t <= window
-                                resolved_by[key] = (other_start, ok_date, ok_clock)
+                                    if t is not None and t_ok is None:
+                                        continue  # no readable time: it cannot settle a timed 401
+                                    verdict = t is None or t_ok - t <= window  # type: ignore[operator]
+                                if t_ok is not None:
+                                    resolved_by[key] = (other_start, ok_date, ok_clock)
                                 break
                 if verdict:
                     handshakes[code] = count_handshake(code, 0) + 1
@@ -502,20 +551,63 @@ class Scanner:
                     else:
                         self._terminal(buf, ev)
             hit = find(b" 401 ", next_line, end)
-        if handshakes:
-            groups = agg.groups
-            total = 0
-            for (sub, win32), n in handshakes.items():
-                group = groups.get((server, site, sub, win32))
-                if group is None:
-                    group = groups[(server, site, sub, win32)] = [0, 0, 0, []]
-                group[0] += n
-                group[2] += n
-                total += n
-            agg.status_401_total += total
-            agg.status_401_handshake += total
+        self._add_handshakes(server, site, handshakes)
         self._resolve(buf, start, end, open_events, layout)
         return count
+
+    def _segment_native(self, buf: bytes, start: int, end: int, line_at: int, layout: Layout) -> int:
+        """The fast path in compiled code (``_scan.scan_segment``, the same rules as the Python loop above):
+        one pass counts, checks field counts and settles this segment's own 401s. 401s carried in from
+        before the segment are settled by :meth:`_resolve` first."""
+        if self.pending:
+            self._resolve(buf, start, end, [], layout)
+        agg = self.agg
+        width = layout.width
+        lines, requests, problems, handshakes, terminal, still_open, _last = self.native.scan_segment(
+            buf, start, end, width, layout.fast[:9], self.window, SLACK_S, line_at,  # type: ignore[index]
+            self._stamp)
+        for number, fields in problems:
+            if fields:
+                agg.add_malformed(self.source, number, f"{fields} fields where #Fields lists {width}")
+            else:
+                agg.lines_blank += 1
+        server, site = self._segment_identity(buf, start, layout)
+        self._count_requests(buf, start, end, layout, server, site, requests)
+        self._add_handshakes(server, site, handshakes)
+        source = self.source
+        for line, at, t, ip, ua, stem, sub, win32, user, date, clock in terminal:
+            ev = Event401(-1, t, server, site, ip, ua, stem, sub, win32, source, line, user, date, clock)
+            ev.at = at
+            agg.classify(ev, True)
+        for line, at, t, ip, ua, stem, sub, win32, user, date, clock in still_open:
+            self.pending.append(Event401(-1, t, server, site, ip, ua, stem, sub, win32, source, line, user,
+                                        date, clock))
+        return lines
+
+    def _count_requests(self, buf: bytes, start: int, end: int, layout: Layout, server: str, site: str,
+                        requests: int) -> None:
+        agg = self.agg
+        agg.requests += requests
+        agg.requests_by[(server, site)] += requests
+        agg.note_time(self._line_time(buf, start, layout))
+        agg.note_time(self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout))
+
+    def _add_handshakes(self, server: str, site: str, handshakes: dict[tuple[bytes, bytes], int]) -> None:
+        """Fold per-(substatus, win32) handshake counts of one segment into the groups."""
+        if not handshakes:
+            return
+        agg = self.agg
+        groups = agg.groups
+        total = 0
+        for (sub, win32), n in handshakes.items():
+            group = groups.get((server, site, sub, win32))
+            if group is None:
+                group = groups[(server, site, sub, win32)] = [0, 0, 0, []]
+            group[0] += n
+            group[2] += n
+            total += n
+        agg.status_401_total += total
+        agg.status_401_handshake += total
 
     def _prove(self, buf: bytes, start: int, end: int, line_at: int,
                width: int) -> tuple[int, list[tuple[int, str]]]:
@@ -581,7 +673,9 @@ class Scanner:
         return ((self.since is not None and last < self.since - margin)
                 or (self.until is not None and first > self.until + margin))
 
-    def _fast_ok(self, buf: bytes, start: int, end: int, count: int, layout: Layout) -> bool:
+    def _fast_ok(self, buf: bytes, start: int, end: int, count: int | None, layout: Layout) -> bool:
+        """Whether the segment can take the fast path: times clear of the ``--since/--until`` bounds and one
+        site and server on every line (``count`` is its line count, counted here when ``None``)."""
         if layout.fast is None:
             return False
         i_status = layout.index.get("sc-status", -1)
@@ -609,8 +703,12 @@ class Scanner:
                 runs[-1].append(i)
             else:
                 runs.append([i])
+        if runs and count is None:
+            count = buf.count(b"\n", start, end)
         for run in runs:
             values = [self._field_at(buf, start, i) for i in run]
+            if None in values:  # a cut-short first line: the line-by-line path reads this segment
+                return False
             if buf.count(b" " + b" ".join(values) + b" ", start, end) != count:
                 return False
         return True
@@ -619,16 +717,18 @@ class Scanner:
         server, site = self.server, self.site
         i = layout.index.get("s-computername", -1)
         if i >= 0 and not server:
-            server = self._field_at(buf, start, i).decode("utf-8", "replace")
+            server = (self._field_at(buf, start, i) or b"").decode("utf-8", "replace")
         i = layout.index.get("s-sitename", -1)
         if i >= 0:
-            site = self._field_at(buf, start, i).decode("utf-8", "replace")
+            site = (self._field_at(buf, start, i) or b"").decode("utf-8", "replace")
         return server, site
 
     @staticmethod
-    def _field_at(buf: bytes, line_start: int, index: int) -> bytes:
+    def _field_at(buf: bytes, line_start: int, index: int) -> bytes | None:
+        """Field ``index`` of the line at ``line_start``; None when the line is too short to have it."""
         end = buf.find(b"\n", line_start)
-        return buf[line_start:end].rstrip(b"\r").split(b" ", index + 1)[index]
+        parts = buf[line_start:end].rstrip(b"\r").split(b" ", index + 1)
+        return parts[index] if index < len(parts) else None
 
     def _segment_slow(self, buf: bytes, start: int, end: int, line_at: int,
                       line_numbers: list[int] | None) -> None:
@@ -703,10 +803,11 @@ class Scanner:
         return server, site
 
     def _stamp(self, date: bytes, clock: bytes) -> int | None:
-        """Seconds since the epoch for a logged date and time (cached: consecutive lines share them)."""
+        """Seconds since the epoch for a logged date and time (cached: consecutive lines share them);
+        None when either cannot be read. Layouts without a date field pass :data:`NO_DATE`."""
         if date != self._date_raw:
             self._date_raw = date
-            self._day = _day_seconds(date) if date else 0
+            self._day = _day_seconds(date)
         seconds = self._clocks.get(clock)
         if seconds is None:
             seconds = _clock_seconds(clock)
@@ -723,7 +824,7 @@ class Scanner:
         if i_time < 0:
             return None
         i_date = index.get("date", -1)
-        return self._stamp(parts[i_date] if i_date >= 0 else b"", parts[i_time])
+        return self._stamp(parts[i_date] if i_date >= 0 else NO_DATE, parts[i_time])
 
     def _line_time(self, buf: bytes, line_start: int, layout: Layout | None) -> int | None:
         if layout is None:
@@ -781,8 +882,11 @@ class Scanner:
         elif ev.server != self.server or ev.site != self.site:
             return 0
         t = self._time_of(parts, layout)
-        if t is not None and ev.t is not None and t - ev.t > self.window:
-            return -1
+        if ev.t is not None:
+            if t is None:
+                return 0  # a success with no readable time does not settle a timed 401; the next one may
+            if t - ev.t > self.window:
+                return -1
         return 1
 
     def _parts_at(self, buf: bytes, line_start: int,
@@ -816,21 +920,27 @@ class Scanner:
                    layout: Layout | None) -> int:
         """The first sampled line start in [start, end] whose time is past ``t_limit``, else ``end``.
 
-        Line times are sampled every :data:`TIME_PROBE` bytes once per segment (``segment`` is its start); a
-        running maximum makes the samples monotonic, so each lookup is one C-level bisection.
+        Line times are sampled every :data:`TIME_PROBE` bytes from the segment's start (``segment``), only
+        as far as a lookup needs (carried 401s need the first seconds of a buffer, not all of it); a running
+        maximum makes the samples monotonic, so each lookup is one C-level bisection.
         """
         if self._probe_key != (self._serial, segment, end):
-            self._build_probes(buf, segment, end, layout)
+            self._probes = ([], [])
+            self._probe_next = segment
+            self._probe_running = float("-inf")
+            self._probe_key = (self._serial, segment, end)
         positions, times = self._probes
+        if not positions or positions[-1] < start or times[-1] <= t_limit:
+            self._extend_probes(buf, start, end, t_limit, layout)
         i = bisect_right(times, t_limit, bisect_left(positions, start))
         return positions[i] if i < len(positions) else end
 
-    def _build_probes(self, buf: bytes, start: int, end: int, layout: Layout | None) -> None:
-        positions: list[int] = []
-        times: list[float] = []
-        running = float("-inf")
+    def _extend_probes(self, buf: bytes, start: int, end: int, t_limit: int, layout: Layout | None) -> None:
+        """Sample more line times until one at or after ``start`` is past ``t_limit`` (or the end)."""
+        positions, times = self._probes
+        running = self._probe_running
         find = buf.find
-        pos = start
+        pos = self._probe_next
         while pos < end:
             t = self._line_time(buf, pos, layout)
             if t is not None and t > running:
@@ -838,11 +948,12 @@ class Scanner:
             positions.append(pos)
             times.append(running)
             nl = find(b"\n", pos + TIME_PROBE, end)
-            if nl < 0:
+            if running > t_limit and positions[-1] >= start:
+                pos = nl + 1 if nl >= 0 else end
                 break
-            pos = nl + 1
-        self._probes = (positions, times)
-        self._probe_key = (self._serial, start, end)
+            pos = nl + 1 if nl >= 0 else end
+        self._probe_next = pos
+        self._probe_running = running
 
     def _resolve(self, buf: bytes, start: int, end: int, events: list[Event401],
                  layout: Layout | None) -> None:
