@@ -72,6 +72,10 @@ typedef struct {
 
 /* ---- hashing (8 bytes at a time; keys are short) ------------------------------------------------ */
 
+/* Random per process (set when the module loads): log lines are untrusted, and a fixed hash would let a
+ * crafted log pile every client into one chain of the tables below. */
+static uint64_t hash_seed = 0x243F6A8885A308D3ULL;
+
 static inline uint64_t mix(uint64_t h, uint64_t v) {
     h ^= v;
     h *= 0x9E3779B97F4A7C15ULL;
@@ -98,7 +102,7 @@ static inline int same(const char *buf, Span a, Span b) {
 }
 
 static uint64_t client_hash(const char *buf, const Span *f) {
-    uint64_t h = 0x243F6A8885A308D3ULL;
+    uint64_t h = hash_seed;
     h = hash_bytes(h, buf + f[F_IP].off, f[F_IP].len);
     h = hash_bytes(h, buf + f[F_STEM].off, f[F_STEM].len);
     if (f[F_UA].len >= 0)
@@ -236,7 +240,7 @@ static int count_handshake(State *st, const Event *ev) {
         st->cap_codes = cap;
     }
     Span sub = ev->f[F_SUB], win32 = ev->f[F_WIN32];
-    uint64_t h = hash_bytes(hash_bytes(0x13198A2E03707344ULL, st->buf + sub.off, sub.len),
+    uint64_t h = hash_bytes(hash_bytes(~hash_seed, st->buf + sub.off, sub.len),
                             st->buf + win32.off, win32.len);
     Py_ssize_t j = (Py_ssize_t)(h & (uint64_t)(st->cap_codes - 1));
     for (;;) {
@@ -620,4 +624,22 @@ static struct PyModuleDef module = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
+static int seed_hash(void) {
+    PyObject *os = PyImport_ImportModule("os");
+    if (os == NULL)
+        return -1;
+    PyObject *bytes = PyObject_CallMethod(os, "urandom", "i", (int)sizeof(hash_seed));
+    Py_DECREF(os);
+    if (bytes == NULL)
+        return -1;
+    if (PyBytes_Check(bytes) && PyBytes_GET_SIZE(bytes) == (Py_ssize_t)sizeof(hash_seed))
+        memcpy(&hash_seed, PyBytes_AS_STRING(bytes), sizeof(hash_seed));
+    Py_DECREF(bytes);
+    return 0;
+}
+
+PyMODINIT_FUNC PyInit__scan(void) {
+    if (seed_hash() < 0)
+        return NULL;
+    return PyModule_Create(&module);
+}
