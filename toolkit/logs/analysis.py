@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from multiprocessing import get_context
 from pathlib import Path, PureWindowsPath
+from typing import Any
 
 from toolkit.codes import decode_win32, substatus_meaning
 from toolkit.errors import InputError
@@ -108,7 +109,7 @@ class LogAnalysis:
 
     def sites(self) -> list[dict]:
         """One row per server/site: requests, terminal 401s and the terminal rate (the headline)."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for (server, site), requests in self.requests_by_server_site.items():
             terminal = self.terminal_by_server_site.get((server, site), 0)
             total = sum(g.count for g in self.groups if (g.server, g.site) == (server, site))

@@ -29,19 +29,23 @@ from __future__ import annotations
 import os
 import re
 from bisect import bisect_left, bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import ModuleType
+from typing import Any
 
+from toolkit.logs.w3c import Layout, inferred_layout, parse_fields_directive, plausible
+
+_MultiSearch: Any
 try:
     from ahocorasick_rs import BytesAhoCorasick as _MultiSearch
 except ImportError:  # pragma: no cover - optional accelerator
     _MultiSearch = None
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-
-from toolkit.logs.w3c import Layout, inferred_layout, parse_fields_directive, plausible
 
 # The compiled inner loop (toolkit/logs/_scan.c), built when the package is installed with a C compiler.
 # IISFLEET_NO_NATIVE=1 turns it off (the pure-Python engine below gives the same results, more slowly).
+_native: ModuleType | None
 try:
     from toolkit.logs import _scan as _native
 except ImportError:  # pragma: no cover - a build without a C compiler
@@ -559,13 +563,14 @@ class Scanner:
         """The fast path in compiled code (``_scan.scan_segment``, the same rules as the Python loop above):
         one pass counts, checks field counts and settles this segment's own 401s. 401s carried in from
         before the segment are settled by :meth:`_resolve` first."""
+        native = self.native
+        assert native is not None and layout.fast is not None  # _segment's checks
         if self.pending:
             self._resolve(buf, start, end, [], layout)
         agg = self.agg
         width = layout.width
-        lines, requests, problems, handshakes, terminal, still_open, _last = self.native.scan_segment(
-            buf, start, end, width, layout.fast[:9], self.window, SLACK_S, line_at,  # type: ignore[index]
-            self._stamp)
+        lines, requests, problems, handshakes, terminal, still_open, _last = native.scan_segment(
+            buf, start, end, width, layout.fast[:9], self.window, SLACK_S, line_at, self._stamp)
         for number, fields in problems:
             if fields:
                 agg.add_malformed(self.source, number, f"{fields} fields where #Fields lists {width}")
@@ -706,9 +711,12 @@ class Scanner:
         if runs and count is None:
             count = buf.count(b"\n", start, end)
         for run in runs:
-            values = [self._field_at(buf, start, i) for i in run]
-            if None in values:  # a cut-short first line: the line-by-line path reads this segment
-                return False
+            values = []
+            for i in run:
+                value = self._field_at(buf, start, i)
+                if value is None:  # a cut-short first line: the line-by-line path reads this segment
+                    return False
+                values.append(value)
             if buf.count(b" " + b" ".join(values) + b" ", start, end) != count:
                 return False
         return True

@@ -138,8 +138,8 @@ def write_log(out: IO[bytes] | Path, *, lines: int, seed: int = 0, start: dateti
     malformed, not as a request). ``out`` may be a path (``.gz`` writes gzip) or a binary stream.
     """
     if isinstance(out, Path):
-        stream_cm = (gzip.GzipFile(out, "wb", mtime=0) if out.suffix == ".gz"  # mtime=0: reproducible bytes
-                     else open(out, "wb"))
+        stream_cm: IO[bytes] = (gzip.GzipFile(out, "wb", mtime=0)  # type: ignore[assignment]
+                                if out.suffix == ".gz" else open(out, "wb"))  # mtime=0: reproducible bytes
         with stream_cm as stream:
             return write_log(stream, lines=lines, seed=seed, start=start, lines_per_second=lines_per_second,
                              layout_changes=layout_changes, site=site, computer=computer,
