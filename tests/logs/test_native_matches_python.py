@@ -229,7 +229,7 @@ def test_compiled_scanner_on_random_bytes(seed: int) -> None:
         # Scan a random slice, as the engine scans segments of a larger buffer.
         start = rng.randrange(0, len(buf) + 1)
         start = buf.rfind(b"\n", 0, start) + 1
-        lines_, requests, problems, handshakes, terminal, still_open, _last = scan(
+        lines_, requests, problems, handshakes, terminal, still_open = scan(
             buf, start, len(buf), width, fields, rng.choice([0, 30]), 5, 0, lambda d, c: None)
         expected = _reference_counts(buf[start:], width, fields[4])
         assert (lines_, requests, len(problems)) == expected[:3]

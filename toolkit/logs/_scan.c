@@ -30,7 +30,6 @@ typedef struct {
 typedef struct {
     Span f[F_COUNT];        /* the fields of the 401 line (len -1 = not logged) */
     long long line;         /* 1-based line number in its file */
-    Py_ssize_t at;          /* offset of the line start in the buffer */
     long long t;            /* seconds since the epoch; valid when has_t */
     int has_t;
     int state;              /* OPEN, HANDSHAKE or TERMINAL */
@@ -261,7 +260,7 @@ static int count_handshake(State *st, const Event *ev) {
     }
 }
 
-static int add_event(State *st, const Span *f, long long line, Py_ssize_t at) {
+static int add_event(State *st, const Span *f, long long line) {
     if (st->n_events == st->cap_events) {
         Py_ssize_t cap = st->cap_events ? st->cap_events * 2 : 256;
         Event *events = PyMem_Realloc(st->events, (size_t)cap * sizeof(Event));
@@ -274,7 +273,6 @@ static int add_event(State *st, const Span *f, long long line, Py_ssize_t at) {
     Event *ev = &st->events[index];
     memcpy(ev->f, f, sizeof(ev->f));
     ev->line = line;
-    ev->at = at;
     ev->state = OPEN;
     ev->next = -1;
     long long t = 0;
@@ -351,31 +349,30 @@ static PyObject *field_bytes(const char *buf, Span s) {
     return PyBytes_FromStringAndSize(buf + s.off, s.len);
 }
 
-/* (line, at, t or None, ip, ua or None, stem, substatus, win32, user, date, time); user is b"-" when
+/* (line, t or None, ip, ua or None, stem, substatus, win32, user, date, time); user is b"-" when
  * cs-username is not logged, as in the Python engine. */
 static PyObject *event_tuple(const char *buf, const Event *ev) {
-    PyObject *tuple = PyTuple_New(11);
+    PyObject *tuple = PyTuple_New(10);
     if (tuple == NULL)
         return NULL;
-    PyObject *items[11];
+    PyObject *items[10];
     items[0] = PyLong_FromLongLong(ev->line);
-    items[1] = PyLong_FromSsize_t(ev->at);
     if (ev->has_t) {
-        items[2] = PyLong_FromLongLong(ev->t);
+        items[1] = PyLong_FromLongLong(ev->t);
     } else {
         Py_INCREF(Py_None);
-        items[2] = Py_None;
+        items[1] = Py_None;
     }
-    items[3] = field_bytes(buf, ev->f[F_IP]);
-    items[4] = field_bytes(buf, ev->f[F_UA]);
-    items[5] = field_bytes(buf, ev->f[F_STEM]);
-    items[6] = field_bytes(buf, ev->f[F_SUB]);
-    items[7] = field_bytes(buf, ev->f[F_WIN32]);
-    items[8] = ev->f[F_USER].len < 0 ? PyBytes_FromStringAndSize("-", 1) : field_bytes(buf, ev->f[F_USER]);
-    items[9] = field_bytes(buf, ev->f[F_DATE]);
-    items[10] = field_bytes(buf, ev->f[F_TIME]);
+    items[2] = field_bytes(buf, ev->f[F_IP]);
+    items[3] = field_bytes(buf, ev->f[F_UA]);
+    items[4] = field_bytes(buf, ev->f[F_STEM]);
+    items[5] = field_bytes(buf, ev->f[F_SUB]);
+    items[6] = field_bytes(buf, ev->f[F_WIN32]);
+    items[7] = ev->f[F_USER].len < 0 ? PyBytes_FromStringAndSize("-", 1) : field_bytes(buf, ev->f[F_USER]);
+    items[8] = field_bytes(buf, ev->f[F_DATE]);
+    items[9] = field_bytes(buf, ev->f[F_TIME]);
     int failed = 0;
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 10; i++) {
         if (items[i] == NULL) {
             failed = 1;
             Py_INCREF(Py_None);
@@ -441,11 +438,10 @@ PyDoc_STRVAR(scan_segment_doc,
 "positions of date, time, c-ip, cs-uri-stem, sc-status, sc-substatus, sc-win32-status, cs(User-Agent)\n"
 "and cs-username (-1 when not logged). `line_at` is the number of lines before `start`; `stamp(date,\n"
 "time)` computes seconds for dates and times this module does not read itself.\n\n"
-"Returns (lines, requests, problems, handshakes, terminal, still_open, last_time): problems is a list\n"
+"Returns (lines, requests, problems, handshakes, terminal, still_open): problems is a list\n"
 "of (line, fields) for malformed lines and (line, 0) for blank ones; handshakes maps (substatus,\n"
-"win32) to a count; terminal and still_open list the other 401s in line order as (line, at, t, ip, ua,\n"
-"stem, substatus, win32, user, date, time); still_open are those whose window reaches past `end`.\n"
-"last_time is the latest time logged in the segment, or None.");
+"win32) to a count; terminal and still_open list the other 401s in line order as (line, t, ip, ua,\n"
+"stem, substatus, win32, user, date, time); still_open are those whose window reaches past `end`.");
 
 static PyObject *scan_segment(PyObject *self, PyObject *args) {
     (void)self;
@@ -544,7 +540,7 @@ static PyObject *scan_segment(PyObject *self, PyObject *args) {
         long long t = 0;
         int known = 0;
         if (is_401) {
-            if (add_event(&st, f, line_no, pos) < 0)
+            if (add_event(&st, f, line_no) < 0)
                 goto done;
             Event *ev = &st.events[st.n_events - 1];
             known = ev->has_t;
@@ -595,10 +591,7 @@ static PyObject *scan_segment(PyObject *self, PyObject *args) {
         if (rc < 0)
             goto done;
     }
-    PyObject *last = have_max_t ? PyLong_FromLongLong(max_t) : (Py_INCREF(Py_None), Py_None);
-    if (last != NULL)
-        result = Py_BuildValue("(LLOOOON)", lines, requests, problems, handshakes, terminal, still_open,
-                               last);
+    result = Py_BuildValue("(LLOOOO)", lines, requests, problems, handshakes, terminal, still_open);
 
 done:
     Py_XDECREF(problems);

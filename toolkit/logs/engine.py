@@ -569,7 +569,7 @@ class Scanner:
             self._resolve(buf, start, end, [], layout)
         agg = self.agg
         width = layout.width
-        lines, requests, problems, handshakes, terminal, still_open, _last = native.scan_segment(
+        lines, requests, problems, handshakes, terminal, still_open = native.scan_segment(
             buf, start, end, width, layout.fast[:9], self.window, SLACK_S, line_at, self._stamp)
         for number, fields in problems:
             if fields:
@@ -580,11 +580,10 @@ class Scanner:
         self._count_requests(buf, start, end, layout, server, site, requests)
         self._add_handshakes(server, site, handshakes)
         source = self.source
-        for line, at, t, ip, ua, stem, sub, win32, user, date, clock in terminal:
-            ev = Event401(-1, t, server, site, ip, ua, stem, sub, win32, source, line, user, date, clock)
-            ev.at = at
-            agg.classify(ev, True)
-        for line, at, t, ip, ua, stem, sub, win32, user, date, clock in still_open:
+        for line, t, ip, ua, stem, sub, win32, user, date, clock in terminal:
+            agg.classify(Event401(-1, t, server, site, ip, ua, stem, sub, win32, source, line, user, date,
+                                  clock), True)
+        for line, t, ip, ua, stem, sub, win32, user, date, clock in still_open:
             self.pending.append(Event401(-1, t, server, site, ip, ua, stem, sub, win32, source, line, user,
                                         date, clock))
         return lines
