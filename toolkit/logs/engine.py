@@ -50,7 +50,8 @@ try:
     from toolkit.logs import _scan as _native
 except ImportError:  # pragma: no cover - a build without a C compiler
     _native = None
-if os.environ.get("IISFLEET_NO_NATIVE"):
+# Read as hatch_build.py reads it at install time: set to anything but "" or "0".
+if os.environ.get("IISFLEET_NO_NATIVE", "").strip() not in ("", "0"):
     _native = None
 
 
