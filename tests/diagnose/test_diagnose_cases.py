@@ -49,6 +49,13 @@ def test_case(path: Path) -> None:
         assert any(text in m for m in by_cause[cause].missing_evidence), by_cause[cause].missing_evidence
     if "spn_duplicates" in case:
         assert [d.spn for d in result.spn_duplicates] == case["spn_duplicates"]
+    if "spn_mismatches" in case:
+        assert [(m.host, m.site, m.spn) for m in result.spn_mismatches] == \
+            [tuple(m) for m in case["spn_mismatches"]], result.spn_mismatches
+    for cause, text in (case.get("fix_contains") or {}).items():
+        assert text in by_cause[cause].fix.command, by_cause[cause].fix.command
+    for cause, text in (case.get("fix_lacks") or {}).items():
+        assert text not in by_cause[cause].fix.command, by_cause[cause].fix.command
     if "clock_outliers" in case:
         assert [c.host for c in result.clock_outliers] == case["clock_outliers"]
     for f in result.findings:

@@ -626,11 +626,17 @@ def _rights(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]
 def _spn(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
     from toolkit.parsers.setspn import parse_setspn
 
-    kw["machine_account"] = str(data.get("machine_account") or "")
+    from toolkit.identity import computer_name_of, machine_account, network_account
+
+    computer = computer_name_of(kw.get("facts"), str(data.get("machine_account") or ""))
+    kw["machine_account"] = str(data.get("machine_account") or "") or machine_account(computer)
     queries = []
     records: list[SpnRecord] = []
     for q in data.get("queries") or []:
         account = str(q.get("account") or "")
+        if str(q.get("source") or "") == "machine" or network_account(account, computer) == kw["machine_account"]:
+            # setspn is given %COMPUTERNAME% (no "$"): the records belong to the computer account WEB01$.
+            account = kw["machine_account"] or account
         queries.append((account, str(q.get("source") or "")))
         if q.get("exit_code") not in (0, None):
             missing.setdefault("spn", f"setspn -L {account} exited with {q.get('exit_code')}")

@@ -25,7 +25,7 @@ from toolkit.diagnose.model import (
     SpnDuplicate,
     SpnMismatch,
 )
-from toolkit.diagnose.rules.kerberos import host_names, spn_key, spns_on
+from toolkit.diagnose.rules.kerberos import host_names, same_principal, spn_key, spns_on
 from toolkit.diagnose.security import (
     check_right,
     is_custom_account,
@@ -151,7 +151,7 @@ def spn_mismatches(hosts: Mapping[str, HostEvidence], owners: Mapping[str, froze
                                                f"the pool account {pool.user_name} decrypts tickets, but the SPN is "
                                                f"registered on another account"))
                 elif holders and machine_decrypts and host.machine_account and not any(
-                        short_name(h) == short_name(host.machine_account) for h in holders):
+                        same_principal(host, h, host.machine_account) for h in holders):
                     out.append(SpnMismatch(name, site.name, spn, ", ".join(sorted(holders)),
                                            "the site decrypts with the machine account, but the SPN is registered "
                                            "on another account"))

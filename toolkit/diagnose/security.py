@@ -15,7 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.identity import is_domain_account, same_account, short_name
 from toolkit.parsers.types import AppPool, Principal, SecurityDescriptor
+
+__all__ = ["is_domain_account", "same_account", "short_name"]  # re-exported: the rules import them from here
 
 WELL_KNOWN: dict[str, str] = {
     "iusr": "S-1-5-17",
@@ -47,49 +50,12 @@ AUTHENTICATED_IMPLICIT = {"S-1-5-11", "S-1-5-32-545"}
 READ_BITS = 0x1 | 0x80000000 | 0x10000000  # FILE_READ_DATA | GENERIC_READ | GENERIC_ALL
 
 
-def short_name(name: str) -> str:
-    """``CONTOSO\\svc`` → ``svc``; ``svc@contoso.com`` → ``svc``; lower case."""
-    text = (name or "").strip().lower()
-    if "\\" in text:
-        text = text.rsplit("\\", 1)[1]
-    if "@" in text:
-        text = text.split("@", 1)[0]
-    return text
-
-
-def same_account(a: str, b: str) -> bool:
-    """True when two spellings name the same account (domain compared only when both carry one)."""
-    if not a or not b:
-        return False
-    la, lb = a.strip().lower(), b.strip().lower()
-    if la == lb:
-        return True
-    if "\\" in la and "\\" in lb:
-        # "NT AUTHORITY\IUSR" vs "WEB01\IUSR" are different; but "." is the local machine
-        da, ua = la.rsplit("\\", 1)
-        db, ub = lb.rsplit("\\", 1)
-        return ua == ub and (da in (".", "") or db in (".", "") or da == db)
-    return short_name(la) == short_name(lb)
-
-
 def is_builtin_anonymous(user_name: str) -> bool:
     return short_name(user_name) == "iusr"
 
 
 def is_custom_account(pool: AppPool | None) -> bool:
     return pool is not None and pool.identity_type == "SpecificUser" and bool(pool.user_name)
-
-
-def is_domain_account(name: str, facts: Mapping[str, Any] | None) -> bool:
-    """A ``DOMAIN\\user`` or UPN whose domain is not this computer."""
-    text = (name or "").strip()
-    if "@" in text:
-        return True
-    if "\\" not in text:
-        return False
-    domain = text.split("\\", 1)[0].lower()
-    computer = str((facts or {}).get("computer_name") or "").lower()
-    return domain not in ("", ".", "nt authority", "builtin", "iis apppool", computer)
 
 
 @dataclass(frozen=True)

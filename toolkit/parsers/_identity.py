@@ -106,15 +106,13 @@ def well_known_sid(name: str) -> str | None:
 
 
 def names_match(a: str, b: str) -> bool:
-    """Account names equal, allowing one side to leave out the domain (``IUSR`` = ``NT AUTHORITY\\IUSR``)."""
-    a, b = a.strip().lower(), b.strip().lower()
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    if "\\" in a and "\\" in b:
-        return False
-    return a.rsplit("\\", 1)[-1] == b.rsplit("\\", 1)[-1]
+    """Account names equal, allowing one side to leave out the domain (``IUSR`` = ``NT AUTHORITY\\IUSR``).
+
+    One rule for the whole toolkit: :func:`toolkit.identity.same_account`.
+    """
+    from toolkit.identity import same_account
+
+    return same_account(a, b)
 
 
 def identity_sid(identity: str, groups: Sequence[dict] = (), explicit: str | None = None) -> str | None:

@@ -15,7 +15,8 @@ from toolkit.diagnose import signals as S
 from toolkit.diagnose.evidence import HostEvidence, LogGroup
 from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
 from toolkit.diagnose.rules.base import RuleContext, any_of, config_item, event_evidence, make_finding, q
-from toolkit.diagnose.security import is_custom_account, is_domain_account, same_account, short_name
+from toolkit.diagnose.security import is_custom_account, is_domain_account
+from toolkit.identity import computer_name_of, same_network_account
 from toolkit.parsers.types import AppPool, EffectiveSettings
 
 
@@ -64,9 +65,14 @@ def spn_text(key: str) -> str:
     return f"{service.upper()}/{rest}"
 
 
+def same_principal(host: HostEvidence, a: str, b: str) -> bool:
+    """``a`` and ``b`` reach the domain as one account from ``host`` (``WEB01`` = ``CONTOSO\\WEB01$`` =
+    ``IIS APPPOOL\\Shop`` seen from WEB01)."""
+    return same_network_account(a, b, computer_name_of(host.facts, host.machine_account or host.name))
+
+
 def spns_on(host: HostEvidence, account: str) -> list[str]:
-    return sorted({spn_key(r.spn) for r in host.spns if same_account(r.account, account)
-                   or short_name(r.account) == short_name(account)})
+    return sorted({spn_key(r.spn) for r in host.spns if same_principal(host, r.account, account)})
 
 
 def _negotiate(settings: EffectiveSettings | None) -> bool:
@@ -75,7 +81,7 @@ def _negotiate(settings: EffectiveSettings | None) -> bool:
 
 
 def _queried(host: HostEvidence, account: str) -> bool:
-    return any(same_account(a, account) or short_name(a) == short_name(account) for a, _ in host.spn_queries)
+    return any(same_principal(host, a, account) for a, _ in host.spn_queries)
 
 
 def _kerberos_groups(ctx: RuleContext) -> list[LogGroup]:
@@ -105,7 +111,7 @@ def _pool_item(ctx: RuleContext, pool: AppPool) -> EvidenceItem:
 def _spn_items(ctx: RuleContext, account: str) -> list[EvidenceItem]:
     items = []
     for r in ctx.host.spns:
-        if same_account(r.account, account) or short_name(r.account) == short_name(account):
+        if same_principal(ctx.host, r.account, account):
             if r.spn.lower().startswith("http/"):
                 items.append(EvidenceItem("spn", ctx.host.name, f"{r.spn} registered on {r.account} ({r.account_dn})",
                                           EvidenceSource(file=r.source.file if r.source else f"setspn -L {r.account}",
@@ -139,8 +145,7 @@ def kerberos_spn_duplicate(ctx: RuleContext) -> list[Finding]:
     keeper = (pool.user_name if is_custom_account(pool) and (settings.windows.use_app_pool_credentials
                                                              or not settings.windows.use_kernel_mode)
               else ctx.host.machine_account or "")
-    remove = sorted(o for o in owners if not (keeper and (same_account(o, keeper)
-                                                           or short_name(o) == short_name(keeper))))
+    remove = sorted(o for o in owners if not (keeper and same_principal(ctx.host, o, keeper)))
     evidence = [_windows_item(ctx, settings)] + ([_pool_item(ctx, pool)] if pool else [])
     evidence += [EvidenceItem("spn", ctx.host.name, f"{spn.upper().split('/')[0]}/{spn.split('/', 1)[1]} is "
                               f"registered on {len(owners)} accounts: {', '.join(sorted(owners))}")]
