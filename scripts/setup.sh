@@ -12,3 +12,13 @@ if ! .venv/bin/python -c "import toolkit.logs._scan" 2>/dev/null; then
   echo "note: the compiled log scanner was not built (no C compiler, or IISFLEET_NO_NATIVE set);" \
        "iisfleet analyze uses the pure-Python engine (same results, about 4x slower)" >&2
 fi
+# The lab and the target-core tests run the C# core under Mono (see README): install it when we can.
+if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1 || [ ! -f /usr/lib/mono/4.5-api/mscorlib.dll ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends mono-mcs mono-runtime mono-devel >/dev/null \
+      || echo "note: could not install Mono; the lab cannot answer the log collectors and their tests skip" >&2
+  else
+    echo "note: Mono is not installed (apt-get install mono-mcs mono-runtime mono-devel);" \
+         "the lab cannot answer the log collectors and their tests skip" >&2
+  fi
+fi

@@ -84,6 +84,8 @@ def test_wheel_ships_collectors_and_playbooks_and_finds_them_installed(tmp_path:
     names = zipfile.ZipFile(wheel).namelist()
     assert "toolkit/ps_scripts/Get-IisConfig.ps1" in names and "toolkit/ps_scripts/Get-IisConfig.yml" in names
     assert "toolkit/playbooks/triage-401.yml" in names
+    # The target-side C# core travels with the package (sent to hosts), and so does the lab's harness.
+    assert "toolkit/ps_scripts/core/Json.cs" in names and "toolkit/lab/targethost/Harness.cs" in names
     # The optional C extension: shipped (in a platform-tagged wheel) whenever this machine can compile it;
     # otherwise the hook must have fallen back to a pure-Python py3-none-any wheel.
     native = f"toolkit/logs/_scan{sysconfig.get_config_var('EXT_SUFFIX')}"
@@ -99,7 +101,9 @@ def test_wheel_ships_collectors_and_playbooks_and_finds_them_installed(tmp_path:
              "from toolkit.collectors import load_catalog\n"
              "from toolkit.playbooks import load_playbook\n"
              "print(ps_scripts_dir()); print(playbooks_dir())\n"
-             "print(len(load_catalog()), load_playbook('triage-401').name)\n")
+             "print(len(load_catalog()), load_playbook('triage-401').name)\n"
+             "from toolkit.targetcore import core_source; from toolkit.lab.model.corehost import harness_sources\n"
+             "print(len(core_source().version), len(harness_sources()) > 0)\n")
     if has_native:
         probe += "import toolkit.logs._scan as scan; print(scan.__file__)\n"
     # Run from outside the checkout with only the installed copy on the path (dependencies from this venv).
@@ -107,8 +111,8 @@ def test_wheel_ships_collectors_and_playbooks_and_finds_them_installed(tmp_path:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    scripts, playbooks, summary, *scan = out.stdout.strip().splitlines()
+    scripts, playbooks, summary, core, *scan = out.stdout.strip().splitlines()
     assert scripts.startswith(str(target)) and playbooks.startswith(str(target))
-    assert summary == "9 triage-401"
+    assert summary == "9 triage-401" and core == "16 True"
     if has_native:
         assert scan == [str(target / native)], scan

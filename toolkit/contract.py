@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import zlib
@@ -27,6 +28,7 @@ SCHEMA_ID = "iisfleet.collector/1"
 ERROR_CATEGORIES = frozenset({"not-installed", "io", "access-denied", "not-found", "timeout", "cap", "other"})
 
 BLOB_ENCODINGS = frozenset({"gzip+base64", "base64", "text"})
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 #: Largest collector output accepted, in characters. The W3C collector's own cap is 50 MB of
 #: uncompressed excerpt; compressed and base64-encoded that is far below this.
@@ -195,6 +197,9 @@ def _blob_problem(blob: Any, path: str) -> str | None:
         return f"{path}.bytes must be a non-negative integer"
     if not isinstance(blob.get("truncated"), bool):
         return f"{path}.truncated must be true or false"
+    digest = blob.get("sha256")
+    if digest is not None and not (isinstance(digest, str) and _SHA256_HEX.fullmatch(digest)):
+        return f"{path}.sha256 must be 64 lower-case hex digits"
     return None
 
 
@@ -236,6 +241,8 @@ def decode_blob(blob: Mapping[str, Any], *, max_bytes: int = MAX_BLOB_BYTES, hos
         raise fail(f"blob decodes to {len(data):,} bytes, over the {max_bytes:,} cap")
     if len(data) != declared:
         raise fail(f"blob decodes to {len(data):,} bytes but declares {declared:,}; it was damaged on the way")
+    if blob.get("sha256") is not None and hashlib.sha256(data).hexdigest() != blob["sha256"]:
+        raise fail("blob content does not match its sha256; it was damaged on the way")
     return data
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
+import hashlib
 import json
 from typing import Any
 
@@ -148,6 +149,7 @@ def gz_blob(data: bytes, **extra: Any) -> dict[str, Any]:
 def test_decode_every_encoding() -> None:
     text = "17\t2026-11-24 10:00:01 GET /app 401 2 5\n".encode()
     assert decode_blob(gz_blob(text)) == text
+    assert decode_blob(gz_blob(text, sha256=hashlib.sha256(text).hexdigest())) == text
     utf16 = "[Unicode]\r\nUnicode=yes\r\n".encode("utf-16-le")
     assert decode_blob({"encoding": "base64", "content": base64.b64encode(utf16).decode(),
                         "bytes": len(utf16), "truncated": False}) == utf16
@@ -173,6 +175,8 @@ def test_decode_sidecar_sample_blobs() -> None:
         ({"encoding": "rot13", "content": "", "bytes": 0, "truncated": False}, "encoding is 'rot13'"),
         ({"encoding": "text", "content": "x", "bytes": 1}, "truncated must be true or false"),
         ([1, 2], "expected a blob object"),
+        (gz_blob(b"abc", sha256=hashlib.sha256(b"abd").hexdigest()), "does not match its sha256"),
+        (gz_blob(b"abc", sha256="ABC"), "sha256 must be 64 lower-case hex digits"),
     ],
 )
 def test_bad_blobs_are_refused(blob: Any, message: str) -> None:

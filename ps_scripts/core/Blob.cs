@@ -1,0 +1,107 @@
+// Blob.cs: every file or excerpt leaves the host as a blob: gzip, base64, its size and its SHA-256.
+namespace IisFleet.Target
+{
+    using System;
+    using System.IO;
+    using System.IO.Compression;
+    using System.Security.Cryptography;
+    using System.Text;
+
+    /// <summary>Builds one blob incrementally: bytes are compressed and hashed as they are appended, so
+    /// only the compressed form is held in memory.</summary>
+    public sealed class BlobBuilder : IDisposable
+    {
+        private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false);
+        private readonly MemoryStream compressed = new MemoryStream();
+        private readonly HashAlgorithm hash = NewSha256();
+        private GZipStream gzip;
+        private byte[] scratch = new byte[4096];
+
+        public BlobBuilder()
+        {
+            gzip = new GZipStream(compressed, CompressionLevel.Optimal, true);
+        }
+
+        /// <summary>Uncompressed bytes appended so far.</summary>
+        public long Bytes { get; private set; }
+
+        /// <summary>Compressed bytes produced so far (what the blob will cost on the wire, before base64).</summary>
+        public long CompressedBytes { get { return compressed.Length; } }
+
+        public void Append(byte[] buffer, int offset, int count)
+        {
+            if (gzip == null) throw new ObjectDisposedException("BlobBuilder");
+            if (count <= 0) return;
+            gzip.Write(buffer, offset, count);
+            hash.TransformBlock(buffer, offset, count, null, 0);
+            Bytes += count;
+        }
+
+        public void Append(string value)
+        {
+            int needed = Utf8.GetMaxByteCount(value.Length);
+            if (scratch.Length < needed) scratch = new byte[Math.Max(needed, scratch.Length * 2)];
+            int count = Utf8.GetBytes(value, 0, value.Length, scratch, 0);
+            Append(scratch, 0, count);
+        }
+
+        /// <summary>Finishes the blob and writes it as the value of the current JSON position:
+        /// {"encoding":"gzip+base64","content":...,"bytes":n,"truncated":b,"sha256":hex}.</summary>
+        public void WriteTo(JsonWriter json, bool truncated)
+        {
+            if (gzip == null) throw new ObjectDisposedException("BlobBuilder");
+            gzip.Dispose();  // flushes the gzip trailer into `compressed`
+            gzip = null;
+            hash.TransformFinalBlock(new byte[0], 0, 0);
+            string content = Convert.ToBase64String(compressed.GetBuffer(), 0, (int)compressed.Length);
+            json.BeginObject()
+                .Property("encoding", "gzip+base64")
+                .Property("content", content)
+                .Property("bytes", Bytes)
+                .Property("truncated", truncated)
+                .Property("sha256", Hex(hash.Hash))
+                .EndObject();
+        }
+
+        public void Dispose()
+        {
+            if (gzip != null) { gzip.Dispose(); gzip = null; }
+            compressed.Dispose();
+            hash.Dispose();
+        }
+
+        /// <summary>Writes a whole byte range as one blob.</summary>
+        public static void Write(JsonWriter json, byte[] data, int offset, int count, bool truncated)
+        {
+            using (BlobBuilder blob = new BlobBuilder())
+            {
+                blob.Append(data, offset, count);
+                blob.WriteTo(json, truncated);
+            }
+        }
+
+        public static string Sha256Hex(byte[] data, int offset, int count)
+        {
+            using (HashAlgorithm sha = NewSha256())
+            {
+                return Hex(sha.ComputeHash(data, offset, count));
+            }
+        }
+
+        private static HashAlgorithm NewSha256()
+        {
+            // The CryptoServiceProvider class is the FIPS-validated one: SHA256Managed throws
+            // InvalidOperationException on a Windows host with the FIPS policy enforced.
+            try { return new SHA256CryptoServiceProvider(); }
+            catch (PlatformNotSupportedException) { return new SHA256Managed(); }
+            catch (CryptographicException) { return new SHA256Managed(); }
+        }
+
+        private static string Hex(byte[] digest)
+        {
+            StringBuilder hex = new StringBuilder(digest.Length * 2);
+            foreach (byte b in digest) hex.Append(b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
+            return hex.ToString();
+        }
+    }
+}
