@@ -60,3 +60,18 @@ def test_garbage_raises(text: str) -> None:
 def test_empty_output_is_not_found() -> None:
     result = parse_setspn_result("", "x")
     assert result.found is False and result.records == ()
+
+
+def test_header_is_found_by_structure_not_by_english_words() -> None:
+    # Whatever words precede the DN (any language, or mojibake from a wrong code page), the header is
+    # the unindented line that carries the DN and ends with ':'.
+    for words in ("Registered ServicePrincipalNames for", "Registrierte Dienstprinzipalnamen (SPN) f\ufffdr",
+                  "\u53d1\u73b0 SPN", "xyz"):
+        result = parse_setspn_result(f"{words} CN=web01,DC=example,DC=com:\n\tHTTP/web01\n", "WEB01$")
+        assert result.found and result.account_dn == "CN=web01,DC=example,DC=com"
+        assert [r.spn for r in result.records] == ["HTTP/web01"]
+
+
+def test_error_text_in_any_language_is_not_found_not_garbage() -> None:
+    result = parse_setspn_result("Le compte est introuvable.\n", "svc_x")
+    assert result.found is False and "introuvable" in result.error

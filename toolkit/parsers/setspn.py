@@ -1,9 +1,13 @@
 """``setspn -L <account>`` output → the SPNs registered on that account.
 
-The output is a header line ``Registered ServicePrincipalNames for CN=…:`` followed by one
-indented SPN per line. When the account cannot be found, setspn prints an error instead
-(``Could not find account …``, ``FindDomainForAccount: … failed``); that is a result, not garbage:
-:func:`parse_setspn_result` reports it, :func:`parse_setspn` returns no records.
+setspn's messages are localized (the header reads ``Registered ServicePrincipalNames for CN=…:`` in
+English and differently in German, French, …), so nothing here depends on its words. The parse is by
+structure: the header is the one unindented line that carries the account's distinguished name
+(``CN=…``/``OU=…``/``DC=…``) and ends with ``:``; each SPN follows on its own indented line
+(``class/host[:port][/name]``). Output without such a header is setspn's own error text (account not
+found, no domain controller) in whatever language the host speaks: :func:`parse_setspn_result`
+reports it as not found, :func:`parse_setspn` returns no records. Markup (a proxy's HTML page) or a
+non-SPN line after the header is refused as garbage.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from .types import Source, SpnRecord
 
 MAX_OUTPUT_CHARS = 2 * 1024 * 1024
 MAX_SPNS = 10_000
-_HEADER_RE = re.compile(r"^Registered ServicePrincipalNames for (?P<dn>.+?):\s*$", re.IGNORECASE)
+#: An unindented line ending in ``:`` whose last part is a DN; the words before it are setspn's (any language).
+_HEADER_RE = re.compile(r"^\S.*?(?<![A-Za-z])(?P<dn>(?:CN|OU|DC)=.+?)\s*:\s*$", re.IGNORECASE)
 _SPN_RE = re.compile(r"^[A-Za-z0-9._-]+/[^\s/][^\s]*$")
-_ERROR_MARKERS = ("could not find account", "finddomainforaccount", "no such account", "failed with return value",
-                  "unable to locate account", "ldap_", "dsgetdcname")
+_MARKUP_RE = re.compile(r"<\s*/?\s*[A-Za-z!?][^>]*>")
 
 
 @dataclass(frozen=True)
@@ -45,34 +49,29 @@ def parse_setspn_result(output: str, account: str, *, source: str = "") -> Setsp
     header_seen = False
     records: list[SpnRecord] = []
     errors: list[str] = []
+    where = source or f"setspn -L {account}"
+    if _MARKUP_RE.search(output):
+        raise InputError("markup where setspn output was expected", path=source or None)
     for number, raw in enumerate(output.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
-        match = _HEADER_RE.match(line)
-        if match:
-            header_seen = True
-            dn = match.group("dn").strip()
+        if not header_seen:
+            match = _HEADER_RE.match(raw.rstrip())
+            if match:
+                header_seen = True
+                dn = match.group("dn").strip()
+            else:
+                errors.append(line)  # setspn's own message, in the host's language
             continue
-        if header_seen and _SPN_RE.match(line) and raw[:1] in (" ", "\t"):
+        if _SPN_RE.match(line):
             if len(records) < MAX_SPNS:
-                records.append(SpnRecord(account=account, account_dn=dn, spn=line,
-                                         source=Source(source or f"setspn -L {account}", number)))
+                records.append(SpnRecord(account=account, account_dn=dn, spn=line, source=Source(where, number)))
             continue
-        if any(marker in line.lower() for marker in _ERROR_MARKERS):
-            errors.append(line)
-            continue
-        if header_seen and _SPN_RE.match(line):
-            records.append(SpnRecord(account=account, account_dn=dn, spn=line,
-                                     source=Source(source or f"setspn -L {account}", number)))
-            continue
-        raise InputError(f"unexpected setspn line {line[:80]!r}", path=source or f"setspn -L {account}",
-                         line=number)
+        raise InputError(f"unexpected setspn line {line[:80]!r}", path=where, line=number)
     if not header_seen:
         if errors:
             return SetspnResult(account, "", (), found=False, error="; ".join(errors)[:500])
-        if output.strip():
-            raise InputError("no 'Registered ServicePrincipalNames for' header", path=source or None)
         return SetspnResult(account, "", (), found=False, error="setspn printed nothing")
     return SetspnResult(account, dn, tuple(records), found=True, error="; ".join(errors)[:500])
 
