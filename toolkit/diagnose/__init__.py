@@ -94,7 +94,8 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
                    terminal_401=sum(g.terminal for g in terminal_groups(h)),
                    handshake_401=h.log.handshake_401,
                    missing_evidence=tuple(f"{EVIDENCE_NAMES.get(k, k)}: {v}" for k, v in sorted(h.missing.items())),
-                   terminal_by_hour=tuple(sorted((str(k), int(v)) for k, v in h.log.by_hour.items())))
+                   terminal_by_hour=tuple(sorted((str(k), int(v)) for k, v in h.log.by_hour.items())),
+                   shared_configuration=h.shared_config)
         for name, h in sorted(hosts.items()))
     return Diagnosis(
         findings=tuple(sorted(findings, key=Finding.sort_key)), drift=tuple(drift_items),

@@ -5,7 +5,8 @@ records ``toolkit.parsers`` produce plus a compact view of the W3C analysis (:cl
 Whatever could not be collected or parsed is named in ``HostEvidence.missing`` (evidence key →
 reason), so a rule can say what it did not see and lower its confidence instead of guessing.
 
-Evidence keys used in ``missing``: ``facts``, ``config``, ``config-warnings`` (parts of the
+Evidence keys used in ``missing``: ``facts``, ``config``, ``shared-config`` (shared configuration is
+on: the local files may not be what IIS uses), ``config-warnings`` (parts of the
 configuration the parser could not apply), ``w3c``, ``freb``, ``acl``, ``rights``, ``spn``, ``events``,
 ``security-log``.
 """
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from toolkit.errors import InputError
 from toolkit.parsers.types import (
     EventLogState,
     FrebTrace,
@@ -166,6 +168,8 @@ class HostEvidence:
     error: str | None = None
     facts: Mapping[str, Any] | None = None
     config: IisConfig | None = None
+    #: where redirection.config sends IIS for its configuration, when shared configuration is on
+    shared_config: str | None = None
     log: LogView = field(default_factory=LogView)
     freb: tuple[FrebTrace, ...] = ()
     content: tuple[ContentPath, ...] = ()
@@ -342,9 +346,37 @@ def _config(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]
                                          text=_text(decode_blob(wc.get("content")))))
     config = parse_iis_config(text, path, web_configs)
     kw["config"] = config
+    try:
+        shared = _shared_configuration(data)
+    except InputError as exc:
+        missing["shared-config"] = (f"redirection.config could not be read ({exc.message[:200]}): shared "
+                                    "configuration may be on, and the local applicationHost.config may not be in force")
+        shared = None
+    if shared is not None and shared.enabled:
+        kw["shared_config"] = shared.path[:500]
+        missing["shared-config"] = (
+            f"SHARED CONFIGURATION IS ON: redirection.config points IIS at {shared.path[:200] or '(no path)'}, so the "
+            "settings in force come from that shared applicationHost.config, not the local copy iisfleet read; "
+            "every configuration-based finding for this host may be wrong until the shared file is read")
     if config.warnings:
         # Host-wide and usually about one file: named, but it does not lower every finding's confidence.
         missing.setdefault("config-warnings", "configuration partly unreadable: " + "; ".join(config.warnings[:3]))
+
+
+def _shared_configuration(data: Mapping[str, Any]) -> Any:
+    """The collector's ``shared_configuration`` record, else what its redirection.config blob says."""
+    from toolkit.parsers.iisconfig import SharedConfiguration, parse_redirection_config
+
+    recorded = data.get("shared_configuration")
+    if isinstance(recorded, Mapping):
+        return SharedConfiguration(enabled=recorded.get("enabled") is True, path=str(recorded.get("path") or ""))
+    redirection = data.get("redirection_config")
+    if not isinstance(redirection, Mapping):
+        return None
+    content = decode_blob(redirection.get("content"))
+    if not content.strip():
+        return None
+    return parse_redirection_config(content, str(redirection.get("path") or "redirection.config"))
 
 
 def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:

@@ -228,12 +228,17 @@ class HostStatus:
     missing_evidence: tuple[str, ...]
     #: "YYYY-MM-DDTHH" → terminal 401s in that hour, as the log analysis counted them (for time charts)
     terminal_by_hour: tuple[tuple[str, int], ...] = ()
+    #: shared configuration is on: where IIS reads its configuration from (present only when on)
+    shared_configuration: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "status": self.status, "error": self.error, "requests": self.requests,
-                "terminal_401": self.terminal_401, "handshake_401": self.handshake_401,
-                "missing_evidence": sorted(set(self.missing_evidence)),
-                "terminal_by_hour": dict(sorted(self.terminal_by_hour))}
+        result = {"host": self.host, "status": self.status, "error": self.error, "requests": self.requests,
+                  "terminal_401": self.terminal_401, "handshake_401": self.handshake_401,
+                  "missing_evidence": sorted(set(self.missing_evidence)),
+                  "terminal_by_hour": dict(sorted(self.terminal_by_hour))}
+        if self.shared_configuration is not None:
+            result["shared_configuration"] = self.shared_configuration
+        return result
 
 
 SCHEMA = "iisfleet.diagnosis/1"

@@ -754,3 +754,30 @@ class _EffectiveBuilder:
             config_files=tuple(dict.fromkeys(layer.file for layer in applicable)),
         )
         return settings
+
+
+@dataclass(frozen=True)
+class SharedConfiguration:
+    """What ``redirection.config`` says: with ``enabled`` IIS reads its configuration from ``path``
+    (usually a UNC share), not from the local applicationHost.config."""
+
+    enabled: bool
+    path: str
+    source: Source | None = None
+
+
+def parse_redirection_config(text: str | bytes, path: str) -> SharedConfiguration:
+    """The ``<configurationRedirection enabled=… path=…>`` element of redirection.config.
+
+    Only ``enabled`` and ``path`` are read; ``userName``/``password`` (the share credentials, often
+    encrypted) are never looked at, so they cannot reach a finding. A file without the element means
+    shared configuration is off.
+    """
+    root = parse_xml(text, path, max_bytes=MAX_WEB_CONFIG_BYTES)
+    if root.tag != "configuration":
+        raise InputError(f"root element is <{root.tag}>, expected <configuration>", path=path, line=root.line)
+    element = root.child("configurationRedirection")
+    if element is None:
+        return SharedConfiguration(enabled=False, path="")
+    return SharedConfiguration(enabled=_bool(element.get("enabled"), False), path=str(element.get("path") or ""),
+                               source=Source(path, element.line))

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from toolkit.report.render import _source, clean
+from toolkit.report.render import _source, clean, shared_configuration_warnings
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
@@ -174,6 +174,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     drift = "".join(f"<li>{_e(d.get('summary') or d, 600)}</li>" for d in report["drift"])
     findings = "".join(_finding_html(i, f) for i, f in enumerate(report["findings"], 1)) or \
         "<p>No terminal 401 needs attention.</p>"
+    warnings = "".join(f'<div class="sim">WARNING: {_e(w, 1000)}</div>' for w in shared_configuration_warnings(report))
     title = "iisfleet 401 report" + (" (SIMULATED)" if report.get("simulated") else "")
     return "".join([
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -183,6 +184,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<header><h1>{escape(title)}</h1><div>playbook {_e(report['run'].get('playbook') or '-')}, "
         f"run {_e(report['run'].get('status') or '-')}</div></header>",
         '<div class="sim">SIMULATED lab fleet: no real server was contacted.</div>' if report.get("simulated") else "",
+        warnings,
         "<main>",
         "<section><h2>Summary</h2><div class=\"kpis\">",
         "".join(f'<div class="kpi"><b>{_e(v)}</b>{escape(k)}</div>' for k, v in kpis),

@@ -106,7 +106,7 @@ def _hosts(run_meta: Mapping[str, Any], diagnosis: Mapping[str, Any],
             continue
         name = str(host.get("name") or host.get("host") or "")
         collected = run_hosts.get(name, {})
-        rows.append({
+        row = {
             "name": name,
             "address": str(collected.get("address") or host.get("address") or ""),
             "status": str(host.get("status") or "ok"),
@@ -116,7 +116,10 @@ def _hosts(run_meta: Mapping[str, Any], diagnosis: Mapping[str, Any],
             "terminal_401": int(host.get("terminal_401") or 0),
             "handshake_401": int(host.get("handshake_401") or 0),
             "missing_evidence": sorted(str(m) for m in _as_list(host.get("missing_evidence"))),
-        })
+        }
+        if host.get("shared_configuration") is not None:  # only then, like the diagnosis
+            row["shared_configuration"] = str(host["shared_configuration"])
+        rows.append(row)
     known = {row["name"] for row in rows}
     for name in _as_list(run_meta.get("hosts")):
         if name not in known:

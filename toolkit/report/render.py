@@ -61,6 +61,14 @@ def _banner(report: Mapping[str, Any]) -> str:
     return "SIMULATED lab fleet: no real server was contacted." if report.get("simulated") else ""
 
 
+def shared_configuration_warnings(report: Mapping[str, Any]) -> list[str]:
+    """One loud sentence per host whose IIS reads a shared configuration iisfleet has not read."""
+    return [f"SHARED CONFIGURATION on {h['name']}: IIS reads its settings from {h['shared_configuration'] or '(no path)'}"
+            " (redirection.config enabled), not from the local applicationHost.config iisfleet collected; "
+            "configuration-based findings for this host may be wrong until the shared file is read"
+            for h in report["hosts"] if h.get("shared_configuration") is not None]
+
+
 def render_text(report: Mapping[str, Any]) -> str:
     s = report["summary"]
     lines: list[str] = []
@@ -78,6 +86,9 @@ def render_text(report: Mapping[str, Any]) -> str:
     sev = ", ".join(f"{k} {v}" for k, v in s["findings_by_severity"].items() if v)
     add(f"findings: {s['findings']}" + (f" ({sev})" if sev else ""))
     add("")
+    for warning in shared_configuration_warnings(report):
+        add(f"WARNING: {clean(warning, 1000)}")
+        add("")
     for index, f in enumerate(report["findings"], 1):
         add(f"[{index}] {f.get('severity', '').upper()} {f.get('substatus', '')} {f.get('cause', '')}: "
             f"{clean(f.get('title', ''))}")
@@ -134,9 +145,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"| {s['hosts_total']} | {s['hosts_ok']} | {s['hosts_partial']} | {s['hosts_failed']} | {s['requests']} "
         f"| {s['terminal_401']} | {_pct(rate)} | {s['handshake_401']} | {s['findings']} |",
         "",
-        "## Findings",
-        "",
     ]
+    for warning in shared_configuration_warnings(report):
+        out += [f"> **WARNING: {_md_cell(warning, 1000)}**", ""]
+    out += ["## Findings", ""]
     if not report["findings"]:
         out += ["No terminal 401 needs attention.", ""]
     for index, f in enumerate(report["findings"], 1):

@@ -30,6 +30,7 @@ EVIDENCE_NAMES = {
     "facts": "host facts (Get-HostFact)",
     "config": "IIS configuration (Get-IisConfig)",
     "config-warnings": "parts of the IIS configuration",
+    "shared-config": "the IIS configuration in force (shared configuration)",
     "w3c": "W3C logs (Get-IisW3CLog)",
     "freb": "Failed Request Tracing (Get-IisFailedRequestTrace)",
     "acl": "content ACLs (Get-IisContentAcl)",
@@ -220,6 +221,9 @@ def make_finding(ctx: RuleContext, *, cause: str, title: str, severity: Severity
                  scope: str | None = None, substatus: int | None = None) -> Finding:
     """Build a finding; evidence keys in ``uses`` that the host lacks lower the confidence, one notch each."""
     missing = []
+    uses = list(uses)
+    if "config" in uses:
+        uses.append("shared-config")  # a finding read from the local config is in doubt when IIS reads a shared one
     for key in dict.fromkeys(uses):
         if key in ctx.host.missing:
             missing.append(f"{EVIDENCE_NAMES.get(key, key)}: {ctx.host.missing[key]}")
