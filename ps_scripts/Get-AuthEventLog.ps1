@@ -34,7 +34,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -103,7 +103,7 @@ function Read-EventQuery {
 function ConvertTo-EventRecord {
     # The event's named fields as data; the rendered message text is never used.
     param([object]$LogEvent, [string]$Log)
-    $document = [System.Xml.XmlDocument]::new()
+    $document = New-Object -TypeName System.Xml.XmlDocument
     $document.XmlResolver = $null
     $document.LoadXml($LogEvent.ToXml())
     $fields = [ordered]@{}
@@ -134,7 +134,7 @@ $queries = @(
     [ordered]@{ log = 'Security'; probe = 'security-events'; xpath = "*[System[(EventID=4625 or EventID=1102 or EventID=1104) and $timeFilter]]" },
     [ordered]@{ log = 'System'; probe = 'kerberos-events'; xpath = "*[System[Provider[@Name='Microsoft-Windows-Security-Kerberos' or @Name='Kerberos'] and EventID=4 and $timeFilter]]" }
 )
-$events = [System.Collections.Generic.List[object]]::new()
+$events = New-Object -TypeName 'System.Collections.Generic.List[object]'
 foreach ($query in $queries) {
     $found = @(Read-EventQuery -Log $query.log -XPath $query.xpath -Limit $MaxEvents -Probe $query.probe)
     if ($found.Count -ge $MaxEvents) {
@@ -168,7 +168,7 @@ foreach ($logonType in @(3, 8)) {
     $logonCounts['4624_type' + $logonType] = $count
 }
 
-$logs = [System.Collections.Generic.List[object]]::new()
+$logs = New-Object -TypeName 'System.Collections.Generic.List[object]'
 foreach ($logName in @('Security', 'System')) {
     try {
         $state = Get-WinEvent -ListLog $logName -ErrorAction Stop

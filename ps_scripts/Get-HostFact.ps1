@@ -19,7 +19,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -111,11 +111,11 @@ else {
 $appHostPath = Join-Path -Path $env:SystemRoot -ChildPath 'System32\inetsrv\config\applicationHost.config'
 if ($data.iis_installed) {
     try {
-        $config = [System.Xml.XmlDocument]::new()
+        $config = New-Object -TypeName System.Xml.XmlDocument
         $config.XmlResolver = $null
         $config.LoadXml([System.IO.File]::ReadAllText($appHostPath))
         # Module names only; which of them are enabled where is the config parser's job.
-        $names = [System.Collections.Generic.List[string]]::new()
+        $names = New-Object -TypeName 'System.Collections.Generic.List[string]'
         foreach ($module in $config.SelectNodes('/configuration/system.webServer/globalModules/add')) {
             $name = $module.GetAttribute('name')
             if ($name -match 'Auth') {

@@ -30,7 +30,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -68,8 +68,8 @@ function Add-ProbeError {
 function ConvertTo-Blob {
     # Raw payload -> blob object (docs/contracts.md 1.2). Compression happens in memory only.
     param([byte[]]$Bytes, [bool]$Truncated = $false)
-    $buffer = [System.IO.MemoryStream]::new()
-    $gzip = [System.IO.Compression.GZipStream]::new($buffer, [System.IO.Compression.CompressionMode]::Compress)
+    $buffer = New-Object -TypeName System.IO.MemoryStream
+    $gzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $buffer, ([System.IO.Compression.CompressionMode]::Compress)
     try {
         $gzip.Write($Bytes, 0, $Bytes.Length)
     }
@@ -92,7 +92,7 @@ function Read-IisConfigXml {
         return $null
     }
     try {
-        $document = [System.Xml.XmlDocument]::new()
+        $document = New-Object -TypeName System.Xml.XmlDocument
         $document.XmlResolver = $null
         $document.LoadXml([System.IO.File]::ReadAllText($Path))
         # The leading comma stops PowerShell from unrolling the document into its child nodes.
@@ -121,7 +121,7 @@ function Read-FileBlob {
     $stream = [System.IO.File]::Open($Path, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]::ReadWrite)
     try {
         $keep = [int][System.Math]::Max(0, [System.Math]::Min([long]$budget.remaining, $stream.Length))
-        $bytes = [byte[]]::new($keep)
+        $bytes = New-Object -TypeName 'byte[]' -ArgumentList $keep
         $read = 0
         while ($read -lt $keep) {
             $count = $stream.Read($bytes, $read, $keep - $read)
@@ -136,7 +136,7 @@ function Read-FileBlob {
         $stream.Dispose()
     }
     if ($read -lt $keep) {
-        $cut = [byte[]]::new($read)
+        $cut = New-Object -TypeName 'byte[]' -ArgumentList $read
         [System.Array]::Copy($bytes, $cut, $read)
         $bytes = $cut
     }
@@ -176,11 +176,11 @@ if (Test-Path -LiteralPath $redirectionPath -PathType Leaf) {
     }
 }
 
-$webConfigs = [System.Collections.Generic.List[object]]::new()
-$seen = [System.Collections.Generic.HashSet[string]]::new([System.StringComparer]::OrdinalIgnoreCase)
+$webConfigs = New-Object -TypeName 'System.Collections.Generic.List[object]'
+$seen = New-Object -TypeName 'System.Collections.Generic.HashSet[string]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
 $capReported = $false
 if ($null -ne $config) {
-    $directories = [System.Collections.Generic.List[object]]::new()
+    $directories = New-Object -TypeName 'System.Collections.Generic.List[object]'
     foreach ($site in $config.SelectNodes('/configuration/system.applicationHost/sites/site')) {
         foreach ($application in $site.SelectNodes('application')) {
             foreach ($directory in $application.SelectNodes('virtualDirectory')) {
@@ -201,12 +201,30 @@ if ($null -ne $config) {
             Add-ProbeError -Probe 'physical-path' -Target $expanded -Category 'not-found' -Message ('Physical path of {0}{1} does not exist or cannot be reached.' -f $directory.site, $directory.virtual_path)
             continue
         }
-        $walkErrors = $null
-        $found = @(Get-ChildItem -LiteralPath $expanded -Filter 'web.config' -File -Recurse -Depth $MaxWebConfigDepth -Force -ErrorAction SilentlyContinue -ErrorVariable walkErrors)
-        foreach ($walkError in @($walkErrors)) {
-            if ($null -ne $walkError) {
-                Add-ProbeError -Probe 'web.config-search' -Target $expanded -ErrorRecord $walkError
+        # Level by level, because Get-ChildItem -Depth needs PowerShell 5.0; junctions are not followed.
+        $found = New-Object -TypeName 'System.Collections.Generic.List[object]'
+        $level = @($expanded)
+        for ($depth = 0; $depth -le $MaxWebConfigDepth -and $level.Count -gt 0; $depth++) {
+            $next = New-Object -TypeName 'System.Collections.Generic.List[string]'
+            foreach ($folder in $level) {
+                $walkErrors = $null
+                foreach ($item in @(Get-ChildItem -LiteralPath $folder -Force -ErrorAction SilentlyContinue -ErrorVariable walkErrors)) {
+                    if ($item.PSIsContainer) {
+                        if (($item.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -eq 0) {
+                            $next.Add($item.FullName)
+                        }
+                    }
+                    elseif ($item.Name -eq 'web.config') {
+                        $found.Add($item)
+                    }
+                }
+                foreach ($walkError in @($walkErrors)) {
+                    if ($null -ne $walkError) {
+                        Add-ProbeError -Probe 'web.config-search' -Target $folder -ErrorRecord $walkError
+                    }
+                }
             }
+            $level = @($next)
         }
         foreach ($file in $found) {
             if ($file.Name -ne 'web.config' -or -not $seen.Add($file.FullName)) {

@@ -25,7 +25,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -68,7 +68,7 @@ function Read-IisConfigXml {
         return $null
     }
     try {
-        $document = [System.Xml.XmlDocument]::new()
+        $document = New-Object -TypeName System.Xml.XmlDocument
         $document.XmlResolver = $null
         $document.LoadXml([System.IO.File]::ReadAllText($Path))
         # The leading comma stops PowerShell from unrolling the document into its child nodes.
@@ -116,7 +116,7 @@ function Get-ShareDescriptor {
                 $result = [ordered]@{ server = $Server; name = $Name; sddl = $null }
             }
             else {
-                $descriptor = [System.Security.AccessControl.RawSecurityDescriptor]::new([byte[]]$binary, 0)
+                $descriptor = New-Object -TypeName System.Security.AccessControl.RawSecurityDescriptor -ArgumentList ([byte[]]$binary), 0
                 $result = [ordered]@{ server = $Server; name = $Name; sddl = $descriptor.GetSddlForm([System.Security.AccessControl.AccessControlSections]::All) }
             }
         }
@@ -133,11 +133,11 @@ function Get-ShareDescriptor {
     return $result
 }
 
-$paths = [System.Collections.Generic.List[object]]::new()
+$paths = New-Object -TypeName 'System.Collections.Generic.List[object]'
 $appHostPath = Join-Path -Path $env:SystemRoot -ChildPath 'System32\inetsrv\config\applicationHost.config'
 $config = Read-IisConfigXml -Path $appHostPath
 if ($null -ne $config) {
-    $directories = [System.Collections.Generic.List[object]]::new()
+    $directories = New-Object -TypeName 'System.Collections.Generic.List[object]'
     foreach ($site in $config.SelectNodes('/configuration/system.applicationHost/sites/site')) {
         foreach ($application in $site.SelectNodes('application')) {
             foreach ($directory in $application.SelectNodes('virtualDirectory')) {

@@ -33,7 +33,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -71,8 +71,8 @@ function Add-ProbeError {
 function ConvertTo-Blob {
     # Raw payload -> blob object (docs/contracts.md 1.2). Compression happens in memory only.
     param([byte[]]$Bytes, [bool]$Truncated = $false)
-    $buffer = [System.IO.MemoryStream]::new()
-    $gzip = [System.IO.Compression.GZipStream]::new($buffer, [System.IO.Compression.CompressionMode]::Compress)
+    $buffer = New-Object -TypeName System.IO.MemoryStream
+    $gzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $buffer, ([System.IO.Compression.CompressionMode]::Compress)
     try {
         $gzip.Write($Bytes, 0, $Bytes.Length)
     }
@@ -95,7 +95,7 @@ function Read-IisConfigXml {
         return $null
     }
     try {
-        $document = [System.Xml.XmlDocument]::new()
+        $document = New-Object -TypeName System.Xml.XmlDocument
         $document.XmlResolver = $null
         $document.LoadXml([System.IO.File]::ReadAllText($Path))
         # The leading comma stops PowerShell from unrolling the document into its child nodes.
@@ -122,7 +122,7 @@ $serverDefault = '%SystemDrive%\inetpub\logs\FailedReqLogFiles'
 # failedRequest/@statusCode looks like "401.2" (or "401"); it sits on the root element near the top.
 $statusPattern = [regex]('<failedRequest\b[^>]*?\sstatusCode="' + $StatusCode + '(\.\d+)?"')
 
-$roots = [System.Collections.Generic.List[string]]::new()
+$roots = New-Object -TypeName 'System.Collections.Generic.List[string]'
 $appHostPath = Join-Path -Path $env:SystemRoot -ChildPath 'System32\inetsrv\config\applicationHost.config'
 $config = Read-IisConfigXml -Path $appHostPath
 if ($null -ne $config) {
@@ -144,10 +144,10 @@ if ($null -ne $config) {
 }
 $roots.Add($serverDefault)
 
-$searched = [System.Collections.Generic.List[string]]::new()
-$searchedSet = [System.Collections.Generic.HashSet[string]]::new([System.StringComparer]::OrdinalIgnoreCase)
-$candidates = [System.Collections.Generic.List[object]]::new()
-$fileSet = [System.Collections.Generic.HashSet[string]]::new([System.StringComparer]::OrdinalIgnoreCase)
+$searched = New-Object -TypeName 'System.Collections.Generic.List[string]'
+$searchedSet = New-Object -TypeName 'System.Collections.Generic.HashSet[string]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
+$candidates = New-Object -TypeName 'System.Collections.Generic.List[object]'
+$fileSet = New-Object -TypeName 'System.Collections.Generic.HashSet[string]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
 foreach ($root in $roots) {
     $expanded = [System.Environment]::ExpandEnvironmentVariables($root).TrimEnd('\')
     if (-not $searchedSet.Add($expanded) -or -not (Test-Path -LiteralPath $expanded -PathType Container)) {
@@ -170,7 +170,7 @@ foreach ($root in $roots) {
 }
 
 $bytesLeft = [long]$MaxBytes
-$files = [System.Collections.Generic.List[object]]::new()
+$files = New-Object -TypeName 'System.Collections.Generic.List[object]'
 foreach ($file in @($candidates | Sort-Object -Property LastWriteTimeUtc -Descending)) {
     if ($files.Count -ge $MaxFiles) {
         Add-ProbeError -Probe 'max-files' -Target $file.FullName -Category 'cap' -Message ('MaxFiles ({0}) matching traces returned; older ones were skipped.' -f $MaxFiles)

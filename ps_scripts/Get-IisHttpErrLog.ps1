@@ -36,7 +36,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -74,8 +74,8 @@ function Add-ProbeError {
 function ConvertTo-Blob {
     # Raw payload -> blob object (docs/contracts.md 1.2). Compression happens in memory only.
     param([byte[]]$Bytes, [bool]$Truncated = $false)
-    $buffer = [System.IO.MemoryStream]::new()
-    $gzip = [System.IO.Compression.GZipStream]::new($buffer, [System.IO.Compression.CompressionMode]::Compress)
+    $buffer = New-Object -TypeName System.IO.MemoryStream
+    $gzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $buffer, ([System.IO.Compression.CompressionMode]::Compress)
     try {
         $gzip.Write($Bytes, 0, $Bytes.Length)
     }
@@ -142,9 +142,9 @@ if ($selected.Count -gt $MaxFiles) {
     $selected = @($selected | Select-Object -First $MaxFiles)
 }
 
-$files = [System.Collections.Generic.List[object]]::new()
+$files = New-Object -TypeName 'System.Collections.Generic.List[object]'
 foreach ($file in $selected) {
-    $excerpt = [System.Text.StringBuilder]::new()
+    $excerpt = New-Object -TypeName System.Text.StringBuilder
     $lineNumber = 0
     $linesTotal = 0
     $dataLines = 0
@@ -153,7 +153,7 @@ foreach ($file in $selected) {
     $stream = $null
     try {
         $stream = [System.IO.File]::Open($file.FullName, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]::ReadWrite)
-        $reader = [System.IO.StreamReader]::new($stream, [System.Text.Encoding]::UTF8, $true)
+        $reader = New-Object -TypeName System.IO.StreamReader -ArgumentList $stream, ([System.Text.Encoding]::UTF8), $true
         while ($null -ne ($line = $reader.ReadLine())) {
             $lineNumber++
             if ($line.Length -eq 0) {

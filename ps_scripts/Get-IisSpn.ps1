@@ -20,7 +20,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -63,7 +63,7 @@ function Read-IisConfigXml {
         return $null
     }
     try {
-        $document = [System.Xml.XmlDocument]::new()
+        $document = New-Object -TypeName System.Xml.XmlDocument
         $document.XmlResolver = $null
         $document.LoadXml([System.IO.File]::ReadAllText($Path))
         # The leading comma stops PowerShell from unrolling the document into its child nodes.
@@ -96,7 +96,7 @@ function Get-SpnListing {
     }
 }
 
-$queries = [System.Collections.Generic.List[object]]::new()
+$queries = New-Object -TypeName 'System.Collections.Generic.List[object]'
 try {
     # setspn resolves a bare computer name to the computer account (DOMAIN\NAME$).
     $queries.Add((Get-SpnListing -Account $env:COMPUTERNAME -Source 'machine'))

@@ -46,7 +46,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -84,8 +84,8 @@ function Add-ProbeError {
 function ConvertTo-Blob {
     # Raw payload -> blob object (docs/contracts.md 1.2). Compression happens in memory only.
     param([byte[]]$Bytes, [bool]$Truncated = $false)
-    $buffer = [System.IO.MemoryStream]::new()
-    $gzip = [System.IO.Compression.GZipStream]::new($buffer, [System.IO.Compression.CompressionMode]::Compress)
+    $buffer = New-Object -TypeName System.IO.MemoryStream
+    $gzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $buffer, ([System.IO.Compression.CompressionMode]::Compress)
     try {
         $gzip.Write($Bytes, 0, $Bytes.Length)
     }
@@ -108,7 +108,7 @@ function Read-IisConfigXml {
         return $null
     }
     try {
-        $document = [System.Xml.XmlDocument]::new()
+        $document = New-Object -TypeName System.Xml.XmlDocument
         $document.XmlResolver = $null
         $document.LoadXml([System.IO.File]::ReadAllText($Path))
         # The leading comma stops PowerShell from unrolling the document into its child nodes.
@@ -141,7 +141,7 @@ $handshakeWindow = [System.TimeSpan]::FromSeconds($HandshakeWindowSeconds)
 $utcStyles = [System.Globalization.DateTimeStyles]::AssumeUniversal -bor [System.Globalization.DateTimeStyles]::AdjustToUniversal
 $serverDefault = '%SystemDrive%\inetpub\logs\LogFiles'
 
-$roots = [System.Collections.Generic.List[string]]::new()
+$roots = New-Object -TypeName 'System.Collections.Generic.List[string]'
 $explicitRoots = $LogDirectory.Count -gt 0
 if ($explicitRoots) {
     foreach ($directory in $LogDirectory) {
@@ -175,10 +175,10 @@ else {
     $roots.Add($serverDefault)
 }
 
-$searched = [System.Collections.Generic.List[string]]::new()
-$searchedSet = [System.Collections.Generic.HashSet[string]]::new([System.StringComparer]::OrdinalIgnoreCase)
-$candidates = [System.Collections.Generic.List[object]]::new()
-$fileSet = [System.Collections.Generic.HashSet[string]]::new([System.StringComparer]::OrdinalIgnoreCase)
+$searched = New-Object -TypeName 'System.Collections.Generic.List[string]'
+$searchedSet = New-Object -TypeName 'System.Collections.Generic.HashSet[string]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
+$candidates = New-Object -TypeName 'System.Collections.Generic.List[object]'
+$fileSet = New-Object -TypeName 'System.Collections.Generic.HashSet[string]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
 foreach ($root in $roots) {
     $expanded = [System.Environment]::ExpandEnvironmentVariables($root).TrimEnd('\')
     if (-not $searchedSet.Add($expanded)) {
@@ -213,13 +213,13 @@ if ($selected.Count -gt $MaxFiles) {
 }
 
 $bytesLeft = [long]$MaxBytes
-$files = [System.Collections.Generic.List[object]]::new()
+$files = New-Object -TypeName 'System.Collections.Generic.List[object]'
 foreach ($file in $selected) {
     $siteId = $null
     if ($file.Directory.Name -match '^W3SVC(\d+)$') {
         $siteId = [int]$Matches[1]
     }
-    $excerpt = [System.Text.StringBuilder]::new()
+    $excerpt = New-Object -TypeName System.Text.StringBuilder
     $lineNumber = 0
     $linesTotal = 0
     $dataLines = 0
@@ -231,13 +231,13 @@ foreach ($file in $selected) {
     $clientIndex = -1
     $agentIndex = -1
     # client (c-ip + User-Agent) -> time of its latest 401
-    $recent = [System.Collections.Generic.Dictionary[string, datetime]]::new()
+    $recent = New-Object -TypeName 'System.Collections.Generic.Dictionary[string, datetime]'
     # Past this stamp every remembered 401 is older than the window: forget them all at once.
     $forgetAfter = ''
     $stream = $null
     try {
         $stream = [System.IO.File]::Open($file.FullName, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, [System.IO.FileShare]::ReadWrite)
-        $reader = [System.IO.StreamReader]::new($stream, [System.Text.Encoding]::UTF8, $true)
+        $reader = New-Object -TypeName System.IO.StreamReader -ArgumentList $stream, ([System.Text.Encoding]::UTF8), $true
         while ($null -ne ($line = $reader.ReadLine())) {
             $lineNumber++
             if ($line.Length -eq 0) {

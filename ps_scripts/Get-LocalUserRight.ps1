@@ -21,7 +21,7 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = [System.Collections.Generic.List[object]]::new()
+$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
 
 function Add-ProbeError {
     # A failed sub-probe becomes data in errors[]; collection continues.
@@ -112,10 +112,10 @@ finally {
     }
 }
 
-$groups = [System.Collections.Generic.List[object]]::new()
+$groups = New-Object -TypeName 'System.Collections.Generic.List[object]'
 try {
     foreach ($group in @(Get-CimInstance -ClassName Win32_Group -Filter 'LocalAccount = TRUE')) {
-        $members = [System.Collections.Generic.List[object]]::new()
+        $members = New-Object -TypeName 'System.Collections.Generic.List[object]'
         try {
             $adsiGroup = [ADSI]('WinNT://{0}/{1},group' -f $env:COMPUTERNAME, $group.Name)
             foreach ($member in @($adsiGroup.Invoke('Members'))) {
@@ -124,7 +124,7 @@ try {
                 $sidBytes = $memberType.InvokeMember('objectSid', 'GetProperty', $null, $member, $null)
                 $sid = $null
                 if ($null -ne $sidBytes) {
-                    $sid = [System.Security.Principal.SecurityIdentifier]::new([byte[]]$sidBytes, 0).Value
+                    $sid = (New-Object -TypeName System.Security.Principal.SecurityIdentifier -ArgumentList ([byte[]]$sidBytes), 0).Value
                 }
                 # 'WinNT://CORP/alice' -> 'CORP\alice'; an unresolved SID shows as 'WinNT://S-1-5-21-...'
                 $name = $adsPath -replace '^WinNT://', '' -replace '/', '\'
@@ -142,29 +142,45 @@ catch {
 }
 $data.groups = @($groups)
 
-$users = [System.Collections.Generic.List[object]]::new()
+$users = New-Object -TypeName 'System.Collections.Generic.List[object]'
 try {
-    $lockedOut = @{}
-    foreach ($account in @(Get-CimInstance -ClassName Win32_UserAccount -Filter 'LocalAccount = TRUE')) {
-        $lockedOut[[string]$account.SID] = [bool]$account.Lockout
-    }
+    # Win32_UserAccount and the WinNT ADSI provider, because Get-LocalUser (PowerShell 5.1) does not
+    # exist on Server 2012 R2. ADS_UF_PASSWORD_EXPIRED (0x800000) in UserFlags means "has expired";
+    # Win32_UserAccount.PasswordExpires only says whether it can expire.
     $now = [System.DateTime]::Now
-    foreach ($user in @(Get-LocalUser)) {
-        $sid = $user.SID.Value
+    foreach ($account in @(Get-CimInstance -ClassName Win32_UserAccount -Filter 'LocalAccount = TRUE')) {
+        $flags = 0
+        $accountExpires = $null
+        $passwordLastSet = $null
+        try {
+            $adsiUser = [ADSI]('WinNT://{0}/{1},user' -f $env:COMPUTERNAME, $account.Name)
+            $flags = [int]$adsiUser.Properties['UserFlags'].Value
+            $age = $adsiUser.Properties['PasswordAge'].Value
+            if ($null -ne $age) {
+                $passwordLastSet = $now.AddSeconds(-[double]$age)
+            }
+            $expires = $adsiUser.Properties['AccountExpirationDate'].Value
+            if ($null -ne $expires) {
+                $accountExpires = [datetime]$expires
+            }
+        }
+        catch {
+            Add-ProbeError -Probe 'user-flags' -Target ([string]$account.Name) -ErrorRecord $_
+        }
         $users.Add([ordered]@{
-                name              = [string]$user.Name
-                sid               = $sid
-                enabled           = [bool]$user.Enabled
-                locked_out        = ($lockedOut.ContainsKey($sid) -and $lockedOut[$sid])
-                password_expired  = ($null -ne $user.PasswordExpires -and $user.PasswordExpires -lt $now)
-                password_required = [bool]$user.PasswordRequired
-                account_expires   = ConvertTo-IsoTime -Value $user.AccountExpires
-                password_last_set = ConvertTo-IsoTime -Value $user.PasswordLastSet
+                name              = [string]$account.Name
+                sid               = [string]$account.SID
+                enabled           = (-not [bool]$account.Disabled)
+                locked_out        = [bool]$account.Lockout
+                password_expired  = (($flags -band 0x800000) -ne 0)
+                password_required = [bool]$account.PasswordRequired
+                account_expires   = ConvertTo-IsoTime -Value $accountExpires
+                password_last_set = ConvertTo-IsoTime -Value $passwordLastSet
             })
     }
 }
 catch {
-    Add-ProbeError -Probe 'users' -Target 'Get-LocalUser' -ErrorRecord $_
+    Add-ProbeError -Probe 'users' -Target 'Win32_UserAccount' -ErrorRecord $_
 }
 $data.users = @($users)
 

@@ -8,10 +8,10 @@
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 Set-StrictMode -Version Latest
-$utf8 = [System.Text.UTF8Encoding]::new($false)
+$utf8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
 [Console]::OutputEncoding = $utf8
 # Read stdin as UTF-8 bytes ourselves: the console input code page is OEM by default.
-$stdin = [System.IO.StreamReader]::new([Console]::OpenStandardInput(), $utf8)
+$stdin = New-Object -TypeName System.IO.StreamReader -ArgumentList ([Console]::OpenStandardInput()), $utf8
 $request = $stdin.ReadToEnd() | ConvertFrom-Json
 # Windows PowerShell 5.1 has no ConvertFrom-Json -AsHashtable: copy the properties for splatting.
 # StrictMode refuses a missing property, so look "parameters" up instead of dotting into it.

@@ -31,6 +31,8 @@ ALLOWED_COMMANDS: dict[str, str] = {
     "Set-StrictMode": "changes only the running script's own strictness, nothing on the host",
     "ConvertTo-Json": "serialises the envelope to the output stream",
     "ConvertFrom-Json": "bootstrap only: parses the request read from stdin",
+    "New-Object": "builds in-memory .NET objects (PowerShell 4.0 has no [T]::new()); write-capable and COM types "
+                  "are refused by check_no_write_apis",
     "Get-CimInstance": "reads WMI/CIM classes (OS, computer, groups, users); CIM methods are never invoked",
     "Get-ItemProperty": "reads registry values (InetStp, Lsa, HTTP parameters)",
     "Get-Item": "reads file-system metadata",
@@ -39,7 +41,6 @@ ALLOWED_COMMANDS: dict[str, str] = {
     "Join-Path": "string operation on paths",
     "Get-Acl": "reads a security descriptor",
     "Get-WinEvent": "reads event logs and their state; never clears or exports",
-    "Get-LocalUser": "reads local accounts",
     "Sort-Object": "in-memory ordering",
     "Select-Object": "in-memory selection (-First)",
     "Where-Object": "in-memory filtering",
@@ -103,6 +104,27 @@ PS7_PATTERNS: dict[str, re.Pattern[str]] = {
     "$IsWindows/$IsLinux": re.compile(r"\$Is(Windows|Linux|MacOS|CoreCLR)\b", re.I),
 }
 
+#: Syntax Windows PowerShell 4.0 (Server 2012 R2's in-box version) cannot parse: a script using any of it
+#: fails there with a parse error before its first line runs, so no envelope comes back. All of these
+#: arrived in PowerShell 5.0. Applied to code with strings and comments blanked.
+PS4_SYNTAX_PATTERNS: dict[str, re.Pattern[str]] = {
+    "[T]::new() constructor (use New-Object)": re.compile(r"::\s*new\s*\(", re.I),
+    "class definition": re.compile(r"^\s*class\s+[\w.]+\s*(:\s*[\w.]+\s*)?\{", re.I | re.M),
+    "enum definition": re.compile(r"^\s*enum\s+\w+\s*\{", re.I | re.M),
+    "using statement": re.compile(r"^\s*using\s+(namespace|module|assembly)\b", re.I | re.M),
+    "Get-ChildItem -Depth": re.compile(r"\bGet-ChildItem\b[^\n|;]*\s-Depth\b", re.I),
+    "Select-Object -SkipLast": re.compile(r"-SkipLast\b", re.I),
+    "-NoNewline": re.compile(r"-NoNewline\b", re.I),
+}
+
+#: Commands that do not exist on a stock Server 2012 R2 (PowerShell 4.0, no LocalAccounts module).
+PS4_MISSING_COMMANDS = frozenset(name.lower() for name in (
+    "Get-LocalUser", "Get-LocalGroup", "Get-LocalGroupMember", "New-TemporaryFile", "Get-TimeZone",
+    "Get-ComputerInfo", "ConvertFrom-String", "Format-Hex", "Get-Clipboard", "Set-Clipboard", "Compress-Archive",
+    "Expand-Archive", "Get-ItemPropertyValue", "Write-Information", "New-Guid", "Import-PowerShellDataFile",
+    "Get-Runspace", "Get-PSReadLineOption",
+))
+
 #: .NET calls that write. Applied to code with comments blanked (string arguments kept).
 WRITE_API_PATTERNS: dict[str, re.Pattern[str]] = {
     "file write/delete/move": re.compile(
@@ -111,6 +133,8 @@ WRITE_API_PATTERNS: dict[str, re.Pattern[str]] = {
     "writable file open": re.compile(
         r"FileAccess\]::(Write|ReadWrite)|FileMode\]::(Create|CreateNew|Append|Truncate|OpenOrCreate)", re.I),
     "stream writer / file stream": re.compile(r"\bStreamWriter\b|\bFileStream\]::new|\bFileInfo\]::new", re.I),
+    "New-Object of a file, COM or process type": re.compile(
+        r"New-Object\b[^\n]*(-ComObject\b|IO\.(FileStream|FileInfo|DirectoryInfo)\b|Diagnostics\.Process\b)", re.I),
     "temp file creation": re.compile(r"GetTempFileName", re.I),
     "registry write": re.compile(
         r"\.(SetValue|CreateSubKey|DeleteSubKey\w*|DeleteValue|SetAccessControl)\(|OpenSubKey\([^)]*\$true", re.I),
@@ -247,6 +271,22 @@ def check_no_ps7_syntax(script: Script) -> list[str]:
         for match in pattern.finditer(code):
             problems.append(f"line {script.line_of(code, match.start())}: PowerShell 7-only {label}")
     return problems
+
+
+def check_ps4_syntax(script: Script) -> list[str]:
+    """Nothing PowerShell 4.0 cannot parse or run: 5.0 syntax, 5.x-only commands, ``#requires -Version 5``."""
+    code = script.blanked(strings=True)
+    problems = [f"line {script.line_of(code, match.start())}: PowerShell 5.0+ {label}; Server 2012 R2 runs 4.0"
+                for label, pattern in PS4_SYNTAX_PATTERNS.items() for match in pattern.finditer(code)]
+    for node in script.nodes("class_statement", "enum_statement"):
+        problems.append(f"line {node.start_point[0] + 1}: PowerShell 5.0+ {node.type.split('_')[0]} definition")
+    problems += [f"line {node.start_point[0] + 1}: {name} does not exist on PowerShell 4.0 / Server 2012 R2"
+                 for name, node in commands(script) if name.lower() in PS4_MISSING_COMMANDS]
+    text = script.raw.decode("utf-8", "replace")
+    for match in re.finditer(r"^#requires\s+-version\s+(\d+)", text, re.I | re.M):
+        if int(match.group(1)) > 4:
+            problems.append(f"line {script.line_of(text, match.start())}: #requires -Version {match.group(1)}")
+    return sorted(set(problems))
 
 
 def check_no_aliases(script: Script) -> list[str]:
@@ -524,6 +564,7 @@ ALL_CHECKS: dict[str, Callable[[Script], list[str]]] = {
     "parses": check_parses,
     "encoding": check_encoding,
     "ps7-syntax": check_no_ps7_syntax,
+    "ps4-syntax": check_ps4_syntax,
     "aliases": check_no_aliases,
     "host-formatting": check_no_host_formatting,
     "allow-list": check_allowed_commands,

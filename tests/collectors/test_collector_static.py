@@ -112,7 +112,7 @@ def test_allow_list_entries_are_all_used_and_explained() -> None:
 def test_w3c_collector_streams_instead_of_get_content() -> None:
     script = Script.load(SCRIPTS_DIR / "Get-IisW3CLog.ps1")
     code = script.blanked(strings=False)
-    assert "[System.IO.StreamReader]::new(" in code
+    assert "New-Object -TypeName System.IO.StreamReader" in code
     assert "FileShare]::ReadWrite" in code, "IIS holds the current log open; reading must share it"
     assert ".Contains(' 401 ')" in code, "cheap substring test before splitting"
     names = {name.lower() for name, _ in commands(script)}
@@ -160,7 +160,7 @@ def test_bootstrap_reads_json_and_splats_for_windows_powershell() -> None:
     text = ssh_bootstrap()
     assert text.splitlines()[0] == "# collector-id: _ssh_bootstrap/1"
     assert "$ProgressPreference = 'SilentlyContinue'" in text
-    assert "[Console]::OutputEncoding = $utf8" in text and "UTF8Encoding]::new($false)" in text
+    assert "[Console]::OutputEncoding = $utf8" in text and "UTF8Encoding -ArgumentList $false" in text
     code = Script.load(SCRIPTS_DIR / "_ssh_bootstrap.ps1").blanked(strings=False)
     assert "ConvertFrom-Json" in code and "-AsHashtable" not in code
     assert "PSObject.Properties" in text and "@parameters" in text
