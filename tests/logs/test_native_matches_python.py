@@ -36,7 +36,10 @@ BASE_FIELDS = ["date", "time", "s-sitename", "s-computername", "s-ip", "cs-metho
 OPTIONAL = {"s-sitename", "s-computername", "s-ip", "cs-method", "cs-uri-query", "s-port", "cs-username",
             "cs(User-Agent)", "cs(Referer)", "time-taken"}
 CODES_401 = [("2", "5"), ("1", "2148074254"), ("1", "2148074252"), ("1", "1326"), ("3", "5"), ("502", "0"),
-             ("1", "-2146893054"), ("5", "0")]
+             ("1", "-2146893054"), ("5", "0"),
+             # sc-win32-status values that do not fit in 32 bits (malformed lines) and ones that just do
+             ("1", "4294967296"), ("3", "18446744073709551621"), ("1", "-2147483649"), ("1", "04294967295"),
+             ("1", "-2147483648"), ("1", "-")]
 ODD_DATES = ["-", "2026-02-30", "2026/11/24", "26-11-24", "0000-01-01", "2026-1-24", "", "2026-11-24x"]
 ODD_TIMES = ["1:2:3", "25:61:61", "-", "", "10:0a:00", "{}.123"]  # "{}": the line's own time, with a fraction
 

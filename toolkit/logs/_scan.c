@@ -395,6 +395,25 @@ static int append_new(PyObject *list, PyObject *item) {
     return rc;
 }
 
+/* Whether a logged sc-win32-status fits in 32 bits: unsigned decimal up to 4294967295, or a negative
+ * rendering down to -2147483648. Anything else that is all digits would be masked into another,
+ * valid-looking code, so the line is reported as malformed instead (engine.win32_fits is the same rule). */
+static int win32_fits(const char *p, Py_ssize_t n) {
+    int negative = n > 0 && p[0] == '-';
+    Py_ssize_t i = negative;
+    if (i >= n)
+        return 1;  /* "-" (not logged) or empty: not a number, read as 0 like the Python engine */
+    for (Py_ssize_t j = i; j < n; j++)
+        if (!is_digit(p[j]))
+            return 1;  /* not a decimal number: read as 0, never masked */
+    while (i < n - 1 && p[i] == '0')
+        i++;  /* leading zeros do not change the value */
+    Py_ssize_t digits = n - i;
+    if (digits != 10)
+        return digits < 10;
+    return memcmp(p + i, negative ? "2147483648" : "4294967295", 10) <= 0;
+}
+
 static int is_space(char c) {
     /* bytes.strip()'s whitespace */
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -439,7 +458,8 @@ PyDoc_STRVAR(scan_segment_doc,
 "and cs-username (-1 when not logged). `line_at` is the number of lines before `start`; `stamp(date,\n"
 "time)` computes seconds for dates and times this module does not read itself.\n\n"
 "Returns (lines, requests, problems, handshakes, terminal, still_open): problems is a list\n"
-"of (line, fields) for malformed lines and (line, 0) for blank ones; handshakes maps (substatus,\n"
+"of (line, fields) for malformed lines, (line, 0) for blank ones and (line, b\"<sc-win32-status>\")\n"
+"for 401 lines whose sc-win32-status does not fit in 32 bits; handshakes maps (substatus,\n"
 "win32) to a count; terminal and still_open list the other 401s in line order as (line, t, ip, ua,\n"
 "stem, substatus, win32, user, date, time); still_open are those whose window reaches past `end`.");
 
@@ -539,6 +559,14 @@ static PyObject *scan_segment(PyObject *self, PyObject *args) {
         int success = status3 && status[0] < '4';
         long long t = 0;
         int known = 0;
+        if (is_401 && !win32_fits(buf + f[F_WIN32].off, f[F_WIN32].len)) {
+            PyObject *item = Py_BuildValue("(Ly#)", line_no, buf + f[F_WIN32].off, f[F_WIN32].len);
+            if (append_new(problems, item) < 0)
+                goto done;
+            requests--;
+            pos = next;
+            continue;
+        }
         if (is_401) {
             if (add_event(&st, f, line_no) < 0)
                 goto done;

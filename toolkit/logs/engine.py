@@ -87,6 +87,24 @@ NO_DATE = b"1970-01-01"
 _EPOCH_DAY_CACHE: dict[bytes, int] = {}
 
 
+_DECIMAL = re.compile(rb"-?[0-9]+")
+
+
+def win32_fits(raw: bytes) -> bool:
+    """Whether a logged ``sc-win32-status`` fits in 32 bits (unsigned up to 4294967295, or a negative
+    rendering down to -2147483648). A larger number would be masked into another, valid-looking code,
+    so its line is malformed. Values that are not decimal numbers ("-") are not judged here. The
+    compiled scanner's ``win32_fits`` is the same rule."""
+    if not _DECIMAL.fullmatch(raw):
+        return True
+    value = int(raw)
+    return -0x80000000 <= value <= 0xFFFFFFFF
+
+
+def win32_reason(raw: bytes) -> str:
+    return f"sc-win32-status {raw[:40].decode('latin-1')} does not fit in 32 bits"
+
+
 def _day_seconds(date: bytes) -> int | None:
     cached = _EPOCH_DAY_CACHE.get(date)
     if cached is None:
@@ -458,11 +476,6 @@ class Scanner:
             self._segment_slow(buf, start, end, line_at, line_numbers)
             return count
         agg = self.agg
-        for number, reason in problems:
-            if reason:
-                agg.add_malformed(self.source, number, reason)
-            else:
-                agg.lines_blank += 1
         self._mark_segment(start, line_at, end, count)
         server, site = self._segment_identity(buf, start, layout)
         requests = count - len(problems)
@@ -487,6 +500,7 @@ class Scanner:
         # second round): key -> (line start of the success, its date, its time).
         resolved_by: dict[tuple[bytes, bytes | None, bytes], tuple[int, bytes, bytes]] = {}
         known_success = resolved_by.get
+        numbered_to, numbered_lines = start, 0
         hit = find(b" 401 ", start, end)
         while hit >= 0:
             line_start = rfind(b"\n", 0, hit) + 1  # `start` is 0 or follows a newline
@@ -495,7 +509,14 @@ class Scanner:
             if buf[line_end - 1] == 13:
                 line_end -= 1
             parts = buf[line_start:line_end].split(b" ")
-            if len(parts) == width and parts[i_status] == b"401":
+            if len(parts) == width and parts[i_status] == b"401" and not win32_fits(parts[i_win32]):
+                # line number counted on from the previous such line (they are rare; never rescan)
+                numbered_lines += buf.count(b"\n", numbered_to, line_start)
+                numbered_to = line_start
+                problems.append((line_at + numbered_lines + 1, win32_reason(parts[i_win32])))
+                agg.requests -= 1
+                agg.requests_by[(server, site)] -= 1
+            elif len(parts) == width and parts[i_status] == b"401":
                 date, clock = parts[i_date], parts[i_time]
                 ip, stem = parts[i_ip], parts[i_stem]
                 ua = parts[i_ua] if has_ua else None
@@ -556,6 +577,11 @@ class Scanner:
                     else:
                         self._terminal(buf, ev)
             hit = find(b" 401 ", next_line, end)
+        for number, reason in sorted(problems):  # in line order, as the compiled scanner lists them
+            if reason:
+                agg.add_malformed(source, number, reason)
+            else:
+                agg.lines_blank += 1
         self._add_handshakes(server, site, handshakes)
         self._resolve(buf, start, end, open_events, layout)
         return count
@@ -573,7 +599,9 @@ class Scanner:
         lines, requests, problems, handshakes, terminal, still_open = native.scan_segment(
             buf, start, end, width, layout.fast[:9], self.window, SLACK_S, line_at, self._stamp)
         for number, fields in problems:
-            if fields:
+            if isinstance(fields, bytes):
+                agg.add_malformed(self.source, number, win32_reason(fields))
+            elif fields:
                 agg.add_malformed(self.source, number, f"{fields} fields where #Fields lists {width}")
             else:
                 agg.lines_blank += 1
@@ -775,6 +803,12 @@ class Scanner:
                                   f"{len(parts)} fields where #Fields lists {layout.width}")
                 pos = next_pos
                 continue
+            if layout.kind == "w3c" and _get(parts, layout, "sc-status") == b"401":
+                win32 = _get(parts, layout, "sc-win32-status")
+                if not win32_fits(win32):
+                    agg.add_malformed(self.source, lineno, win32_reason(win32))
+                    pos = next_pos
+                    continue
             t = self._time_of(parts, layout)
             if t is not None and ((since is not None and t < since) or (until is not None and t > until)):
                 agg.lines_filtered += 1
