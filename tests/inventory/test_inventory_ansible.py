@@ -222,3 +222,53 @@ def test_missing_connection_defaults_to_ssh_with_one_warning(tmp_path: Path) -> 
     assert inventory.hosts["win01"].transport == "winrm"
     (warning,) = inventory.warnings
     assert warning.startswith("8 host(s) have no ansible_connection") and "web01, web02" in warning
+
+
+INVENTORY_DIR = FIXTURES / "ansible" / "inventory-dir"
+
+
+def test_an_inventory_directory_skips_what_ansible_ignores() -> None:
+    """ansible.cfg, *.orig, *.retry, README.md and editor backups sit beside real inventories; Ansible's
+    INVENTORY_IGNORE_EXTS leaves them out, and so does iisfleet (subfolders are walked too)."""
+    expected = yaml.safe_load((FIXTURES / "ansible" / "inventory-dir.expected.yml").read_text())["hosts"]
+    inventory = load_inventory(INVENTORY_DIR)
+    assert sorted(inventory.hosts) == sorted(expected)
+    for host in inventory.select():
+        want = expected[host.name]
+        assert host.transport == want["transport"], host.name
+        if host.transport == "winrm":
+            listener = host.winrm.port or (5986 if host.winrm.scheme == "https" else 5985)
+            assert (listener, host.winrm.scheme) == (want["port"], want["scheme"]), host.name
+        else:
+            assert host.ssh.port == want["port"], host.name
+
+
+@pytest.mark.parametrize(
+    ("connection", "variables", "port"),
+    [
+        ("winrm", "ansible_ssh_port=2222", None),
+        ("winrm", "ansible_ssh_port=2222 ansible_port=5986", 5986),
+        ("winrm", "ansible_port=5986 ansible_winrm_port=15986", 15986),
+        ("psrp", "ansible_port=5986 ansible_psrp_port=15986", 15986),
+        ("psrp", "ansible_winrm_port=15986", None),
+        ("ssh", "ansible_port=22 ansible_ssh_port=2222", 2222),
+        ("ssh", "ansible_port=2200", 2200),
+    ],
+)
+def test_each_connection_plugin_reads_its_own_port_variables(
+    tmp_path: Path, connection: str, variables: str, port: int | None
+) -> None:
+    (tmp_path / "inv.ini").write_text(f"[web]\nweb01 ansible_connection={connection} {variables}\n")
+    host = load_inventory(tmp_path / "inv.ini").select()[0]
+    if connection == "ssh":
+        assert host.ssh.port == port
+    else:
+        # no port: the listener of the scheme (HTTPS unless a port says the HTTP listener)
+        assert (host.winrm.port, host.winrm.scheme) == (port, "https")
+
+
+def test_limit_all_selects_every_host_as_in_ansible() -> None:
+    inventory = load_inventory(INVENTORY_DIR)
+    assert [h.name for h in inventory.select("all")] == [h.name for h in inventory.select()]
+    assert [h.name for h in inventory.select("all,!proxy01")] == [
+        h.name for h in inventory.select() if h.name != "proxy01"]

@@ -536,7 +536,10 @@ class _Mapper:
         address = str(plain(address_var)) if address_var else host
         winrm: dict[str, Sourced] = {}
         ssh: dict[str, Sourced] = {}
-        port_var = get("ansible_port", "ansible_ssh_port")
+        # Each connection plugin reads its own port variables, the later name winning (ssh: ansible_port,
+        # then ansible_ssh_port; winrm/psrp: ansible_port, then ansible_winrm_port/ansible_psrp_port, read
+        # through the option table below). ansible_ssh_port never sets a WinRM port.
+        port_var = get("ansible_ssh_port", "ansible_port") if transport == "ssh" else get("ansible_port")
 
         if transport == "winrm":
             prefix, table = (
@@ -728,20 +731,38 @@ class _Mapper:
         )
 
 
-def _sources(path: Path) -> tuple[list[Path], Path]:
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.iterdir()
-            if p.is_file()
-            and not p.name.startswith(".")
-            and p.suffix in ("", ".ini", ".yml", ".yaml", ".cfg", ".hosts")
-            and not p.name.endswith(".retry")
-        )
-        if not files:
-            raise InventoryError("no inventory files in this directory", path=str(path))
-        return files, path
-    return [path], path.parent
+#: Ansible's default INVENTORY_IGNORE_EXTS (REJECT_EXTS plus .orig, .cfg, .retry): files in an inventory
+#: directory whose names end so are not inventories (ansible.cfg, editor backups, retry files, notes).
+INVENTORY_IGNORE_EXTS = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg",
+                         ".retry")
+#: Names Ansible never reads as inventory sources in a directory (their own variable folders).
+_VAR_FOLDERS = ("group_vars", "host_vars")
+#: Suffixes iisfleet parses (INI and YAML inventories); JSON and scripts are Ansible plugins it does not run.
+_PARSED_SUFFIXES = ("", ".ini", ".yml", ".yaml", ".hosts")
+
+
+def _sources(path: Path) -> tuple[list[Path], Path, list[str]]:
+    """The inventory files of ``path`` (a file, or a directory as Ansible walks it), its base folder, and
+    warnings for files Ansible would try but iisfleet cannot read."""
+    if not path.is_dir():
+        return [path], path.parent, []
+    files: list[Path] = []
+    skipped: list[str] = []
+    for p in sorted(path.rglob("*")):
+        relative = p.relative_to(path)
+        if any(part.startswith(".") or part in _VAR_FOLDERS for part in relative.parts):
+            continue
+        if not p.is_file() or p.name.endswith(INVENTORY_IGNORE_EXTS):
+            continue
+        if p.suffix in _PARSED_SUFFIXES:
+            files.append(p)
+        else:
+            skipped.append(str(relative))
+    if not files:
+        raise InventoryError("no inventory files in this directory", path=str(path))
+    warnings = [f"{name}: not read (iisfleet reads INI and YAML inventories; an inventory script or plugin "
+                f"file is not run)" for name in skipped[:10]]
+    return files, path, warnings
 
 
 def parse_ansible_source(path: Path, text: str, parsed: _Parsed) -> InventoryFormat:
@@ -749,7 +770,7 @@ def parse_ansible_source(path: Path, text: str, parsed: _Parsed) -> InventoryFor
     if path.suffix in (".yml", ".yaml"):
         parse_yaml_document(parse_yaml(text, str(path), error=InventoryError), str(path), parsed)
         return "ansible-yaml"
-    if path.suffix in ("", ".ini", ".cfg", ".hosts"):
+    if path.suffix in ("", ".ini", ".hosts"):
         stripped = [
             line.strip()
             for line in text.splitlines()
@@ -764,7 +785,7 @@ def parse_ansible_source(path: Path, text: str, parsed: _Parsed) -> InventoryFor
 
 def load_ansible(path: Path, *, document: Any = None, text: str | None = None) -> Inventory:
     """Load an Ansible inventory file or directory (``document`` when a YAML file is already parsed)."""
-    files, base = _sources(path)
+    files, base, source_warnings = _sources(path)
     parsed = _Parsed()
     kinds: list[InventoryFormat] = []
     for file in files:
@@ -777,7 +798,7 @@ def load_ansible(path: Path, *, document: Any = None, text: str | None = None) -
         except (OSError, UnicodeDecodeError) as exc:
             raise InventoryError(f"cannot read inventory: {exc}", path=str(file)) from None
         kinds.append(parse_ansible_source(file, content, parsed))
-    warnings: list[str] = []
+    warnings: list[str] = list(source_warnings)
     mapper = _Mapper(parsed, base, warnings)
     hosts: dict[str, HostEntry] = {}
     for host in _host_order(parsed):

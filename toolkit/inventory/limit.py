@@ -2,7 +2,8 @@
 
 A limit is a comma-separated list of terms, applied left to right:
 
-- ``web01`` a host name, ``web`` a group name (all its hosts, nested groups included);
+- ``web01`` a host name, ``web`` a group name (all its hosts, nested groups included); ``all`` every
+  host, as in Ansible;
 - ``tag:prod`` hosts carrying a tag (the tag may be a glob: ``tag:eu-*``);
 - ``web0*``, ``web0[1-3]``, ``*.contoso.com`` globs over host names and group names;
 - ``!term`` removes what ``term`` matches; ``&term`` keeps only hosts that ``term`` also matches.
@@ -41,6 +42,8 @@ def _matches(
                 found.update(members)
         return found
     found = set()
+    if term == "all" and "all" not in hosts:
+        return set(hosts)  # Ansible's implicit group of every host
     if term in groups:
         found.update(groups[term])
     if term in hosts:
