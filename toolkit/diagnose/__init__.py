@@ -22,10 +22,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 
-from toolkit.diagnose.evidence import HostEvidence, LogGroup, build_host_evidence, evidence_from_run, terminal_groups
+from toolkit.diagnose.evidence import (
+    HANDSHAKE_WIN32,
+    HostEvidence,
+    LogGroup,
+    build_host_evidence,
+    evidence_from_run,
+    terminal_groups,
+)
 from toolkit.diagnose.fleet import (
     attach_drift,
     clock_offsets,
@@ -37,7 +45,7 @@ from toolkit.diagnose.fleet import (
     spn_mismatches,
     spn_owners,
 )
-from toolkit.diagnose.model import SCHEMA, Diagnosis, DriftItem, Finding, HostStatus
+from toolkit.diagnose.model import SCHEMA, Confidence, Diagnosis, DriftItem, Finding, HostStatus, lower_level
 from toolkit.diagnose.rules import RULES_BY_SUBSTATUS, RuleContext, unexplained
 from toolkit.diagnose.rules.base import EVIDENCE_NAMES, FleetContext
 
@@ -66,13 +74,24 @@ def diagnose_host(host: HostEvidence, fleet: FleetContext) -> list[Finding]:
                                     f"{type(exc).__name__}: {exc}"[:300])
                 continue
             for finding in produced:
-                findings.append(finding)
+                findings.append(_legs_only_lowered(finding))
                 explained |= set(finding.explains)
         left = [g for g in groups if (g.substatus, g.win32) not in explained]
         if left:
             findings.append(unexplained(RuleContext(host=host, site=site, substatus=substatus, groups=left,
                                                     all_groups=groups, fleet=fleet), notes=failed_rules))
     return findings
+
+
+def _legs_only_lowered(finding: Finding) -> Finding:
+    """A finding that rests only on terminal SEC_E_NO_CREDENTIALS legs is less sure: the same row is left
+    by a client that gave up after the challenge, whatever the cause."""
+    if not finding.explains or any(win32 != HANDSHAKE_WIN32 for _sub, win32 in finding.explains):
+        return finding
+    level = lower_level(finding.confidence.level, 1)
+    reason = (f"{finding.confidence.reason}; lowered because only 401.1 SEC_E_NO_CREDENTIALS legs failed, "
+              f"which a client that gave up after the challenge also leaves")
+    return replace(finding, confidence=Confidence(level, reason))
 
 
 def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datetime | None = None) -> Diagnosis:

@@ -32,7 +32,8 @@ from toolkit.parsers.types import (
     SpnRecord,
 )
 
-#: sc-win32-status of NTLM's challenge round (SEC_E_NO_CREDENTIALS): a 401.1 that is never a finding
+#: sc-win32-status of a Negotiate/NTLM continuation leg (SEC_E_NO_CREDENTIALS): a handshake when the
+#: client then gets in, terminal (a rejected Kerberos AP-REQ, an abandoned or failed continuation) when not
 HANDSHAKE_WIN32 = 0x8009030E
 
 #: collector id → the evidence key it provides
@@ -129,6 +130,9 @@ class LogView:
     #: site → terminal 401.2 rows that were only the challenge round of an attempt that then failed
     #: with another 401 (same client and URL): they belong to that failure, not to a 401.2 cause
     challenges_before_failure: Mapping[str, int] = field(default_factory=dict)
+    #: site → terminal 401.1 SEC_E_NO_CREDENTIALS legs followed by another 401 of the same attempt (the
+    #: NTLM challenge before a rejected answer): they belong to that failure
+    legs_before_failure: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def terminal_401(self) -> int:
@@ -317,11 +321,15 @@ def _rename_log_sites(log: LogView, config: IisConfig | None) -> LogView:
     requests: dict[str, int] = defaultdict(int)
     for site, n in log.requests_by_site.items():
         requests[rename(site)] += n
-    absorbed: dict[str, int] = defaultdict(int)
-    for site, n in log.challenges_before_failure.items():
-        absorbed[rename(site)] += n
-    return LogView(groups=groups, requests_by_site=dict(requests), handshake_401=log.handshake_401,
-                   by_hour=log.by_hour, clients=log.clients, challenges_before_failure=dict(absorbed))
+    def renamed(counts: Mapping[str, int]) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for site, n in counts.items():
+            out[rename(site)] += n
+        return dict(out)
+
+    return replace(log, groups=groups, requests_by_site=dict(requests),
+                   challenges_before_failure=renamed(log.challenges_before_failure),
+                   legs_before_failure=renamed(log.legs_before_failure))
 
 
 def _facts(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -> None:
@@ -398,13 +406,14 @@ def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -
         requests_by_site_id[f"W3SVC{site_id}" if site_id is not None else "?"] += data_lines
     analysis = analyzer.result()
     kw["log"] = log_view_from_analysis(analysis, requests_by_site=requests_by_site_id,
-                                       clients=profiles.result(), challenges=profiles.challenges,
-                                       group_stats=profiles.groups)
+                                       clients=profiles.result(), challenges=profiles.absorbed[2],
+                                       legs=profiles.absorbed[1], group_stats=profiles.groups)
 
 
 def log_view_from_analysis(analysis: Any, *, requests_by_site: Mapping[str, int] | None = None,
                            clients: Mapping[str, ClientProfile] | None = None,
                            challenges: Mapping[str, int] | None = None,
+                           legs: Mapping[str, int] | None = None,
                            group_stats: Mapping[tuple[str, int, int], Any] | None = None) -> LogView:
     """Adapt LOGS' ``LogAnalysis`` (duck-typed) to the diagnosis' :class:`LogView`.
 
@@ -444,7 +453,7 @@ def log_view_from_analysis(analysis: Any, *, requests_by_site: Mapping[str, int]
     return LogView(groups=tuple(groups), requests_by_site=requests,
                    handshake_401=int(getattr(analysis, "status_401_handshake", 0) or 0),
                    by_hour=dict(getattr(analysis, "by_hour", {}) or {}), clients=dict(clients or {}),
-                   challenges_before_failure=dict(challenges or {}))
+                   challenges_before_failure=dict(challenges or {}), legs_before_failure=dict(legs or {}))
 
 
 @dataclass
@@ -456,11 +465,13 @@ class _GroupStats:
 
 @dataclass
 class _Pending:
-    """A 401.2 waiting for its client's next line."""
+    """A round of an attempt (401.2 challenge, or 401.1 SEC_E_NO_CREDENTIALS leg) waiting for its client's
+    next line."""
 
     when: float | None
     site: str
     after_success: bool  # the same client/URL succeeded just before (a line written out of order)
+    substatus: int = 2   # 2 = the anonymous challenge, 1 = a Negotiate/NTLM continuation leg
 
 
 class _ClientProfiler:
@@ -470,10 +481,13 @@ class _ClientProfiler:
       for the whole analysis);
     * per client address: who authenticated from it and with which user agents (the NTLM-through-proxy
       signal: many users or browsers behind one address);
-    * per site, how many terminal ``401.2`` rows explain nothing by themselves: the anonymous first
-      round of an attempt whose next line (same client, agent and URL, within the window) is another
-      401 (the failure is diagnosed under that substatus), and challenge rounds whose success was
-      logged a moment *before* them (lines of one second are not strictly ordered).
+    * per site, how many terminal ``401.2`` challenges and ``401.1`` SEC_E_NO_CREDENTIALS legs explain
+      nothing by themselves (``absorbed[2]`` and ``absorbed[1]``): a round of an attempt whose next line
+      (same client, agent and URL, within the window) is a later 401 of that attempt (a leg or a
+      rejection after a challenge; a rejection or a restarted 401.2 after a leg: the attempt is
+      diagnosed under that 401), and rounds whose success was logged a moment *before* them (lines of
+      one second are not strictly ordered). A leg nothing follows stays terminal: the attempt failed
+      there (a rejected Kerberos AP-REQ, an abandoned continuation), as the log analysis counts it.
 
     Columns are read by the ``#Fields`` header in force. Bounded: at most MAX_CLIENT_PROFILES addresses
     and MAX_USERS_PER_CLIENT users/agents each.
@@ -487,18 +501,20 @@ class _ClientProfiler:
         self._agents: dict[str, set[str]] = {}
         self._requests: dict[str, int] = defaultdict(int)
         self.window_s = window_s
-        self.challenges: dict[str, int] = defaultdict(int)
+        #: substatus of the round (2 challenge, 1 leg) → site → rounds absorbed into a later failure
+        self.absorbed: dict[int, dict[str, int]] = {1: defaultdict(int), 2: defaultdict(int)}
         self.groups: dict[tuple[str, int, int], _GroupStats] = defaultdict(_GroupStats)
 
     def feed(self, lines: Iterable[tuple[int, bytes]], site_hint: str = "") -> None:
         fields: list[str] = []
         pending: dict[tuple[str, str, str], _Pending] = {}
-        counted: dict[tuple[str, str, str], _Pending] = {}
+        counted: dict[tuple[str, str, str], list[_Pending]] = {}
         last_ok: dict[tuple[str, str, str], float | None] = {}
+        absorbed = self.absorbed
 
         def finish(p: _Pending) -> None:
             if p.after_success:
-                self.challenges[p.site] += 1
+                absorbed[p.substatus][p.site] += 1
 
         for _, raw in lines:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
@@ -523,22 +539,26 @@ class _ClientProfiler:
             status, sub, win32 = row.get("sc-status", ""), row.get("sc-substatus", ""), row.get("sc-win32-status", "")
             site = row.get("s-sitename") or site_hint
             ok = status.isdigit() and int(status) < 400
+            leg = status == "401" and sub == "1" and win32 == _NO_CREDENTIALS
             previous = pending.pop(key, None)
             if previous is not None:
                 in_window = previous.when is None or when is None or when - previous.when <= self.window_s
-                if in_window and status == "401" and sub != "2" and win32 != _NO_CREDENTIALS:
-                    self.challenges[previous.site] += 1
-                    counted[key] = previous
-                elif in_window and status == "401" and win32 == _NO_CREDENTIALS:
-                    pending[key] = previous  # NTLM's challenge round: wait for the third leg
+                # A later 401 of the same attempt takes the round over: a challenge is followed by a leg
+                # or a rejection, a leg by a rejection or a restarted handshake (a fresh 401.2, as when an
+                # intermediary moves the conversation to another connection). Two challenges or two legs
+                # in a row are separate attempts.
+                continues = status == "401" and sub != str(previous.substatus) or (
+                    status == "401" and previous.substatus == 1 and sub == "1" and not leg)
+                if in_window and continues:
+                    absorbed[previous.substatus][previous.site] += 1
+                    counted.setdefault(key, []).append(previous)
                 elif not (in_window and ok):
                     finish(previous)
-            done = counted.get(key)
-            if done is not None and ok:
-                # the client got in after all: LOGS calls that 401.2 a handshake, so do not absorb it
-                if done.when is None or when is None or when - done.when <= self.window_s:
-                    self.challenges[done.site] -= 1
-                counted.pop(key, None)
+            done = counted.pop(key, None) if ok else None
+            for round_ in done or ():
+                # the client got in after all: LOGS calls that round a handshake, so do not absorb it
+                if round_.when is None or when is None or when - round_.when <= self.window_s:
+                    absorbed[round_.substatus][round_.site] -= 1
             if ok:
                 last_ok[key] = when
             if status == "401":
@@ -550,11 +570,11 @@ class _ClientProfiler:
                     stats.users[user] += 1
                     stats.clients[ip] += 1
                     stats.uris[uri] += 1
-                if sub == "2":
+                if sub == "2" or leg:
                     before = last_ok.get(key, -1.0)
                     after_success = key in last_ok and (before is None or when is None
                                                         or 0 <= when - before <= self.SLACK_S)
-                    pending[key] = _Pending(when, site, after_success)
+                    pending[key] = _Pending(when, site, after_success, 2 if sub == "2" else 1)
             self._profile(ip, user, agent)
         for p in pending.values():
             finish(p)
@@ -718,20 +738,29 @@ def evidence_from_run(run: Any) -> dict[str, HostEvidence]:
 def terminal_groups(host: HostEvidence) -> list[LogGroup]:
     """Groups with terminal 401s that can be findings.
 
-    Never: the SEC_E_NO_CREDENTIALS 401.1 rows (an NTLM challenge round), and the 401.2 rows that were
-    only the anonymous first round of an attempt that then failed with another 401 (the failure is
-    diagnosed under its own substatus).
+    Terminal is what the log analysis says (no success from that client within the window), so a
+    SEC_E_NO_CREDENTIALS leg nothing followed is terminal here too. Left out are only the rounds of an
+    attempt that then failed with a later 401 (same client and URL): the anonymous 401.2 challenge and
+    the 401.1 leg before a rejected answer belong to that failure, diagnosed under its own substatus.
+    Every terminal row is therefore either in a group returned here or in ``absorbed_rounds``.
     """
-    absorb = dict(host.log.challenges_before_failure)
+    absorb = {2: dict(host.log.challenges_before_failure), 1: dict(host.log.legs_before_failure)}
     out = []
     for g in sorted(host.log.groups, key=lambda g: (g.site, g.substatus, -g.terminal, g.win32)):
-        if g.terminal <= 0 or (g.substatus == 1 and g.win32 == HANDSHAKE_WIN32):
+        if g.terminal <= 0:
             continue
-        if g.substatus == 2 and absorb.get(g.site):
-            taken = min(absorb[g.site], g.terminal)
-            absorb[g.site] -= taken
+        rounds = absorb[2] if g.substatus == 2 else absorb[1] if (g.substatus, g.win32) == (1, HANDSHAKE_WIN32) \
+            else {}
+        if rounds.get(g.site, 0) > 0:
+            taken = min(rounds[g.site], g.terminal)
+            rounds[g.site] -= taken
             if taken == g.terminal:
                 continue
             g = replace(g, terminal=g.terminal - taken)
         out.append(g)
     return out
+
+
+def absorbed_rounds(host: HostEvidence) -> int:
+    """Terminal rows left out of :func:`terminal_groups` as rounds of an attempt that failed later."""
+    return host.log.terminal_401 - sum(g.terminal for g in terminal_groups(host))

@@ -93,7 +93,9 @@ def _kerberos_groups(ctx: RuleContext) -> list[LogGroup]:
     users_mistyping = any(S.nt(f.reason) in S.NT_BAD_CREDENTIALS and f.target_user and f.logon_type == 3
                           for f in ctx.host.logon_failures)
     ambiguous = {S.SEC_E_LOGON_DENIED, S.SEC_E_UNKNOWN_CREDENTIALS} if users_mistyping else set()
-    return [g for g in any_of(ctx.groups, S.KERBEROS_FAILURE) if g.win32 not in ambiguous]
+    # A terminal SEC_E_NO_CREDENTIALS leg is also what a rejected Kerberos AP-REQ leaves; the diagnosis
+    # lowers the confidence of a finding resting on such legs alone (the client may have given up).
+    return [g for g in any_of(ctx.groups, S.KERBEROS_FAILURE | S.HANDSHAKE_CODES) if g.win32 not in ambiguous]
 
 
 def _windows_item(ctx: RuleContext, settings: EffectiveSettings) -> EvidenceItem:
