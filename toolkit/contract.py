@@ -25,7 +25,12 @@ from toolkit.errors import ContractError
 SCHEMA_ID = "iisfleet.collector/1"
 
 #: Error categories a collector may put in ``errors[]``.
-ERROR_CATEGORIES = frozenset({"not-installed", "io", "access-denied", "not-found", "timeout", "cap", "other"})
+ERROR_CATEGORIES = frozenset({"not-installed", "io", "access-denied", "not-found", "timeout", "cap", "other",
+                              "environment"})
+
+#: ``target`` of an ``environment`` error → the right it lacks (toolkit.jea.rights), which names the fix.
+ENVIRONMENT_RIGHTS = {"ConstrainedLanguage": "full-language", "NoLanguage": "no-language",
+                      "not-elevated": "elevated"}
 
 BLOB_ENCODINGS = frozenset({"gzip+base64", "base64", "text"})
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -112,11 +117,33 @@ def validate_envelope(stdout: str, *, collector: Collector, host: str,
         if item.get("target") is not None and not isinstance(item["target"], str):
             raise fail(f"{where}.target must be a string or null")
 
+    _raise_for_environment(envelope["errors"], collector=collector, host=host)
     data_schema = (collector.sidecar.get("output") or {}).get("data") or {}
     problem = _check_fields(envelope["data"], data_schema, "data")
     if problem:
         raise fail(problem, "the collector on the host does not match this iisfleet's contract")
     return envelope
+
+
+def _raise_for_environment(errors: list[dict[str, Any]], *, collector: Collector, host: str) -> None:
+    """The target side's structured refusal: the session cannot run this collector (language mode, rights).
+
+    It arrives as an envelope with one ``errors[]`` item of category ``environment`` and no data; it becomes
+    a host error of category ``environment`` whose explanation names the fix."""
+    from toolkit.errors import HostError
+    from toolkit.jea.rights import RIGHTS
+
+    for item in errors:
+        if item.get("category") != "environment":
+            continue
+        target = " ".join(str(item.get("target") or "").split())[:60]
+        right = RIGHTS.get(ENVIRONMENT_RIGHTS.get(target, ""))
+        message = " ".join(str(item.get("message", "")).split())[:300]
+        raise HostError(f"{collector.id}: {message or 'the session cannot run this collector'}"
+                        + (f" ({target})" if target else ""), host=host, category="environment",
+                        collector=collector.id,
+                        explanation=right.fix if right else "the host's PowerShell session cannot run the "
+                        "collectors as they are: run `iisfleet hosts check` for what it lacks")
 
 
 def _preview(text: str, limit: int = 60) -> str:

@@ -12,7 +12,8 @@ from typing import Literal
 
 #: The failure categories a host result can carry (see docs/contracts.md).
 Category = Literal[
-    "dns", "connect", "tls", "auth", "timeout", "protocol", "script", "contract", "usage", "config", "input"
+    "dns", "connect", "tls", "auth", "timeout", "protocol", "script", "contract", "usage", "config", "input",
+    "environment",  # the host's session cannot run the collectors as they are (language mode, rights)
 ]
 
 

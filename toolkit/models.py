@@ -48,6 +48,9 @@ class WinRMOptions:
     # Added by INVENTORY (optional, default off): ask for a forwardable ticket so the target can
     # delegate (Ansible's ansible_winrm_kerberos_delegation / ansible_psrp_negotiate_delegate).
     kerberos_delegation: bool = False
+    # The endpoint is the iisfleet JEA endpoint (NoLanguage): collectors are called as its module's functions
+    # with named parameters, never sent as script text. Detected for a custom configuration_name when unset.
+    jea: bool = False
 
     @property
     def effective_port(self) -> int:

@@ -116,6 +116,7 @@ WINRM_FIELDS: dict[str, Any] = {
     "send_cbt": _bool,
     "path": _str,
     "kerberos_delegation": _bool,
+    "jea": _bool,
 }
 
 SSH_FIELDS: dict[str, Any] = {

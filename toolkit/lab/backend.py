@@ -24,6 +24,30 @@ class ProtocolFaults:
     allow_unencrypted: bool = False  # WinRM AllowUnencrypted (plain HTTP without message encryption)
 
 
+#: PowerShell language modes a simulated endpoint can run in.
+LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "NoLanguage")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One PowerShell session configuration of a simulated host (what ``configuration_name`` selects).
+
+    ``jea`` marks the iisfleet JEA endpoint: NoLanguage, and only the functions of the role capability that
+    ``iisfleet jea export`` writes are visible. ``elevated`` False simulates a session whose administrator
+    token is filtered (UAC remote restrictions): collectors that need elevation answer with the target
+    side's structured ``environment`` error.
+    """
+
+    name: str
+    language: str = "FullLanguage"
+    jea: bool = False
+    elevated: bool = True
+
+
+#: What every simulated host offers when its host.yml declares no endpoints (Windows' default endpoint).
+DEFAULT_ENDPOINTS: tuple[Endpoint, ...] = (Endpoint("Microsoft.PowerShell"),)
+
+
 @dataclass(frozen=True)
 class LabHostSpec:
     name: str  # short host name, e.g. "web01"
@@ -35,6 +59,11 @@ class LabHostSpec:
     #: accepted logons: {"DOMAIN\\user" or "user": password}; the servers accept the usual spellings
     users: dict[str, str] = field(default_factory=dict)
     faults: ProtocolFaults = field(default_factory=ProtocolFaults)
+    endpoints: tuple[Endpoint, ...] = DEFAULT_ENDPOINTS
+
+    def endpoint(self, configuration_name: str) -> Endpoint | None:
+        """The endpoint ``configuration_name`` names (case-insensitive, as WinRM matches it)."""
+        return next((e for e in self.endpoints if e.name.lower() == configuration_name.lower()), None)
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,10 @@ class ScriptAnswer:
     error: str | None = None
     non_terminating_errors: list[str] = field(default_factory=list)
     delay_s: float = 0.0
+    #: for ``error``: the ErrorRecord's FullyQualifiedErrorId, category and exception type, as Windows sets them
+    error_id: str = "RuntimeException"
+    error_category: str = "OperationStopped"
+    error_type: str = "System.Management.Automation.RuntimeException"
 
 
 class HostBackend(Protocol):

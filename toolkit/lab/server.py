@@ -160,6 +160,10 @@ class LabServer:
     def ca_cert_path(self) -> Path:
         return self._tls.ca_cert_path
 
+    def winrm_hosts(self) -> dict[str, WinRMHost]:
+        """The WinRM service of each host, by host name (tests read what its endpoints were asked to run)."""
+        return dict(self._winrm_hosts)
+
     def endpoints(self) -> dict[str, dict[str, object]]:
         """Per host: ``address``, ``http_port``, ``https_port``, ``ssh_port`` (None without SSH), ``fqdn``."""
         return {name: dict(values) for name, values in self._endpoints.items()}

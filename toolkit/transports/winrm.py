@@ -6,6 +6,10 @@ host). Scripts go in with ``add_script`` and their values with ``add_parameters`
 inventory or playbook is ever pasted into script text. A pipeline is judged on ``had_errors`` (a
 terminating error) *and* ``streams.error`` (non-terminating ``Write-Error`` records).
 
+JEA endpoints (``jea: true``, or detected for a custom ``configuration_name``) run in NoLanguage mode and
+refuse any script. There each collector is one ``add_cmdlet(<function>)`` of the exported iisfleet module
+with named parameters (``toolkit.jea``); no script text is ever sent, and the output has the same shape.
+
 Two failures earn one rebuild-and-retry of the whole session: a dropped keep-alive connection (over HTTP
 with message encryption the re-authenticated connection cannot decrypt the old context's messages) and
 a WinRM quota fault (stale shells from an earlier run). Collectors are read-only, so running one again is
@@ -21,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from toolkit.errors import TransportError
+from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
 from toolkit.transports.base import MAX_OUTPUT_CHARS
 from toolkit.transports.errors import is_dropped_connection, is_quota_fault, winrm_error
@@ -55,6 +59,8 @@ class WinRMTransport:
         self._wsman: Any = None
         self._pool: Any = None
         self._broken = False
+        #: True when collectors are called as the iisfleet JEA module's functions (decided once per session).
+        self.jea = bool(host.winrm.jea)
         # Not for concurrency (pypsrp must not be shared) but to fail loudly if someone tries.
         self._driver = threading.Lock()
 
@@ -129,6 +135,27 @@ class WinRMTransport:
         self._wsman = WSMan(**self.wsman_kwargs())
         self._pool = RunspacePool(self._wsman, configuration_name=self.options.configuration_name)
         self._pool.open()
+        if not self.jea and _custom_endpoint(self.options.configuration_name):
+            self.jea = self._endpoint_has_iisfleet_functions()
+
+    def _endpoint_has_iisfleet_functions(self) -> bool:
+        """Whether the endpoint shows the iisfleet module's functions (``Get-Command`` is visible in every
+        RestrictedRemoteServer session). A command, not a script: a JEA endpoint would refuse a script."""
+        from pypsrp.powershell import PowerShell
+
+        from toolkit.jea import function_name
+
+        probe = PowerShell(self._pool)
+        probe.add_cmdlet("Get-Command").add_parameter("Name", function_name("Get-HostFact"))
+        try:
+            output = probe.invoke()
+        except Exception as exc:  # an endpoint that cannot even list commands is treated as a normal one
+            log.debug("JEA detection on %s failed: %s", self.host.name, type(exc).__name__)
+            return False
+        found = bool(output) and not probe.had_errors
+        log.debug("endpoint %s on %s %s the iisfleet functions", self.options.configuration_name, self.host.name,
+                  "shows" if found else "does not show")
+        return found
 
     def _teardown(self) -> None:
         pool, wsman = self._pool, self._wsman
@@ -180,8 +207,8 @@ class WinRMTransport:
                 self._teardown()
                 self._open_with_retry()
             try:
-                return self._invoke(script, parameters, deadline)
-            except TransportError:
+                return self._run(script, parameters, deadline)
+            except HostError:  # already classified (TransportError, environment)
                 raise
             except Exception as exc:
                 if not (is_dropped_connection(exc) or is_quota_fault(exc)) or time.monotonic() >= deadline:
@@ -192,21 +219,49 @@ class WinRMTransport:
             self._teardown()
             try:
                 self._connect()
-                return self._invoke(script, parameters, deadline)
-            except TransportError:
+                return self._run(script, parameters, deadline)
+            except HostError:  # already classified (TransportError, environment)
                 raise
             except Exception as exc:
                 self._broken = True
                 raise self._classify(exc, "run") from None
 
+    def _run(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+        if self.jea:
+            return self._invoke_function(script, parameters, deadline)
+        return self._invoke(script, parameters, deadline)
+
     def _invoke(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
         from pypsrp.powershell import PowerShell
 
-        started = time.monotonic()
         ps = PowerShell(self._pool)
         ps.add_script(script)
         if parameters:
             ps.add_parameters(parameters)
+        return self._collect(ps, deadline)
+
+    def _invoke_function(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+        """JEA: call the exported module's function for the collector ``script`` is; never send the script."""
+        from pypsrp.powershell import PowerShell
+
+        from toolkit.collectors import parse_marker
+        from toolkit.jea import DEFAULT_ENDPOINT, function_name
+
+        marker = parse_marker(script)
+        if marker is None or marker[0].startswith("_"):
+            raise TransportError(
+                f"endpoint {self.options.configuration_name} is a JEA endpoint and this step is not an iisfleet "
+                "collector", host=self.host.name, category="config",
+                explanation="JEA endpoints run only the functions of their role: use the Microsoft.PowerShell "
+                f"endpoint for this, or the iisfleet collectors through the '{DEFAULT_ENDPOINT}' endpoint")
+        ps = PowerShell(self._pool)
+        ps.add_cmdlet(function_name(marker[0]))
+        for name, value in parameters.items():
+            ps.add_parameter(name, value)
+        return self._collect(ps, deadline)
+
+    def _collect(self, ps: Any, deadline: float) -> ScriptOutput:
+        started = time.monotonic()
         ps.begin_invoke()
         while ps.state == _RUNNING:
             remaining = deadline - time.monotonic()
@@ -223,6 +278,12 @@ class WinRMTransport:
 
         output = ps.output
         self._check_size(output)
+        if any(str(getattr(r, "fq_error", "") or "").startswith("ScriptsNotAllowed") for r in ps.streams.error):
+            from toolkit.jea.rights import RIGHTS
+
+            raise HostError(f"endpoint {self.options.configuration_name} runs in NoLanguage mode and refused the "
+                            "collector script (ScriptsNotAllowed)", host=self.host.name, category="environment",
+                            explanation=RIGHTS["no-language"].fix)
         errors = tuple(_error_text(record) for record in ps.streams.error)
         return ScriptOutput(stdout="\n".join(_as_text(o) for o in output), errors=errors,
                             had_errors=bool(ps.had_errors), duration_s=time.monotonic() - started)
@@ -254,6 +315,11 @@ class WinRMTransport:
             except Exception as exc:
                 raise self._classify(exc, "run") from None
             return int(self._wsman.max_envelope_size)
+
+
+def _custom_endpoint(configuration_name: str) -> bool:
+    """A configuration other than the ones Windows ships (``microsoft.powershell``, ``…32``, ``…workflow``)."""
+    return not configuration_name.lower().startswith("microsoft.")
 
 
 def _as_text(value: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from toolkit.errors import ConfigError
-from toolkit.lab.backend import LabHostSpec, ProtocolFaults
+from toolkit.lab.backend import DEFAULT_ENDPOINTS, LANGUAGE_MODES, Endpoint, LabHostSpec, ProtocolFaults
 from toolkit.lab.model.winfs import normalise
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -202,6 +202,7 @@ class HostModel:
     https_port: int = 5986
     ssh_port: int = 22
     tags: tuple[str, ...] = ()
+    endpoints: tuple[Endpoint, ...] = DEFAULT_ENDPOINTS
 
     @property
     def files_root(self) -> Path:
@@ -223,12 +224,34 @@ class FleetModel:
     hosts: tuple[HostModel, ...]
 
 
-_FLEET_KEYS = {"name", "domain", "credentials", "hosts", "faults", "clock", "schema"}
+_FLEET_KEYS = {"name", "domain", "credentials", "hosts", "faults", "clock", "schema", "endpoints"}
 _HOST_KEYS = {
     "name", "fqdn", "computer_name", "domain_joined", "os", "powershell_version", "time_zone",
     "clock_offset_s", "iis", "local_users", "local_groups", "acls", "shares", "registry", "event_logs",
-    "logon_counts", "faults",
+    "logon_counts", "faults", "endpoints",
 }
+
+
+def _endpoints(node: _Fields, inherited: tuple[Endpoint, ...] = DEFAULT_ENDPOINTS) -> tuple[Endpoint, ...]:
+    """``endpoints:``, the session configurations a host offers (docs/lab-fleet.md); absent: inherited."""
+    if node.data.get("endpoints") is None:
+        return inherited
+    endpoints: list[Endpoint] = []
+    for entry in node.items("endpoints"):
+        entry.unknown({"name", "language", "jea", "elevated"})
+        name = entry.get("name", str, required=True)
+        language = entry.get("language", str, "FullLanguage")
+        if language not in LANGUAGE_MODES:
+            raise entry.error("language", f"expected one of {', '.join(LANGUAGE_MODES)}")
+        jea = entry.get("jea", bool, False)
+        if jea and language != "NoLanguage":
+            raise entry.error("jea", "a JEA endpoint (RestrictedRemoteServer) runs in NoLanguage mode")
+        if any(e.name.lower() == name.lower() for e in endpoints):
+            raise entry.error("name", f"endpoint {name!r} is declared twice")
+        endpoints.append(Endpoint(name=name, language=language, jea=jea, elevated=entry.get("elevated", bool, True)))
+    if not endpoints:
+        raise node.error("endpoints", "a host needs at least one endpoint")
+    return tuple(endpoints)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -305,7 +328,8 @@ def _domain(node: _Fields) -> Domain:
     return Domain(name=name, netbios=netbios, accounts=accounts)
 
 
-def _host(directory: Path, listing: _Fields, domain: Domain, fleet_faults: HostFaults) -> HostModel:
+def _host(directory: Path, listing: _Fields, domain: Domain, fleet_faults: HostFaults,
+          fleet_endpoints: tuple[Endpoint, ...] = DEFAULT_ENDPOINTS) -> HostModel:
     name = listing.get("name", str, required=True)
     path = directory / "host.yml"
     node = _Fields(_read_yaml(path) or {}, path)
@@ -375,6 +399,7 @@ def _host(directory: Path, listing: _Fields, domain: Domain, fleet_faults: HostF
         faults=_faults(node.sub("faults"), fleet_faults),
         http_port=listing.get("http_port", int, 5985), https_port=listing.get("https_port", int, 5986),
         ssh_port=listing.get("ssh_port", int, 22), tags=tuple(listing.get("tags", list, [])),
+        endpoints=_endpoints(node, fleet_endpoints),
     )
 
 
@@ -394,6 +419,7 @@ def load_fleet_model(path: Path) -> FleetModel:
     ref_raw = clock.data.get("reference_time")
     reference = None if ref_raw is None else parse_utc(ref_raw, path=fleet_file, field_name="clock.reference_time")
     fleet_faults = _faults(node.sub("faults"))
+    fleet_endpoints = _endpoints(node)
     hosts = []
     seen: dict[str, str] = {}
     for listing in node.items("hosts"):
@@ -408,7 +434,7 @@ def load_fleet_model(path: Path) -> FleetModel:
         host_dir = path / "hosts" / name
         if not host_dir.is_dir():
             raise ConfigError(f"host folder hosts/{name}/ is missing", path=str(fleet_file), field=listing._name("name"))
-        hosts.append(_host(host_dir, listing, domain, fleet_faults))
+        hosts.append(_host(host_dir, listing, domain, fleet_faults, fleet_endpoints))
     if not hosts:
         raise node.error("hosts", "a fleet needs at least one host")
     return FleetModel(
@@ -445,4 +471,5 @@ def read_events(host: HostModel) -> list[dict[str, Any]]:
 def to_host_spec(host: HostModel, fleet: FleetModel) -> LabHostSpec:
     users = {fleet.username: fleet.password}
     return LabHostSpec(name=host.name, address=host.address, fqdn=host.fqdn, http_port=host.http_port,
-                       https_port=host.https_port, ssh_port=host.ssh_port, users=users, faults=host.faults.protocol)
+                       https_port=host.https_port, ssh_port=host.ssh_port, users=users, faults=host.faults.protocol,
+                       endpoints=host.endpoints)

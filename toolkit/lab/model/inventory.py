@@ -40,6 +40,9 @@ def inventory_document(fleet: Any, endpoints: Mapping[str, Mapping[str, Any]], c
             entry["tags"] = list(host.tags)
             for tag in host.tags:
                 groups.setdefault(tag, {"hosts": []})["hosts"].append(host.name)
+        endpoint = _endpoint_to_use(host)
+        if endpoint is not None:
+            entry.setdefault("winrm", {}).update(endpoint)
         # the other listener's port, for tests that switch scheme per host
         entry["vars"] = {"lab_http_port": http_port, "lab_https_port": https_port}
         hosts[host.name] = entry
@@ -52,6 +55,18 @@ def inventory_document(fleet: Any, endpoints: Mapping[str, Mapping[str, Any]], c
     if groups:
         document["groups"] = groups
     return document
+
+
+def _endpoint_to_use(host: Any) -> dict[str, Any] | None:
+    """The winrm options that select a host's endpoint: None for Windows' default (Microsoft.PowerShell),
+    else the iisfleet JEA endpoint when the host offers one, else its first endpoint."""
+    endpoints = getattr(host, "endpoints", ())
+    if not endpoints or any(e.name.lower() == "microsoft.powershell" for e in endpoints):
+        return None
+    jea = next((e for e in endpoints if e.jea), None)
+    if jea is not None:
+        return {"configuration_name": jea.name, "jea": True}
+    return {"configuration_name": endpoints[0].name}
 
 
 def write_inventory(fleet: Any, endpoints: Mapping[str, Mapping[str, Any]], ca_cert_path: Path | None,

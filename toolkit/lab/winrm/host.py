@@ -25,6 +25,7 @@ import spnego
 
 from toolkit.lab.backend import HostBackend, LabHostSpec
 from toolkit.lab.winrm import auth, soap
+from toolkit.lab.winrm.endpoints import EndpointSession
 from toolkit.lab.winrm.shells import CmdShell, PowerShellShell, Shell
 from toolkit.lab.winrm.soap import NS, SoapError
 
@@ -164,6 +165,8 @@ class WinRMHost:
         self.shells: dict[str, Shell] = {}
         self._shells_lock = threading.Lock()
         self.ports: dict[str, int] = {}
+        #: sessions opened on non-default endpoints, newest last (the tests read what each was asked to run)
+        self.endpoint_sessions: list[EndpointSession] = []
 
     # connections ----------------------------------------------------------------------------------
 
@@ -356,7 +359,8 @@ class WinRMHost:
         action = request.action
         if action == soap.ACTION_CREATE:
             if request.resource_uri.startswith(soap.RESOURCE_PWSH_PREFIX):
-                shell: Shell = PowerShellShell(request, self.backend, principal, client_ip)
+                shell: Shell = PowerShellShell(request, self.backend, principal, client_ip,
+                                               self._endpoint_session(request.resource_uri))
             elif request.resource_uri.lower() == soap.RESOURCE_CMD:
                 shell = CmdShell(request, self.backend, principal, client_ip, self.spec.name)
             else:
@@ -408,6 +412,25 @@ class WinRMHost:
             )
         shell = self._shell(request)
         return action + "Response", getattr(shell, operation)(request)
+
+    def _endpoint_session(self, resource_uri: str) -> EndpointSession | None:
+        """The session configuration the resource URI names; a WSMan fault, as on Windows, when there is none.
+
+        The default FullLanguage, elevated endpoint needs no routing (None): scripts go to the host model."""
+        name = resource_uri[len(soap.RESOURCE_PWSH_PREFIX):].strip("/")
+        endpoint = self.spec.endpoint(name)
+        if endpoint is None:
+            raise SoapError(
+                soap.CODE_INVALID_ARGS,
+                f"The WS-Management service cannot process the request. Cannot find the {name} session "
+                f"configuration in the WSMan: drive on the {self.spec.name} computer.",
+                "w:InvalidResourceURI", sender=True)
+        if endpoint.language == "FullLanguage" and endpoint.elevated:
+            return None
+        session = EndpointSession(endpoint, (self.spec.fqdn or self.spec.name).split(".")[0].upper())
+        self.endpoint_sessions.append(session)
+        del self.endpoint_sessions[:-64]  # a long `lab serve` keeps only the recent ones
+        return session
 
     def close(self) -> None:
         with self._shells_lock:

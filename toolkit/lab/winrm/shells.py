@@ -24,6 +24,7 @@ from psrpcore.types import ErrorCategory, ErrorCategoryInfo, ErrorRecord, NETExc
 
 from toolkit.lab.backend import HostBackend, ScriptAnswer
 from toolkit.lab.winrm import console, soap
+from toolkit.lab.winrm.endpoints import EndpointSession
 from toolkit.lab.winrm.soap import NS, Request, SoapError
 
 _SIGNAL_TERMINATE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate"
@@ -201,12 +202,13 @@ def extract_script(metadata: Any) -> tuple[str, dict[str, Any], bool]:
     return str(chosen.command_text), parameters, False
 
 
-def _error_record(message: str, error_id: str, category: ErrorCategory) -> ErrorRecord:
+def _error_record(message: str, error_id: str, category: ErrorCategory,
+                  error_type: str = "System.Management.Automation.RuntimeException") -> ErrorRecord:
     exception = NETException(Message=message)
-    exception.PSObject.type_names.insert(0, "System.Management.Automation.RuntimeException")
+    exception.PSObject.type_names.insert(0, error_type)
     return ErrorRecord(
         Exception=exception,
-        CategoryInfo=ErrorCategoryInfo(Category=category, Reason="RuntimeException"),
+        CategoryInfo=ErrorCategoryInfo(Category=category, Reason=error_type.rsplit(".", 1)[-1]),
         FullyQualifiedErrorId=error_id,
     )
 
@@ -214,7 +216,8 @@ def _error_record(message: str, error_id: str, category: ErrorCategory) -> Error
 class PowerShellShell(Shell):
     """A Runspace Pool behind a WinRS shell (resource URI ``.../powershell/<configuration>``)."""
 
-    def __init__(self, request: Request, backend: HostBackend, owner: str, client_ip: str) -> None:
+    def __init__(self, request: Request, backend: HostBackend, owner: str, client_ip: str,
+                  session: EndpointSession | None = None) -> None:
         shell = request.body.find("rsp:Shell", NS)
         creation = shell.find("pwsh:creationXml", NS) if shell is not None else None
         if shell is None or creation is None or not (creation.text or "").strip():
@@ -224,6 +227,7 @@ class PowerShellShell(Shell):
         shell_id = shell.attrib.get("ShellId") or str(uuid.uuid4())
         super().__init__(shell_id.upper(), request.resource_uri, owner, client_ip)
         self.backend = backend
+        self.session = session
         self.pool = ServerRunspacePool()
         self.pipelines: dict[str, _PipelineState] = {}
         self.outgoing: dict[str | None, list[bytes]] = {}
@@ -260,6 +264,9 @@ class PowerShellShell(Shell):
         state = self.pipelines[pipeline_id]
         metadata = state.pipeline.metadata
         state.pipeline.start()
+        if self.session is not None:
+            state.run = ScriptRun(self.session.route(metadata, self.backend))
+            return
         try:
             script, parameters, state.out_lines = extract_script(metadata)
         except ValueError as exc:
@@ -295,7 +302,7 @@ class PowerShellShell(Shell):
             # error record, exactly what a real host sends for an uncaught terminating error.
             pipeline._change_state(
                 PSInvocationState.Failed,
-                _error_record(answer.error, "RuntimeException", ErrorCategory.OperationStopped),
+                _error_record(answer.error, answer.error_id, ErrorCategory[answer.error_category], answer.error_type),
             )
         else:
             pipeline.complete()
