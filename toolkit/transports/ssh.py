@@ -6,6 +6,10 @@ shell is PowerShell, so the command is the same short line in both cases: a ``po
 JSON document ``{"script": ..., "parameters": {...}}`` from stdin, runs the script with the parameters
 splatted, and writes UTF-8 output. Parameters are data in that JSON, never part of the command line.
 
+There is no JEA over SSH: Just Enough Administration is a WinRM session configuration, and Windows OpenSSH
+starts an ordinary ``powershell.exe`` for the account. Least privilege over SSH is a non-administrator
+account (docs/windows-setup.md); the JEA endpoint needs the WinRM transport (docs/jea.md).
+
 Host keys are checked against known_hosts by default; an unknown key is refused (category ``tls``: the
 host's identity is unverified, see ``toolkit.transports.errors``).
 """
