@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, err_console, fail, is_tty
+from toolkit.cli.history import HistoryOption, record_run
 from toolkit.errors import InventoryError, ToolkitError
 from toolkit.models import HostConfig, HostResult
 from toolkit.runner import RunHooks
@@ -230,8 +231,12 @@ def run_command(
     ca_bundle: CaBundleOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     verbose: VerboseOption = False,
+    history: HistoryOption = None,
 ) -> None:
-    """Run a playbook's collectors on every selected host and write a run directory."""
+    """Run a playbook's collectors on every selected host and write a run directory.
+
+    The run is then recorded in the run history (`iisfleet runs list`, `iisfleet diff`); IISFLEET_HISTORY=off
+    turns that off."""
     from toolkit.rundir import default_run_dir
     from toolkit.runner import run_playbook
 
@@ -256,6 +261,7 @@ def run_command(
     except OSError as exc:
         fail(f"cannot write the run directory: {exc.filename or ''} {exc.strerror or exc}", EXIT_USAGE)
 
+    record_run(summary.run_dir, history)
     if json_output:
         console.print_json(json.dumps(summary_json(summary)))
     else:
