@@ -150,3 +150,16 @@ def test_hostile_names_are_escaped_in_html_and_markdown() -> None:
     assert "<img" not in render_html(diff) and "&lt;img" in render_html(diff)
     markdown = render_markdown(diff)
     assert "<img" not in markdown and "&lt;img" in markdown and "\x1b" not in markdown
+
+
+def test_run_records_itself_beside_the_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab_runs import served_lab
+
+    monkeypatch.delenv("IISFLEET_HISTORY", raising=False)
+    with served_lab(tmp_path, scenario="healthy", hosts=2) as inventory:
+        code, out = _cli("run", "health-sweep", "-i", str(inventory), "--out", str(tmp_path / "runs" / "one"))
+        assert code == 0, out
+        monkeypatch.setenv("IISFLEET_HISTORY", "off")
+        code, out = _cli("run", "health-sweep", "-i", str(inventory), "--out", str(tmp_path / "runs" / "two"))
+        assert code == 0, out
+    assert _names(tmp_path / "runs" / "history.sqlite") == ["one"]
