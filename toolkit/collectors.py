@@ -251,6 +251,11 @@ def get_collector(collector_id: str) -> Collector:
         raise ConfigError(f"unknown collector {collector_id!r}; bundled: {', '.join(catalog)}") from None
 
 
+def read_bundled_text(name: str) -> str:
+    """The text of a bundled file of ``ps_scripts/`` (CRLF normalised), e.g. ``_session_probe.ps1``."""
+    return _read_text(name)
+
+
 @functools.cache
 def ssh_bootstrap() -> str:
     """The text of ``_ssh_bootstrap.ps1``: reads ``{"script", "parameters"}`` JSON from stdin and runs it."""

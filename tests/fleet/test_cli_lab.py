@@ -68,8 +68,10 @@ def test_hosts_check_table_json_and_exit_code(lab, tmp_path) -> None:
     result = _invoke(["hosts", "check", "-i", str(inventory), "--json"])
     assert result.exit_code == 1, result.output
     checks = {r["host"]: {c["name"]: c["status"] for c in r["checks"]} for r in json.loads(result.stdout)}
+    # the echo lab's hosts do not model the session probe (warn) and offer no JEA endpoint (skip)
     assert checks["good"] == {"dns": "ok", "reverse_dns": checks["good"]["reverse_dns"], "tcp": "ok", "tls": "ok",
-                              "auth": "ok", "command": "ok", "clock": "ok", "envelope": "ok"}
+                              "auth": "ok", "command": "ok", "clock": "ok", "envelope": "ok", "session": "warn",
+                              "rights": "skip", "jea": "skip"}
     assert checks["unknownca"]["tls"] == "fail" and checks["unknownca"]["auth"] == "skip"
     assert checks["refused"]["tcp"] == "fail"
     assert checks["authfail"]["auth"] == "fail" and checks["authfail"]["tls"] == "ok"

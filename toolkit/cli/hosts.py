@@ -20,7 +20,7 @@ from toolkit.secrets import redact
 hosts_app = typer.Typer(help="Check and inspect the hosts of an inventory.", no_args_is_help=True)
 
 _MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]–[/]"}
-_COLUMNS = ("dns", "tcp", "tls", "auth", "command", "clock", "envelope")
+_COLUMNS = ("dns", "tcp", "tls", "auth", "command", "clock", "envelope", "session", "rights", "jea")
 _HEADERS = {"command": "cmd", "envelope": "env"}
 
 
@@ -64,7 +64,7 @@ def check_command(
         console.print(table)
         for result in results:
             for item in result.items:
-                if item.status in ("fail", "warn") or (item.status == "ok" and item.name in ("tls", "clock", "envelope")):
+                if item.status in ("fail", "warn") or (item.status == "ok" and item.name in ("tls", "clock", "envelope", "session", "jea")):
                     line = f"{result.host} {item.name}: {redact(item.detail)}"
                     if item.explanation:
                         line += f"\n    → {redact(item.explanation)}"

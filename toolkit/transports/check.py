@@ -4,12 +4,16 @@ Each host goes through the same ladder, stopping at the first rung that fails (l
 repeat the same failure): DNS forward (and reverse, informative), TCP port, TLS (certificate trust, name
 and expiry) or the SSH host key, authentication, a trivial remote command (the ``Get-HostFact``
 collector, which every host answers and which reports the host clock), clock skew, and for WinRM the
-host's maximum envelope size.
+host's maximum envelope size. Then, before any run, what the session may do (``_session_probe.ps1``:
+PowerShell version, language mode, elevation, the groups that matter, whether inetsrv\\config and the
+Security log are readable), what each missing right will cost (``toolkit.jea.rights``), and whether the
+iisfleet JEA endpoint is registered on the host.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import ssl
 import time
@@ -25,7 +29,8 @@ from toolkit.secrets import redact
 from toolkit.transports import Transport, create_transport
 
 Status = Literal["ok", "warn", "fail", "skip"]
-CHECKS = ("dns", "reverse_dns", "tcp", "tls", "auth", "command", "clock", "envelope")
+CHECKS = ("dns", "reverse_dns", "tcp", "tls", "auth", "command", "clock", "envelope", "session", "rights", "jea")
+SESSION_PROBE = "_session_probe"
 TRIVIAL_COLLECTOR = "Get-HostFact"
 #: Kerberos refuses tickets beyond 5 minutes of skew; warn well before that.
 SKEW_WARN_S = 60.0
@@ -247,6 +252,8 @@ def check_host(host: HostConfig, *, catalog: Mapping[str, Any] | None = None,
                                    f"({output.duration_s * 1000:.0f} ms)"))
         except Exception as exc:
             items.append(_fail("command", exc))
+            if items[-1].category == "environment":  # the probe says what the session lacks
+                items.extend(_session_checks(host, transport, command_timeout))
             return skip_rest("command")
         remote = _parse_utc(str(data.get("utc_now", "")))
         if remote is None:
@@ -269,9 +276,87 @@ def check_host(host: HostConfig, *, catalog: Mapping[str, Any] | None = None,
                 items.append(_fail("envelope", exc))
         else:
             items.append(CheckItem("envelope", "skip", "n/a over SSH"))
+        items.extend(_session_checks(host, transport, command_timeout))
     finally:
         transport.close()
+    items.append(_jea_endpoint_check(host, transport_factory))
     return result
+
+
+def _session_checks(host: HostConfig, transport: Transport, timeout: float) -> list[CheckItem]:
+    """What the session may do, and what each right it lacks will cost (two items: session, rights)."""
+    from toolkit.jea.rights import RIGHTS, cost
+
+    if getattr(transport, "jea", False):
+        return [CheckItem("session", "ok", f"JEA endpoint {host.winrm.configuration_name}: NoLanguage; the collectors "
+                          "run as the endpoint's run-as account"),
+                CheckItem("rights", "ok", "those of the endpoint's run-as account (a virtual account is in "
+                          "Administrators for the session unless the endpoint limits its groups)")]
+    from toolkit.collectors import read_bundled_text
+
+    try:
+        output = transport.run_script(read_bundled_text(f"{SESSION_PROBE}.ps1"), {}, timeout=timeout)
+        if output.had_errors or output.errors:
+            raise ToolkitError("; ".join(output.errors[:2]) or "the probe failed")
+        probe = json.loads(output.stdout.strip()[:100_000])
+        if not isinstance(probe, dict) or probe.get("schema") != "iisfleet.session/1":
+            raise ToolkitError("the session probe's answer is not an iisfleet.session/1 document")
+    except Exception as exc:
+        failure = _fail("session", exc)
+        if failure.category != "environment":
+            failure = CheckItem("session", "warn", f"the session probe did not run: {failure.detail}")
+        return [failure, CheckItem("rights", "skip", "not checked: the session probe did not run")]
+
+    def text(key: str) -> str:
+        return " ".join(str(probe.get(key) or "?").split())[:80]
+
+    mode, version = text("language_mode"), text("ps_version")
+    groups = [str(g)[:40] for g in probe.get("groups") or [] if isinstance(g, str)][:5]
+    detail = (f"PowerShell {version}, {mode}, {text('user')}, "
+              f"{'elevated' if probe.get('elevated') else 'NOT elevated' if probe.get('elevated') is False else 'elevation unknown'}"
+              f", groups: {', '.join(groups) or 'none of Administrators, Event Log Readers, Remote Management Users'}")
+    if mode != "FullLanguage":
+        right = RIGHTS["full-language"]
+        return [CheckItem("session", "fail", detail, "environment", right.fix),
+                CheckItem("rights", "fail", cost("full-language"), "environment", right.fix)]
+    session = CheckItem("session", "ok", detail)
+    if version.split(".")[0].isdigit() and int(version.split(".")[0]) < 5:
+        session = CheckItem("session", "warn", detail + "; JEA needs PowerShell 5.0+ (WMF 5.1)")
+    missing = []
+    if probe.get("elevated") is False or probe.get("inetsrv_config_readable") is False:
+        missing.append("elevated")
+    if probe.get("security_log_readable") is False:
+        missing.append("security-log")
+    if not missing:
+        return [session, CheckItem("rights", "ok", "inetsrv\\config and the Security log are readable")]
+    return [session, CheckItem("rights", "warn", "; ".join(cost(m) for m in missing), "environment",
+                               " | ".join(RIGHTS[m].fix for m in missing))]
+
+
+def _jea_endpoint_check(host: HostConfig, transport_factory: Callable[[HostConfig], Transport] | None) -> CheckItem:
+    """Whether the iisfleet JEA endpoint is registered on the host and this account may open it (WinRM only)."""
+    from dataclasses import replace
+
+    from toolkit.jea import DEFAULT_ENDPOINT
+
+    if host.transport != "winrm":
+        return CheckItem("jea", "skip", "JEA is a WinRM session configuration; not available over SSH")
+    if host.winrm.jea:
+        return CheckItem("jea", "ok", f"in use: {host.winrm.configuration_name}")
+    probe_host = replace(host, winrm=replace(host.winrm, configuration_name=DEFAULT_ENDPOINT, jea=True))
+    transport = (transport_factory or create_transport)(probe_host)
+    try:
+        transport.open()
+    except Exception as exc:
+        message = redact(str(getattr(exc, "message", exc)))
+        if "cannot find" in message.lower() and "session configuration" in message.lower():
+            return CheckItem("jea", "skip", f"the {DEFAULT_ENDPOINT} endpoint is not registered (optional: "
+                             "`iisfleet jea export`, docs/jea.md)")
+        return CheckItem("jea", "warn", f"the {DEFAULT_ENDPOINT} endpoint did not open for this account: {message[:200]}")
+    finally:
+        transport.close()
+    return CheckItem("jea", "ok", f"the {DEFAULT_ENDPOINT} endpoint is registered and opens for this account "
+                     "(set `jea: true` and configuration_name to use it)")
 
 
 def check_hosts(hosts: list[HostConfig], *, concurrency: int = 32,

@@ -78,6 +78,18 @@ def environment_answer(script: str, reason: str, host: str) -> ScriptAnswer:
     return ScriptAnswer(output=[json.dumps(envelope, separators=(",", ":"))])
 
 
+def session_probe_answer(ps_version: str, language: str, elevated: bool) -> ScriptAnswer:
+    """What ``_session_probe.ps1`` reports in a session of this kind (see the script)."""
+    full = language == "FullLanguage"
+    probe = {"schema": "iisfleet.session/1", "ps_version": ps_version, "language_mode": language,
+             "user": "CONTOSO\\iisfleet-lab" if full else None, "elevated": elevated if full else None,
+             "groups": (["Administrators", "Remote Management Users"] if elevated else ["Remote Management Users"])
+             if full else [],
+             "inetsrv_config_readable": elevated if full else None,
+             "security_log_readable": elevated if full else None}
+    return ScriptAnswer(output=[json.dumps(probe, separators=(",", ":"))])
+
+
 class EndpointSession:
     """The endpoint a PowerShell shell was opened on, and the host it belongs to."""
 
@@ -107,6 +119,11 @@ class EndpointSession:
 
         marker = parse_marker(script)
         self.calls.append(marker[0] if marker else "<script>")
+        if marker is not None and marker[0] == "_session_probe":
+            host_model = getattr(backend, "host", None)
+            probe = session_probe_answer(getattr(host_model, "ps_version", "5.1.20348.2849"), self.endpoint.language,
+                                         self.endpoint.elevated)
+            return lambda: probe
         if self.endpoint.language == "ConstrainedLanguage":
             answer = environment_answer(script, "ConstrainedLanguage", self.host)
             return lambda: answer
