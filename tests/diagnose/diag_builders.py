@@ -11,9 +11,11 @@ import hashlib
 import re
 import struct
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from toolkit.diagnose.evidence import ClientProfile, ContentPath, HostEvidence, LogGroup, LogSample, LogView
+from toolkit.parsers.freb import parse_freb
 from toolkit.parsers.sddl import parse_sddl
 from toolkit.parsers.types import (
     AnonymousAuth,
@@ -39,6 +41,8 @@ from toolkit.parsers.types import (
     WindowsAuth,
 )
 
+#: ``freb:`` entries of a case name trace files here (real FREB layout; add your own next to them)
+FREB_FIXTURES = Path(__file__).parents[1] / "fixtures" / "parsers" / "freb"
 APPHOST = "C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config"
 POOL_SID_PREFIX = "S-1-5-82-"
 
@@ -113,7 +117,8 @@ def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
     logon_type), ``rights`` (right → list of principal names or SIDs), ``groups`` (name, sid,
     members: [name]), ``users`` (local account records), ``acl`` (list: site, url, physical, sddl,
     unc, share_sddl), ``spns`` (account → list of SPNs), ``machine_account``, ``event_logs``,
-    ``crash_on_audit_fail``, ``events`` (raw), ``missing`` (key → reason), ``requests`` (site → n).
+    ``crash_on_audit_fail``, ``events`` (raw), ``missing`` (key → reason), ``requests`` (site → n),
+    ``freb`` (trace files under tests/fixtures/parsers/freb/, matched to sites by their siteId).
     """
     sites, effective, pools = [], [], []
     for i, s in enumerate(spec.get("sites", [])):
@@ -184,7 +189,9 @@ def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
                        for e in spec.get("event_logs", []))
     facts = spec.get("facts", {"computer_name": name.upper(), "fqdn": f"{name}.contoso.com",
                                "utc_now": "2026-11-24T12:00:00Z", "domain_joined": True})
-    return HostEvidence(name=name, status=spec.get("status", "ok"), facts=facts, config=config, log=log,
+    freb = tuple(parse_freb((FREB_FIXTURES / f).read_bytes(), f"C:\\inetpub\\logs\\FailedReqLogFiles\\{f}")
+                 for f in spec.get("freb", []))
+    return HostEvidence(name=name, status=spec.get("status", "ok"), facts=facts, config=config, log=log, freb=freb,
                         content=content, rights=rights, groups=local_groups, users=tuple(spec.get("users", [])),
                         machine_account=spec.get("machine_account", f"{name.upper()}$"),
                         spn_queries=spn_queries, spns=spns, logon_failures=failures,

@@ -1,8 +1,8 @@
 """Data-driven cause cases: tests/fixtures/diagnose/cases/*.yml (one per cause id, plus near misses).
 
 Each case lists hosts (see diag_builders.host_from_spec), the causes that must be reported per host
-(``expect``), the ones that must not (``reject``), and optional checks on level, severity, evidence
-text, missing-evidence text, SPN duplicates and clock outliers.
+(``expect``), the ones that must not (``reject``), and optional checks on level, severity, title,
+evidence text, missing-evidence text, SPN duplicates and clock outliers.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def test_case(path: Path) -> None:
     for cause, text in (case.get("evidence_contains") or {}).items():
         summaries = " | ".join(e.summary for e in by_cause[cause].evidence)
         assert text in summaries, summaries
+    for cause, text in (case.get("title_contains") or {}).items():
+        assert text in by_cause[cause].title, by_cause[cause].title
     for cause, text in (case.get("missing_contains") or {}).items():
         assert any(text in m for m in by_cause[cause].missing_evidence), by_cause[cause].missing_evidence
     if "spn_duplicates" in case:

@@ -9,6 +9,8 @@ are refused, sizes capped.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from toolkit.errors import InputError
 
 from ._xml import Node, parse_xml
@@ -95,6 +97,7 @@ def _event(node: Node) -> FrebEvent:
         data=tuple(merged.items()),
         error_text=rendered.get("ErrorCode", ""),
         time_utc=time,
+        line=node.line or None,
     )
 
 
@@ -132,3 +135,107 @@ def parse_freb(data: bytes, path: str) -> FrebTrace:
         time_taken_ms=_int_or_none(root.get("timeTaken")),
         truncated=len(root.all("Event")) > MAX_EVENTS,
     )
+
+
+# --- what a trace says about who refused ------------------------------------------------------------
+
+def error_event(trace: FrebTrace) -> FrebEvent | None:
+    """The event that set the trace's failing status (the first with that status, else the first >= 400)."""
+    first = None
+    for event in trace.events:
+        if event.http_status is None or event.http_status < 400:
+            continue
+        if event.http_status == trace.status_code and event.http_substatus in (None, trace.substatus):
+            return event
+        first = first or event
+    return first
+
+
+@dataclass(frozen=True)
+class FilterVerdict:
+    """Which ISAPI filter a 401.4 trace points at.
+
+    ``running`` is True when the refusal was set while that filter's notification was still running
+    (between its FILTER_START and FILTER_END): the trace says which filter refused. False means only that
+    it was the last filter to start before the refusal (a filter may answer and end before IIS records
+    the status), so another filter that ran earlier cannot be ruled out.
+    """
+
+    name: str
+    start: FrebEvent
+    error: FrebEvent | None
+    running: bool
+    started: tuple[str, ...]  # every filter the trace shows starting, in order, without repeats
+
+
+def refusing_filter(trace: FrebTrace) -> FilterVerdict | None:
+    """Read a 401.4 trace's FILTER_START / FILTER_END events (``FilterName``) against the event that set
+    the error status. None when the trace shows no filter at all (a trace taken without the ISAPI filter
+    area or verbosity)."""
+    open_filters: list[FrebEvent] = []
+    last: FrebEvent | None = None
+    started: list[str] = []
+    refusal = error_event(trace)
+    for event in trace.events:
+        if event.name == "FILTER_START":
+            name = event.value("FilterName")
+            if name:
+                open_filters.append(event)
+                last = event
+                if name not in started:
+                    started.append(name)
+        elif event.name == "FILTER_END" and open_filters:
+            open_filters.pop()
+        elif event is refusal or event.name == "FILTER_ERROR":
+            if open_filters:
+                culprit = open_filters[-1]
+                return FilterVerdict(culprit.value("FilterName"), culprit, event, True, tuple(started))
+            if last is not None:
+                return FilterVerdict(last.value("FilterName"), last, event, False, tuple(started))
+    if last is None:
+        return None
+    return FilterVerdict(last.value("FilterName"), last, refusal, False, tuple(started))
+
+
+@dataclass(frozen=True)
+class AccessDenial:
+    """What a 401.3 trace says: the file that could not be opened, as whom, by which module and why."""
+
+    file: str          # physical path (empty when the trace does not say)
+    identity: str      # DOMAIN\user the file was opened as (empty when unknown)
+    module: str
+    error_code: str    # HRESULT, e.g. 0x80070005
+    error_text: str
+    error: FrebEvent | None
+    file_event: FrebEvent | None
+
+
+#: Events that name the physical file a handler opens (FileName) and who opens it (UserName, DomainName).
+_FILE_EVENTS = ("FILE_CACHE_ACCESS_START", "FILE_CACHE_ACCESS_END", "STATIC_FILE_OPEN", "HANDLER_FILE_OPEN")
+
+
+def denied_access(trace: FrebTrace) -> AccessDenial:
+    """Read a 401.3 trace: the last file-open event before the failing status (its FileName, UserName and
+    DomainName), else the request's physical path; the module and error code of the failing event; the
+    identity from the file event, else the root's tokenUserName."""
+    refusal = error_event(trace)
+    file_event: FrebEvent | None = None
+    physical = ""
+    for event in trace.events:
+        if event is refusal:
+            break
+        if event.name in _FILE_EVENTS and event.value("FileName"):
+            file_event = event
+        elif event.value("PhysicalPath"):
+            physical = event.value("PhysicalPath")
+    identity = ""
+    if file_event is not None:
+        user, domain = file_event.value("UserName"), file_event.value("DomainName")
+        identity = f"{domain}\\{user}" if user and domain else user
+    return AccessDenial(
+        file=file_event.value("FileName") if file_event is not None else physical,
+        identity=identity or trace.token_user_name,
+        module=refusal.module if refusal is not None else "",
+        error_code=refusal.error_code if refusal is not None else "",
+        error_text=refusal.error_text if refusal is not None else "",
+        error=refusal, file_event=file_event)

@@ -346,6 +346,7 @@ class FrebEvent:
     data: tuple[tuple[str, str], ...] = ()  # raw EventData; renderings under "<Name>.text"
     error_text: str = ""  # FREB's rendering, e.g. "Access is denied. (0x80070005)"
     time_utc: str = ""
+    line: int | None = None  # line of the <Event> start tag in the trace file (for citations)
 
     @property
     def is_auth(self) -> bool:

@@ -14,7 +14,8 @@ from toolkit.diagnose.evidence import ContentPath, LogGroup
 from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
 from toolkit.diagnose.rules.base import RuleContext, config_item, make_finding, q
 from toolkit.diagnose.security import AclAnswer, read_access
-from toolkit.parsers.types import AppPool, VirtualDirectory
+from toolkit.parsers.freb import AccessDenial, denied_access
+from toolkit.parsers.types import AppPool, FrebTrace, VirtualDirectory
 
 
 def _pools(ctx: RuleContext) -> list[str]:
@@ -47,6 +48,17 @@ def vdir_for(ctx: RuleContext, url: str) -> VirtualDirectory | None:
                 if best is None or len(v.url_path.rstrip("/")) > len(best.url_path.rstrip("/")):
                     best = v
     return best
+
+
+#: HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED), as FREB's ErrorCode renders it
+ACCESS_DENIED_HRESULT = "0x80070005"
+
+
+def _is_anonymous_identity(identity: str, anonymous_user: str, pool: AppPool) -> bool:
+    """Whether the identity a trace shows is the one anonymous requests run as."""
+    if anonymous_user == "":
+        return identity.lower() == (pool.identity or "").lower()
+    return _short_identity(identity).lower() == _short_identity(anonymous_user).lower()
 
 
 def _identities(ctx: RuleContext, groups: Sequence[LogGroup]) -> tuple[str | None, str, AppPool | None]:
@@ -82,13 +94,63 @@ def _acl_item(ctx: RuleContext, content: ContentPath, answer: AclAnswer | None, 
     return EvidenceItem("acl", ctx.host.name, text, EvidenceSource(file=where, element="share" if share else "ntfs"))
 
 
+def content_for_file(ctx: RuleContext, file: str) -> ContentPath | None:
+    """The collected content path that holds ``file`` (longest physical-path prefix, case-insensitive)."""
+    target = file.replace("/", "\\").rstrip("\\").lower()
+    best = None
+    for c in ctx.host.content:
+        if c.site.lower() != ctx.site.lower() or not c.expanded_path:
+            continue
+        root = c.expanded_path.replace("/", "\\").rstrip("\\").lower()
+        if target == root or target.startswith(root + "\\"):
+            if best is None or len(root) > len(best.expanded_path.rstrip("\\")):
+                best = c
+    return best
+
+
+def freb_denial(ctx: RuleContext) -> tuple[FrebTrace, AccessDenial] | None:
+    """The first 401.3 trace of the site that names the file it could not open (or at least the module)."""
+    for trace in ctx.freb(3):
+        denial = denied_access(trace)
+        if denial.file or denial.module:
+            return trace, denial
+    return None
+
+
+def _freb_denial_item(ctx: RuleContext, trace: FrebTrace, denial: AccessDenial) -> EvidenceItem:
+    event = denial.error or denial.file_event
+    text = (f"{denial.module or 'a module'} set 401.3"
+            + (f" at {denial.error.notification}" if denial.error is not None and denial.error.notification else "")
+            + (f" opening {denial.file}" if denial.file else "")
+            + (f" as {denial.identity}" if denial.identity else "")
+            + f": {denial.error_text or denial.error_code or 'no error code'}")
+    return EvidenceItem("freb", ctx.host.name, text,
+                        EvidenceSource(file=trace.file, line=event.line if event is not None else None,
+                                       element=event.name if event is not None else None))
+
+
+def _short_identity(identity: str) -> str:
+    return "IUSR" if identity.upper() in ("IUSR", "NT AUTHORITY\\IUSR") else identity
+
+
 def _select(ctx: RuleContext):
+    """(url, identity, how we know, pool, content, FREB denial or None). A 401.3 trace, when collected, is
+    the best evidence there is: it names the file that could not be opened and the identity it was opened
+    as, so it decides both over what the log rows and the URL suggest."""
     if not ctx.groups:
         return None
     url = (ctx.uris() or ["/"])[0]
     identity, how, pool = _identities(ctx, ctx.groups)
     content = content_for(ctx, url)
-    return url, identity, how, pool, content
+    denial = freb_denial(ctx)
+    if denial is not None:
+        trace, found = denial
+        if found.file:
+            content = content_for_file(ctx, found.file) or content
+        if found.identity:
+            identity = _short_identity(found.identity)
+            how = f"the Failed Request Trace shows the file opened as {found.identity}"
+    return url, identity, how, pool, content, denial
 
 
 def unc_share_acl_mismatch(ctx: RuleContext) -> list[Finding]:
@@ -96,7 +158,7 @@ def unc_share_acl_mismatch(ctx: RuleContext) -> list[Finding]:
     selected = _select(ctx)
     if selected is None:
         return []
-    url, identity, how, pool, content = selected
+    url, identity, how, pool, content, denial = selected
     if content is None or not content.is_unc:
         return []
     vdir = vdir_for(ctx, url)
@@ -110,6 +172,8 @@ def unc_share_acl_mismatch(ctx: RuleContext) -> list[Finding]:
         return []
     blocked = "share" if not share.read else "NTFS"
     evidence = [_acl_item(ctx, content, ntfs, identity), _acl_item(ctx, content, share, identity, share=True)]
+    if denial is not None:
+        evidence.append(_freb_denial_item(ctx, *denial))
     if vdir is not None:
         evidence.append(config_item(ctx.host.name, f"virtualDirectory {vdir.url_path} physicalPath={vdir.physical_path}"
                                                    + (f" userName={vdir.user_name}" if vdir.user_name else ""),
@@ -141,11 +205,12 @@ def anonymous_identity_vs_pool_identity(ctx: RuleContext) -> list[Finding]:
     selected = _select(ctx)
     if selected is None:
         return []
-    url, identity, how, pool, content = selected
+    url, identity, how, pool, content, denial = selected
     settings = ctx.settings(ctx.groups)
     if content is None or content.sd is None or pool is None or settings is None or identity is None:
         return []
-    if not settings.anonymous.enabled or not how.startswith("anonymous"):
+    if not settings.anonymous.enabled or not (how.startswith("anonymous") or (
+            denial is not None and _is_anonymous_identity(identity, settings.anonymous.user_name, pool))):
         return []
     anon_is_pool = settings.anonymous.user_name == ""
     other = "IUSR" if anon_is_pool else pool.identity
@@ -160,6 +225,8 @@ def anonymous_identity_vs_pool_identity(ctx: RuleContext) -> list[Finding]:
                             settings.anonymous.source),
                 config_item(ctx.host.name, f"application pool {pool.name} runs as {pool.identity}", pool.source),
                 _acl_item(ctx, content, mine, identity), _acl_item(ctx, content, theirs, other)]
+    if denial is not None:
+        evidence.append(_freb_denial_item(ctx, *denial))
     loc = ctx.location(settings.path)
     if anon_is_pool:
         command = f"icacls {q(content.expanded_path)} /grant {q(identity + ':(OI)(CI)RX')}"
@@ -194,24 +261,42 @@ def content_acl_denied(ctx: RuleContext) -> list[Finding]:
     selected = _select(ctx)
     if selected is None:
         return []
-    url, identity, how, pool, content = selected
+    url, identity, how, pool, content, denial = selected
     if identity is None:
         identity, how = "the request's identity", "unknown"
     evidence: list[EvidenceItem] = []
     answer = read_access(content.sd, identity, ctx.host.groups, _pools(ctx)) if content is not None else None
+    found = denial[1] if denial is not None else None
+    # the trace's file counts as access denied only when its error says so (0x80070005)
+    traced = found is not None and bool(found.file) and found.error_code in ("", ACCESS_DENIED_HRESULT)
     extra_missing = []
+    path = content.expanded_path if content is not None else "<physical path>"
     if content is None:
-        extra_missing.append(f"no content ACL collected for {ctx.site}{url}")
+        if not traced:
+            extra_missing.append(f"no content ACL collected for {ctx.site}{url}")
         level, reason = "low", "401.3 means an ACL denied access, but the ACL of the content was not collected"
     elif answer is None:
-        extra_missing.append(f"no security descriptor for {content.expanded_path}")
+        if not traced:
+            extra_missing.append(f"no security descriptor for {content.expanded_path}")
         level, reason = "low", "401.3 means an ACL denied access, but no descriptor was collected"
-    elif answer.read:
+    elif answer.read and not (traced and found.file.rstrip("\\").lower() != path.rstrip("\\").lower()):
         return []  # the ACL we have allows it: leave the rows to the unexplained finding
+    elif answer.read:
+        # The folder lets the identity read, yet the trace shows the file below it refused: an ACL set on
+        # the file (or a subfolder) the collected folder descriptor cannot show.
+        evidence.append(_acl_item(ctx, content, answer, identity))
+        level, reason = "medium", (f"{content.expanded_path} lets {identity} read, but the Failed Request Trace "
+                                   f"shows access denied on {found.file}: an ACL below the folder")
+        path = found.file
     else:
         evidence.append(_acl_item(ctx, content, answer, identity))
         level, reason = "high", f"the NTFS ACL of {content.expanded_path} gives {identity} no read access"
-    path = content.expanded_path if content is not None else "<physical path>"
+    if traced and content is None or (traced and answer is None):
+        level, reason = "medium", (f"the Failed Request Trace shows {found.module or 'IIS'} denied opening "
+                                   f"{found.file} as {found.identity or identity}; the ACL itself was not collected")
+        path = found.file
+    if denial is not None:
+        evidence.append(_freb_denial_item(ctx, *denial))
     explanation = (
         f"Requests for {ctx.site}{url} run as {identity} ({how}), and the file system ACL of {path} does not "
         f"let that identity read the content, so IIS answers 401.3. Grant read and execute to exactly this "

@@ -10,15 +10,29 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import ntpath
 
-from toolkit.diagnose.model import EvidenceItem, Finding, Fix
+from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
 from toolkit.diagnose.rules.base import RuleContext, config_item, make_finding, q
 from toolkit.diagnose.rules.methods import freb_items
-from toolkit.parsers.types import HandlerMapping, IpRule
+from toolkit.parsers.freb import refusing_filter
+from toolkit.parsers.types import HandlerMapping, IpRule, IsapiFilter
+
+
+def _filter_named(filters: list[IsapiFilter], freb_name: str) -> IsapiFilter | None:
+    """The configured filter a trace's FilterName (a DLL path, or a name) refers to."""
+    wanted = freb_name.strip().lower()
+    base = ntpath.basename(wanted)
+    for f in filters:
+        path = f.path.lower()
+        if wanted in (f.name.lower(), path) or (base and base == ntpath.basename(path)):
+            return f
+    return None
 
 
 def isapi_filter_denied(ctx: RuleContext) -> list[Finding]:
-    """An ISAPI filter answered 401 (401.4); names the filters loaded for the site."""
+    """An ISAPI filter answered 401.4: the trace's FILTER_START/FILTER_END events say which one was running
+    when the status was set; without a trace, the filters loaded for the site are named."""
     if not ctx.groups:
         return []
     settings = ctx.settings(ctx.groups)
@@ -26,28 +40,59 @@ def isapi_filter_denied(ctx: RuleContext) -> list[Finding]:
     if settings is None and ctx.host.config is not None:
         filters = [f for f in ctx.host.config.global_isapi_filters if f.enabled]
     traces = ctx.freb(4)
+    verdicts = [(t, v) for t in traces if (v := refusing_filter(t)) is not None]
     evidence = [config_item(ctx.host.name, f"ISAPI filter {f.name} ({f.scope}): {f.path}", f.source) for f in filters]
     evidence += freb_items(ctx, traces)
+    for trace, verdict in verdicts[:3]:
+        how = "was running when the 401.4 was set" if verdict.running else "was the last filter to run before the 401.4"
+        evidence.append(EvidenceItem("freb", ctx.host.name,
+                                     f"FILTER_START {verdict.name} {how} (filters in the trace: "
+                                     f"{', '.join(verdict.started)})",
+                                     EvidenceSource(file=trace.file, line=verdict.start.line, element="FILTER_START")))
+
+    def label(name: str) -> str:
+        configured = _filter_named(filters, name)
+        return configured.name if configured is not None else ntpath.basename(name) or name
+
+    running = sorted({label(v.name) for _t, v in verdicts if v.running})
+    last_only = sorted({label(v.name) for _t, v in verdicts if not v.running})
     names = ", ".join(f.name for f in filters) or "none found in the configuration"
     missing = [] if traces else [ctx.freb_missing_reason() or "no Failed Request Trace"]
-    if len(filters) == 1:
-        level, reason = "high", f"only one ISAPI filter is loaded for the site: {filters[0].name}"
+    if traces and not verdicts:
+        missing.append("the Failed Request Traces show no FILTER_START event (trace the ISAPI filter area)")
+    culprits: list[str] = []
+    if len(running) == 1:
+        culprits = running
+        level, reason = "high", f"the Failed Request Trace shows {running[0]} running when the 401.4 was set"
+    elif running:
+        culprits = running
+        level, reason = "medium", f"traces show different filters running at the 401.4: {', '.join(running)}"
+    elif last_only:
+        culprits = last_only
+        level, reason = "medium", (f"the trace shows {', '.join(last_only)} as the last filter to run before the "
+                                   f"401.4; a filter that ran earlier is not ruled out")
+    elif len(filters) == 1:
+        level, reason = "high", f"the configuration loads one ISAPI filter for the site: {filters[0].name}"
     elif filters:
-        level, reason = "medium", f"{len(filters)} ISAPI filters are loaded; the trace would say which one answered"
+        level, reason = "medium", f"{len(filters)} ISAPI filters are loaded and nothing collected says which refused"
     else:
         level, reason = "low", "401.4 means an ISAPI filter refused, but no filter was found in the configuration"
+    refusing = ", ".join(culprits)
     explanation = (
         f"401.4 means an ISAPI filter looked at the request and refused it itself. IIS has no say in why. "
-        f"The filters loaded for {ctx.site} are: {names}. The reason lies in the filter's own rules or "
+        + (f"The Failed Request Trace names {refusing} as the filter that refused. " if culprits else "")
+        + f"The filters loaded for {ctx.site} are: {names}. The reason lies in the filter's own rules or "
         f"configuration (often a single sign-on, URL scanning or custom authentication product): check its "
         f"logs and documentation, or disable it to confirm it is the one.")
-    first = filters[0].name if filters else "<filter name>"
+    first = culprits[0] if culprits else (filters[0].name if filters else "<filter name>")
     fix = Fix(f"& $env:windir\\system32\\inetsrv\\appcmd.exe list config {q(ctx.site)} "
               f"-section:system.webServer/isapiFilters",
-              notes=f"To confirm, disable one filter on a test server: appcmd set config {q(ctx.site)} "
+              notes=f"To confirm, disable the filter on a test server: appcmd set config {q(ctx.site)} "
                     f"-section:system.webServer/isapiFilters /[name='{first}'].enabled:false. "
                     f"iisfleet never runs this.")
-    return [make_finding(ctx, cause="isapi-filter-denied", title=f"ISAPI filter refused requests ({names})",
+    return [make_finding(ctx, cause="isapi-filter-denied",
+                         title=f"ISAPI filter {refusing} refused requests" if culprits
+                         else f"ISAPI filter refused requests ({names})",
                          severity="medium", groups=ctx.groups, level=level, reason=reason, evidence=evidence,
                          explanation=explanation, fix=fix, uses=["config"], extra_missing=missing)]
 
