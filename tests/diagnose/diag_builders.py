@@ -109,7 +109,8 @@ def _sddl(text: str) -> str:
 def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
     """Build a HostEvidence from a compact mapping.
 
-    Fields: ``facts`` (mapping), ``sites`` (list: name, id, pool, host_header, anonymous, windows,
+    Fields: ``facts`` (mapping), ``sites`` (list: name, id, pool, host_header or bindings (list: protocol,
+    info as in applicationHost.config, ``*:443:shop.contoso.com``), physical, anonymous, windows,
     basic, client_certificate, ip_security, isapi_filters, handlers, authorization, paths (extra
     scopes: mapping path → same keys), vdirs (list: path, physical, user)), ``pools`` (list: name,
     identity_type, user_name), ``log`` (list: site, sub, win32, terminal, handshake, users, clients,
@@ -130,7 +131,8 @@ def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
                       for v in s.get("vdirs", []))
         root_vdir = VirtualDirectory(site=site_name, application_path="/", path="/",
                                      physical_path=s.get("physical", f"C:\\inetpub\\{site_name}"))
-        bindings = (Binding("http", f"*:80:{s.get('host_header', '')}"),)
+        bindings = tuple(Binding(b.get("protocol", "http"), b["info"]) for b in s["bindings"]) if "bindings" in s \
+            else (Binding("http", f"*:80:{s.get('host_header', '')}"),)
         sites.append(Site(id=site_id, name=site_name, bindings=bindings,
                           applications=(Application(site_name, "/", pool, (root_vdir,) + vdirs),),
                           freb_enabled=s.get("freb_enabled", False)))

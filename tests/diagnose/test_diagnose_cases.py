@@ -2,7 +2,7 @@
 
 Each case lists hosts (see diag_builders.host_from_spec), the causes that must be reported per host
 (``expect``), the ones that must not (``reject``), and optional checks on level, severity, title,
-evidence text, missing-evidence text, SPN duplicates and clock outliers.
+evidence text, missing-evidence text, drift items (``drift_contains``/``drift_absent``), SPN duplicates and clock outliers.
 """
 
 from __future__ import annotations
@@ -49,6 +49,13 @@ def test_case(path: Path) -> None:
         assert text in by_cause[cause].title, by_cause[cause].title
     for cause, text in (case.get("missing_contains") or {}).items():
         assert any(text in m for m in by_cause[cause].missing_evidence), by_cause[cause].missing_evidence
+    drift = {(d.site, d.farm, d.attribute, d.hosts) for d in result.drift}
+    for want in case.get("drift_contains") or []:
+        assert any(site == want["site"] and attr == want["attribute"] and list(hosts) == want["hosts"]
+                   and want.get("farm", farm) == farm for site, farm, attr, hosts in drift), (want, drift)
+    for unwanted in case.get("drift_absent") or []:
+        assert not any(attr == unwanted["attribute"] and (not unwanted.get("site") or site == unwanted["site"])
+                       for site, _farm, attr, _hosts in drift), (unwanted, drift)
     if "spn_duplicates" in case:
         assert [d.spn for d in result.spn_duplicates] == case["spn_duplicates"]
     if "spn_mismatches" in case:

@@ -11,6 +11,7 @@ import datetime as dt
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from toolkit.diagnose.evidence import HostEvidence, terminal_groups
 from toolkit.diagnose.model import (
@@ -160,8 +161,49 @@ def spn_mismatches(hosts: Mapping[str, HostEvidence], owners: Mapping[str, froze
 
 # --- drift -----------------------------------------------------------------------------------------
 
-def site_clusters(hosts: Mapping[str, HostEvidence]) -> dict[str, list[tuple[str, str]]]:
-    """Sites served by several servers: same name, or sharing a host-header binding. key → [(host, site)]."""
+@dataclass(frozen=True)
+class Farm:
+    """Sites on several servers that serve the same thing: one farm, compared in drift."""
+
+    label: str                       # the site name most members use
+    identity: str                    # what makes them one farm (a host-header binding, or bindings + content)
+    members: tuple[tuple[str, str], ...]  # (host, site), sorted
+
+
+def _bindings(site: Site) -> tuple[set[str], set[str]]:
+    """(host-header bindings as ``scheme://host:port``, bindings without a host header as ``scheme:port``)."""
+    named, plain = set(), set()
+    for b in site.bindings:
+        if b.protocol.lower() not in ("http", "https"):
+            continue
+        parts = b.binding_information.split(":", 2)
+        port = parts[1] if len(parts) >= 2 else ""
+        if b.host_header:
+            named.add(f"{b.protocol.lower()}://{b.host_header.lower()}:{port}")
+        else:
+            plain.add(f"{b.protocol.lower()}:{port}")
+    return named, plain
+
+
+def _content(site: Site) -> str:
+    """The root application's root physical path, normalised for comparison (empty when unknown)."""
+    for app in site.applications:
+        if app.path.rstrip("/") == "":
+            for vdir in app.virtual_directories:
+                if vdir.path.rstrip("/") == "":
+                    return vdir.physical_path.replace("/", "\\").rstrip("\\").lower()
+    return ""
+
+
+def site_farms(hosts: Mapping[str, HostEvidence]) -> list[Farm]:
+    """Group sites across servers into farms by what they serve, not by name.
+
+    Two sites are one farm when they share a host-header binding (scheme, host, port), or, when neither
+    has a host header, when they have the same name, the same bindings (scheme and port) and the same
+    content (root physical path). Two unrelated sites that share a name ("www" for two brands) are two
+    farms; a site renamed on one server but bound to the same host name stays in its farm. Only farms
+    with members on several servers are returned.
+    """
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def find(x: tuple[str, str]) -> tuple[str, str]:
@@ -176,23 +218,36 @@ def site_clusters(hosts: Mapping[str, HostEvidence]) -> dict[str, list[tuple[str
             parent[max(ra, rb)] = min(ra, rb)
 
     by_key: dict[str, tuple[str, str]] = {}
+    identity: dict[tuple[str, str], str] = {}
     for name, host in sorted(hosts.items()):
         if host.config is None:
             continue
         for site in host.config.sites:
             node = (name, site.name)
             parent.setdefault(node, node)
-            keys = ["name:" + site.name.lower()] + ["hh:" + b.host_header.lower() for b in site.bindings
-                                                     if b.host_header]
+            named, plain = _bindings(site)
+            if named:
+                keys = [f"binding:{b}" for b in sorted(named)]
+                identity[node] = sorted(named)[0]
+            else:
+                content = _content(site)
+                keys = [f"site:{site.name.lower()}|{','.join(sorted(plain))}|{content}"]
+                identity[node] = f"{','.join(sorted(plain)) or 'no http binding'} {content or '(content unknown)'}"
             for key in keys:
                 if key in by_key:
                     union(node, by_key[key])
                 else:
                     by_key[key] = node
-    clusters: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for node in parent:
-        clusters[find(node)[1]].append(node)
-    return {k: sorted(v) for k, v in clusters.items() if len({h for h, _ in v}) > 1}
+        groups[find(node)].append(node)
+    farms = []
+    for root, members in groups.items():
+        if len({h for h, _ in members}) < 2:
+            continue
+        label = Counter(s for _, s in members).most_common(1)[0][0]
+        farms.append(Farm(label, identity[root], tuple(sorted(members))))
+    return sorted(farms, key=lambda f: (f.label.lower(), f.identity))
 
 
 def _local(host: HostEvidence, name: str) -> str:
@@ -280,8 +335,12 @@ def drift(hosts: Mapping[str, HostEvidence], failing: Mapping[tuple[str, str], i
     ``failing`` maps (host, site) → terminal 401 count.
     """
     items: list[DriftItem] = []
-    for cluster in site_clusters(hosts).values():
-        label = Counter(s for _, s in cluster).most_common(1)[0][0]
+    farms = site_farms(hosts)
+    shared = Counter(f.label.lower() for f in farms)
+    for farm in farms:
+        cluster, label = list(farm.members), farm.label
+        # the farm's identity is named only when another farm shares its site name
+        where = label if shared[label.lower()] == 1 else f"{label} [{farm.identity}]"
         prints = {h: fingerprint(hosts[h], s) for h, s in cluster}
         bad = {h for h, s in cluster if failing.get((h, s), 0) > 0}
         members = sorted(prints)
@@ -312,9 +371,10 @@ def drift(hosts: Mapping[str, HostEvidence], failing: Mapping[tuple[str, str], i
             others_value = Counter(prints[h][attr] for h in others).most_common(1)[0][0]
             who = ", ".join(sorted(group))
             summary = (f"{who} {'differs' if len(group) == 1 else 'differ'} from the other {len(others)} on "
-                       f"{label}: {attr}={value} (others: {others_value})")
+                       f"{where}: {attr}={value} (others: {others_value})")
             items.append(DriftItem(site=label, attribute=attr, hosts=tuple(sorted(group)), value=value,
-                                   others_value=others_value, others=tuple(others), score=score, summary=summary))
+                                   others_value=others_value, others=tuple(others), score=score, summary=summary,
+                                   farm=farm.identity))
     return sorted(items, key=lambda d: (-d.score, d.site, d.attribute))
 
 

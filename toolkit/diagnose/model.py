@@ -154,9 +154,12 @@ class DriftItem:
     others: tuple[str, ...]
     score: float
     summary: str
+    #: what makes the compared servers one farm: a host-header binding (``https://shop.contoso.com:443``)
+    #: or, without one, bindings and content (``http:80 d:\\sites\\www``)
+    farm: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"site": self.site, "attribute": self.attribute, "hosts": sorted(self.hosts),
+        return {"site": self.site, "farm": self.farm, "attribute": self.attribute, "hosts": sorted(self.hosts),
                 "value": self.value, "others_value": self.others_value, "others": sorted(self.others),
                 "score": round(self.score, 3), "summary": self.summary}
 
