@@ -7,6 +7,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+# Kerberos (python-gssapi) compiles against libkrb5-dev; without it everything else still works.
+if ! .venv/bin/python -c "import gssapi" 2>/dev/null; then
+  if ! .venv/bin/python -m pip install -q -e '.[kerberos]' >/dev/null 2>&1; then
+    echo "note: python-gssapi could not be built (is libkrb5-dev installed?); Kerberos logons from the" \
+         "ticket cache and the Kerberos tests are unavailable" >&2
+  fi
+fi
 # The compiled log scanner is optional (pip hides the build hook's warning under -q): say so when it is missing.
 if ! .venv/bin/python -c "import toolkit.logs._scan" 2>/dev/null; then
   echo "note: the compiled log scanner was not built (no C compiler, or IISFLEET_NO_NATIVE set);" \

@@ -379,12 +379,14 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                  hooks: RunHooks | None = None, simulated: bool = False, inventory: str | None = None,
                  catalog: Mapping[str, Any] | None = None,
                  transport_factory: Callable[[HostConfig], Transport] | None = None,
-                 stop: threading.Event | None = None) -> RunSummary:
+                 stop: threading.Event | None = None,
+                 after_hosts: Callable[[Path], None] | None = None) -> RunSummary:
     """Run ``playbook`` on ``hosts`` and record everything in ``out_dir``.
 
     ``catalog`` defaults to ``toolkit.collectors.load_catalog()``, ``transport_factory`` to
     ``toolkit.transports.create_transport``. ``stop`` lets a caller other than the main thread request
-    the same stop as a Ctrl-C. Raises ``ConfigError`` before contacting any host when the playbook
+    the same stop as a Ctrl-C. ``after_hosts(run_dir)`` runs on the controller once every host is done and
+    before the report (the directory queries); its failure is logged, never fatal. Raises ``ConfigError`` before contacting any host when the playbook
     does not bind, ``UsageError`` when ``out_dir`` already holds a run, ``OSError`` when it cannot be
     written; per-host problems are results, never exceptions.
     """
@@ -454,6 +456,12 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     meta.update(finished_utc=summary.finished_utc, status=status,
                 counts={s: summary.count(s) for s in ("ok", "partial", "failed", "skipped")})
     writer.write_meta(meta)
+    if after_hosts is not None:
+        try:
+            after_hosts(out_dir)
+        except Exception as exc:  # noqa: BLE001 - the hosts' evidence is kept whatever happens here
+            writer.log("warning", message=redact(f"controller-side step failed: {type(exc).__name__}: {exc}"))
+            log.warning("controller-side step failed: %s", redact(str(exc)))
     writer.log("run_finished", status=status, duration_s=round(summary.duration_s, 3), **meta["counts"])
     if getattr(playbook, "report", False):
         summary.report_written = _write_reports(out_dir, writer)

@@ -98,6 +98,13 @@ def load_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = No
     ``ca_bundle`` (``--ca-bundle``) replaces every WinRM host's CA bundle: the quick fix when certificates
     come from an internal CA the system store does not hold.
     """
+    hosts, simulated, _ = load_run_targets(inventory, limit, ca_bundle)
+    return hosts, simulated
+
+
+def load_run_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = None) \
+        -> tuple[list[HostConfig], bool, Any]:
+    """``load_targets`` plus the controller-side step for the inventory's ``directory:`` section (or None)."""
     from toolkit.inventory import load_inventory
 
     loaded = load_inventory(inventory, prompt=prompt_secret)
@@ -109,7 +116,22 @@ def load_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = No
                                  else f"{inventory}: the inventory has no hosts")
     if ca_bundle is not None:
         hosts = [replace(h, winrm=replace(h.winrm, ca_bundle=str(ca_bundle))) for h in hosts]
-    return hosts, bool(getattr(loaded, "simulated", False))
+    return hosts, bool(getattr(loaded, "simulated", False)), directory_step(loaded)
+
+
+def directory_step(loaded: Any) -> Any:
+    """``run_dir -> None``: query the domain controllers after the hosts (None without ``directory:``)."""
+    config = getattr(loaded, "directory", None)
+    if config is None:
+        return None
+    ref = config.credential
+    credential = loaded.resolver.resolve(ref) if ref is not None and ref.kind not in ("kerberos", "none") else None
+
+    def step(run_dir: Path) -> None:
+        from toolkit.directory import collect_for_run
+
+        collect_for_run(run_dir, config, credential)
+    return step
 
 
 CaBundleOption = Annotated[Path | None, typer.Option(
@@ -248,12 +270,13 @@ def run_command(
     try:
         params = parse_params(param)
         book = load_playbook(playbook)
-        hosts, simulated = load_targets(inventory, limit, ca_bundle)
+        hosts, simulated, after_hosts = load_run_targets(inventory, limit, ca_bundle)
         run_dir = out or default_run_dir(book.name)
         live = is_tty() and sys.stderr.isatty() and not json_output
         with ProgressHooks(len(hosts), live=live, json_mode=json_output) as hooks:
             summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
-                                   deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory))
+                                   deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory),
+                                   after_hosts=after_hosts)
     except typer.BadParameter as exc:
         fail(str(exc))
     except ToolkitError as exc:

@@ -38,6 +38,8 @@ from toolkit.diagnose.fleet import (
     attach_drift,
     clock_offsets,
     clock_outliers,
+    directory_notes,
+    directory_spn_owners,
     drift,
     matrix,
     merge_findings,
@@ -94,12 +96,19 @@ def _legs_only_lowered(finding: Finding) -> Finding:
     return replace(finding, confidence=Confidence(level, reason))
 
 
-def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datetime | None = None) -> Diagnosis:
+def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datetime | None = None,
+             directory: Any = None) -> Diagnosis:
     """Diagnose a fleet. ``collected_utc`` is the controller's collection time (the clock reference for
-    fleets of fewer than three hosts; larger fleets use their median clock)."""
+    fleets of fewer than three hosts; larger fleets use their median clock). ``directory`` is what the
+    domain controllers answered (``toolkit.directory.facts.DirectoryFacts``): SPN holders, account state
+    and nested domain groups from LDAP then take precedence over what the web servers reported."""
+    from toolkit.directory.facts import with_directory
+
+    hosts = {name: with_directory(h, directory) for name, h in hosts.items()}
     owners, seen_by = spn_owners(hosts)
+    owners, seen_by = directory_spn_owners(hosts, owners, seen_by, directory)
     offsets, label = clock_offsets(hosts, collected_utc)
-    fleet = FleetContext(spn_owners=owners, clock_offsets=offsets, clock_reference=label)
+    fleet = FleetContext(spn_owners=owners, clock_offsets=offsets, clock_reference=label, directory=directory)
     per_host = {name: diagnose_host(hosts[name], fleet) for name in sorted(hosts)}
     failing: dict[tuple[str, str], int] = defaultdict(int)
     for name, host in hosts.items():
@@ -120,11 +129,15 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
         findings=tuple(sorted(findings, key=Finding.sort_key)), drift=tuple(drift_items),
         matrix=tuple(matrix(hosts, per_host)), clock_outliers=tuple(clock_outliers(hosts, offsets, label)),
         spn_duplicates=tuple(spn_duplicates(owners, seen_by)), spn_mismatches=tuple(spn_mismatches(hosts, owners)),
-        hosts=statuses)
+        hosts=statuses, evidence_notes=tuple(directory_notes(findings, directory)))
 
 
 def diagnose_run(run: Any) -> Diagnosis:
     """Diagnose a loaded run directory (RUNNER's ``RunData``, duck-typed)."""
+    from toolkit.directory.facts import load_directory
+
     meta = getattr(run, "meta", {}) or {}
     collected = meta.get("finished_utc") or meta.get("started_utc")
-    return diagnose(evidence_from_run(run), collected_utc=collected)
+    path = getattr(run, "path", None)
+    directory = load_directory(path) if path is not None else None
+    return diagnose(evidence_from_run(run), collected_utc=collected, directory=directory)

@@ -445,3 +445,69 @@ def matrix(hosts: Mapping[str, HostEvidence], per_host: Mapping[str, Sequence[Fi
             cells.append(MatrixCell(name, site, int(host.log.requests_by_site.get(site, 0)), terminal.get(site, 0),
                                     leading))
     return cells
+
+
+# --- the directory ---------------------------------------------------------------------------------
+
+def directory_spn_owners(hosts: Mapping[str, HostEvidence], owners: Mapping[str, frozenset[str]],
+                         seen_by: Mapping[str, set[str]], directory: object) \
+        -> tuple[dict[str, frozenset[str]], dict[str, set[str]]]:
+    """Fleet SPN owners with the directory's answer taking precedence for every SPN it was asked about:
+    LDAP lists *every* account holding an SPN, setspn on a web server only the accounts it was given."""
+    merged = dict(owners)
+    seen = {k: set(v) for k, v in seen_by.items()}
+    if directory is None or not getattr(directory, "usable", False):
+        return merged, seen
+    for key, holders in directory.spn_holders.items():  # type: ignore[attr-defined]
+        merged[key] = holders
+    for name, host in hosts.items():
+        for host_name in host_names(host):
+            key = f"http/{host_name}"
+            if key in directory.spn_holders:  # type: ignore[attr-defined]
+                seen.setdefault(key, set()).add(name)
+        if host.config is not None:
+            for site in host.config.sites:
+                for host_name in host_names(host, site.name):
+                    if f"http/{host_name}" in directory.spn_holders:  # type: ignore[attr-defined]
+                        seen.setdefault(f"http/{host_name}", set()).add(name)
+    return merged, seen
+
+
+#: cause → what it was judged on when no domain controller answered
+_WEAKER = {
+    "kerberos-spn-duplicate": "SPN registrations from setspn -L on the web servers (a second hop to a DC that "
+                              "can fail, and it lists only the accounts it was asked about)",
+    "kerberos-spn-missing": "SPN registrations from setspn -L on the web servers",
+    "kerberos-kernel-mode-mismatch": "SPN registrations from setspn -L on the web servers",
+    "account-locked-out": "4625 records and local account data, not the account's state in the domain",
+    "account-disabled-or-expired": "4625 records and local account data, not the account's state in the domain",
+    "logon-right-denied": "local group lists only: membership in nested domain groups was not resolved",
+    "content-acl-denied": "local group lists only: membership in nested domain groups was not resolved",
+    "unc-share-acl-mismatch": "descriptors read by the web server and local group lists only",
+}
+
+
+def directory_notes(findings: Iterable[Finding], directory: object) -> list[str]:
+    """What the report must say about the directory: which causes were judged on weaker evidence."""
+    notes: list[str] = []
+    usable = directory is not None and getattr(directory, "usable", False)
+    if usable:
+        errors = list(getattr(directory, "errors", ()))
+        notes.append(f"Domain facts read over {directory.source()}; SPN holders searched "  # type: ignore[attr-defined]
+                     f"{getattr(directory, 'spn_scope', '') or 'in the domain'}.")
+        notes += [f"Directory query problem: {e}" for e in errors[:5]]
+        return notes
+    weaker = sorted({(f.cause, h) for f in findings if f.cause in _WEAKER for h in f.hosts})
+    if directory is None:
+        head = "No directory: section in the inventory, so domain facts were not read from a domain controller."
+    else:
+        errors = "; ".join(list(getattr(directory, "errors", ()))[:3])
+        head = f"The directory was configured but no domain controller answered ({errors or 'no details'})."
+    if weaker:
+        notes.append(head)
+        by_cause: dict[str, list[str]] = defaultdict(list)
+        for cause, host in weaker:
+            by_cause[cause].append(host)
+        notes += [f"{cause} on {', '.join(hosts_)}: judged on weaker evidence: {_WEAKER[cause]}."
+                  for cause, hosts_ in sorted(by_cause.items())]
+    return notes

@@ -12,13 +12,14 @@ from typing import Any, Literal
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 Level = Literal["high", "medium", "low"]
-EvidenceKind = Literal["log", "config", "event", "right", "acl", "spn", "freb", "host", "drift"]
+EvidenceKind = Literal["log", "config", "event", "right", "acl", "spn", "directory", "freb", "host", "drift"]
 
 #: Most severe first; the report's ``--fail-on`` compares against this order.
 SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
 LEVEL_ORDER: tuple[str, ...] = ("high", "medium", "low")
 #: Evidence is listed in this order: what happened, then why.
-KIND_ORDER: tuple[str, ...] = ("log", "freb", "event", "config", "right", "acl", "spn", "host", "drift")
+KIND_ORDER: tuple[str, ...] = ("log", "freb", "event", "config", "right", "acl", "spn", "directory", "host",
+                                "drift")
 
 
 def severity_rank(severity: str) -> int:
@@ -256,6 +257,8 @@ class Diagnosis:
     spn_duplicates: tuple[SpnDuplicate, ...]
     spn_mismatches: tuple[SpnMismatch, ...]
     hosts: tuple[HostStatus, ...]
+    #: where causes were judged on weaker evidence (no directory), or what the directory could not answer
+    evidence_notes: tuple[str, ...] = ()
 
     def findings_for(self, host: str) -> list[Finding]:
         return [f for f in self.findings if host in f.hosts]
@@ -280,4 +283,5 @@ class Diagnosis:
             "spn_duplicates": [d.to_dict() for d in sorted(self.spn_duplicates, key=lambda d: d.spn)],
             "spn_mismatches": [m.to_dict() for m in sorted(self.spn_mismatches,
                                                            key=lambda m: (m.host, m.site, m.spn))],
+            **({"evidence_notes": list(self.evidence_notes)} if self.evidence_notes else {}),
         }

@@ -815,7 +815,33 @@ def load_ansible(path: Path, *, document: Any = None, text: str | None = None) -
     kind: InventoryFormat = (
         "ansible-yaml" if kinds and all(k == "ansible-yaml" for k in kinds) else "ansible-ini"
     )
-    return Inventory(path=path, format=kind, hosts=hosts, groups=groups, simulated=False, warnings=warnings)
+    return Inventory(path=path, format=kind, hosts=hosts, groups=groups, simulated=False, warnings=warnings,
+                     directory=_directory(parsed, mapper))
+
+
+def _directory(parsed: _Parsed, mapper: _Mapper) -> Any:
+    """``iisfleet_directory`` in the ``all`` vars (inventory or group_vars/all): the directory section, with
+    its credential inline (``{username, password: {env: NAME} | {prompt: true} | {keyring: ...}}``)."""
+    found = dict(mapper.group_vars("all"))
+    found.update(parsed.group("all").vars)
+    sourced = found.get("iisfleet_directory")
+    if sourced is None:
+        return None
+    from toolkit.directory.config import parse_directory
+    from toolkit.inventory.credentials import CredentialRef, parse_password_ref
+
+    def inline(value: Any, field: str) -> CredentialRef:
+        if not isinstance(value, Mapping) or not isinstance(value.get("username"), str):
+            raise InventoryError("expected {username: ..., password: {env: NAME}}", path=sourced.path,
+                                 line=sourced.line, field=f"iisfleet_directory.{field.split('.', 1)[1]}")
+        if value.get("kerberos"):
+            return CredentialRef(name="directory", username=value["username"], kind="kerberos")
+        kind, reference = parse_password_ref(value.get("password"), credential="directory", simulated=False,
+                                             path=sourced.path or "", line=sourced.line or 1)
+        return CredentialRef(name="directory", username=value["username"], kind=kind, reference=reference,
+                             path=sourced.path, line=sourced.line)
+
+    return parse_directory(sourced.value, path=sourced.path or "", line=sourced.line, credential_ref=inline)
 
 
 def _host_order(parsed: _Parsed) -> Iterable[str]:

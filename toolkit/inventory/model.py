@@ -48,6 +48,8 @@ class Inventory:
     simulated: bool = False
     warnings: list[str] = field(default_factory=list)
     resolver: CredentialResolver = field(default_factory=CredentialResolver)
+    #: the ``directory:`` section (``toolkit.directory.config.DirectoryConfig``), None when absent
+    directory: Any = None
 
     def match(self, limit: str | None = None) -> list[HostEntry]:
         """Hosts matching ``limit`` (see ``toolkit.inventory.limit``) without touching credentials."""

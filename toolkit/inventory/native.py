@@ -17,7 +17,7 @@ from toolkit.inventory.model import HostEntry, Inventory
 from toolkit.inventory.options import Sourced, build_ssh, build_winrm, check_option_names, layer
 from toolkit.inventory.yamlsource import key_line, line_of, start_line
 
-TOP_KEYS = {"simulated", "defaults", "credentials", "groups", "hosts"}
+TOP_KEYS = {"simulated", "defaults", "credentials", "groups", "hosts", "directory"}
 DEFAULT_KEYS = {"transport", "credential", "winrm", "ssh", "time_budget", "vars", "tags"}
 GROUP_KEYS = {"hosts", "children", "vars", "tags", "transport", "credential", "winrm", "ssh", "time_budget"}
 HOST_KEYS = {"address", "transport", "credential", "winrm", "ssh", "tags", "vars", "time_budget"}
@@ -29,7 +29,7 @@ def looks_native(document: Any) -> bool:
     """True when a YAML document is an iisfleet inventory rather than an Ansible one."""
     if not isinstance(document, Mapping) or not document:
         return False
-    if {"simulated", "defaults", "credentials", "groups"} & set(document):
+    if {"simulated", "defaults", "credentials", "groups", "directory"} & set(document):
         return True
     # Only `hosts:` at the top: iisfleet maps host names to host settings; Ansible would make `hosts`
     # a group whose value has hosts/children/vars keys.
@@ -187,8 +187,26 @@ class _Loader:
                 line_of(hosts, name) if name in hosts else None,
             )
         return Inventory(
-            path=self.path, format="iisfleet", hosts=entries, groups=group_members, simulated=simulated
+            path=self.path, format="iisfleet", hosts=entries, groups=group_members, simulated=simulated,
+            directory=self.directory(credentials),
         )
+
+    def directory(self, credentials: Mapping[str, CredentialRef]) -> Any:
+        """The ``directory:`` section (toolkit/directory/config.py), or None."""
+        if self.doc.get("directory") is None:
+            return None
+        from toolkit.directory.config import parse_directory
+
+        def named(value: Any, field: str) -> CredentialRef:
+            if not isinstance(value, str) or value not in credentials:
+                raise self.error(f"unknown credential {value!r} (define it under credentials:)",
+                                 self.doc["directory"], "credential", field)
+            return credentials[value]
+
+        section = self.doc["directory"]
+        return parse_directory(section, path=self.file, line=key_line(self.doc, "directory") or None,
+                               credential_ref=named,
+                               key_line=lambda key: key_line(section, key) if isinstance(section, Mapping) else None)
 
     def credentials(self, simulated: bool) -> dict[str, CredentialRef]:
         section = self.mapping(self.doc, "credentials", "credentials")

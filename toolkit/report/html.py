@@ -172,6 +172,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         for h in report["hosts"]
     )
     drift = "".join(f"<li>{_e(d.get('summary') or d, 600)}</li>" for d in report["drift"])
+    notes = "".join(f"<li>{_e(n, 600)}</li>" for n in report.get("evidence_notes") or ())
     findings = "".join(_finding_html(i, f) for i, f in enumerate(report["findings"], 1)) or \
         "<p>No terminal 401 needs attention.</p>"
     warnings = "".join(f'<div class="sim">WARNING: {_e(w, 1000)}</div>' for w in shared_configuration_warnings(report))
@@ -193,6 +194,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<section id=\"timeline\"><h2>Terminal 401 per hour and server</h2>{_timeline_svg(report['timeline'])}</section>",
         f"<section id=\"matrix\"><h2>Server × site: terminal 401 rate</h2>{_matrix_svg(report['matrix'])}</section>",
         f"<section id=\"drift\"><h2>Drift</h2><ul>{drift}</ul></section>" if drift else "",
+        f"<section id=\"domain\"><h2>Domain evidence</h2><ul>{notes}</ul></section>" if notes else "",
         "<section id=\"hosts\"><h2>Hosts</h2><table><tr><th>host</th><th>status</th><th class=\"num\">requests</th>"
         f"<th class=\"num\">terminal 401</th><th>problem</th></tr>{host_rows}</table></section>",
         "</main></body></html>\n",

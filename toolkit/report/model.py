@@ -196,6 +196,10 @@ def build_report(run_meta: Mapping[str, Any], diagnosis: Mapping[str, Any],
         "spn_mismatches": _as_list(diagnosis.get("spn_mismatches")),
         "clock_outliers": _as_list(diagnosis.get("clock_outliers")),
         "findings": findings,
+        # where the domain facts came from, or which causes were judged without them (only when there is
+        # something to say, so reports of fleets the directory does not concern are unchanged)
+        **({"evidence_notes": [str(n) for n in _as_list(diagnosis.get("evidence_notes"))]}
+           if diagnosis.get("evidence_notes") else {}),
     }
 
 

@@ -114,6 +114,11 @@ def render_text(report: Mapping[str, Any]) -> str:
         for d in report["drift"]:
             add(f"  - {clean(d.get('summary') or d)}")
         add("")
+    if report.get("evidence_notes"):
+        add("Domain evidence:")
+        for note in report["evidence_notes"]:
+            add(f"  - {clean(note, 600)}")
+        add("")
     failed = [h for h in report["hosts"] if h["status"] in ("failed", "partial")]
     if failed:
         add("Hosts with collection problems:")
@@ -185,6 +190,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if report["drift"]:
         out += ["## Drift", ""]
         out += [f"- {_md_cell(d.get('summary') or d)}" for d in report["drift"]]
+        out.append("")
+    if report.get("evidence_notes"):
+        out += ["## Domain evidence", ""]
+        out += [f"- {_md_cell(n, 600)}" for n in report["evidence_notes"]]
         out.append("")
     out += ["## Hosts", "", "| host | status | requests | terminal 401 | problem |", "|---|---|---:|---:|---|"]
     for h in report["hosts"]:

@@ -52,6 +52,12 @@ class FleetContext:
     clock_reference: str = ""
     #: Kerberos' default "maximum tolerance for computer clock synchronization"
     max_skew_s: float = 300.0
+    #: what the domain controllers answered (toolkit.directory.facts.DirectoryFacts), None without a directory
+    directory: Any = None
+
+    @property
+    def has_directory(self) -> bool:
+        return self.directory is not None and self.directory.usable
 
 
 @dataclass

@@ -80,6 +80,38 @@ def _negotiate(settings: EffectiveSettings | None) -> bool:
                 and any(p.lower().startswith("negotiate") for p in settings.windows.providers))
 
 
+def wanted_held_by(ctx: RuleContext, account: str) -> list[str]:
+    """The site's wanted SPNs that ``account`` holds: from the directory for every SPN it was asked about
+    (it lists every holder), else from the setspn listings the host collected."""
+    wanted = wanted_spns(ctx.host, ctx.site)
+    directory = ctx.fleet.directory if ctx.fleet.has_directory else None
+    held = set()
+    for spn in wanted:
+        holders = directory.spn_holders.get(spn) if directory is not None else None
+        if holders is not None:
+            if any(same_principal(ctx.host, h, account) for h in holders):
+                held.add(spn)
+        elif spn in spns_on(ctx.host, account):
+            held.add(spn)
+    return [s for s in wanted if s in held]
+
+
+def _directory_items(ctx: RuleContext) -> list[EvidenceItem]:
+    directory = ctx.fleet.directory if ctx.fleet.has_directory else None
+    if directory is None:
+        return []
+    items = []
+    for spn in wanted_spns(ctx.host, ctx.site):
+        holders = directory.spn_holders.get(spn)
+        if holders is not None:
+            items.append(EvidenceItem("directory", ctx.host.name,
+                                      f"{spn_text(spn)} is held by {', '.join(sorted(holders)) or 'no account'} "
+                                      f"({directory.spn_scope or 'domain'})",
+                                      EvidenceSource(file=directory.source(),
+                                                     element=f"(servicePrincipalName={spn_text(spn)})")))
+    return items
+
+
 def _queried(host: HostEvidence, account: str) -> bool:
     return any(same_principal(host, a, account) for a, _ in host.spn_queries)
 
@@ -151,6 +183,7 @@ def kerberos_spn_duplicate(ctx: RuleContext) -> list[Finding]:
     evidence = [_windows_item(ctx, settings)] + ([_pool_item(ctx, pool)] if pool else [])
     evidence += [EvidenceItem("spn", ctx.host.name, f"{spn.upper().split('/')[0]}/{spn.split('/', 1)[1]} is "
                               f"registered on {len(owners)} accounts: {', '.join(sorted(owners))}")]
+    evidence += _directory_items(ctx)
     target = remove[0] if remove else sorted(owners)[-1]
     explanation = (
         f"Clients ask the domain for a Kerberos ticket for {spn.upper().split('/')[0]}/{spn.split('/', 1)[1]}, "
@@ -180,7 +213,7 @@ def kerberos_kernel_mode_mismatch(ctx: RuleContext) -> list[Finding]:
     w = settings.windows
     if not w.use_kernel_mode or w.use_app_pool_credentials:
         return []
-    on_pool = [s for s in spns_on(ctx.host, pool.user_name) if s in wanted_spns(ctx.host, ctx.site)]
+    on_pool = wanted_held_by(ctx, pool.user_name)
     if not on_pool:
         return []
     loc = ctx.location(settings.path)
@@ -193,7 +226,8 @@ def kerberos_kernel_mode_mismatch(ctx: RuleContext) -> list[Finding]:
     fix = Fix(f"& $env:windir\\system32\\inetsrv\\appcmd.exe set config {q(loc)} "
               f"-section:system.webServer/security/authentication/windowsAuthentication "
               f"/useAppPoolCredentials:true /commit:apphost", notes="iisfleet never runs this.")
-    evidence = [_windows_item(ctx, settings), _pool_item(ctx, pool)] + _spn_items(ctx, pool.user_name)
+    evidence = [_windows_item(ctx, settings), _pool_item(ctx, pool)] + _spn_items(ctx, pool.user_name) \
+        + _directory_items(ctx)
     return [make_finding(ctx, cause="kerberos-kernel-mode-mismatch",
                          title=f"Kernel-mode auth cannot decrypt tickets for {pool.user_name}", severity="high",
                          groups=groups, level="high",
@@ -212,12 +246,15 @@ def kerberos_spn_missing(ctx: RuleContext) -> list[Finding]:
         return []
     assert pool is not None
     wanted = wanted_spns(ctx.host, ctx.site)
-    on_pool = [s for s in spns_on(ctx.host, pool.user_name) if s in wanted]
+    on_pool = wanted_held_by(ctx, pool.user_name)
     if on_pool:
         return []
     missing = []
     level, reason = "high", f"no {', '.join(spn_text(w) for w in wanted)} on {pool.user_name}"
-    if not _queried(ctx.host, pool.user_name):
+    asked = ctx.fleet.has_directory and all(w in ctx.fleet.directory.spn_holders for w in wanted)
+    if asked:
+        reason += f" ({ctx.fleet.directory.source()})"
+    elif not _queried(ctx.host, pool.user_name):
         missing.append(f"setspn -L was not run for {pool.user_name}")
         level, reason = "low", f"the SPNs of {pool.user_name} were not collected"
     name = wanted[-1].split("/", 1)[1] if wanted else ctx.host.name
@@ -231,7 +268,7 @@ def kerberos_spn_missing(ctx: RuleContext) -> list[Finding]:
               notes=f"Register every name clients use (short name and FQDN). Then: appcmd set config "
                     f"{q(ctx.location(settings.path))} -section:system.webServer/security/authentication/"
                     f"windowsAuthentication /useAppPoolCredentials:true /commit:apphost. iisfleet never runs this.")
-    evidence = [_windows_item(ctx, settings), _pool_item(ctx, pool)]
+    evidence = [_windows_item(ctx, settings), _pool_item(ctx, pool)] + _directory_items(ctx)
     evidence.append(EvidenceItem("spn", ctx.host.name,
                                  f"SPNs on {pool.user_name}: {', '.join(spns_on(ctx.host, pool.user_name)) or 'none'}"))
     return [make_finding(ctx, cause="kerberos-spn-missing", title=f"No HTTP SPN on {pool.user_name}",

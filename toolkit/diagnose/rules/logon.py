@@ -14,7 +14,7 @@ from typing import Any
 
 from toolkit.diagnose import signals as S
 from toolkit.diagnose.evidence import LogGroup
-from toolkit.diagnose.model import EvidenceItem, Finding, Fix
+from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
 from toolkit.diagnose.rules.base import (
     RuleContext,
     any_of,
@@ -102,6 +102,13 @@ def user_record(ctx: RuleContext, name: str) -> Mapping[str, Any] | None:
                 short_name(name) and not is_domain_account(name, ctx.host.facts):
             return user
     return None
+
+
+def directory_item(ctx: RuleContext, record: Mapping[str, Any]) -> EvidenceItem:
+    """The account's state as the domain controller reported it (one line, attributes as read)."""
+    return EvidenceItem("directory", ctx.host.name, f"domain account {record.get('summary')}",
+                        EvidenceSource(file=f"LDAP {record.get('dc') or ''}".strip(),
+                                       element=f"(sAMAccountName={short_name(str(record.get('name') or ''))})"))
 
 
 def _anon_config_item(ctx: RuleContext, groups: Sequence[LogGroup]) -> list[EvidenceItem]:
@@ -322,7 +329,11 @@ def account_locked_out(ctx: RuleContext) -> list[Finding]:
     evidence = event_evidence(ctx.host.name, failures) + (_anon_config_item(ctx, groups)
                                                           if identity.is_anonymous_identity else [])
     level, reason = "medium", f"sc-win32-status 1909 (account locked out) for {identity.name}"
-    if record is not None and record.get("locked_out"):
+    if record is not None and record.get("source") == "directory":
+        evidence.append(directory_item(ctx, record))
+        if record.get("locked_out"):
+            level, reason = "high", reason + f"; the domain controller reports {record.get('name')} locked out"
+    elif record is not None and record.get("locked_out"):
         evidence.append(EvidenceItem("host", ctx.host.name, f"local account {record.get('name')} locked_out=True"))
         level, reason = "high", reason + "; the local account is locked out"
     elif failures:
@@ -369,7 +380,14 @@ def account_disabled_or_expired(ctx: RuleContext) -> list[Finding]:
     evidence = event_evidence(ctx.host.name, failures) + (_anon_config_item(ctx, groups)
                                                           if identity.is_anonymous_identity else [])
     level, reason = "medium", f"sc-win32-status says the account is {state}"
-    if record is not None:
+    if record is not None and record.get("source") == "directory":
+        evidence.append(directory_item(ctx, record))
+        problems = [p for p in record.get("problems") or () if p != "locked out"]
+        if problems:
+            state = problems[0] if state == "disabled or expired" or state not in problems else state
+            level, reason = "high", reason + f"; the domain controller reports {record.get('name')}: " \
+                f"{', '.join(problems)}"
+    elif record is not None:
         flags = {k: record.get(k) for k in ("enabled", "password_expired", "account_expires")}
         evidence.append(EvidenceItem("host", ctx.host.name, f"local account {record.get('name')}: "
                                      + ", ".join(f"{k}={v}" for k, v in flags.items())))

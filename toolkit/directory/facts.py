@@ -1,0 +1,136 @@
+"""The directory's answers as the diagnosis reads them (pure: loaded from ``directory.json``).
+
+:func:`load_directory` returns ``None`` for a run without a ``directory:`` section, and facts with
+``usable=False`` when one was configured but no DC answered; either way the diagnosis then judges SPNs,
+account state and domain group membership on what the web servers showed, and says so.
+:func:`with_directory` folds the answers into a host's evidence the way the rules already read it:
+domain accounts become account records (``source: directory``) and each account's nested domain groups
+(tokenGroups) become group entries listing it, so rights and ACLs granted or denied to a domain group
+resolve for its members, however deep the nesting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from toolkit.directory.accounts import AccountState
+from toolkit.errors import InputError
+from toolkit.identity import same_account
+
+FILE_NAME = "directory.json"
+
+
+def spn_key(spn: str) -> str:
+    """``HTTP/web01.contoso.com:8080`` → ``http/web01.contoso.com`` (the diagnosis compares without ports)."""
+    service, _, rest = spn.strip().lower().partition("/")
+    return f"{service}/{rest.split('/', 1)[0].split(':', 1)[0]}"
+
+
+@dataclass(frozen=True)
+class DirectoryFacts:
+    configured: bool = False
+    dc: str | None = None
+    netbios: str = ""
+    spn_scope: str = ""
+    #: spn_key → accounts holding it (``DOMAIN\\sam``), for every SPN asked, empty when nobody holds it
+    spn_holders: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    accounts: Mapping[str, AccountState | None] = field(default_factory=dict)
+    token_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sids: Mapping[str, str] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+    queried: dt.datetime | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.configured and self.dc is not None
+
+    def qualified(self, sam: str) -> str:
+        return f"{self.netbios}\\{sam}" if self.netbios and "\\" not in sam else sam
+
+    def account(self, name: str) -> AccountState | None:
+        """The state read for ``name`` (any spelling of it), or None when not asked or not found."""
+        for asked, state in self.accounts.items():
+            if same_account(asked, name) or (state is not None and same_account(self.qualified(state.sam), name)):
+                return state
+        return None
+
+    def was_asked(self, name: str) -> bool:
+        return any(same_account(asked, name) for asked in self.accounts)
+
+    def source(self) -> str:
+        return f"LDAP {self.dc}" if self.dc else "LDAP"
+
+
+def load_directory(run_path: Path) -> DirectoryFacts | None:
+    path = Path(run_path) / FILE_NAME
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read the directory evidence: {exc}", path=str(path)) from None
+    return facts_from_document(doc, str(path))
+
+
+def facts_from_document(doc: Any, where: str = FILE_NAME) -> DirectoryFacts:
+    if not isinstance(doc, Mapping) or doc.get("schema") != "iisfleet.directory/1":
+        raise InputError("not an iisfleet.directory/1 document", path=where, field="schema")
+    holders: dict[str, set[str]] = {}
+    netbios = str(doc.get("netbios") or "")
+    for spn, accounts in (doc.get("spn_holders") or {}).items():
+        names = holders.setdefault(spn_key(str(spn)), set())
+        for who in accounts or []:
+            if isinstance(who, Mapping) and who.get("sam"):
+                names.add(f"{netbios}\\{who['sam']}" if netbios else str(who["sam"]))
+    accounts = {str(k): (AccountState.from_dict(v) if isinstance(v, Mapping) else None)
+                for k, v in (doc.get("accounts") or {}).items()}
+    groups = {str(k): tuple(str(s) for s in v or []) for k, v in (doc.get("token_groups") or {}).items()}
+    errors = tuple(f"{e.get('dc', '?')}: {e.get('category', '?')}: {e.get('message', '')}"[:300]
+                   for e in doc.get("errors") or [] if isinstance(e, Mapping))
+    queried = None
+    try:
+        queried = dt.datetime.fromisoformat(str(doc.get("queried_utc")).replace("Z", "+00:00"))
+    except ValueError:
+        queried = None
+    return DirectoryFacts(configured=bool(doc.get("configured", True)), dc=doc.get("dc") or None, netbios=netbios,
+                          spn_scope=str(doc.get("spn_scope") or ""),
+                          spn_holders={k: frozenset(v) for k, v in holders.items()}, accounts=accounts,
+                          token_groups=groups, sids={str(k).upper(): str(v) for k, v in (doc.get("sids") or {}).items()},
+                          errors=errors, queried=queried)
+
+
+def account_record(facts: DirectoryFacts, asked: str, state: AccountState) -> dict[str, Any]:
+    """An account record in the shape of Get-LocalUserRight's ``users`` entries, marked as from LDAP."""
+    now = facts.queried or dt.datetime.now(dt.timezone.utc)
+    return {"name": facts.qualified(state.sam), "sid": state.sid, "enabled": not state.disabled,
+            "locked_out": state.locked, "password_expired": state.password_expired or state.must_change_password,
+            "account_expires": "expired" if state.expired(now) else None, "source": "directory",
+            "problems": state.problems(now), "summary": state.summary(now), "dc": facts.dc or "", "asked": asked}
+
+
+def with_directory(host: Any, facts: DirectoryFacts | None) -> Any:
+    """``host`` (a HostEvidence) with the directory's accounts and nested domain groups folded in."""
+    if facts is None or not facts.usable:
+        return host
+    users: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
+    for asked, state in sorted(facts.accounts.items()):
+        if state is None:
+            continue
+        users.append(account_record(facts, asked, state))
+        member = {"name": facts.qualified(state.sam), "sid": state.sid}
+        for sid in facts.token_groups.get(asked, ()):
+            if sid.upper().startswith("S-1-5-32-"):
+                continue  # the DC's own BUILTIN groups do not apply on a member server
+            groups.append({"name": facts.sids.get(sid.upper(), sid), "sid": sid, "members": [member],
+                           "source": "directory"})
+    return replace(host, users=tuple(users) + tuple(host.users), groups=tuple(host.groups) + tuple(groups))
+
+
+__all__ = ["DirectoryFacts", "FILE_NAME", "account_record", "facts_from_document", "load_directory", "spn_key",
+           "with_directory"]

@@ -1,0 +1,153 @@
+"""Seed the lab domain controller from a JSON spec on stdin. Runs under the SYSTEM python3 (Samba's
+bindings), never imported by iisfleet itself. Prints one JSON line: what it made.
+
+Spec (every key optional)::
+
+    {"password": "default password",
+     "policy": {"lockout_threshold": 3},
+     "users": [{"sam": "svc_web", "password": "...", "disabled": false, "expired": false,
+                "must_change": false, "locked": false, "spns": ["HTTP/web.contoso.test"], "enctypes": 24}],
+     "computers": [{"sam": "WEB01$", "dns": "web01.contoso.test", "spns": [...]}],
+     "groups": [{"name": "WebAdmins", "members": ["alice", "OtherGroup"]}],
+     "duplicate_spns": [{"spn": "HTTP/web01.contoso.test", "account": "svc_old"}],
+     "keytabs": [{"principal": "HTTP/web01.contoso.test", "file": "web01.keytab"}],
+     "folders": [{"path": "reports", "acl": "<smbcacls --set ACL string>", "files": {"a.txt": "text"}}]}
+
+Facts it relies on: computer accounts made by newcomputer() are disabled and have no password (so no
+keys: the KDC refuses them and exportkeytab writes nothing), so a random password is set and the account
+enabled; msDS-SupportedEncryptionTypes=24 gives AES tickets and keytabs; Samba refuses duplicate SPNs
+(samldb, even with the relax control), so a test duplicate is written into the partition file below
+the module stack (its index is updated, so LDAP and the KDC see both holders); lockout is made the
+real way, with bad passwords against the KDC.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+import ldb
+from samba.auth import system_session
+from samba.param import LoadParm
+from samba.samdb import SamDB
+
+D = os.environ["IISFLEET_DC_DIR"]
+CONF = os.environ["IISFLEET_DC_CONF"]
+IP = os.environ["IISFLEET_DC_IP"]
+REALM = os.environ["IISFLEET_DC_REALM"]
+NETBIOS = os.environ["IISFLEET_DC_NETBIOS"]
+ADMINPASS = os.environ["IISFLEET_DC_ADMINPASS"]
+BASEDN = ",".join("DC=" + p for p in REALM.lower().split("."))
+
+
+def samdb():
+    lp = LoadParm()
+    lp.load(CONF)
+    return SamDB(url=f"{D}/private/sam.ldb", session_info=system_session(), lp=lp)
+
+
+def dn_of(db, sam):
+    res = db.search(BASEDN, expression=f"(sAMAccountName={ldb.binary_encode(sam)})", attrs=["dn"])
+    if not res:
+        raise SystemExit(f"no account {sam}")
+    return str(res[0].dn)
+
+
+def replace(db, dn, **attrs):
+    m = ldb.Message()
+    m.dn = ldb.Dn(db, dn)
+    for k, v in attrs.items():
+        m[k] = ldb.MessageElement(str(v), ldb.FLAG_MOD_REPLACE, k)
+    db.modify(m)
+
+
+def add_spns(db, dn, spns):
+    if spns:
+        m = ldb.Message()
+        m.dn = ldb.Dn(db, dn)
+        m["servicePrincipalName"] = ldb.MessageElement(list(spns), ldb.FLAG_MOD_ADD, "servicePrincipalName")
+        db.modify(m)
+
+
+def main():
+    spec = json.loads(sys.stdin.read() or "{}")
+    default_pw = spec.get("password", "Lab!Passw0rd-1")
+    db = samdb()
+    made = {"users": [], "computers": [], "groups": [], "keytabs": {}, "duplicates": [], "locked": []}
+    policy = spec.get("policy") or {}
+    # Passwords never expire by age in the lab (no clock-dependent flakiness); lockout as asked.
+    replace(db, BASEDN, lockoutThreshold=int(policy.get("lockout_threshold", 3)),
+            lockoutDuration=-18000000000, lockOutObservationWindow=-18000000000, maxPwdAge=-0x8000000000000000)
+    for u in spec.get("users") or []:
+        sam = u["sam"]
+        db.newuser(sam, u.get("password", default_pw))
+        dn = dn_of(db, sam)
+        if u.get("enctypes", 24):
+            replace(db, dn, **{"msDS-SupportedEncryptionTypes": int(u.get("enctypes", 24))})
+        add_spns(db, dn, u.get("spns") or [])
+        if u.get("disabled"):
+            db.disable_account(f"(sAMAccountName={sam})")
+        if u.get("expired"):
+            db.setexpiry(f"(sAMAccountName={sam})", -86400)
+        if u.get("must_change"):
+            replace(db, dn, pwdLastSet=0)
+        made["users"].append(sam)
+    for c in spec.get("computers") or []:
+        sam = c["sam"].rstrip("$")
+        db.newcomputer(sam)
+        dn = dn_of(db, sam + "$")
+        db.setpassword(f"(sAMAccountName={sam}$)", "Mach1ne!" + secrets.token_hex(12))
+        db.enable_account(f"(sAMAccountName={sam}$)")
+        replace(db, dn, dNSHostName=c.get("dns", f"{sam.lower()}.{REALM.lower()}"),
+                **{"msDS-SupportedEncryptionTypes": int(c.get("enctypes", 24))})
+        add_spns(db, dn, c.get("spns") or [])
+        made["computers"].append(sam + "$")
+    for g in spec.get("groups") or []:
+        db.newgroup(g["name"])
+        made["groups"].append(g["name"])
+    for g in spec.get("groups") or []:
+        if g.get("members"):
+            db.add_remove_group_members(g["name"], list(g["members"]))
+    env = dict(os.environ)
+    for k in spec.get("keytabs") or []:
+        path = os.path.join(D, k["file"])
+        subprocess.run(["samba-tool", "domain", "exportkeytab", "-s", CONF, path, f"--principal={k['principal']}"],
+                       check=True, stdout=subprocess.DEVNULL)
+        if not os.path.exists(path) or os.path.getsize(path) == 0:
+            raise SystemExit(f"exportkeytab wrote nothing for {k['principal']} (no keys, or a duplicated SPN)")
+        made["keytabs"][k["principal"]] = path
+    for dup in spec.get("duplicate_spns") or []:
+        raw = ldb.Ldb(f"tdb://{D}/private/sam.ldb.d/{BASEDN.upper()}.ldb")  # keep one reference (Dn on a GC'd Ldb crashes)
+        m = ldb.Message()
+        m.dn = ldb.Dn(raw, dn_of(db, dup["account"]))
+        m["servicePrincipalName"] = ldb.MessageElement(dup["spn"], ldb.FLAG_MOD_ADD, "servicePrincipalName")
+        raw.modify(m)
+        made["duplicates"].append(dup)
+    threshold = int(policy.get("lockout_threshold", 3))
+    for u in spec.get("users") or []:
+        if u.get("locked"):
+            for _ in range(threshold):
+                subprocess.run(["kinit", f"{u['sam']}@{REALM}"], input=b"not-the-password\n", env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            made["locked"].append(u["sam"])
+    admin = ["-U", f"{NETBIOS}\\Administrator%{ADMINPASS}", "--use-kerberos=disabled"]
+    for folder in spec.get("folders") or []:
+        os.makedirs(os.path.join(D, "shares", "content", folder["path"]), exist_ok=True)
+        if folder.get("acl"):
+            # Set over SMB like an administrator would, so acl_xattr stores a real NT ACL.
+            subprocess.run(["smbcacls", "-s", CONF, f"//{IP}/content", folder["path"], *admin, "--set",
+                            folder["acl"]], check=True, env=env, stdout=subprocess.DEVNULL)
+        for name, text in (folder.get("files") or {}).items():
+            # Files written over SMB inherit the folder's ACL.
+            local = os.path.join(D, "run", "seed-upload.tmp")
+            with open(local, "w") as handle:
+                handle.write(text)
+            subprocess.run(["smbclient", "-s", CONF, f"//{IP}/content", *admin, "-c",
+                            f"put {local} {folder['path']}/{name}"], check=True, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(json.dumps(made))
+
+
+if __name__ == "__main__":
+    main()
