@@ -21,9 +21,8 @@ from toolkit.secrets import Secret
 sys.path.insert(0, str(Path(__file__).parents[1] / "diagnose"))
 from diag_builders import causes_by_host, host_from_spec  # noqa: E402
 
-from conftest import PASSWORD  # noqa: E402
-
 pytestmark = pytest.mark.samba
+PASSWORD = "Lab!Passw0rd-1"  # the lab domain's password for every seeded user (tests/directory/conftest.py)
 FLEET = yaml.safe_load((Path(__file__).parents[1] / "fixtures" / "directory" / "fleet.yml").read_text())
 
 
