@@ -354,6 +354,15 @@ class _Run:
         return "ok"
 
 
+def run_one_host(host: HostConfig, steps: list[_PreparedStep], writer: Any, *, deadline: float | None = None,
+                 transport_factory: Callable[[HostConfig], Transport] | None = None) -> HostResult:
+    """One host's steps outside a local fleet run (a distributed worker's task). ``writer`` needs
+    ``write_host``, ``write_envelope`` and ``log`` like ``RunDirWriter``; ``deadline`` is monotonic."""
+    run = _Run(steps=steps, writer=writer, hooks=RunHooks(), transport_factory=transport_factory or create_transport,
+               deadline=deadline)
+    return run.run_host(host)
+
+
 def prepare_steps(playbook: Any, params: Mapping[str, Any], catalog: Mapping[str, Any]) -> list[_PreparedStep]:
     """Bind the playbook's parameters and every step's collector parameters once, before any host starts.
 
@@ -380,13 +389,15 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                  catalog: Mapping[str, Any] | None = None,
                  transport_factory: Callable[[HostConfig], Transport] | None = None,
                  stop: threading.Event | None = None,
-                 after_hosts: Callable[[Path], None] | None = None) -> RunSummary:
+                 after_hosts: Callable[[Path], None] | None = None, engine: Any = None) -> RunSummary:
     """Run ``playbook`` on ``hosts`` and record everything in ``out_dir``.
 
     ``catalog`` defaults to ``toolkit.collectors.load_catalog()``, ``transport_factory`` to
     ``toolkit.transports.create_transport``. ``stop`` lets a caller other than the main thread request
     the same stop as a Ctrl-C. ``after_hosts(run_dir)`` runs on the controller once every host is done and
-    before the report (the directory queries); its failure is logged, never fatal. Raises ``ConfigError`` before contacting any host when the playbook
+    before the report (the directory queries); its failure is logged, never fatal. ``engine`` (e.g.
+    ``toolkit.distributed.CeleryEngine``) works the hosts somewhere else: its ``executor(run, hosts)``
+    stands in for the local thread pool. Raises ``ConfigError`` before contacting any host when the playbook
     does not bind, ``UsageError`` when ``out_dir`` already holds a run, ``OSError`` when it cannot be
     written; per-host problems are results, never exceptions.
     """
@@ -425,8 +436,8 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     hooks.run_started(out_dir, hosts)
 
     results: dict[str, HostResult] = {}
-    executor = ThreadPoolExecutor(max_workers=min(concurrency, max(1, len(hosts))),
-                                  thread_name_prefix="iisfleet-host")
+    executor = engine.executor(run, hosts) if engine is not None else ThreadPoolExecutor(
+        max_workers=min(concurrency, max(1, len(hosts))), thread_name_prefix="iisfleet-host")
     try:
         futures = {executor.submit(run.run_host, host): host for host in hosts}
         pending = set(futures)
@@ -448,7 +459,9 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     finally:
         executor.shutdown(wait=True)
 
-    status = "interrupted" if run.interrupt_level else ("deadline" if run.deadline_hit else "complete")
+    engine_failed = engine is not None and engine.failed  # e.g. the broker went away: a partial run
+    status = ("interrupted" if run.interrupt_level or engine_failed
+              else "deadline" if run.deadline_hit else "complete")
     summary = RunSummary(run_dir=out_dir, playbook=playbook.name, status=status,
                          started_utc=meta["started_utc"], finished_utc=utc_now(),
                          duration_s=time.monotonic() - started_mono,
@@ -487,4 +500,5 @@ def _write_reports(run_dir: Path, writer: RunDirWriter) -> bool:
     return True
 
 
-__all__ = ["DEFAULT_CONCURRENCY", "RunHooks", "RunSummary", "prepare_steps", "redact_parameters", "run_playbook"]
+__all__ = ["DEFAULT_CONCURRENCY", "RunHooks", "RunSummary", "prepare_steps", "redact_parameters", "run_one_host",
+           "run_playbook"]

@@ -24,6 +24,8 @@ from rich.table import Table
 
 from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, err_console, fail, is_tty
 from toolkit.cli.history import HistoryOption, record_run
+from toolkit.cli.worker import (ArtifactCertOption, ArtifactKeyOption, ArtifactListenOption, ArtifactUrlOption,
+                                BrokerGraceOption, BrokerOption, Engine, EngineOption, VisibilityOption, celery_engine)
 from toolkit.errors import InventoryError, ToolkitError
 from toolkit.models import HostConfig, HostResult
 from toolkit.runner import RunHooks
@@ -254,6 +256,14 @@ def run_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     verbose: VerboseOption = False,
     history: HistoryOption = None,
+    engine: EngineOption = Engine.local,
+    broker: BrokerOption = None,
+    visibility_timeout: VisibilityOption = 3600.0,
+    artifact_listen: ArtifactListenOption = "127.0.0.1:0",
+    artifact_url: ArtifactUrlOption = None,
+    artifact_cert: ArtifactCertOption = None,
+    artifact_key: ArtifactKeyOption = None,
+    broker_grace: BrokerGraceOption = 30.0,
 ) -> None:
     """Run a playbook's collectors on every selected host and write a run directory.
 
@@ -273,10 +283,16 @@ def run_command(
         hosts, simulated, after_hosts = load_run_targets(inventory, limit, ca_bundle)
         run_dir = out or default_run_dir(book.name)
         live = is_tty() and sys.stderr.isatty() and not json_output
+        distributed = None
+        if engine is Engine.celery:
+            distributed = celery_engine(book, params, hosts, broker=broker, visibility_timeout=visibility_timeout,
+                                        artifact_listen=artifact_listen, artifact_url=artifact_url,
+                                        artifact_cert=artifact_cert, artifact_key=artifact_key, deadline=deadline,
+                                        broker_grace=broker_grace)
         with ProgressHooks(len(hosts), live=live, json_mode=json_output) as hooks:
             summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
                                    deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory),
-                                   after_hosts=after_hosts)
+                                   after_hosts=after_hosts, engine=distributed)
     except typer.BadParameter as exc:
         fail(str(exc))
     except ToolkitError as exc:
@@ -292,6 +308,11 @@ def run_command(
         counts = ", ".join(f"{summary.count(s)} {s}" for s in ("ok", "partial", "failed", "skipped"))
         console.print(f"run {summary.status} in {summary.duration_s:.1f}s: {counts}", highlight=False)
         console.print(f"run directory: {summary.run_dir}", highlight=False)
+    if distributed is not None and distributed.error:
+        err_console.print(f"[bold red]error:[/] {escape(distributed.error)}", highlight=False)
+        err_console.print(f"  the partial run is reportable: iisfleet report {escape(str(summary.run_dir))}",
+                          highlight=False)
+        raise typer.Exit(EXIT_UNREACHABLE)
     if summary.status == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_UNREACHABLE if summary.unreachable else EXIT_OK)

@@ -1,0 +1,58 @@
+"""Fixtures for distributed runs: a real redis-server and a lab fleet served over WinRM in two zones.
+
+The tests need Celery and redis-py (the `test` extra) and Debian's redis-server (`.ci/run` installs it);
+they skip, saying which, only when those could not be installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from celery_fleet import RedisServer, zone_inventory
+
+try:
+    import celery  # noqa: F401
+    import redis  # noqa: F401
+
+    MISSING = None if shutil.which("redis-server") else "redis-server is not installed (apt-get install redis-server failed)"
+except ImportError as exc:
+    MISSING = f"celery/redis-py could not be installed: {exc}"
+
+HOSTS = 12
+#: Every host's budget; the visibility timeout of the tests is longer, as the engine demands.
+BUDGET = 12.0
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    if MISSING:
+        pytest.skip(MISSING)
+    server = RedisServer(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def zoned_lab(tmp_path_factory):
+    """seed-catalog, 12 hosts, served for the module; hosts alternate between zones `dmz` and `branch`."""
+    if MISSING:
+        pytest.skip(MISSING)
+    from toolkit.lab.model import load_fleet, write_inventory
+    from toolkit.lab.scenarios import generate
+    from toolkit.lab.server import LabServer
+
+    work = tmp_path_factory.mktemp("zoned-lab")
+    fleet_dir = work / "fleet"
+    generate("seed-catalog", HOSTS, fleet_dir, seed=0)
+    fleet = load_fleet(fleet_dir, port_base=0)
+    with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=False) as server:
+        inventory = write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path,
+                                    fleet_dir / "inventory.yml")
+        names = sorted(server.endpoints())
+        zones = {name: ("dmz" if index % 2 == 0 else "branch") for index, name in enumerate(names)}
+        yield zone_inventory(Path(inventory), zones, time_budget=BUDGET), zones
