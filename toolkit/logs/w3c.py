@@ -190,9 +190,19 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[LogFile]:
     return found
 
 
+def _open_gzip(path: Path) -> BinaryIO:
+    """A ``.gz`` log for binary reading: ISA-L's inflater where ``isal`` is installed (``iisfleet[fast]``;
+    it inflates IIS logs several times faster), the standard library's otherwise. Same bytes either way."""
+    try:
+        from isal import igzip
+    except ImportError:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return igzip.open(path, "rb")  # type: ignore[no-any-return]
+
+
 def _sniff(path: Path) -> bool:
     try:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        opener = _open_gzip if path.name.lower().endswith(".gz") else open
         with opener(path, "rb") as stream:  # type: ignore[operator]
             head = stream.read(4096)
     except (OSError, EOFError):
@@ -203,7 +213,7 @@ def _sniff(path: Path) -> bool:
 def open_log(log: LogFile) -> BinaryIO:
     """Open a log for binary reading (gzip transparently); the UTF-8 BOM is left to the reader."""
     if log.gz:
-        return gzip.open(log.path, "rb")  # type: ignore[return-value]
+        return _open_gzip(log.path)
     return open(log.path, "rb", buffering=0)
 
 
