@@ -74,8 +74,19 @@ def validate_envelope(stdout: str, *, collector: Collector, host: str,
                    "the script may have been stopped, or something on the host swallowed its output")
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) > 1:
-        raise fail(f"printed {len(lines)} lines; expected exactly one compact JSON document "
-                   f"(first line starts {_preview(lines[0])})")
+        envelope = _merge_part_lines(lines, collector, fail)
+    else:
+        envelope = _parse_document(text, fail)
+        _check_header(envelope, collector, fail)
+    _raise_for_environment(envelope["errors"], collector=collector, host=host)
+    data_schema = (collector.sidecar.get("output") or {}).get("data") or {}
+    problem = _check_fields(envelope["data"], data_schema, "data")
+    if problem:
+        raise fail(problem, "the collector on the host does not match this iisfleet's contract")
+    return envelope
+
+
+def _parse_document(text: str, fail: Any) -> dict[str, Any]:
     try:
         envelope = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
@@ -84,7 +95,10 @@ def validate_envelope(stdout: str, *, collector: Collector, host: str,
                    "the output was probably cut off (connection dropped or a size limit on the host)") from None
     if not isinstance(envelope, dict):
         raise fail(f"output is a JSON {type(envelope).__name__}, expected an object (the envelope)")
+    return envelope
 
+
+def _check_header(envelope: dict[str, Any], collector: Collector, fail: Any) -> None:
     schema = envelope.get("schema")
     if schema != SCHEMA_ID:
         raise fail(f"envelope schema is {schema!r}, expected {SCHEMA_ID!r}")
@@ -117,13 +131,63 @@ def validate_envelope(stdout: str, *, collector: Collector, host: str,
         if item.get("target") is not None and not isinstance(item["target"], str):
             raise fail(f"{where}.target must be a string or null")
 
-    _raise_for_environment(envelope["errors"], collector=collector, host=host)
-    data_schema = (collector.sidecar.get("output") or {}).get("data") or {}
-    problem = _check_fields(envelope["data"], data_schema, "data")
-    if problem:
-        raise fail(problem, "the collector on the host does not match this iisfleet's contract")
-    return envelope
 
+def _merge_part_lines(lines: list[str], collector: Collector, fail: Any) -> dict[str, Any]:
+    """Several output objects: the parts of a collector that streams (docs/contracts.md 1.4)."""
+    parts = []
+    for number, line in enumerate(lines, 1):
+        try:
+            document = _parse_document(line.strip(), fail)
+        except ContractError:
+            if number == len(lines) and len(parts) > 0:
+                break  # the last part was cut off in transit: keep the complete ones before it
+            raise
+        if not isinstance(document.get("part"), dict):
+            raise fail(f"printed {len(lines)} lines; expected exactly one compact JSON document "
+                       f"(first line starts {_preview(lines[0])})")
+        _check_header(document, collector, fail)
+        parts.append(document)
+    return merge_parts(parts)
+
+
+def merge_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One envelope from the parts a streaming collector wrote (docs/contracts.md 1.4).
+
+    Lists in ``data`` are concatenated in part order, other ``data`` values come from the first part
+    that has them; ``errors`` are concatenated. Parts must be numbered 0, 1, 2, ...; when the part
+    marked ``final`` is missing (the step was stopped, or output was lost), the merged envelope keeps
+    what arrived and says so in ``errors``.
+    """
+    if not parts:
+        raise ValueError("no parts to merge")
+    ordered = sorted(parts, key=lambda p: p["part"].get("index", 0) if isinstance(p.get("part"), dict) else 0)
+    merged = {key: value for key, value in ordered[0].items() if key not in ("part", "data", "errors")}
+    data: dict[str, Any] = {}
+    errors: list[Any] = []
+    final = False
+    for expected, part in enumerate(ordered):
+        marker = part.get("part") if isinstance(part.get("part"), dict) else {}
+        if marker.get("index") != expected:
+            errors.append({"probe": "parts", "target": "", "category": "other",
+                           "message": f"output part {expected} is missing; the parts after it are kept"})
+        final = final or marker.get("final") is True
+        for key, value in (part.get("data") or {}).items():
+            if isinstance(value, list):
+                data.setdefault(key, [])
+                if isinstance(data[key], list):
+                    data[key].extend(value)
+            else:
+                data.setdefault(key, value)
+        errors.extend(part.get("errors") if isinstance(part.get("errors"), list) else [])
+        merged["time_utc"] = part.get("time_utc", merged.get("time_utc"))
+    if not final:
+        errors.append({"probe": "parts", "target": "", "category": "timeout",
+                       "message": f"the collector stopped after {len(ordered)} output parts; the files in "
+                                  "them arrived complete, later ones were not read"})
+    merged["data"] = data
+    merged["errors"] = errors
+    merged["parts"] = len(ordered)
+    return merged
 
 def _raise_for_environment(errors: list[dict[str, Any]], *, collector: Collector, host: str) -> None:
     """The target side's structured refusal: the session cannot run this collector (language mode, rights).

@@ -12,6 +12,8 @@ namespace IisFleet.Target
     public sealed class BlobBuilder : IDisposable
     {
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false);
+        // Header (no name, no time, unknown OS), one empty final stored block, CRC-32 0, size 0 (RFC 1952).
+        private static readonly byte[] EmptyGzip = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
         private readonly MemoryStream compressed = new MemoryStream();
         private readonly HashAlgorithm hash = NewSha256();
         private GZipStream gzip;
@@ -53,7 +55,10 @@ namespace IisFleet.Target
             gzip.Dispose();  // flushes the gzip trailer into `compressed`
             gzip = null;
             hash.TransformFinalBlock(new byte[0], 0, 0);
-            string content = Convert.ToBase64String(compressed.GetBuffer(), 0, (int)compressed.Length);
+            // GZipStream writes nothing at all for no input (not even a header): send a valid empty member.
+            string content = Bytes == 0 && compressed.Length == 0
+                ? Convert.ToBase64String(EmptyGzip)
+                : Convert.ToBase64String(compressed.GetBuffer(), 0, (int)compressed.Length);
             json.BeginObject()
                 .Property("encoding", "gzip+base64")
                 .Property("content", content)

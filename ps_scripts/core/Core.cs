@@ -80,6 +80,13 @@ namespace IisFleet.Target
         /// <summary>Closes "data", writes errors[] and returns the text.</summary>
         public string End(JsonWriter json)
         {
+            return End(json, -1, true);
+        }
+
+        /// <summary>Closes "data", writes errors[] and, for a collector that streams (partIndex 0, 1, ...),
+        /// "part": {"index": n, "final": bool} (docs/contracts.md 1.4); returns the text.</summary>
+        public string End(JsonWriter json, int partIndex, bool final)
+        {
             json.EndObject().Name("errors").BeginArray();
             foreach (ProbeError error in errors)
             {
@@ -90,7 +97,12 @@ namespace IisFleet.Target
                     .Property("message", error.Message)
                     .EndObject();
             }
-            json.EndArray().EndObject();
+            json.EndArray();
+            if (partIndex >= 0)
+            {
+                json.Name("part").BeginObject().Property("index", partIndex).Property("final", final).EndObject();
+            }
+            json.EndObject();
             return json.ToString();
         }
     }

@@ -9,7 +9,7 @@ starts with the ``#Fields`` layout in force at its first byte (found with a back
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -180,6 +180,11 @@ def _to_epoch(value: datetime | None) -> int | None:
 def samples_dir() -> Path:
     """The bundled sample logs (``iisfleet analyze --sample``), inside the installed package."""
     return Path(str(resources.files("toolkit.logs").joinpath("samples")))
+
+
+def _site_number(path: str) -> int | None:
+    site = site_from_path(PureWindowsPath(path) if "\\" in path else Path(path))
+    return int(site[5:]) if site else None
 
 
 def parse_excerpt(blob: bytes) -> Iterator[tuple[int, bytes]]:
@@ -405,6 +410,39 @@ class LogAnalyzer:
             chunk[0] = chunk[0].removeprefix(b"\xef\xbb\xbf")
             scanner.feed(b"\n".join(chunk) + b"\n", line_numbers=numbers)
         scanner.finish()
+
+    def feed_collected(self, entry: Mapping[str, Any], excerpt: bytes) -> None:
+        """One file entry of a ``Get-IisW3CLog`` envelope (docs/contracts.md 1.3): the host already classified
+        its 401s with this module's rule, so the excerpt holds the terminal 401s (with the client's lines
+        around them) and ``handshakes`` counts the rest per server/site/substatus/win32.
+
+        When the host entered a large file at ``Since`` (``line_numbers`` = ``from-offset``), line numbers
+        count from that byte offset, and the source name says so.
+        """
+        path = str(entry.get("path") or "")
+        source = path
+        if entry.get("line_numbers") == "from-offset":
+            source = f"{path} (lines counted from byte {int(entry.get('start_offset') or 0)})"
+        site_id = entry.get("site_id")
+        site_id = site_id if isinstance(site_id, int) and not isinstance(site_id, bool) else None
+        if site_id is None and source != path:
+            site_id = _site_number(path)
+        self.feed_lines(source, parse_excerpt(excerpt), site_id=site_id)
+        agg = self._agg
+        for group in entry.get("handshakes") or []:
+            if not isinstance(group, Mapping):
+                continue
+            count = group.get("count")
+            if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+                continue
+            server = self.server or str(group.get("server") or "")
+            key = (server, str(group.get("site") or ""), str(group.get("substatus") or "-").encode("utf-8"),
+                   str(group.get("win32") or "-").encode("utf-8"))
+            into = agg.groups.setdefault(key, [0, 0, 0, []])
+            into[0] += count
+            into[2] += count
+            agg.status_401_total += count
+            agg.status_401_handshake += count
 
     def _options(self, source: str, site: str, httperr: bool) -> dict:
         return {"source": source, "window_s": self.window_s, "server": self.server, "site": site,

@@ -21,17 +21,21 @@ from collections.abc import Callable
 from typing import Any
 
 from toolkit.lab.backend import ScriptAnswer
-from toolkit.lab.model import logs as logmod
+from toolkit.lab.model.corehost import CoreHost, SimulatedHost, shared_core_host
+from toolkit.lab.model.presented import HOST_VARIABLES, PresentedFiles
 from toolkit.lab.model.appconfig import AppHostSummary, summarise
 from toolkit.lab.model.catalog import BundledCollector, find_marker, normalise_text
 from toolkit.lab.model.fleet import FleetModel, HostModel, iso_z, read_events
+from toolkit.targetcore import MonoUnavailable
 from toolkit.lab.model.winfs import HostFiles, expand, normalise
 
 SCHEMA = "iisfleet.collector/1"
 APPHOST_PATH = "C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config"
 REDIRECTION_PATH = "C:\\Windows\\System32\\inetsrv\\config\\redirection.config"
-HTTPERR_DIR = "C:\\Windows\\System32\\LogFiles\\HTTPERR"
 CRASH_ON_AUDIT_FAIL = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa\\CrashOnAuditFail"
+HTTP_ERROR_LOGGING_DIR = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters\\ErrorLoggingDir"
+#: answered by the target-side C# core under Mono, not by a Python model
+CORE_ANSWERED = frozenset({"Get-IisW3CLog", "Get-IisHttpErrLog"})
 #: the collectors this model answers (the test suite checks it covers the whole bundled catalog)
 MODELLED = ("Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisFailedRequestTrace",
             "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog")
@@ -90,7 +94,7 @@ class ModelBackend:
     """Answers the bundled collectors for one host of a loaded fleet (implements ``HostBackend``)."""
 
     def __init__(self, host: HostModel, fleet: FleetModel, bundled: dict[str, BundledCollector], *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, core: CoreHost | None = None) -> None:
         self.host = host
         self.fleet = fleet
         self.bundled = bundled
@@ -102,11 +106,12 @@ class ModelBackend:
         self.shift = (loaded - reference) if (fleet.shift_time and reference is not None) else dt.timedelta(0)
         self.files = HostFiles(host.files_root)
         self._events: list[dict[str, Any]] | None = None
-        self._log_cache: dict[tuple[str, str], list[tuple[str, str, dt.datetime | None, int]]] = {}
-        answerers = (self._host_fact, self._iis_config, self._w3c_log, self._httperr_log, self._freb,
+        answerers = (self._host_fact, self._iis_config, None, None, self._freb,
                      self._content_acl, self._user_rights, self._spn, self._auth_events)
         self._answerers: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], list[dict[str, str]]]]] = \
-            dict(zip(MODELLED, answerers, strict=True))
+            {cid: answerer for cid, answerer in zip(MODELLED, answerers, strict=True) if answerer is not None}
+        self._core = core
+        self._presented: PresentedFiles | None = None
 
     # -- time ---------------------------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -144,9 +149,6 @@ class ModelBackend:
         if version != bundled.version or normalise_text(script) != self._normalised[cid]:
             return ScriptAnswer(error=f"unknown collector {cid}/{version}: the script text differs from the bundled "
                                       f"{cid}/{bundled.version} (changed collector); the lab refuses to answer it")
-        answerer = self._answerers.get(cid)
-        if answerer is None:
-            return ScriptAnswer(error=f"unknown collector {cid}/{version}: bundled, but the lab has no model for it")
         params = dict(parameters or {})
         if bundled.collector is not None and hasattr(bundled.collector, "bind"):
             try:
@@ -154,16 +156,42 @@ class ModelBackend:
                 params = {k: v for k, v in bound.items() if v is not None}
             except Exception as exc:  # a binding error is what PowerShell would raise: terminating
                 return ScriptAnswer(error=f"{cid}: {exc}")
+        if cid in CORE_ANSWERED:
+            return self._from_core(cid, params)
+        answerer = self._answerers.get(cid)
+        if answerer is None:
+            return ScriptAnswer(error=f"unknown collector {cid}/{version}: bundled, but the lab has no model for it")
         try:
             data, errors = answerer(params)
         except ParameterError as exc:
             return ScriptAnswer(error=f"{cid}: {exc}")
         envelope = {"schema": SCHEMA, "collector": cid, "version": bundled.version, "host": self.host.computer_name,
                     "time_utc": iso_z(self.now()), "data": data, "errors": errors}
-        text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
-        return self._with_faults(cid, text)
+        return self._with_faults(cid, [json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)])
 
-    def _with_faults(self, cid: str, text: str) -> ScriptAnswer:
+    # -- collectors answered by the target-side C# core (ps_scripts/core), run under Mono --------------------
+    def _from_core(self, cid: str, params: dict[str, Any]) -> ScriptAnswer:
+        """What the real core answers on this host's files: the code that runs on Windows, here under Mono."""
+        core = self._core or shared_core_host()
+        if cid == "Get-IisHttpErrLog" and not params.get("LogDirectory"):
+            # The wrapper reads HTTP.sys' ErrorLoggingDir from the registry and passes <dir>\HTTPERR.
+            configured = self.host.registry_value(HTTP_ERROR_LOGGING_DIR)
+            if configured:
+                params["LogDirectory"] = str(configured).rstrip("\\") + "\\HTTPERR"
+        if self._presented is None:
+            self._presented = PresentedFiles(self.host.files_root, self.shift)
+        simulated = SimulatedHost(computer_name=self.host.computer_name, utc_now=iso_z(self.now()),
+                                  mounts=self._presented.mounts(), variables=HOST_VARIABLES)
+        try:
+            answer = core.run(cid, simulated, params)
+        except MonoUnavailable as exc:
+            return ScriptAnswer(error=f"{cid}: the lab answers this collector with the target-side C# core, "
+                                      f"which needs Mono: {exc}")
+        if answer.error is not None:
+            return ScriptAnswer(error=f"{cid}: {answer.error}")
+        return self._with_faults(cid, answer.outputs)
+
+    def _with_faults(self, cid: str, outputs: list[str]) -> ScriptAnswer:
         delay = 0.0
         for fault in self.host.faults.slow_collector:
             if fault.collector in ("*", cid):
@@ -171,10 +199,11 @@ class ModelBackend:
         for fault in self.host.faults.garbage_output:
             if fault.collector in ("*", cid):
                 if fault.mode == "truncated":
+                    text = "\n".join(outputs)
                     return ScriptAnswer(output=[text[: max(1, len(text) // 2)]], delay_s=delay)
                 return ScriptAnswer(output=["WARNING: Get-Item : Cannot find path", "System.Object[]",
                                             "\x1b[31mThis is not JSON\x1b[0m"], delay_s=delay)
-        return ScriptAnswer(output=[text], delay_s=delay)
+        return ScriptAnswer(output=list(outputs), delay_s=delay)
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _apphost(self) -> tuple[AppHostSummary | None, list[dict[str, str]]]:
@@ -283,94 +312,6 @@ class ModelBackend:
     def _window(self, params: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
         now = self.now()
         return _time(params, "Since", now - dt.timedelta(hours=24)), _time(params, "Until", now)
-
-    def _folder_logs(self, folder: str, pattern: re.Pattern[str]) -> list[tuple[str, str, dt.datetime | None, int]]:
-        """(path, text as presented, LastWriteTime, size) of the log files in one folder, time-shifted."""
-        key = (folder.lower(), pattern.pattern)
-        if key not in self._log_cache:
-            raw = [(path.rsplit("\\", 1)[-1], local.read_bytes().decode("utf-8-sig", "replace"))
-                   for path, local in self.files.files_under(folder, max_depth=0) if pattern.search(path.rsplit("\\", 1)[-1])]
-            presented = logmod.rebucket_daily(raw, self.shift)
-            self._log_cache[key] = [(f"{folder}\\{name}", text, logmod.last_data_time(text), len(text.encode("utf-8")))
-                                    for name, text in presented]
-        return self._log_cache[key]
-
-    def _collect_logs(self, params: dict[str, Any], roots: list[str], *, site_folders: bool, explicit: bool,
-                      pattern: re.Pattern[str], handshake_window_s: float | None, max_kept: int, max_files: int,
-                      max_bytes: int, with_site: bool) -> tuple[list[str], list[dict[str, Any]], list[dict[str, str]]]:
-        since, until = self._window(params)
-        errors: list[dict[str, str]] = []
-        searched: list[str] = []
-        candidates = []
-        seen: set[str] = set()
-        for root in roots:
-            expanded = expand(root).rstrip("\\")
-            if expanded.lower() in {s.lower() for s in searched}:
-                continue
-            if not self.files.is_dir(expanded):
-                if explicit:
-                    errors.append(_error("log-directory", expanded, "not-found", "Log directory does not exist."))
-                continue
-            searched.append(expanded)
-            folders = [expanded]
-            if site_folders:
-                folders += [d for d in self.files.subdirs(expanded) if d.rsplit("\\", 1)[-1].upper().startswith("W3SVC")]
-            for folder in folders:
-                match = re.search(r"\\W3SVC(\d+)$", folder, re.IGNORECASE)
-                for path, text, last, size in self._folder_logs(folder, pattern):
-                    # LastWriteTime is when IIS appended the newest line; older files are not opened
-                    if (last is not None and last < since) or path.lower() in seen:
-                        continue
-                    seen.add(path.lower())
-                    candidates.append((last or dt.datetime.min, path, text, size, int(match.group(1)) if match else None))
-        candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)  # newest first, as the collector reads them
-        if len(candidates) > max_files:
-            errors.append(_error("max-files", "", "cap", f"{len(candidates)} log files are in the window; only the newest "
-                                                         f"{max_files} (MaxFiles) were read."))
-            candidates = candidates[:max_files]
-        files: list[dict[str, Any]] = []
-        budget = max_bytes
-        for _, path, text, size, site_id in candidates:
-            cut = logmod.excerpt(text, since=since, until=until, shift=dt.timedelta(0),
-                                 handshake_window_s=handshake_window_s, max_kept=max_kept, bytes_left=budget)
-            budget = cut.bytes_left
-            if cut.truncated:
-                errors.append(_error("excerpt-cap", path, "cap", f"Kept-line cap reached (MaxLinesPerFile {max_kept}, MaxBytes {max_bytes})."))
-            entry: dict[str, Any] = {"path": path}
-            if with_site:
-                entry["site_id"] = site_id
-            entry.update({"size_bytes": size, "lines_total": cut.lines_total, "data_lines": cut.data_lines,
-                          "lines_kept": cut.lines_kept, "truncated": cut.truncated,
-                          "excerpt": blob(cut.text.encode("utf-8"), truncated=cut.truncated)})
-            files.append(entry)
-        return searched, files, errors
-
-    def _w3c_log(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        explicit = _strings(params, "LogDirectory")
-        errors: list[dict[str, str]] = []
-        if explicit:
-            roots = explicit
-        else:
-            summary, errors = self._apphost()
-            roots = self._roots(summary, "log_directory", "%SystemDrive%\\inetpub\\logs\\LogFiles")
-        searched, files, more = self._collect_logs(
-            params, roots, site_folders=True, explicit=bool(explicit), pattern=re.compile(r"\.log$", re.IGNORECASE),
-            handshake_window_s=float(_int(params, "HandshakeWindowSeconds", 30)),
-            max_kept=_int(params, "MaxLinesPerFile", 200000), max_files=_int(params, "MaxFiles", 200),
-            max_bytes=_int(params, "MaxBytes", 50000000), with_site=True)
-        return {"directories": searched, "files": files}, errors + more
-
-    def _httperr_log(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        directory = expand((_strings(params, "LogDirectory") or [HTTPERR_DIR])[0])
-        errors: list[dict[str, str]] = []
-        if not self.files.is_dir(directory):
-            errors.append(_error("log-directory", directory, "not-found", "HTTPERR directory does not exist (error logging may be off)."))
-            return {"directory": directory, "files": []}, errors
-        _, files, more = self._collect_logs(
-            params, [directory], site_folders=False, explicit=True, pattern=re.compile(r"\.log$", re.IGNORECASE),
-            handshake_window_s=None, max_kept=_int(params, "MaxLinesPerFile", 50000),
-            max_files=_int(params, "MaxFiles", 50), max_bytes=2**62, with_site=False)
-        return {"directory": directory, "files": files}, errors + more
 
     def _freb(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
         since, _ = self._window(params)

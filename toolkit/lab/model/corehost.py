@@ -11,6 +11,7 @@ Requests are served one at a time per process (a lock); the core answers a colle
 
 from __future__ import annotations
 
+import atexit
 import json
 import subprocess
 import threading
@@ -144,3 +145,17 @@ class CoreHost:
                     self._process.kill()
                     self._process.wait()
             self._process = None
+
+
+_shared: CoreHost | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_core_host() -> CoreHost:
+    """The process-wide harness: one Mono process per lab server process, started on first use."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = CoreHost()
+            atexit.register(_shared.close)
+        return _shared

@@ -1,15 +1,13 @@
-"""W3C and HTTPERR log files as a collector reads them: time shift, window, handshake-aware excerpt.
+"""W3C and HTTPERR log files as a shifted lab fleet presents them (docs/lab-fleet.md, "Time").
 
-The excerpt rule is the one in docs/contracts.md §1.3: every directive line is kept; a data line inside
-the window is kept when it is a 401, or when it comes from a client (c-ip + user agent) that had a 401
-at most ``handshake_window_s`` earlier. ``data_lines`` counts every data line inside the window.
+Only the presentation lives here: the collectors themselves run in the target-side C# core
+(``ps_scripts/core``), which reads the presented files (``toolkit/lab/model/presented.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 
 _W3C_TIME = "%Y-%m-%d %H:%M:%S"
 
@@ -39,96 +37,7 @@ def shift_directive(line: str, shift: dt.timedelta) -> str:
     return line
 
 
-@dataclass
-class Excerpt:
-    lines_total: int = 0  # data lines in the file (directives not counted), as the collector counts
-    data_lines: int = 0  # data lines inside the window
-    lines_kept: int = 0  # lines in the excerpt, directives included
-    truncated: bool = False
-    text: str = ""
-    first_time: dt.datetime | None = None
-    last_time: dt.datetime | None = None
-    bytes_left: int = 0
-
-
-def excerpt(text: str, *, since: dt.datetime, until: dt.datetime, shift: dt.timedelta,
-            handshake_window_s: float | None, max_kept: int, bytes_left: int) -> Excerpt:
-    """Select the lines a collector keeps from one log file (times naive UTC), as the bundled
-    collector does: the window test is inclusive, keeping stops at ``max_kept`` lines or when the shared
-    byte budget (line bytes + 12 per line) runs out, while counting goes on.
-
-    ``handshake_window_s`` None keeps every data line in the window (the HTTPERR collector).
-    """
-    result = Excerpt(bytes_left=bytes_left)
-    kept: list[str] = []
-    date_idx: int | None = 0
-    time_idx: int | None = 1
-    status_idx = ip_idx = ua_idx = None
-    last_401: dict[tuple[str, str], dt.datetime] = {}
-    window = dt.timedelta(seconds=handshake_window_s or 0)
-    for number, raw in enumerate(text.splitlines(), 1):
-        if not raw:
-            continue
-        keep = False
-        if raw.startswith("#"):
-            line = shift_directive(raw, shift)
-            keep = True
-            if line.startswith("#Fields:"):
-                index = {name: i for i, name in enumerate(line[len("#Fields:"):].split())}
-                date_idx, time_idx = index.get("date"), index.get("time")
-                status_idx, ip_idx, ua_idx = index.get("sc-status"), index.get("c-ip"), index.get("cs(User-Agent)")
-        else:
-            result.lines_total += 1
-            line = shift_line(raw, date_idx, time_idx, shift)
-            parts = line.split(" ")
-            try:
-                when = dt.datetime.strptime(f"{parts[date_idx]} {parts[time_idx]}", _W3C_TIME)  # type: ignore[index]
-            except (TypeError, IndexError, ValueError):
-                continue  # malformed lines are the parser's business, not part of the window
-            if result.first_time is None:
-                result.first_time = when
-            result.last_time = when
-            if not (since <= when <= until):
-                continue
-            result.data_lines += 1
-            if handshake_window_s is None:
-                keep = True
-            else:
-                def field(idx: int | None) -> str:
-                    return parts[idx] if idx is not None and idx < len(parts) else ""
-                client = (field(ip_idx), field(ua_idx))
-                if field(status_idx) == "401":
-                    last_401[client] = when
-                    keep = True
-                elif client in last_401:
-                    if when - last_401[client] <= window:
-                        keep = True
-                    else:
-                        del last_401[client]
-        if keep and not result.truncated:
-            size = len(line.encode("utf-8")) + 12
-            if len(kept) >= max_kept or size > result.bytes_left:
-                result.truncated = True
-            else:
-                kept.append(f"{number}\t{line}\n")
-                result.bytes_left -= size
-    result.lines_kept = len(kept)
-    result.text = "".join(kept)
-    return result
-
-
 _DAILY = re.compile(r"^(u_)?ex(\d{6})\.log$", re.IGNORECASE)
-
-
-def last_data_time(text: str) -> dt.datetime | None:
-    """Time of the last data line (what a file's LastWriteTime is for a log IIS appends to)."""
-    for raw in reversed(text.splitlines()):
-        if raw and not raw.startswith("#"):
-            try:
-                return dt.datetime.strptime(raw[:19], _W3C_TIME)
-            except ValueError:
-                continue
-    return None
 
 
 def rebucket_daily(files: list[tuple[str, str]], shift: dt.timedelta) -> list[tuple[str, str]]:

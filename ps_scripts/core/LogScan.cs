@@ -1,0 +1,658 @@
+// LogScan.cs: reads one W3C or HTTPERR log from `since` on and keeps what the controller needs. For W3C logs
+// each 401 is classified here with the rule of toolkit/logs (docs/analyze.md, "Handshake or terminal"):
+// handshakes are only counted; terminal 401s are kept as lines, with the same client's other lines inside
+// the window after them. Memory is bounded: one read buffer, the 401s still inside their window, and the
+// kept lines (newest kept when a cap is reached).
+namespace IisFleet.Target
+{
+    using System;
+    using System.Collections.Generic;
+    using System.IO;
+    using System.Text;
+
+    /// <summary>A kept line: its number (in the file, or counted from where reading started) and bytes.</summary>
+    public struct KeptLine
+    {
+        public long Number;
+        public byte[] Bytes;
+
+        public KeptLine(long number, byte[] bytes)
+        {
+            Number = number;
+            Bytes = bytes;
+        }
+    }
+
+    /// <summary>Handshake 401s of one server/site/substatus/win32, with the clients that sent them.</summary>
+    public sealed class HandshakeGroup
+    {
+        public const int MaxClients = 2048;
+        public string Server, Site, Substatus, Win32;
+        public long Count;
+        public readonly Dictionary<string, long> Clients = new Dictionary<string, long>(StringComparer.Ordinal);
+        /// <summary>Handshakes whose client was not recorded because MaxClients distinct ones were.</summary>
+        public long OtherClients;
+    }
+
+    /// <summary>A 401 whose window is still open.</summary>
+    internal sealed class Open401
+    {
+        public long T;
+        public long Offset;
+        public long Number;
+        public byte[] Line;
+        public int IpAt, IpLength, StemAt, StemLength, UaAt = -1, UaLength;
+        public string Server, Site;
+        public string Substatus, Win32;
+        public bool Settled;
+        public ClientTrail Trail;
+    }
+
+    /// <summary>Lines of one client (c-ip + User-Agent) while it has open 401s: kept if one turns out terminal.</summary>
+    internal sealed class ClientTrail
+    {
+        public const int MaxLines = 32;
+        public long Key;
+        public int Open;
+        public readonly List<KeptLine> Lines = new List<KeptLine>();
+        public readonly List<long> Times = new List<long>();
+    }
+
+    public sealed class LogScanSettings
+    {
+        public long Since = long.MinValue;
+        public long Until = long.MaxValue;
+        public int WindowSeconds = 30;
+        /// <summary>HTTPERR: keep every data line in the window, classify nothing.</summary>
+        public bool KeepAllLines;
+        public int MaxKeptLines = 200000;
+        public long MaxKeptBytes = 50000000;
+        /// <summary>The site of lines that do not log s-sitename ("W3SVC1"), or "".</summary>
+        public string Site = "";
+    }
+
+    public sealed class LogScan
+    {
+        /// <summary>Lines written slightly out of time order are tolerated this far (seconds), as in toolkit/logs.</summary>
+        public const int SlackSeconds = 5;
+        /// <summary>A 401 with no readable time stays open for this many bytes of log (toolkit/logs: one 16 MiB buffer).</summary>
+        public const long UntimedReachBytes = 16L * 1024 * 1024;
+        /// <summary>Files larger than this are entered by a binary search for `since` (W3C logs are time-ordered).</summary>
+        public const long SeekThresholdBytes = 4L * 1024 * 1024;
+        /// <summary>Open 401s beyond this many are closed oldest first as terminal (memory bound; never seen in practice).</summary>
+        public const int MaxOpen = 1000000;
+        private const int ExtraBytesPerLine = 12;
+        private const int BufferBytes = 1 << 20;
+        private const int MaxLineBytes = 16 << 20;
+
+        private readonly LogScanSettings settings;
+        private readonly Dictionary<long, List<Open401>> open = new Dictionary<long, List<Open401>>();
+        private readonly Dictionary<long, ClientTrail> trails = new Dictionary<long, ClientTrail>();
+        private readonly Queue<Open401> openOrder = new Queue<Open401>();
+        private readonly Dictionary<string, HandshakeGroup> handshakes = new Dictionary<string, HandshakeGroup>(StringComparer.Ordinal);
+        private readonly List<KeptLine> directives = new List<KeptLine>();
+        private readonly Queue<KeptLine> kept = new Queue<KeptLine>();
+        private long keptBytes;
+        private long runningMax = long.MinValue;
+        private int openCount;
+        private int[] fieldAt = new int[64];
+        private W3CLayout layout;
+        private bool httpErrFile;
+        private bool resolveOnly;
+
+        public LogScan(LogScanSettings settings) { this.settings = settings; }
+
+        /// <summary>Data lines read (directives and blank lines excluded).</summary>
+        public long LinesRead { get; private set; }
+        /// <summary>Well-formed data lines inside [since, until]: the requests (HTTPERR: the entries).</summary>
+        public long DataLines { get; private set; }
+        public long Status401 { get; private set; }
+        public long Terminal401 { get; private set; }
+        public long Handshake401 { get; private set; }
+        public long Malformed { get; private set; }
+        public long BytesRead { get; private set; }
+        /// <summary>Byte offset where reading started (after the binary search for `since`).</summary>
+        public long StartOffset { get; private set; }
+        /// <summary>Line numbers are the file's own when reading started at the top, else counted from StartOffset.</summary>
+        public bool LineNumbersAbsolute { get; private set; }
+        /// <summary>Kept data lines dropped to stay within the caps (the oldest ones).</summary>
+        public long DroppedLines { get; private set; }
+        public bool Truncated { get { return DroppedLines > 0; } }
+        public bool StoppedEarly { get; private set; }
+        public ICollection<HandshakeGroup> Handshakes { get { return handshakes.Values; } }
+        public int OpenAtEnd { get { return openCount; } }
+
+        /// <summary>Reads the whole stream (from `since` on when the file is large).</summary>
+        public void Scan(Stream stream, bool httpErr)
+        {
+            httpErrFile = httpErr;
+            long start = 0;
+            LineNumbersAbsolute = true;
+            if (stream.CanSeek && stream.Length > SeekThresholdBytes && settings.Since != long.MinValue)
+            {
+                long margin = settings.WindowSeconds + SlackSeconds + 60;
+                start = LogSeek.OffsetOfTime(stream, settings.Since - margin);
+                if (start > 0)
+                {
+                    LineNumbersAbsolute = false;
+                    byte[] fields = LogSeek.DirectiveBefore(stream, start, "#Fields:");
+                    if (fields != null)
+                    {
+                        layout = W3CLayout.FromDirective(fields, 0, fields.Length, httpErrFile);
+                        directives.Add(new KeptLine(0, fields));
+                    }
+                }
+            }
+            StartOffset = start;
+            stream.Seek(start, SeekOrigin.Begin);
+            Read(stream, start, 0);
+        }
+
+        /// <summary>Only settles 401s carried over from the previous file of the same folder against the
+        /// start of this (newer) file; counts and keeps nothing of it.</summary>
+        public void ContinueInto(Stream stream)
+        {
+            if (openCount == 0) return;
+            resolveOnly = true;
+            layout = null;
+            runningMax = long.MinValue;
+            Read(stream, 0, 0);
+            resolveOnly = false;
+        }
+
+        /// <summary>End of the evidence: every 401 still open never got its answer, so it is terminal.</summary>
+        public void Finish()
+        {
+            while (openOrder.Count > 0)
+            {
+                Open401 ev = openOrder.Dequeue();
+                if (!ev.Settled) Settle(ev, false);
+            }
+        }
+
+        private void Read(Stream stream, long offset, long firstNumber)
+        {
+            byte[] buffer = new byte[BufferBytes];
+            int filled = 0, pos = 0;
+            long number = firstNumber;
+            long bufferOffset = offset;  // file offset of buffer[0]
+            bool eof = false, bomChecked = offset != 0;
+            while (true)
+            {
+                int newline = pos < filled ? Array.IndexOf(buffer, (byte)'\n', pos, filled - pos) : -1;
+                if (newline < 0 && !eof)
+                {
+                    // Move the incomplete line to the front and read more.
+                    if (pos > 0)
+                    {
+                        Buffer.BlockCopy(buffer, pos, buffer, 0, filled - pos);
+                        bufferOffset += pos;
+                        filled -= pos;
+                        pos = 0;
+                    }
+                    if (filled == buffer.Length)
+                    {
+                        if (buffer.Length >= MaxLineBytes) { pos = filled; Malformed++; continue; }  // a giant line: drop it
+                        Array.Resize(ref buffer, buffer.Length * 2);
+                    }
+                    int n = stream.Read(buffer, filled, buffer.Length - filled);
+                    if (n <= 0) eof = true;
+                    else
+                    {
+                        filled += n;
+                        BytesRead += n;
+                    }
+                    if (!bomChecked && (filled >= 3 || eof))
+                    {
+                        bomChecked = true;
+                        // A UTF-8 byte order mark is no part of the first line.
+                        if (filled >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF) pos = 3;
+                    }
+                    continue;
+                }
+                int end = newline < 0 ? filled : newline;
+                if (newline < 0 && pos >= filled) break;  // end of the stream
+                number++;
+                bool go = Line(buffer, pos, end - pos, number, bufferOffset + pos);
+                pos = end + 1;
+                if (!go) { StoppedEarly = true; break; }
+                if (newline < 0) break;  // the last line had no newline (a file being written, or cut)
+            }
+        }
+
+        // One line; returns false when nothing later in the file can matter.
+        private bool Line(byte[] b, int at, int length, long number, long offset)
+        {
+            if (length > 0 && b[at + length - 1] == '\r') length--;
+            if (IsBlank(b, at, length)) return true;
+            if (b[at] == '#')
+            {
+                if (StartsWith(b, at, length, "#Fields:")) layout = W3CLayout.FromDirective(b, at, length, httpErrFile);
+                else if (StartsWith(b, at, length, "#Software:") && Contains(b, at, length, "HTTP API")) httpErrFile = true;
+                if (!resolveOnly) directives.Add(new KeptLine(number, Copy(b, at, length)));
+                return true;
+            }
+            if (!resolveOnly) LinesRead++;
+            int fields = Split(b, at, length);
+            W3CLayout current = layout;
+            if (current == null)
+            {
+                current = W3CLayout.ForFieldCount(fields);
+                if (current != null && !Plausible(b, current)) current = null;
+            }
+            if (current == null || fields != current.Width)
+            {
+                if (!resolveOnly) Malformed++;
+                return true;
+            }
+            long t = TimeOf(b, current);
+            if (t != W3CTime.None)
+            {
+                if (t > runningMax) runningMax = t;
+                Expire(offset);
+                if (t < settings.Since) return true;
+            }
+            else if (openCount > 0)
+            {
+                Expire(offset);
+            }
+            bool inWindow = t == W3CTime.None || t <= settings.Until;
+            if (!inWindow && openCount == 0 && t > settings.Until + settings.WindowSeconds + SlackSeconds) return false;
+            if (resolveOnly)
+            {
+                if (openCount == 0) return false;
+                if (current.Classifiable) Answer(b, current, t, number);
+                return true;
+            }
+            if (!inWindow)
+            {
+                if (openCount > 0 && current.Classifiable) Answer(b, current, t, number);
+                return true;
+            }
+            DataLines++;
+            if (settings.KeepAllLines || current.HttpErrKind)
+            {
+                Keep(number, Copy(b, at, length));
+                return true;
+            }
+            if (current.Status < 0) return true;
+            int statusAt = fieldAt[current.Status], statusLength = FieldLength(current.Status);
+            bool is401 = statusLength == 3 && b[statusAt] == '4' && b[statusAt + 1] == '0' && b[statusAt + 2] == '1';
+            if (is401)
+            {
+                Status401++;
+                Open(b, at, length, current, t, number, offset);
+                return true;
+            }
+            if (current.Classifiable)
+            {
+                if (openCount > 0) Answer(b, current, t, number);
+                if (trails.Count > 0) Follow(b, at, length, current, t, number);
+            }
+            return true;
+        }
+
+        // A new 401: open until a later success of the same client settles it, or its window closes.
+        private void Open(byte[] b, int at, int length, W3CLayout current, long t, long number, long offset)
+        {
+            Open401 ev = new Open401();
+            ev.T = t;
+            ev.Offset = offset;
+            ev.Number = number;
+            ev.Line = Copy(b, at, length);
+            ev.Server = current.ComputerName >= 0 ? Field(b, current.ComputerName) : "";
+            ev.Site = current.SiteName >= 0 ? Field(b, current.SiteName) : settings.Site;
+            ev.Substatus = current.Substatus >= 0 ? Field(b, current.Substatus) : "-";
+            ev.Win32 = current.Win32 >= 0 ? Field(b, current.Win32) : "-";
+            if (!current.Classifiable)
+            {
+                // No c-ip or cs-uri-stem: no later line can be matched to it (toolkit/logs: terminal).
+                Settle(ev, false);
+                return;
+            }
+            ev.IpAt = fieldAt[current.ClientIp] - at;
+            ev.IpLength = FieldLength(current.ClientIp);
+            ev.StemAt = fieldAt[current.Stem] - at;
+            ev.StemLength = FieldLength(current.Stem);
+            if (current.UserAgent >= 0)
+            {
+                ev.UaAt = fieldAt[current.UserAgent] - at;
+                ev.UaLength = FieldLength(current.UserAgent);
+            }
+            long key = ClientKey(ev.Line, ev.IpAt, ev.IpLength, ev.StemAt, ev.StemLength);
+            List<Open401> bucket;
+            if (!open.TryGetValue(key, out bucket)) open[key] = bucket = new List<Open401>(2);
+            bucket.Add(ev);
+            openOrder.Enqueue(ev);
+            openCount++;
+            long trailKey = ClientKey(ev.Line, ev.IpAt, ev.IpLength, ev.UaAt, ev.UaLength);
+            ClientTrail trail;
+            if (!trails.TryGetValue(trailKey, out trail))
+            {
+                trail = new ClientTrail();
+                trail.Key = trailKey;
+                trails[trailKey] = trail;
+            }
+            trail.Open++;
+            ev.Trail = trail;
+            if (openCount > MaxOpen)
+            {
+                while (openOrder.Count > 0 && openCount > MaxOpen)
+                {
+                    Open401 oldest = openOrder.Dequeue();
+                    if (!oldest.Settled) Settle(oldest, false);
+                }
+            }
+        }
+
+        // A line with a status below 400 settles the same client's open 401s before it (docs/analyze.md).
+        private void Answer(byte[] b, W3CLayout current, long t, long number)
+        {
+            int statusAt = fieldAt[current.Status], statusLength = FieldLength(current.Status);
+            if (statusLength != 3 || !IsDigit(b[statusAt]) || !IsDigit(b[statusAt + 1]) || !IsDigit(b[statusAt + 2])) return;
+            if (b[statusAt] > '3') return;  // 400 and above never settle a 401
+            int ipAt = fieldAt[current.ClientIp], ipLength = FieldLength(current.ClientIp);
+            int stemAt = fieldAt[current.Stem], stemLength = FieldLength(current.Stem);
+            List<Open401> bucket;
+            if (!open.TryGetValue(ClientKey(b, ipAt, ipLength, stemAt, stemLength), out bucket)) return;
+            int uaAt = -1, uaLength = 0;
+            if (current.UserAgent >= 0) { uaAt = fieldAt[current.UserAgent]; uaLength = FieldLength(current.UserAgent); }
+            string server = null, site = null;
+            bool any = false;
+            for (int i = 0; i < bucket.Count; i++)
+            {
+                Open401 ev = bucket[i];
+                if (ev.Settled) continue;
+                if (!Same(b, ipAt, ipLength, ev.Line, ev.IpAt, ev.IpLength) || !Same(b, stemAt, stemLength, ev.Line, ev.StemAt, ev.StemLength)) continue;
+                if (uaAt >= 0 && ev.UaAt >= 0 && !Same(b, uaAt, uaLength, ev.Line, ev.UaAt, ev.UaLength)) continue;
+                if (server == null)
+                {
+                    server = current.ComputerName >= 0 ? Field(b, current.ComputerName) : "";
+                    site = current.SiteName >= 0 ? Field(b, current.SiteName) : settings.Site;
+                }
+                if (server != ev.Server || site != ev.Site) continue;
+                if (ev.T != W3CTime.None)
+                {
+                    if (t == W3CTime.None) continue;  // a success with no readable time does not settle a timed 401
+                    Settle(ev, t - ev.T <= settings.WindowSeconds);
+                }
+                else
+                {
+                    Settle(ev, true);
+                }
+                any = true;
+            }
+            if (any) Compact(bucket, ClientKey(b, ipAt, ipLength, stemAt, stemLength));
+        }
+
+        // Another line of a client with open 401s: remembered in case one of them turns out terminal.
+        private void Follow(byte[] b, int at, int length, W3CLayout current, long t, long number)
+        {
+            int uaAt = -1, uaLength = 0;
+            if (current.UserAgent >= 0) { uaAt = fieldAt[current.UserAgent]; uaLength = FieldLength(current.UserAgent); }
+            ClientTrail trail;
+            if (!trails.TryGetValue(ClientKey(b, fieldAt[current.ClientIp], FieldLength(current.ClientIp), uaAt, uaLength), out trail)) return;
+            if (trail.Lines.Count >= ClientTrail.MaxLines) return;
+            trail.Lines.Add(new KeptLine(number, Copy(b, at, length)));
+            trail.Times.Add(t);
+        }
+
+        private void Settle(Open401 ev, bool handshake)
+        {
+            if (ev.Settled) return;
+            ev.Settled = true;
+            if (ev.Trail != null)
+            {
+                openCount--;
+                ev.Trail.Open--;
+            }
+            if (handshake)
+            {
+                Handshake401++;
+                CountHandshake(ev);
+            }
+            else
+            {
+                Terminal401++;
+                Keep(ev.Number, ev.Line);
+                if (ev.Trail != null)
+                {
+                    ClientTrail trail = ev.Trail;
+                    for (int i = 0; i < trail.Lines.Count; i++)
+                    {
+                        KeptLine line = trail.Lines[i];
+                        if (line.Bytes == null || line.Number <= ev.Number) continue;
+                        long t = trail.Times[i];
+                        if (ev.T != W3CTime.None && t != W3CTime.None && t - ev.T > settings.WindowSeconds) continue;
+                        Keep(line.Number, line.Bytes);
+                        trail.Lines[i] = new KeptLine(line.Number, null);  // kept once
+                    }
+                }
+            }
+            if (ev.Trail != null && ev.Trail.Open == 0)
+            {
+                trails.Remove(ev.Trail.Key);
+            }
+            ev.Trail = null;
+        }
+
+        private void CountHandshake(Open401 ev)
+        {
+            string sub = ev.Substatus, win32 = ev.Win32;
+            string key = ev.Server + "\n" + ev.Site + "\n" + sub + "\n" + win32;
+            HandshakeGroup group;
+            if (!handshakes.TryGetValue(key, out group))
+            {
+                group = new HandshakeGroup();
+                group.Server = ev.Server;
+                group.Site = ev.Site;
+                group.Substatus = sub;
+                group.Win32 = win32;
+                handshakes[key] = group;
+            }
+            group.Count++;
+            string ip = Encoding.UTF8.GetString(ev.Line, ev.IpAt, ev.IpLength);
+            long seen;
+            if (group.Clients.TryGetValue(ip, out seen)) group.Clients[ip] = seen + 1;
+            else if (group.Clients.Count < HandshakeGroup.MaxClients) group.Clients[ip] = 1;
+            else group.OtherClients++;
+        }
+
+        private void Expire(long offset)
+        {
+            while (openOrder.Count > 0)
+            {
+                Open401 head = openOrder.Peek();
+                if (head.Settled) { openOrder.Dequeue(); continue; }
+                bool closed = head.T != W3CTime.None
+                    ? runningMax - head.T > settings.WindowSeconds + SlackSeconds
+                    : offset - head.Offset > UntimedReachBytes;
+                if (!closed) break;
+                openOrder.Dequeue();
+                Settle(head, false);
+                RemoveFromBucket(head);
+            }
+        }
+
+        private void RemoveFromBucket(Open401 ev)
+        {
+            long key = ClientKey(ev.Line, ev.IpAt, ev.IpLength, ev.StemAt, ev.StemLength);
+            List<Open401> bucket;
+            if (open.TryGetValue(key, out bucket)) Compact(bucket, key);
+        }
+
+        private void Compact(List<Open401> bucket, long key)
+        {
+            bucket.RemoveAll(delegate(Open401 item) { return item.Settled; });
+            if (bucket.Count == 0) open.Remove(key);
+        }
+
+        private void Keep(long number, byte[] line)
+        {
+            kept.Enqueue(new KeptLine(number, line));
+            keptBytes += line.Length + ExtraBytesPerLine;
+            while (kept.Count > 0 && (kept.Count > settings.MaxKeptLines || keptBytes > settings.MaxKeptBytes))
+            {
+                KeptLine oldest = kept.Dequeue();
+                keptBytes -= oldest.Bytes.Length + ExtraBytesPerLine;
+                DroppedLines++;
+            }
+        }
+
+        /// <summary>Bytes of the kept data lines (plus 12 per line, the old budget's measure).</summary>
+        public long KeptBytes { get { return keptBytes; } }
+
+        public int KeptLines { get { return kept.Count + directives.Count; } }
+
+        /// <summary>The excerpt: "&lt;number&gt;TAB&lt;line&gt;LF" per kept line, in line order, directives included.</summary>
+        public void WriteExcerpt(BlobBuilder blob)
+        {
+            List<KeptLine> all = new List<KeptLine>(kept.Count + directives.Count);
+            all.AddRange(directives);
+            all.AddRange(kept);
+            // Stable: a directive and a data line never share a number, but keep insertion order anyway.
+            KeptLine[] ordered = all.ToArray();
+            long[] keys = new long[ordered.Length];
+            for (int i = 0; i < ordered.Length; i++) keys[i] = ordered[i].Number * 2 + (i < directives.Count ? 0 : 1);
+            Array.Sort(keys, ordered);
+            byte[] tab = { (byte)'\t' }, newline = { (byte)'\n' };
+            foreach (KeptLine line in ordered)
+            {
+                blob.Append(line.Number.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                blob.Append(tab, 0, 1);
+                blob.Append(line.Bytes, 0, line.Bytes.Length);
+                blob.Append(newline, 0, 1);
+            }
+        }
+
+        // --- fields ---------------------------------------------------------------------------------
+
+        private int fieldCount;
+        private int lineEnd;
+
+        // Records where each field starts; returns the field count (split on single spaces, as IIS writes).
+        private int Split(byte[] b, int at, int length)
+        {
+            int count = 1;
+            int end = at + length;
+            fieldAt[0] = at;
+            for (int i = at; i < end; i++)
+            {
+                if (b[i] != ' ') continue;
+                if (count == fieldAt.Length) Array.Resize(ref fieldAt, fieldAt.Length * 2);
+                fieldAt[count++] = i + 1;
+            }
+            fieldCount = count;
+            lineEnd = end;
+            return count;
+        }
+
+        private int FieldLength(int index)
+        {
+            int next = index + 1 < fieldCount ? fieldAt[index + 1] - 1 : lineEnd;
+            return next - fieldAt[index];
+        }
+
+        private string Field(byte[] b, int index)
+        {
+            return Encoding.UTF8.GetString(b, fieldAt[index], FieldLength(index));
+        }
+
+        private long TimeOf(byte[] b, W3CLayout current)
+        {
+            if (current.Time < 0) return W3CTime.None;
+            long clock = W3CTime.Clock(b, fieldAt[current.Time], FieldLength(current.Time));
+            if (clock == W3CTime.None) return W3CTime.None;
+            if (current.Date < 0) return clock;  // no date logged: times count from 1970-01-01, as in toolkit/logs
+            long day = W3CTime.Day(b, fieldAt[current.Date], FieldLength(current.Date));
+            return day == W3CTime.None ? W3CTime.None : day + clock;
+        }
+
+        // A headerless line must look like the layout guessed from its field count (toolkit/logs: plausible).
+        private bool Plausible(byte[] b, W3CLayout guess)
+        {
+            if (!Shape(b, fieldAt[guess.Date], FieldLength(guess.Date), "dddd-dd-dd", false)) return false;
+            if (!Shape(b, fieldAt[guess.Time], FieldLength(guess.Time), "dd:dd:dd", true)) return false;
+            int[] numeric = guess.HttpErrKind ? new[] { guess.ClientPort, guess.ServerPort } : new[] { guess.Status, guess.Substatus, guess.ServerPort };
+            foreach (int index in numeric)
+            {
+                if (index < 0) continue;
+                int fieldStart = fieldAt[index], fieldLength = FieldLength(index);
+                if (fieldLength == 1 && b[fieldStart] == '-') continue;
+                if (fieldLength == 0) return false;
+                for (int i = 0; i < fieldLength; i++) if (!IsDigit(b[fieldStart + i])) return false;
+            }
+            return true;
+        }
+
+        private static bool Shape(byte[] b, int at, int length, string pattern, bool fraction)
+        {
+            if (length < pattern.Length) return false;
+            for (int i = 0; i < pattern.Length; i++)
+            {
+                bool digit = IsDigit(b[at + i]);
+                if (pattern[i] == 'd' ? !digit : b[at + i] != pattern[i]) return false;
+            }
+            if (length == pattern.Length) return true;
+            if (!fraction || b[at + pattern.Length] != '.' || length == pattern.Length + 1) return false;
+            for (int i = pattern.Length + 1; i < length; i++) if (!IsDigit(b[at + i])) return false;
+            return true;
+        }
+
+        private static bool IsDigit(byte c) { return c >= '0' && c <= '9'; }
+
+        private static bool IsBlank(byte[] b, int at, int length)
+        {
+            for (int i = at; i < at + length; i++)
+            {
+                byte c = b[i];
+                if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\f' && c != '\v') return false;
+            }
+            return true;
+        }
+
+        private static bool StartsWith(byte[] b, int at, int length, string prefix)
+        {
+            if (length < prefix.Length) return false;
+            for (int i = 0; i < prefix.Length; i++) if (b[at + i] != prefix[i]) return false;
+            return true;
+        }
+
+        private static bool Contains(byte[] b, int at, int length, string text)
+        {
+            for (int i = at; i + text.Length <= at + length; i++)
+            {
+                if (StartsWith(b, i, at + length - i, text)) return true;
+            }
+            return false;
+        }
+
+        private static byte[] Copy(byte[] b, int at, int length)
+        {
+            byte[] copy = new byte[length];
+            Buffer.BlockCopy(b, at, copy, 0, length);
+            return copy;
+        }
+
+        private static bool Same(byte[] a, int aAt, int aLength, byte[] b, int bAt, int bLength)
+        {
+            if (aLength != bLength) return false;
+            for (int i = 0; i < aLength; i++) if (a[aAt + i] != b[bAt + i]) return false;
+            return true;
+        }
+
+        // FNV-1a over two fields with a separator; collisions only cost a comparison (Same) per candidate.
+        private static long ClientKey(byte[] b, int firstAt, int firstLength, int secondAt, int secondLength)
+        {
+            ulong hash = 14695981039346656037UL;
+            for (int i = firstAt; i < firstAt + firstLength; i++) { hash ^= b[i]; hash *= 1099511628211UL; }
+            hash ^= 0xFF;
+            hash *= 1099511628211UL;
+            if (secondAt >= 0)
+            {
+                for (int i = secondAt; i < secondAt + secondLength; i++) { hash ^= b[i]; hash *= 1099511628211UL; }
+            }
+            return (long)hash;
+        }
+    }
+}

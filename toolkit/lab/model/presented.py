@@ -1,0 +1,79 @@
+"""What a simulated host's files look like to the target-side core: Windows paths mapped to local folders.
+
+Drive ``files/C`` is ``C:\\``, ``files/UNC`` is ``\\\\``. When the fleet's time is shifted (docs/lab-fleet.md,
+"Time"), log folders are presented as IIS would have written them ``shift`` later: every ``*.log`` of a
+folder is rewritten once (``toolkit.lab.model.logs.rebucket_daily``) into a private temporary folder, which
+is mounted over the original folder. The core then reads files whose contents, names and sizes match the
+presented clock; nothing of the host's own files is changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from pathlib import Path
+
+from toolkit.lab.model import logs as logmod
+
+#: Environment variables as a host with system drive C: expands them.
+HOST_VARIABLES = {"SystemDrive": "C:", "SystemRoot": "C:\\Windows", "windir": "C:\\Windows",
+                  "ProgramData": "C:\\ProgramData", "ProgramFiles": "C:\\Program Files"}
+
+
+class PresentedFiles:
+    def __init__(self, root: Path, shift: dt.timedelta) -> None:
+        self.root = root
+        self.shift = shift
+        self._lock = threading.Lock()
+        self._mounts: list[tuple[str, str]] | None = None
+
+    def mounts(self) -> list[tuple[str, str]]:
+        with self._lock:
+            if self._mounts is None:
+                self._mounts = self._build()
+            return list(self._mounts)
+
+    def _build(self) -> list[tuple[str, str]]:
+        mounts: list[tuple[str, str]] = []
+        if not self.root.is_dir():
+            return mounts
+        for entry in sorted(self.root.iterdir()):
+            if not entry.is_dir():
+                continue
+            if entry.name.upper() == "UNC":
+                mounts.append(("\\\\", str(entry)))
+            elif len(entry.name) == 1 and entry.name.isalpha():
+                mounts.append((f"{entry.name.upper()}:\\", str(entry)))
+        if self.shift:
+            mounts += self._shifted_log_folders()
+        return mounts
+
+    def _shifted_log_folders(self) -> list[tuple[str, str]]:
+        scratch = Path(tempfile.mkdtemp(prefix="iisfleet-lab-presented-"))
+        weakref.finalize(self, shutil.rmtree, scratch, True)
+        mounts = []
+        for number, (current, dirs, names) in enumerate(sorted(os.walk(self.root))):
+            logs = sorted(name for name in names if name.lower().endswith(".log"))
+            if not logs:
+                continue
+            folder = Path(current)
+            raw = [(name, (folder / name).read_bytes().decode("utf-8-sig", "replace")) for name in logs]
+            target = scratch / str(number)
+            target.mkdir()
+            for name, text in logmod.rebucket_daily(raw, self.shift):
+                (target / name).write_bytes(text.encode("utf-8"))
+            # Everything else in the folder stays visible through the mount, unchanged.
+            for name in [*dirs, *(n for n in names if n not in logs)]:
+                os.symlink(folder / name, target / name)
+            mounts.append((_windows_path(folder.relative_to(self.root).parts), str(target)))
+        return mounts
+
+
+def _windows_path(parts: tuple[str, ...]) -> str:
+    if parts and parts[0].upper() == "UNC":
+        return "\\\\" + "\\".join(parts[1:])
+    return f"{parts[0].upper()}:\\" + "\\".join(parts[1:])
