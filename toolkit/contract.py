@@ -137,14 +137,14 @@ def _merge_part_lines(lines: list[str], collector: Collector, fail: Any) -> dict
     parts = []
     for number, line in enumerate(lines, 1):
         try:
-            document = _parse_document(line.strip(), fail)
+            document: Any = _parse_document(line.strip(), fail)
         except ContractError:
             if number == len(lines) and len(parts) > 0:
                 break  # the last part was cut off in transit: keep the complete ones before it
-            raise
-        if not isinstance(document.get("part"), dict):
-            raise fail(f"printed {len(lines)} lines; expected exactly one compact JSON document "
-                       f"(first line starts {_preview(lines[0])})")
+            document = None
+        if not isinstance(document, dict) or not isinstance(document.get("part"), dict):
+            raise fail(f"printed {len(lines)} lines; expected one compact JSON document, or the parts of a "
+                       f"collector that streams (first line starts {_preview(lines[0])})")
         _check_header(document, collector, fail)
         parts.append(document)
     return merge_parts(parts)

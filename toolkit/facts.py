@@ -165,14 +165,12 @@ def _w3c_facts(data: Mapping[str, Any]) -> dict[str, Any]:
     }
     # LOGS' analyzer is optional at this layer: without it, fall back to a plain count below.
     analyzer_class = _optional("toolkit.logs", "LogAnalyzer")
-    parse_excerpt = _optional("toolkit.logs", "parse_excerpt")
-    if analyzer_class is not None and parse_excerpt is not None:
+    if analyzer_class is not None:
         try:
             analyzer = analyzer_class()
             for file in files:
-                blob = decode_blob_bytes(file.get("excerpt"))
-                site_id = file.get("site_id") if isinstance(file.get("site_id"), int) else None
-                analyzer.feed_lines(str(file.get("path", "")), parse_excerpt(blob), site_id=site_id)
+                # Terminal 401s arrive as excerpt lines, handshakes as counts (Get-IisW3CLog/2).
+                analyzer.feed_collected(file, decode_blob_bytes(file.get("excerpt")))
             result = analyzer.result()
             facts.update(
                 status_401=int(result.status_401_total),

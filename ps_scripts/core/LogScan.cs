@@ -245,6 +245,14 @@ namespace IisFleet.Target
                 if (!resolveOnly) Malformed++;
                 return true;
             }
+            if (!current.HttpErrKind && current.Status >= 0 && current.Win32 >= 0 && Is401(b, current.Status)
+                && !Win32Fits(b, fieldAt[current.Win32], FieldLength(current.Win32)))
+            {
+                // A code that does not fit in 32 bits would be masked into another, valid-looking one:
+                // the line is malformed, as in toolkit/logs.
+                if (!resolveOnly) Malformed++;
+                return true;
+            }
             long t = TimeOf(b, current);
             if (t != W3CTime.None)
             {
@@ -269,16 +277,16 @@ namespace IisFleet.Target
                 if (openCount > 0 && current.Classifiable) Answer(b, current, t, number);
                 return true;
             }
-            DataLines++;
-            if (settings.KeepAllLines || current.HttpErrKind)
+            if (settings.KeepAllLines)
             {
+                DataLines++;
                 Keep(number, Copy(b, at, length));
                 return true;
             }
+            if (current.HttpErrKind) return true;  // an HTTP.sys error line is no request (toolkit/logs: httperr)
+            DataLines++;
             if (current.Status < 0) return true;
-            int statusAt = fieldAt[current.Status], statusLength = FieldLength(current.Status);
-            bool is401 = statusLength == 3 && b[statusAt] == '4' && b[statusAt + 1] == '0' && b[statusAt + 2] == '1';
-            if (is401)
+            if (Is401(b, current.Status))
             {
                 Status401++;
                 Open(b, at, length, current, t, number, offset);
@@ -600,6 +608,28 @@ namespace IisFleet.Target
         }
 
         private static bool IsDigit(byte c) { return c >= '0' && c <= '9'; }
+
+        private bool Is401(byte[] b, int index)
+        {
+            int at = fieldAt[index];
+            return FieldLength(index) == 3 && b[at] == '4' && b[at + 1] == '0' && b[at + 2] == '1';
+        }
+
+        // sc-win32-status fits in 32 bits: unsigned up to 4294967295 or a negative rendering down to
+        // -2147483648; a value that is no decimal number ("-") is not judged (toolkit/logs: win32_fits).
+        private static bool Win32Fits(byte[] b, int at, int length)
+        {
+            bool negative = length > 0 && b[at] == '-';
+            int i = negative ? at + 1 : at, end = at + length;
+            if (i >= end) return true;
+            long value = 0;
+            for (; i < end; i++)
+            {
+                if (!IsDigit(b[i])) return true;
+                if (value < 100000000000L) value = value * 10 + (b[i] - '0');
+            }
+            return negative ? value <= 0x80000000L : value <= 0xFFFFFFFFL;
+        }
 
         private static bool IsBlank(byte[] b, int at, int length)
         {

@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 from tree_sitter_language_pack import get_parser
 
+from toolkit.resources import ps_scripts_dir
+
 # ---------------------------------------------------------------------------------------------
 # The read-only allow-list. Every command a collector runs must be here, with the reason it is safe.
 # Names are matched case-insensitively. Script-local helper functions are allowed separately (see
@@ -42,8 +44,6 @@ ALLOWED_COMMANDS: dict[str, str] = {
     "Get-Acl": "reads a security descriptor",
     "Get-WinEvent": "reads event logs and their state; never clears or exports",
     "Sort-Object": "in-memory ordering",
-    "Select-Object": "in-memory selection (-First)",
-    "Where-Object": "in-memory filtering",
     "Measure-Object": "in-memory counting",
     "secedit.exe": "only ever with /export (the temp file it must write is deleted in finally)",
     "setspn.exe": "only ever with -L (list), an LDAP read",
@@ -549,6 +549,11 @@ def check_output_keys(script: Script) -> list[str]:
     data_schema = ((script.sidecar or {}).get("output") or {}).get("data")
     if not isinstance(data_schema, dict):
         return ["sidecar has no output.data schema"]
+    if calls_the_core(script):
+        # The C# core writes this collector's data: every key the sidecar lists must be a name it writes.
+        written = core_property_names()
+        return [f"{path}: the C# core (ps_scripts/core) never writes the key(s) {sorted(keys - written)}"
+                for path, keys in _object_schemas(data_schema, "data") if not keys <= written]
     built = hash_literal_key_sets(script)
     problems = []
     for path, keys in _object_schemas(data_schema, "data"):
@@ -558,6 +563,18 @@ def check_output_keys(script: Script) -> list[str]:
             problems.append(f"{path}: no @{{...}} in the script has exactly the keys the sidecar lists "
                             f"(closest lacks {missing}, adds {extra})")
     return problems
+
+
+def calls_the_core(script: Script) -> bool:
+    """Whether the wrapper hands its work to the C# core (``[IisFleet.Target.<Class>]::Method(...)``)."""
+    return "[IisFleet.Target." in script.blanked(strings=False)
+
+
+def core_property_names() -> frozenset[str]:
+    """JSON property names the core writes: ``Property("x", ...)``, ``Name("x")``, ``StringArray("x", ...)``."""
+    folder = Path(str(ps_scripts_dir())) / "core"
+    text = "".join(path.read_text("utf-8") for path in sorted(folder.glob("*.cs")))
+    return frozenset(re.findall(r'\b(?:Property|Name|StringArray)\("([^"]+)"', text))
 
 
 ALL_CHECKS: dict[str, Callable[[Script], list[str]]] = {

@@ -26,8 +26,8 @@ def test_catalog_holds_every_bundled_collector_with_its_contract() -> None:
     assert list(catalog) == sorted(catalog)
     assert len(catalog) == 9 and "_ssh_bootstrap" not in catalog
     w3c = catalog["Get-IisW3CLog"]
-    assert isinstance(w3c, Collector) and w3c.id == "Get-IisW3CLog" and w3c.version == 1
-    assert w3c.script.startswith("# collector-id: Get-IisW3CLog/1\n")
+    assert isinstance(w3c, Collector) and w3c.id == "Get-IisW3CLog" and w3c.version == 2
+    assert w3c.script.startswith("# collector-id: Get-IisW3CLog/2\n")
     assert "\r" not in w3c.script
     assert w3c.sidecar["name"] == "Get-IisW3CLog"
     assert w3c.parameter("MaxLinesPerFile") == ParamSpec(

@@ -65,7 +65,7 @@ _DELETE = object()
     [
         (_mutate("schema", "iisfleet.collector/2"), "schema is 'iisfleet.collector/2'"),
         (_mutate("collector", "Get-IisSpn"), "came from collector 'Get-IisSpn'"),
-        (_mutate("version", 2), "version 2, this iisfleet bundles version 1"),
+        (_mutate("version", 3), "version 3, this iisfleet bundles version 2"),
         (_mutate("version", True), "version True"),
         (_mutate("host", ""), "'host' must be a non-empty string"),
         (_mutate("time_utc", "24/11/2026 21:00"), "time_utc"),

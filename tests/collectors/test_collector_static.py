@@ -17,6 +17,7 @@ from collector_static_checks import (
     ALL_CHECKS,
     ALLOWED_COMMANDS,
     Script,
+    calls_the_core,
     commands,
     local_functions,
 )
@@ -109,20 +110,23 @@ def test_allow_list_entries_are_all_used_and_explained() -> None:
         assert name.lower() in used, f"{name} is allowed but no script uses it; drop it from the list"
 
 
-def test_w3c_collector_streams_instead_of_get_content() -> None:
-    script = Script.load(SCRIPTS_DIR / "Get-IisW3CLog.ps1")
-    code = script.blanked(strings=False)
-    assert "New-Object -TypeName System.IO.StreamReader" in code
-    assert "FileShare]::ReadWrite" in code, "IIS holds the current log open; reading must share it"
-    assert ".Contains(' 401 ')" in code, "cheap substring test before splitting"
-    names = {name.lower() for name, _ in commands(script)}
-    assert "get-content" not in names
-    # The log folders come from the config, not only the default path.
-    assert "sites/site" in code and "logFile" in code and "centralW3CLogFile" in code
+def test_log_collectors_hand_their_work_to_the_core() -> None:
+    # The W3C/HTTPERR wrappers only probe the environment and call the C# core, which streams the files
+    # (shared with IIS, which holds the current log open) and finds the folders in applicationHost.config.
+    core = "".join(p.read_text("utf-8") for p in sorted((SCRIPTS_DIR / "core").glob("*.cs")))
+    for name, call in (("Get-IisW3CLog", "[IisFleet.Target.LogCollectors]::W3C("),
+                       ("Get-IisHttpErrLog", "[IisFleet.Target.LogCollectors]::HttpErr(")):
+        script = Script.load(SCRIPTS_DIR / f"{name}.ps1")
+        assert call in script.blanked(strings=False)
+        assert "get-content" not in {command.lower() for command, _ in commands(script)}
+    assert "FileShare.ReadWrite | FileShare.Delete" in core, "IIS holds the current log open; reading must share it"
+    assert "sites/site" in core and "logFile" in core and "centralW3CLogFile" in core
+    assert "DtdProcessing.Prohibit" in core and "XmlResolver = null" in core
 
 
 def test_path_finding_collectors_read_applicationhost_config() -> None:
-    for name in ("Get-IisConfig", "Get-IisW3CLog", "Get-IisFailedRequestTrace", "Get-IisContentAcl", "Get-IisSpn"):
+    # Get-IisW3CLog finds its folders in the core (test_log_collectors_hand_their_work_to_the_core).
+    for name in ("Get-IisConfig", "Get-IisFailedRequestTrace", "Get-IisContentAcl", "Get-IisSpn"):
         script = Script.load(SCRIPTS_DIR / f"{name}.ps1")
         assert "read-iisconfigxml" in local_functions(script)
         assert "Read-IisConfigXml" in {command for command, _ in commands(script)}, f"{name} never calls it"
@@ -176,6 +180,7 @@ def test_shared_helpers_are_identical_in_every_script() -> None:
             name = next(script.text_of(c) for c in node.children if c.type == "function_name")
             copies.setdefault(name, {})[path.stem] = script.text_of(node)
     assert {"Add-ProbeError", "ConvertTo-Blob", "Read-IisConfigXml"} <= set(copies)
-    assert len(copies["Add-ProbeError"]) == len(COLLECTOR_PATHS)
+    # Wrappers of the C# core need no PowerShell helpers: the core writes their envelopes.
+    assert len(copies["Add-ProbeError"]) == len([p for p in COLLECTOR_PATHS if not calls_the_core(Script.load(p))])
     for name, texts in copies.items():
         assert len(set(texts.values())) == 1, f"{name} differs between {sorted(texts)}"

@@ -12,14 +12,18 @@ from typing import Any
 
 import pytest
 
+from toolkit.contract import merge_parts
 from toolkit.lab.model import LabFleet, ModelBackend, load_fleet
 from toolkit.lab.model.catalog import BundledCollector, find_marker
 from toolkit.lab.scenarios import generate
 
 
 def envelope(backend: ModelBackend, collector: BundledCollector, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The envelope as the controller sees it: a streaming collector's parts merged (docs/contracts.md 1.4)."""
     answer = backend.answer(collector.script, params or {})
     assert answer.error is None, answer.error
+    if len(answer.output) > 1:
+        return merge_parts([json.loads(part) for part in answer.output])
     assert len(answer.output) == 1
     return json.loads(answer.output[0])
 
@@ -38,7 +42,7 @@ def test_the_lab_answers_every_bundled_collector_on_every_host(seed_fleet: LabFl
         for cid, collector in bundled.items():
             answer = backend.answer(collector.script, {})
             assert answer.error is None, f"{spec.name} {cid}: {answer.error}"
-            checked = contract.validate_envelope(answer.output[0], collector=collectors[cid], host=spec.name)
+            checked = contract.validate_envelope("\n".join(answer.output), collector=collectors[cid], host=spec.name)
             assert checked["collector"] == cid and checked["host"] == spec.name.upper()
             assert checked["errors"] == [], f"{spec.name} {cid}: {checked['errors']}"
 
@@ -106,7 +110,9 @@ def test_explicit_window_and_caps(seed_fleet: LabFleet, bundled: dict[str, Bundl
     assert empty["data"]["files"] == []
     capped = envelope(backend, w3c, {"Since": "2026-11-20T00:00:00Z", "MaxFiles": 1, "MaxLinesPerFile": 5})
     assert len(capped["data"]["files"]) == 1 < len(everything["data"]["files"])
-    assert capped["data"]["files"][0]["lines_kept"] == 5 and capped["data"]["files"][0]["truncated"]
+    kept = unblob(capped["data"]["files"][0]["excerpt"]).decode().splitlines()
+    assert len([line for line in kept if not line.split("\t", 1)[1].startswith("#")]) == 5
+    assert capped["data"]["files"][0]["truncated"] and capped["data"]["files"][0]["lines_kept"] == len(kept)
     assert {e["category"] for e in capped["errors"]} == {"cap"}
     events = envelope(backend, bundled["Get-AuthEventLog"], {"Since": "2026-11-20T00:00:00Z", "MaxEvents": 1})
     assert len(events["data"]["events"]) <= 1

@@ -1,4 +1,5 @@
-"""The W3C excerpt rule (docs/contracts.md §1.3) on a hand-written host: what is kept, what is counted."""
+"""The W3C excerpt rule (docs/contracts.md §1.3) on a hand-written host, answered by the C# core under Mono:
+what is classified, kept and counted."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.contract import merge_parts
 from toolkit.lab.model import load_fleet
 from toolkit.lab.model.catalog import BundledCollector
 
@@ -33,15 +35,16 @@ LOG = [
     FIELDS,  # 4
     line("09:59:59", "10.1.1.1", "UA-A", "401 2 5"),  # 5  before the window: neither counted nor remembered
     line("10:00:00", "10.1.1.1", "UA-A", "200 0 0"),  # 6  in the window, no 401 from A in it
-    line("10:00:05", "10.1.1.2", "UA-B", "401 2 5"),  # 7  kept: a 401
-    line("10:00:06", "10.1.1.2", "UA-B", "200 0 0"),  # 8  kept: B had a 401 1 s earlier
+    line("10:00:05", "10.1.1.2", "UA-B", "401 2 5"),  # 7  a handshake (line 8 answers it): counted, not kept
+    line("10:00:06", "10.1.1.2", "UA-B", "200 0 0"),  # 8  not kept
     line("10:00:07", "10.1.1.3", "UA-C", "200 0 0"),  # 9  not kept
-    line("10:00:40", "10.1.1.2", "UA-B", "200 0 0"),  # 10 not kept with a 30 s window (35 s later)
-    line("10:01:00", "10.1.1.4", "UA-D1", "401 1 1326"),  # 11 kept
+    line("10:00:40", "10.1.1.2", "UA-B", "200 0 0"),  # 10 not kept
+    line("10:01:00", "10.1.1.4", "UA-D1", "401 1 1326"),  # 11 terminal: kept
     line("10:01:10", "10.1.1.4", "UA-D2", "200 0 0"),  # 12 same address, other agent: another client
-    REORDERED,  # 13 kept: every directive is
-    "10:02:00 2026-11-24 10.1.1.2 UA-B 401 1 1326 /x",  # 14 kept (read against the new #Fields)
-    line("10:05:00", "10.1.1.2", "UA-B", "401 2 5"),  # 15 after Until
+    line("10:01:20", "10.1.1.4", "UA-D1", "200 0 0").replace(" / ", " /other "),  # 13 D1's next line: kept
+    REORDERED,  # 14 kept: every directive is
+    "10:02:00 2026-11-24 10.1.1.2 UA-B 401 1 1326 /x",  # 15 terminal: kept (read against the new #Fields)
+    line("10:05:00", "10.1.1.2", "UA-B", "401 2 5"),  # 16 after Until
     "",
 ]
 
@@ -72,7 +75,9 @@ def backend(tmp_path: Path, bundled: dict[str, BundledCollector], fixed_clock):
 def run(backend, collector: BundledCollector, **params) -> dict:
     answer = backend.answer(collector.script, params)
     assert answer.error is None, answer.error
-    return json.loads(answer.output[0])
+    parts = [json.loads(part) for part in answer.output]
+    assert [p["part"]["index"] for p in parts] == list(range(len(parts))) and parts[-1]["part"]["final"]
+    return merge_parts(parts)
 
 
 def excerpt_numbers(item: dict) -> list[int]:
@@ -80,23 +85,31 @@ def excerpt_numbers(item: dict) -> list[int]:
     return [int(row.split("\t", 1)[0]) for row in text.splitlines()]
 
 
-def test_excerpt_keeps_directives_401s_and_the_same_clients_next_lines(backend, bundled) -> None:
+def test_handshakes_are_counted_and_terminal_401s_kept_with_their_clients_next_lines(backend, bundled) -> None:
     env = run(backend, bundled["Get-IisW3CLog"], Since="2026-11-24T10:00:00Z", Until="2026-11-24T10:04:59Z",
               HandshakeWindowSeconds=30)
     assert env["data"]["directories"] == ["C:\\inetpub\\logs\\LogFiles\\W3SVC1", "C:\\inetpub\\logs\\LogFiles"]
-    (item,) = env["data"]["files"]  # u_ex261120.log was last written before Since: not opened
+    (item,) = env["data"]["files"]  # u_ex261120.log holds nothing after Since: not read
     assert item["path"] == "C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex261124.log" and item["site_id"] == 1
-    assert excerpt_numbers(item) == [1, 2, 3, 4, 7, 8, 11, 13, 14]
-    assert item["lines_kept"] == 9 and item["truncated"] is False
-    assert item["data_lines"] == 8  # lines 6-12 and 14
-    assert item["lines_total"] == 10  # every data line of the file
-    assert item["size_bytes"] == len("\r\n".join(LOG).encode())
+    assert excerpt_numbers(item) == [1, 2, 3, 4, 11, 13, 14, 15]
+    assert item["lines_kept"] == 8 and item["truncated"] is False
+    assert (item["status_401"], item["terminal_401"], item["handshake_401"]) == (3, 2, 1)
+    assert item["handshakes"] == [{"server": "", "site": "W3SVC1", "substatus": "2", "win32": "5", "count": 1,
+                                   "clients": [{"ip": "10.1.1.2", "count": 1}]}]
+    assert item["data_lines"] == 9  # lines 6-13 and 15
+    assert item["lines_total"] == 11  # every data line read (the file is small: read from the top)
+    assert item["size_bytes"] == item["bytes_read"] == len("\r\n".join(LOG).encode())
+    assert item["line_numbers"] == "file" and item["start_offset"] == 0
+    assert item["excerpt"]["sha256"]
 
 
-def test_a_longer_handshake_window_keeps_the_later_line(backend, bundled) -> None:
+def test_a_shorter_handshake_window_makes_the_slow_answer_terminal(backend, bundled) -> None:
     env = run(backend, bundled["Get-IisW3CLog"], Since="2026-11-24T10:00:00Z", Until="2026-11-24T10:04:59Z",
-              HandshakeWindowSeconds=60)
-    assert excerpt_numbers(env["data"]["files"][0]) == [1, 2, 3, 4, 7, 8, 10, 11, 13, 14]
+              HandshakeWindowSeconds=0)
+    (item,) = env["data"]["files"]
+    # Line 8 answers line 7 one second later: past a 0 s window, so 7 is terminal and kept.
+    assert (item["terminal_401"], item["handshake_401"]) == (3, 0)
+    assert excerpt_numbers(item) == [1, 2, 3, 4, 7, 11, 14, 15]
 
 
 def test_explicit_log_directory_and_a_missing_one(backend, bundled) -> None:
@@ -112,6 +125,7 @@ def test_httperr_keeps_every_line_in_the_window(backend, bundled) -> None:
     assert env["data"]["directory"] == "C:\\Windows\\System32\\LogFiles\\HTTPERR"
     assert excerpt_numbers(item) == [1, 2, 3, 4, 6]
     assert (item["lines_total"], item["data_lines"]) == (2, 1)
+    assert "handshakes" not in item
 
 
 def test_no_shift_without_a_reference_time(backend) -> None:

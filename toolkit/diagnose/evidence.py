@@ -398,10 +398,12 @@ def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -
         site_id = f.get("site_id")
         site_id = int(site_id) if isinstance(site_id, int) or (isinstance(site_id, str) and site_id.isdigit()) \
             else None
-        lines = list(parse_excerpt(decode_blob(f.get("excerpt"))))
-        source = str(f.get("path") or "")
-        analyzer.feed_lines(source, lines, site_id=site_id)
+        excerpt = decode_blob(f.get("excerpt"))
+        lines = list(parse_excerpt(excerpt))
+        # The host classified the 401s (Get-IisW3CLog/2): terminal ones are lines, handshakes are counts.
+        analyzer.feed_collected(f, excerpt)
         profiles.feed(lines, f"W3SVC{site_id}" if site_id is not None else "")
+        profiles.feed_handshakes(f.get("handshakes") or [])
         data_lines = int(f.get("data_lines") or 0)
         requests_by_site_id[f"W3SVC{site_id}" if site_id is not None else "?"] += data_lines
     analysis = analyzer.result()
@@ -504,6 +506,21 @@ class _ClientProfiler:
         #: substatus of the round (2 challenge, 1 leg) → site → rounds absorbed into a later failure
         self.absorbed: dict[int, dict[str, int]] = {1: defaultdict(int), 2: defaultdict(int)}
         self.groups: dict[tuple[str, int, int], _GroupStats] = defaultdict(_GroupStats)
+
+    def feed_handshakes(self, groups: Iterable[Any]) -> None:
+        """Handshake 401s the host only counted (Get-IisW3CLog/2): their clients join the per-group stats."""
+        for group in groups:
+            if not isinstance(group, Mapping):
+                continue
+            try:
+                key = (str(group.get("site") or ""), int(str(group.get("substatus") or 0)),
+                       int(str(group.get("win32") or 0)) & 0xFFFFFFFF)
+            except ValueError:
+                continue
+            stats = self.groups[key]
+            for client in group.get("clients") or []:
+                if isinstance(client, Mapping) and isinstance(client.get("count"), int):
+                    stats.clients[str(client.get("ip") or "")] += int(client["count"])
 
     def feed(self, lines: Iterable[tuple[int, bytes]], site_hint: str = "") -> None:
         fields: list[str] = []

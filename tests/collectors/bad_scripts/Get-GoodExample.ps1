@@ -17,8 +17,8 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
-$items = @(Get-ChildItem -LiteralPath $env:SystemRoot | Select-Object -First $MaxItems)
-$data = [ordered]@{ count = $items.Count; name = $Name }
+$items = @(Get-ChildItem -LiteralPath $env:SystemRoot | Sort-Object -Property Name)
+$data = [ordered]@{ count = [System.Math]::Min($items.Count, $MaxItems); name = $Name }
 $envelope = [ordered]@{
     schema    = 'iisfleet.collector/1'
     collector = 'Get-GoodExample'
