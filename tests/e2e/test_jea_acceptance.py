@@ -156,7 +156,8 @@ def test_no_script_is_ever_sent_to_a_jea_endpoint(tmp_path: Path, monkeypatch, j
     assert transport.jea is True
     assert sent_scripts == []
     assert json.loads(fact.stdout)["collector"] == "Get-HostFact" and not fact.errors
-    assert json.loads(logs.stdout)["collector"] == "Get-IisW3CLog"
+    # Get-IisW3CLog streams: one envelope part per line (docs/contracts.md 1.4).
+    assert {json.loads(part)["collector"] for part in logs.stdout.splitlines()} == {"Get-IisW3CLog"}
     assert "<script>" not in session_calls and "Get-IisW3CLog" in session_calls
 
 
