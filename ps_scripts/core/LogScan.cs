@@ -179,7 +179,7 @@ namespace IisFleet.Target
             bool eof = false, bomChecked = offset != 0;
             while (true)
             {
-                int newline = pos < filled ? Array.IndexOf(buffer, (byte)'\n', pos, filled - pos) : -1;
+                int newline = pos < filled ? ScanLine(buffer, pos, filled) : -1;
                 if (newline < 0 && !eof)
                 {
                     // Move the incomplete line to the front and read more.
@@ -233,7 +233,8 @@ namespace IisFleet.Target
                 return true;
             }
             if (!resolveOnly) LinesRead++;
-            int fields = Split(b, at, length);
+            int fields = fieldCount;  // ScanLine recorded where each field starts
+            lineEnd = at + length;
             W3CLayout current = layout;
             if (current == null)
             {
@@ -537,22 +538,38 @@ namespace IisFleet.Target
 
         private int fieldCount;
         private int lineEnd;
+        private byte[] cachedDate = new byte[16];
+        private int cachedDateLength = -1;
+        private long cachedDay = W3CTime.None;
 
-        // Records where each field starts; returns the field count (split on single spaces, as IIS writes).
-        private int Split(byte[] b, int at, int length)
+        // One pass over a line: records where each field starts (fields are split on single spaces, as IIS
+        // writes them) and returns the index of its newline, or -1 when the buffer ends first.
+        private int ScanLine(byte[] b, int at, int end)
         {
+            int[] starts = fieldAt;
             int count = 1;
-            int end = at + length;
-            fieldAt[0] = at;
+            starts[0] = at;
             for (int i = at; i < end; i++)
             {
-                if (b[i] != ' ') continue;
-                if (count == fieldAt.Length) Array.Resize(ref fieldAt, fieldAt.Length * 2);
-                fieldAt[count++] = i + 1;
+                byte c = b[i];
+                if (c > (byte)' ') continue;
+                if (c == (byte)' ')
+                {
+                    if (count == starts.Length)
+                    {
+                        Array.Resize(ref fieldAt, starts.Length * 2);
+                        starts = fieldAt;
+                    }
+                    starts[count++] = i + 1;
+                }
+                else if (c == (byte)'\n')
+                {
+                    fieldCount = count;
+                    return i;
+                }
             }
             fieldCount = count;
-            lineEnd = end;
-            return count;
+            return -1;
         }
 
         private int FieldLength(int index)
@@ -572,8 +589,16 @@ namespace IisFleet.Target
             long clock = W3CTime.Clock(b, fieldAt[current.Time], FieldLength(current.Time));
             if (clock == W3CTime.None) return W3CTime.None;
             if (current.Date < 0) return clock;  // no date logged: times count from 1970-01-01, as in toolkit/logs
-            long day = W3CTime.Day(b, fieldAt[current.Date], FieldLength(current.Date));
-            return day == W3CTime.None ? W3CTime.None : day + clock;
+            int dateAt = fieldAt[current.Date], dateLength = FieldLength(current.Date);
+            if (dateLength != cachedDateLength || !Same(b, dateAt, dateLength, cachedDate, 0, dateLength))
+            {
+                // Consecutive lines share their date: parse it once per change.
+                if (cachedDate.Length < dateLength) cachedDate = new byte[dateLength];
+                Buffer.BlockCopy(b, dateAt, cachedDate, 0, dateLength);
+                cachedDateLength = dateLength;
+                cachedDay = W3CTime.Day(b, dateAt, dateLength);
+            }
+            return cachedDay == W3CTime.None ? W3CTime.None : cachedDay + clock;
         }
 
         // A headerless line must look like the layout guessed from its field count (toolkit/logs: plausible).
