@@ -1,8 +1,10 @@
-"""A real Samba AD DC for the directory tests (one per pytest session, shared by the tests marked samba).
+"""A real Samba AD DC for the directory tests (one per test module, shared by its tests marked samba).
 
 The DC's ports and winbindd socket are machine-wide, so the fixture holds an exclusive flock on
-/run/lock/iisfleet-samba-dc.lock for the whole session: two pytest runs on one machine take turns instead
-of colliding. A provision template is cached under the temp directory (provision ~9 s, copy ~0.1 s).
+/run/lock/iisfleet-samba-dc.lock while its DC lives: two pytest runs on one machine take turns instead
+of colliding. Module scope keeps that lock short (the few seconds a module's tests need), not the whole
+length of another run's session. A provision template is cached under the temp directory (provision
+~9 s, copy ~0.1 s), so each module's DC is up and seeded in about 4 s.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class LabDomain:
         return cache
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_domain() -> Iterator[LabDomain]:
     from toolkit.lab.addc import SambaDC, available, exclusive_lock
 

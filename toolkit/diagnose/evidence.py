@@ -157,6 +157,8 @@ class ContentPath:
     sd: SecurityDescriptor | None
     share_name: str = ""
     share_sd: SecurityDescriptor | None = None
+    #: where ``sd`` was read when not by the web server's collector (e.g. "file server fs01 over SMB")
+    sd_source: str = ""
 
     @property
     def url_path(self) -> str:

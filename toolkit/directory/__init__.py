@@ -17,6 +17,7 @@ This package asks the DCs directly, with the run's credentials:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,16 @@ def collect_for_run(run_dir: Path, config: DirectoryConfig, credential: Any) -> 
     """
     from toolkit.diagnose.evidence import evidence_from_run
     from toolkit.directory.collect import collect, needs_from_hosts
+    from toolkit.directory.smb import collect_shares
     from toolkit.directory.facts import FILE_NAME
     from toolkit.rundir import load_run, write_json_atomic
 
     hosts = evidence_from_run(load_run(Path(run_dir)))
     needs = needs_from_hosts(hosts)
+    shares = collect_shares(config, credential, hosts)
+    for entry in shares:  # the file servers' ACEs name domain SIDs the directory must name
+        needs.sids |= set(re.findall(r"S-1-5-21-[0-9-]+", str(entry.get("sddl") or "")))
     document = collect(config, credential, needs)
-    try:
-        from toolkit.directory.smb import collect_shares
-
-        document["shares"] = collect_shares(config, credential, hosts, document)
-    except ImportError:
-        pass
+    document["shares"] = shares
     write_json_atomic(Path(run_dir) / FILE_NAME, document)
     return document

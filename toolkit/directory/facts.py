@@ -44,6 +44,8 @@ class DirectoryFacts:
     sids: Mapping[str, str] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
     queried: dt.datetime | None = None
+    #: lower-case UNC path → SDDL read on the file server over SMB (only the paths that were readable)
+    shares: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
@@ -97,7 +99,13 @@ def facts_from_document(doc: Any, where: str = FILE_NAME) -> DirectoryFacts:
         queried = dt.datetime.fromisoformat(str(doc.get("queried_utc")).replace("Z", "+00:00"))
     except ValueError:
         queried = None
+    shares = {str(e["unc"]).lower(): str(e["sddl"]) for e in doc.get("shares") or []
+              if isinstance(e, Mapping) and e.get("unc") and isinstance(e.get("sddl"), str)}
+    errors += tuple(f"{e.get('unc')}: {(e.get('error') or {}).get('category', '?')}: "
+                    f"{(e.get('error') or {}).get('message', '')}"[:300]
+                    for e in doc.get("shares") or [] if isinstance(e, Mapping) and e.get("error"))
     return DirectoryFacts(configured=bool(doc.get("configured", True)), dc=doc.get("dc") or None, netbios=netbios,
+                          shares=shares,
                           spn_scope=str(doc.get("spn_scope") or ""),
                           spn_holders={k: frozenset(v) for k, v in holders.items()}, accounts=accounts,
                           token_groups=groups, sids={str(k).upper(): str(v) for k, v in (doc.get("sids") or {}).items()},
@@ -114,8 +122,12 @@ def account_record(facts: DirectoryFacts, asked: str, state: AccountState) -> di
 
 
 def with_directory(host: Any, facts: DirectoryFacts | None) -> Any:
-    """``host`` (a HostEvidence) with the directory's accounts and nested domain groups folded in."""
-    if facts is None or not facts.usable:
+    """``host`` (a HostEvidence) with the directory's accounts and nested domain groups folded in, and its
+    UNC content descriptors replaced by the ones read on the file servers."""
+    if facts is None:
+        return host
+    host = _with_shares(host, facts)
+    if not facts.usable:
         return host
     users: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
@@ -130,6 +142,26 @@ def with_directory(host: Any, facts: DirectoryFacts | None) -> Any:
             groups.append({"name": facts.sids.get(sid.upper(), sid), "sid": sid, "members": [member],
                            "source": "directory"})
     return replace(host, users=tuple(users) + tuple(host.users), groups=tuple(host.groups) + tuple(groups))
+
+
+def _with_shares(host: Any, facts: DirectoryFacts) -> Any:
+    if not facts.shares:
+        return host
+    from toolkit.directory.smb import parse_unc
+    from toolkit.parsers.sddl import parse_sddl
+
+    changed = []
+    for content in host.content:
+        unc = parse_unc(content.expanded_path) or parse_unc(content.physical_path)
+        sddl = facts.shares.get(unc.unc.lower()) if unc is not None else None
+        if unc is not None and sddl is not None:
+            try:
+                content = replace(content, sd=parse_sddl(sddl), exists=True,
+                                  sd_source=f"file server {unc.server} over SMB")
+            except Exception:  # noqa: BLE001 - keep what the web server saw when the text does not parse
+                pass
+        changed.append(content)
+    return replace(host, content=tuple(changed))
 
 
 __all__ = ["DirectoryFacts", "FILE_NAME", "account_record", "facts_from_document", "load_directory", "spn_key",

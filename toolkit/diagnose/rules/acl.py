@@ -91,6 +91,8 @@ def _acl_item(ctx: RuleContext, content: ContentPath, answer: AclAnswer | None, 
         text = (f"{where}: {identity} {'can' if answer.read else 'cannot'} read"
                 + (f" ({answer.deciding_ace})" if answer.deciding_ace else "")
                 + f"; read granted to: {', '.join(answer.trustees_with_read) or 'nobody'}")
+    if content.sd_source and not share and answer is not None:
+        text += f" [descriptor read on the {content.sd_source}]"
     return EvidenceItem("acl", ctx.host.name, text, EvidenceSource(file=where, element="share" if share else "ntfs"))
 
 

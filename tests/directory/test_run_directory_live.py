@@ -1,0 +1,55 @@
+"""A run directory gets its directory evidence and the report says where the domain facts came from.
+
+The host's envelopes are the collectors' own contract samples (ps_scripts/*.yml ``output.sample``); the
+directory step runs against the real Samba AD DC (marker ``samba``), exactly as ``iisfleet run`` calls it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from toolkit.directory import collect_for_run
+from toolkit.directory.config import DirectoryConfig
+from toolkit.models import Credential
+from toolkit.rundir import RunDirWriter, utc_now
+from toolkit.secrets import Secret
+
+pytestmark = pytest.mark.samba
+PASSWORD = "Lab!Passw0rd-1"
+SCRIPTS = Path(__file__).parents[2] / "ps_scripts"
+
+
+def sample_run(path: Path) -> Path:
+    writer = RunDirWriter(path)
+    writer.write_meta({"playbook": "triage-401", "parameters": {}, "inventory": "inv.yml", "started_utc": utc_now(),
+                       "finished_utc": utc_now(), "status": "complete", "hosts": ["web01"], "simulated": False})
+    for sidecar in sorted(SCRIPTS.glob("*.yml")):
+        contract = yaml.safe_load(sidecar.read_text())
+        sample = (contract.get("output") or {}).get("sample")
+        if isinstance(sample, dict):
+            writer.write_envelope("web01", contract["name"], sample)
+    writer.close()
+    return path
+
+
+def test_directory_evidence_in_the_run_and_the_report(lab_domain, tmp_path) -> None:
+    from toolkit.report import write_reports
+
+    run = sample_run(tmp_path / "run")
+    config = DirectoryConfig(dcs=(lab_domain.ip,), auth="ntlm", ca_bundle=lab_domain.ca, tls_name=lab_domain.dc_fqdn)
+    document = collect_for_run(run, config, Credential(name="t", username="CONTOSO\\alice", password=Secret(PASSWORD)))
+    saved = json.loads((run / "directory.json").read_text())
+    assert saved["schema"] == "iisfleet.directory/1" and saved["dc"] == document["dc"]
+    asked = " ".join(q["filter"] for q in saved["queries"])
+    assert "servicePrincipalName=HTTP/" in asked and "sAMAccountName=" in asked
+    write_reports(run)
+    text = (run / "report" / "report.txt").read_text() if (run / "report" / "report.txt").exists() \
+        else next((run / "report").glob("*.txt")).read_text()
+    assert f"Domain facts read over LDAP {lab_domain.ip}:636" in text
+    for file in run.rglob("*"):
+        if file.is_file():
+            assert PASSWORD not in file.read_text(errors="replace"), file
