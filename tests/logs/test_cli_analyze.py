@@ -77,3 +77,78 @@ def test_real_process_exit_codes(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "toolkit", "analyze", str(tmp_path / "missing")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "error:" in bad.stderr
+
+
+# --- several servers' logs, and event exports next to them ------------------------------------------------
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+MULTI = FIXTURES / "logs" / "admin-cases" / "multi-server"
+EXPORTS = FIXTURES / "parsers" / "events" / "exports"
+
+
+def _json(*args: str) -> dict:
+    result = runner.invoke(app, ["analyze", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_servers_from_folder_layout() -> None:
+    """No s-computername in the logs: <server>/W3SVC<n>/ names each server, nothing is merged."""
+    doc = _json(str(MULTI))
+    assert {(s["server"], s["site"]): s["terminal"] for s in doc["sites"]} == {
+        ("web01", "W3SVC1"): 1, ("web02", "W3SVC1"): 2}
+    assert doc["warnings"] == []
+
+
+def test_server_given_once_per_path(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "W3SVC1", tmp_path / "b" / "W3SVC1"
+    for folder, source in ((first, MULTI / "web01"), (second, MULTI / "web02")):
+        folder.mkdir(parents=True)
+        (folder / "u_ex261124.log").write_bytes((source / "W3SVC1" / "u_ex261124.log").read_bytes())
+    doc = _json(str(first), str(second), "--server", "WEB-A", "--server", "WEB-B")
+    assert sorted(s["server"] for s in doc["sites"]) == ["WEB-A", "WEB-B"]
+    assert doc["warnings"] == []
+    # Without names, the two copies would be one server: said, not silent.
+    merged = runner.invoke(app, ["analyze", str(first), str(second)])
+    assert merged.exit_code == 0
+    assert "counted as one server" in merged.stderr
+    assert "counted as one server" in _json(str(first), str(second))["warnings"][0]
+    wrong = runner.invoke(app, ["analyze", str(first), str(second), "--server", "A", "--server", "B",
+                                "--server", "C"])
+    assert wrong.exit_code == 2 and "once per PATH" in wrong.stderr
+
+
+def test_each_event_export_format_is_accepted_offline() -> None:
+    """Event Viewer "Save as XML" (BOM, declaration, <Events> root with RenderingInfo), the same without
+    a BOM, and wevtutil qe /f:xml output (no root) as cmd and Windows PowerShell save it."""
+    counts = {}
+    for export in sorted(EXPORTS.glob("*.xml")):
+        doc = _json(str(export), str(MULTI))
+        counts[export.name] = doc["events"]["records"]
+        reasons = {e["reason"]: e for e in doc["events"]["logon_failures"]}
+        assert reasons["0xC000015B"]["name"] == "STATUS_LOGON_TYPE_NOT_GRANTED"
+        assert reasons["0xC000015B"]["accounts"][0]["account"] == "NT AUTHORITY\\IUSR"
+        assert reasons["0xC000006A"]["accounts"] == [{"account": "CONTOSO\\jdoe", "count": 1}]
+        assert doc["requests"] == 5  # the logs are analysed alongside
+    assert counts == {"event-viewer-no-bom.xml": 3, "event-viewer-save-as.xml": 3, "wevtutil-qe-powershell.xml": 2,
+                      "wevtutil-qe.xml": 2}
+
+
+def test_event_exports_inside_a_folder_are_found(tmp_path: Path) -> None:
+    (tmp_path / "web05" / "W3SVC1").mkdir(parents=True)
+    (tmp_path / "web05" / "W3SVC1" / "u_ex261124.log").write_bytes(
+        (MULTI / "web01" / "W3SVC1" / "u_ex261124.log").read_bytes())
+    (tmp_path / "web05" / "Security-4625.xml").write_bytes((EXPORTS / "event-viewer-save-as.xml").read_bytes())
+    (tmp_path / "web05" / "notes.xml").write_text("<notes>not events</notes>")
+    doc = _json(str(tmp_path))
+    assert doc["events"]["records"] == 3 and doc["events"]["sources"] == [str(tmp_path / "web05" / "Security-4625.xml")]
+    assert doc["sites"][0]["server"] == "web05"
+    text = runner.invoke(app, ["analyze", str(tmp_path)])
+    assert "STATUS_LOGON_TYPE_NOT_GRANTED x2" in text.stdout
+
+
+def test_a_broken_event_export_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "Security.xml"
+    broken.write_bytes((EXPORTS / "event-viewer-save-as.xml").read_bytes()[:-40])
+    result = runner.invoke(app, ["analyze", str(broken)])
+    assert result.exit_code == 2 and "Security.xml" in result.stderr and "Traceback" not in result.output

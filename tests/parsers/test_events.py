@@ -88,3 +88,44 @@ def test_event_xml_with_entities_is_refused() -> None:
 ])
 def test_decode_status(raw, expected) -> None:
     assert decode_status(raw) == expected
+
+
+EXPORTS = FIXTURES / "events" / "exports"
+
+
+@pytest.mark.parametrize("name, ids", [
+    ("event-viewer-save-as.xml", [58211, 58212, 58230]),   # UTF-8 BOM, declaration, <Events> root, RenderingInfo
+    ("event-viewer-no-bom.xml", [58211, 58212, 58230]),    # the same without the BOM (was: 0 events, no error)
+    ("wevtutil-qe.xml", [58211, 58230]),                   # no root, no declaration
+    ("wevtutil-qe-powershell.xml", [58211, 58230]),        # ... saved by Windows PowerShell as UTF-16LE
+])
+def test_event_exports_as_admins_make_them(name: str, ids: list[int]) -> None:
+    from toolkit.parsers.events import looks_like_event_export, read_event_export
+
+    data = (EXPORTS / name).read_bytes()
+    assert looks_like_event_export(data[:4096])
+    records = read_event_export(str(EXPORTS / name))
+    assert [r["record_id"] for r in records] == ids
+    assert all(r["log"] == "Security" and r["id"] == 4625 and r["machine"] == "WEB05.contoso.com" for r in records)
+    failures = parse_logon_failures(records)
+    assert (failures[0].target_user, failures[0].status, failures[0].logon_type) == ("IUSR", "0xC000015B", 8)
+    assert failures[-1].reason == "0xC000006A" and failures[-1].ip_address == "10.1.2.3"
+
+
+def test_evtx_without_its_parser_says_what_to_install(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from toolkit.parsers.events import read_event_export
+
+    real_import = builtins.__import__
+
+    def no_evtx(name, *args, **kwargs):
+        if name == "evtx":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_evtx)
+    path = tmp_path / "Security.evtx"
+    path.write_bytes(b"ElfFile\x00" + b"\x00" * 4088)
+    with pytest.raises(InputError, match="pip install 'iisfleet\\[evtx\\]'"):
+        read_event_export(str(path))

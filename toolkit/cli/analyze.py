@@ -20,6 +20,12 @@ from rich.table import Table
 from toolkit.cli._common import EXIT_OK, console, fail, is_tty
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.logs import LogAnalysis, LogAnalyzer, samples_dir
+from toolkit.parsers.events import (
+    EVENT_EXPORT_SUFFIXES,
+    looks_like_event_export,
+    read_event_export,
+    summarize_event_exports,
+)
 
 _RELATIVE = re.compile(r"^(\d+)([mhd])$")
 
@@ -43,7 +49,10 @@ def parse_when(text: str | None, option: str, now: datetime | None = None) -> da
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-_PATHS_HELP = "Log files, .gz files or folders (searched recursively)."
+_PATHS_HELP = ("Log files, .gz files or folders (searched recursively), and exported events (Event Viewer "
+               "'Save as XML', wevtutil qe /f:xml, .evtx) next to them.")
+_SERVER_HELP = ("Server name for logs without s-computername: once for every PATH, or once per PATH in order. "
+                "Without it, a <server>/W3SVC<n>/ folder layout names the server.")
 _WINDOW_HELP = ("Handshake window in seconds: a 401 followed by a success for the same client and URI within "
                 "it is a handshake.")
 
@@ -56,42 +65,93 @@ def analyze_command(
     until: Annotated[str | None, typer.Option(help="Only lines at or before this UTC time.")] = None,
     window: Annotated[float, typer.Option(min=0, help=_WINDOW_HELP)] = 30.0,
     top: Annotated[int, typer.Option(min=1, max=1000, help="Rows in the top URI/user/client lists.")] = 10,
-    server: Annotated[str, typer.Option(help="Server name for logs without s-computername.")] = "",
+    server: Annotated[list[str] | None, typer.Option(help=_SERVER_HELP, show_default=False)] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Analyse the bundled sample logs.")] = False,
     workers: Annotated[int | None, typer.Option(min=1, help="Processes per large file (CPUs).")] = None,
 ) -> None:
     """Classify every 401 in IIS W3C (and HTTPERR) logs as handshake or terminal, and explain the codes."""
     inputs = list(paths or [])
+    servers = list(server or [])
+    if len(servers) > 1 and len(servers) != len(inputs):
+        fail(UsageError(f"--server was given {len(servers)} times for {len(inputs)} PATH(s): give it once for "
+                        f"all of them, or once per PATH in the same order"))
+    per_path = dict(zip(inputs, servers)) if len(servers) > 1 else {}
     if sample:
         inputs.append(samples_dir())
     if not inputs:
         fail("give at least one log file or folder, or --sample")
     try:
-        analyzer_args = dict(window_s=window, server=server, since=parse_when(since, "--since"),
-                             until=parse_when(until, "--until"), workers=workers)
-        analysis = _run(inputs, analyzer_args, progress=is_tty() and not json_output)
+        log_inputs, event_files = split_event_exports(inputs)
+        records = []
+        for event_file in event_files:
+            records.extend(read_event_export(str(event_file)))
+        analyzer_args = dict(window_s=window, server=servers[0] if len(servers) == 1 else "",
+                             since=parse_when(since, "--since"), until=parse_when(until, "--until"),
+                             workers=workers)
+        analysis = _run(log_inputs, per_path, analyzer_args, progress=is_tty() and not json_output)
     except ToolkitError as exc:
         fail(exc)
-    if analysis.lines_total == 0 and not analysis.sources:
+    events = summarize_event_exports(records, [str(p) for p in event_files]) if event_files else None
+    if analysis.lines_total == 0 and not analysis.sources and events is None:
         fail("nothing to analyse: no IIS log files (u_ex*.log, ex*.log, httperr*.log, .gz) "
-             "under the given paths")
-    if analysis.requests == 0 and analysis.httperr_total == 0 and analysis.lines_filtered == 0:
+             "or event exports under the given paths")
+    if (analysis.requests == 0 and analysis.httperr_total == 0 and analysis.lines_filtered == 0
+            and events is None):
         fail(f"no usable log lines in {', '.join(str(p) for p in inputs)} "
              f"({analysis.lines_malformed} malformed of {analysis.lines_total})")
     if json_output:
         document = analysis.to_dict()
         document["inputs"] = [str(p) for p in inputs]
+        if events is not None:
+            document["events"] = events
         typer.echo(json.dumps(document, indent=2, sort_keys=False))
     else:
+        for warning in analysis.warnings:
+            typer.echo(f"warning: {warning}", err=True)
         _render(analysis, top)
+        if events is not None:
+            _render_events(events)
     raise typer.Exit(EXIT_OK)
 
 
-def _run(inputs: list[Path], analyzer_args: dict, *, progress: bool) -> LogAnalysis:
+def split_event_exports(inputs: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(log inputs, event export files): a named file is an event export by its suffix or its first bytes;
+    folders are searched for ``*.xml``/``*.evtx`` whose first bytes are event exports (their logs are
+    found by the log reader itself)."""
+    logs: list[Path] = []
+    events: list[Path] = []
+    for path in inputs:
+        if path.is_file():
+            (events if _is_event_export(path, named=True) else logs).append(path)
+            continue
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in EVENT_EXPORT_SUFFIXES
+                           and _is_event_export(p, named=False))
+            events.extend(found)
+            if not found or any(p.is_file() and p.suffix.lower() not in EVENT_EXPORT_SUFFIXES
+                                for p in path.rglob("*")):
+                logs.append(path)
+            continue
+        logs.append(path)  # the log reader reports the missing path
+    return logs, events
+
+
+def _is_event_export(path: Path, *, named: bool) -> bool:
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return named and path.suffix.lower() in EVENT_EXPORT_SUFFIXES
+    if looks_like_event_export(head):
+        return True
+    return named and path.suffix.lower() == ".evtx"
+
+
+def _run(inputs: list[Path], per_path: dict[Path, str], analyzer_args: dict, *, progress: bool) -> LogAnalysis:
     if not progress:
         analyzer = LogAnalyzer(**analyzer_args)
         for path in inputs:
-            analyzer.feed_path(path)
+            analyzer.feed_path(path, server=per_path.get(path))
         return analyzer.result()
     columns = (TextColumn("[bold]reading logs"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
@@ -102,7 +162,7 @@ def _run(inputs: list[Path], analyzer_args: dict, *, progress: bool) -> LogAnaly
 
         analyzer = LogAnalyzer(**analyzer_args, progress=update)
         for path in inputs:
-            analyzer.feed_path(path)
+            analyzer.feed_path(path, server=per_path.get(path))
         return analyzer.result()
 
 
@@ -191,6 +251,22 @@ def _render(analysis: LogAnalysis, top: int) -> None:
         out.print(f"[yellow]{analysis.lines_malformed:,} malformed line(s)[/], first ones:")
         for source, line, reason in analysis.malformed[:5]:
             out.print(f"  {source}:{line}: {reason}", highlight=False)
+
+
+def _render_events(events: dict) -> None:
+    out = console
+    ids = ", ".join(f"{event_id} x{n:,}" for event_id, n in events["by_id"].items())
+    out.print(f"[bold]Events[/]  {events['records']:,} record(s) from {len(events['sources'])} file(s): {ids}")
+    if events["security_log_full"]:
+        out.print("  [bold red]1104: the Security log is full[/] (with CrashOnAuditFail, every non-admin "
+                  "logon fails: 401.1)")
+    if events["security_log_cleared"]:
+        out.print("  1102: the Security log was cleared")
+    for entry in events["logon_failures"]:
+        accounts = ", ".join(f"{a['account']} x{a['count']:,}" for a in entry["accounts"][:3])
+        types = ", ".join(f"type {t}" for t in entry["logon_types"])
+        out.print(f"  4625 {entry['reason']} {entry['name']} x{entry['count']:,} ({types}): {accounts}",
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:

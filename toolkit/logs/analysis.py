@@ -22,7 +22,7 @@ from toolkit.codes import decode_win32, substatus_meaning
 from toolkit.errors import InputError
 from toolkit.logs.engine import Aggregate, Event401, Scanner
 from toolkit.logs.w3c import (Layout, LogFile, discover, looks_like_log, open_log, parse_fields_directive,
-                               site_from_path)
+                               server_from_layout, site_from_path)
 
 __all__ = ["LogAnalyzer", "LogAnalysis", "Group401", "LogRef", "parse_excerpt", "ProgressCallback",
            "ANALYZE_SCHEMA", "samples_dir"]
@@ -106,6 +106,8 @@ class LogAnalysis:
     httperr_by_status: dict[str, int] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     window_s: float = 30.0
+    #: things the admin should know about how the input was read (servers that may have been merged)
+    warnings: list[str] = field(default_factory=list)
 
     def sites(self) -> list[dict]:
         """One row per server/site: requests, terminal 401s and the terminal rate (the headline)."""
@@ -144,12 +146,37 @@ class LogAnalysis:
             "by_hour": self.by_hour,
             "httperr": {"total": self.httperr_total, "by_reason": self.httperr_by_reason,
                         "by_status": self.httperr_by_status},
+            "warnings": self.warnings,
         }
 
     def terminal_rate(self, server: str, site: str) -> float:
         """Terminal 401s per request for one server/site (0.0 when it logged no requests)."""
         requests = self.requests_by_server_site.get((server, site), 0)
         return self.terminal_by_server_site.get((server, site), 0) / requests if requests else 0.0
+
+
+def _merge_warnings(unnamed: set[str]) -> list[str]:
+    """Warn when logs with no server name come from what may be several servers: different log trees
+    (the folders above their ``W3SVC<n>`` folders), or the same site and file name in two folders."""
+    if len(unnamed) < 2:
+        return []
+    trees: dict[str, list[str]] = {}
+    names: dict[tuple[str, str], set[str]] = {}
+    for source in sorted(unnamed):
+        path = Path(source)
+        parts = path.parts[:-1]
+        site = site_from_path(path) or ""
+        cut = next((i for i in range(len(parts) - 1, -1, -1) if parts[i].upper() == site.upper()), len(parts))
+        tree = str(Path(*parts[:cut])) if cut else "."
+        trees.setdefault(tree, []).append(source)
+        names.setdefault((site, path.name.lower()), set()).add(str(path.parent))
+    clashes = sorted(f"{site or 'no site'}/{name}" for (site, name), folders in names.items() if len(folders) > 1)
+    if len(trees) < 2 and not clashes:
+        return []
+    where = ", ".join(sorted(trees)[:5]) + (" ..." if len(trees) > 5 else "")
+    detail = f" (the same file in several folders: {', '.join(clashes[:3])})" if clashes else ""
+    return [f"logs from {len(trees)} folder(s) ({where}) have no server name{detail}: they are counted as one "
+            f"server. Lay them out as <server>/W3SVC<n>/..., log s-computername, or give --server once per PATH."]
 
 
 def _iso(t: int | None) -> str | None:
@@ -341,10 +368,16 @@ class LogAnalyzer:
 
     # --- inputs --------------------------------------------------------------------------------------
 
-    def feed_path(self, path: str | os.PathLike[str]) -> None:
-        """Analyse a file, a ``.gz`` file or a directory (recursively). Raises :class:`InputError`."""
+    def feed_path(self, path: str | os.PathLike[str], server: str | None = None) -> None:
+        """Analyse a file, a ``.gz`` file or a directory (recursively). Raises :class:`InputError`.
+
+        ``server`` names the server these logs came from (over the analyzer's own ``server``). Without
+        either, a line's ``s-computername`` names it, else the folder layout below ``path``
+        (``web01/W3SVC1/u_ex261124.log``, see :func:`toolkit.logs.w3c.server_from_layout`).
+        """
         files = discover([path])
         explicit = Path(path).is_file()
+        root = Path(path)
         total = sum(f.path.stat().st_size for f in files)
         done = 0
 
@@ -355,10 +388,12 @@ class LogAnalyzer:
                 self.progress(done, total)
 
         for log in files:
-            self.feed_file(log, check=explicit, progress=advance)
+            self.feed_file(log, check=explicit, progress=advance, server=server,
+                           fallback_server="" if explicit else server_from_layout(log.path, root))
 
     def feed_file(self, log: LogFile, *, check: bool = True,
-                  progress: Callable[[int], None] | None = None) -> None:
+                  progress: Callable[[int], None] | None = None, server: str | None = None,
+                  fallback_server: str = "") -> None:
         """Analyse one discovered file. ``check`` rejects files that do not start like a log.
 
         401s still inside their window at the end of the file wait for the next file of the same folder
@@ -372,7 +407,8 @@ class LogAnalyzer:
         if check and not looks_like_log(head):
             raise InputError("not a W3C/HTTPERR log (no directive or dated line at the start)",
                              path=log.source)
-        options = self._options(log.source, log.site or "", log.httperr)
+        options = self._options(log.source, log.site or "", log.httperr, server=server,
+                                fallback_server=fallback_server)
         folder = (str(log.path.parent), "httperr" if log.httperr else "w3c")
         carried = self._pending.pop(folder, [])
         size = log.path.stat().st_size
@@ -444,9 +480,12 @@ class LogAnalyzer:
             agg.status_401_total += count
             agg.status_401_handshake += count
 
-    def _options(self, source: str, site: str, httperr: bool) -> dict:
-        return {"source": source, "window_s": self.window_s, "server": self.server, "site": site,
-                "since": self.since, "until": self.until, "httperr": httperr, "native": self.native}
+    def _options(self, source: str, site: str, httperr: bool, *, server: str | None = None,
+                 fallback_server: str = "") -> dict:
+        return {"source": source, "window_s": self.window_s,
+                "server": self.server if server is None else server, "site": site,
+                "since": self.since, "until": self.until, "httperr": httperr, "native": self.native,
+                "fallback_server": fallback_server}
 
     def _feed_parallel(self, log: LogFile, size: int, options: dict, carried: list[Event401],
                        progress: Callable[[int], None] | None) -> list[Event401]:
@@ -552,4 +591,5 @@ class LogAnalyzer:
             last_time=_iso(agg.last_time), httperr_total=agg.httperr_total,
             httperr_by_reason=dict(sorted(agg.httperr_by_reason.items())),
             httperr_by_status=dict(sorted(agg.httperr_by_status.items())),
-            sources=list(agg.sources), window_s=self.window_s)
+            sources=list(agg.sources), window_s=self.window_s,
+            warnings=_merge_warnings(agg.unnamed_sources))

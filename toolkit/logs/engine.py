@@ -187,6 +187,8 @@ class Aggregate:
     top_users: Counter = field(default_factory=Counter)
     top_clients: Counter = field(default_factory=Counter)
     terminal_by: Counter = field(default_factory=Counter)          # (server, site) -> terminal 401s
+    #: files with requests that no server name could be given to (no s-computername, --server or layout)
+    unnamed_sources: set = field(default_factory=set)
     by_hour: Counter = field(default_factory=Counter)
     first_time: int | None = None
     last_time: int | None = None
@@ -271,6 +273,7 @@ class Aggregate:
             getattr(self, name).update(getattr(other, name))
         for source in other.sources:
             self.add_source(source)
+        self.unnamed_sources |= other.unnamed_sources
         room = MALFORMED_CAP - len(self.malformed)
         if room > 0:
             self.malformed.extend(other.malformed[:room])
@@ -332,7 +335,7 @@ class Scanner:
                  site: str = "", since: int | None = None, until: int | None = None, httperr: bool = False,
                  layout: Layout | None = None, line_base: int = 0,
                  pending: list[Event401] | None = None, resolve_only: bool = False,
-                 native: bool = True) -> None:
+                 native: bool = True, fallback_server: str = "") -> None:
         self.agg = agg
         #: The compiled scanner, or None for the pure-Python engine (``native=False``, or not built).
         self.native = _native if native else None
@@ -341,6 +344,8 @@ class Scanner:
         self.source = source
         self.window = int(window_s)
         self.server = server
+        #: the server named by the folder layout: used only when the line logs no s-computername
+        self.fallback_server = fallback_server
         self.site = site
         self.since = since
         self.until = until
@@ -622,6 +627,8 @@ class Scanner:
         agg = self.agg
         agg.requests += requests
         agg.requests_by[(server, site)] += requests
+        if not server and requests:
+            agg.unnamed_sources.add(self.source)
         agg.note_time(self._line_time(buf, start, layout))
         agg.note_time(self._line_time(buf, buf.rfind(b"\n", start, end - 1) + 1 or start, layout))
 
@@ -754,6 +761,7 @@ class Scanner:
         i = layout.index.get("s-computername", -1)
         if i >= 0 and not server:
             server = (self._field_at(buf, start, i) or b"").decode("utf-8", "replace")
+        server = server or self.fallback_server
         i = layout.index.get("s-sitename", -1)
         if i >= 0:
             site = (self._field_at(buf, start, i) or b"").decode("utf-8", "replace")
@@ -824,6 +832,8 @@ class Scanner:
             server, site = self._identity(parts, layout)
             agg.requests += 1
             agg.requests_by[(server, site)] += 1
+            if not server:
+                agg.unnamed_sources.add(self.source)
             if _get(parts, layout, "sc-status") == b"401":
                 events.append(self._event(parts, layout, next_pos, lineno, server, site))
             pos = next_pos
@@ -838,6 +848,7 @@ class Scanner:
             i = layout.index.get("s-computername", -1)
             if i >= 0:
                 server = parts[i].decode("utf-8", "replace")
+        server = server or self.fallback_server
         site = self.site
         i = layout.index.get("s-sitename", -1)
         if i >= 0:

@@ -167,6 +167,31 @@ def _describe(path: Path) -> LogFile:
     return LogFile(path=path, site=site_from_path(path), utf8=utf8, httperr=httperr, gz=gz)
 
 
+#: Folder names of the IIS log tree (and of admin shares) that never name a server.
+_GENERIC_DIRS = {"logfiles", "logs", "log", "inetpub", "iis", "w3svc", "httperr", "system32", "windows",
+                 "c$", "d$", "e$", "f$", "admin$", "hosts"}
+
+
+def server_from_layout(path: PurePath, root: PurePath) -> str:
+    """The server a copied log belongs to, from the folders between ``root`` (the folder the admin named)
+    and the file: the nearest folder above the ``W3SVC<n>`` (or ``HTTPERR``) folder that is not part of
+    the IIS log tree (``web01/W3SVC1/``, ``web01/inetpub/logs/LogFiles/W3SVC1/``, a run or bundle folder
+    ``hosts/web01/W3SVC1/``). Empty when there is no such folder below ``root``: names above what the
+    admin gave (``/var/tmp``) are never taken."""
+    try:
+        parts = path.relative_to(root).parts[:-1]
+    except ValueError:
+        return ""
+    anchor = next((i for i in range(len(parts) - 1, -1, -1)
+                   if _SITE_DIR.match(parts[i]) or parts[i].lower() == "httperr"), None)
+    if anchor is None:
+        return ""
+    for part in reversed(parts[:anchor]):
+        if part.lower() not in _GENERIC_DIRS:
+            return part
+    return ""
+
+
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[LogFile]:
     """Expand files and directories (recursively) into log files, in a stable chronological-ish order.
 

@@ -127,22 +127,41 @@ def parse_event_log_states(logs: Sequence[dict], *, source: str = "Get-AuthEvent
     return states
 
 
-def records_from_event_xml(text: str, path: str) -> list[dict]:
-    """Rendered event XML (one or more ``<Event>`` elements) → collector-shaped records.
+def decode_export(data: bytes) -> str:
+    """Text of an exported file: UTF-8 or UTF-16 by its byte-order mark (PowerShell 5.1 redirects
+    ``wevtutil`` output as UTF-16LE), UTF-8 without one."""
+    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig", errors="replace")
 
-    Accepts a bare sequence of events (wrapped here in one root) and Event Viewer's copy format,
-    whose lines may start with the ``- `` collapse markers.
+
+def records_from_event_xml(text: str, path: str) -> list[dict]:
+    """Rendered event XML → collector-shaped records. Accepts what admins export:
+
+    * Event Viewer's "Save Selected Events…" / "Save as XML": a UTF-8 byte-order mark, an XML
+      declaration and an ``<Events>`` root whose ``<Event>`` children carry ``RenderingInfo``;
+    * ``wevtutil qe Security /f:xml`` (and ``Get-WinEvent | % ToXml``): a bare sequence of ``<Event>``
+      elements with no root and no declaration (wrapped here in one root);
+    * Event Viewer's XML view copied as text, whose lines may start with the ``- `` collapse markers.
     """
+    text = text.lstrip("\ufeff")
     lines = [line[2:] if line.startswith("- ") else line for line in text.splitlines()]
-    body = "\n".join(lines)
-    if body.lstrip().startswith("<?xml"):
-        body = body.split("?>", 1)[1]
+    body = "\n".join(lines).strip()
+    if body.startswith("<?xml"):
+        body = body.split("?>", 1)[1].strip()
     if "<!doctype" in body.lower() or "<!entity" in body.lower():
         # Wrapping would hide the DTD from the hardened parser's own check; refuse it here.
         raise InputError("refused unsafe XML: DTDs and entities are not accepted in host files", path=path)
-    root = parse_xml(f"<Events>{body}</Events>", path)
+    # A document that already has its <Events> root is parsed as it is (wrapping it again would hide its
+    # events one level down); anything else is a sequence of <Event> elements.
+    wrapped = not (body.startswith("<Events") and body.rstrip().endswith("</Events>"))
+    root = parse_xml(f"<Events>{body}</Events>" if wrapped else body, path)
+    if root.tag == "Event":
+        events = [root]
+    else:
+        events = root.all("Event")
     records = []
-    for event in root.all("Event"):
+    for event in events:
         system = event.child("System")
         if system is None:
             raise InputError("<Event> without <System>", path=path, line=event.line)
@@ -168,4 +187,94 @@ def records_from_event_xml(text: str, path: str) -> list[dict]:
             "data": data,
             "line": event.line,
         })
+        if len(records) >= MAX_RECORDS:
+            break
     return records
+
+
+#: Suffixes of event exports an admin saves: Event Viewer / wevtutil XML, and the binary log file.
+EVENT_EXPORT_SUFFIXES = (".xml", ".evtx")
+
+
+def records_from_evtx(path: str) -> list[dict]:
+    """Records of a binary ``.evtx`` file (a log copied off a server, or Event Viewer's "Save All Events
+    As… (*.evtx)"), read with the ``evtx`` package from PyPI (a maintained Rust parser with wheels for
+    Linux, Windows and macOS): each record's XML rendering goes through :func:`records_from_event_xml`.
+    """
+    try:
+        from evtx import PyEvtxParser  # type: ignore[import-not-found]
+    except ImportError:
+        raise InputError("reading .evtx files needs the evtx package: pip install 'iisfleet[evtx]' "
+                         "(or export the events as XML from Event Viewer)", path=path) from None
+    records: list[dict] = []
+    try:
+        parser = PyEvtxParser(path)
+        for item in parser.records():
+            for record in records_from_event_xml(str(item.get("data") or ""), path):
+                record["line"] = None  # a binary file has no lines; the record id identifies the event
+                if record.get("record_id") is None:
+                    record["record_id"] = _int(item.get("event_record_id"))
+                records.append(record)
+            if len(records) >= MAX_RECORDS:
+                break
+    except InputError:
+        raise
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InputError(f"not a readable .evtx file: {str(exc)[:200]}", path=path) from None
+    return records
+
+
+def read_event_export(path: str, data: bytes | None = None) -> list[dict]:
+    """Records of one exported event file, whichever format it is (by content, not by name): ``.evtx``
+    starts with ``ElfFile``; anything else is read as event XML. Raises :class:`InputError`."""
+    if data is None:
+        try:
+            with open(path, "rb") as stream:
+                data = stream.read(64 * 1024 * 1024 + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    if data.startswith(b"ElfFile\x00"):
+        return records_from_evtx(path)
+    if len(data) > 64 * 1024 * 1024:
+        raise InputError("event export larger than 64 MiB; filter it (wevtutil qe /q:...) first", path=path)
+    return records_from_event_xml(decode_export(data), path)
+
+
+def looks_like_event_export(head: bytes) -> bool:
+    """Whether the first bytes of a file are an event export (so a folder scan can pick them up)."""
+    if head.startswith(b"ElfFile\x00"):
+        return True
+    text = decode_export(head[:4096]) if head[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+        head[:4096].decode("utf-8", "replace").lstrip("\ufeff")
+    text = text.lstrip()
+    if text.startswith("<?xml"):
+        text = text.split("?>", 1)[-1].lstrip()
+    return text.startswith("<Events") or text.startswith("<Event ") or text.startswith("<Event>")
+
+
+def summarize_event_exports(records: Sequence[dict], sources: Sequence[str]) -> dict:
+    """What exported events add to an offline log analysis (``iisfleet analyze``): how many records of
+    which ids, and the Security 4625 logon failures by reason with the accounts they hit. 1104 (the
+    Security log is full) and 1102 (it was cleared) are named because they explain a host's 401.1s."""
+    by_id: dict[str, int] = {}
+    for record in records:
+        key = str(_int(record.get("id")) if _int(record.get("id")) is not None else "?")
+        by_id[key] = by_id.get(key, 0) + 1
+    reasons: dict[str, dict] = {}
+    for failure in parse_logon_failures(list(records), source=", ".join(sources)[:200] or "events"):
+        name = (failure.sub_status_name if failure.reason == failure.sub_status else failure.status_name) or ""
+        entry = reasons.setdefault(failure.reason, {"reason": failure.reason, "name": name, "count": 0,
+                                                    "accounts": {}, "logon_types": {}})
+        entry["count"] += 1
+        account = f"{failure.target_domain}\\{failure.target_user}" if failure.target_domain else failure.target_user
+        entry["accounts"][account or "-"] = entry["accounts"].get(account or "-", 0) + 1
+        logon_type = str(failure.logon_type) if failure.logon_type is not None else "-"
+        entry["logon_types"][logon_type] = entry["logon_types"].get(logon_type, 0) + 1
+    failures = sorted(reasons.values(), key=lambda e: (-e["count"], e["reason"]))
+    for entry in failures:
+        entry["accounts"] = [{"account": a, "count": n}
+                             for a, n in sorted(entry["accounts"].items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
+        entry["logon_types"] = dict(sorted(entry["logon_types"].items()))
+    return {"sources": list(sources), "records": len(records), "by_id": dict(sorted(by_id.items())),
+            "logon_failures": failures, "security_log_full": by_id.get("1104", 0) > 0,
+            "security_log_cleared": by_id.get("1102", 0) > 0}
