@@ -113,7 +113,7 @@ def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
     info as in applicationHost.config, ``*:443:shop.contoso.com``), physical, anonymous, windows,
     basic, client_certificate, ip_security, isapi_filters, handlers, authorization, paths (extra
     scopes: mapping path → same keys), vdirs (list: path, physical, user)), ``pools`` (list: name,
-    identity_type, user_name), ``log`` (list: site, sub, win32, terminal, handshake, users, clients,
+    identity_type, user_name, auto_start), ``log`` (list: site, sub, win32, terminal, handshake, users, clients,
     uris), ``clients`` (ip → list of users), ``failures`` (4625: user, domain, status, sub_status,
     logon_type), ``rights`` (right → list of principal names or SIDs), ``groups`` (name, sid,
     members: [name]), ``users`` (local account records), ``acl`` (list: site, url, physical, sddl,
@@ -143,7 +143,8 @@ def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
             effective.append(settings(site_name, path, **{k: extra[k] for k in keys if k in extra}))
     for p in spec.get("pools", []):
         pools.append(AppPool(name=p["name"], identity_type=p.get("identity_type", "ApplicationPoolIdentity"),
-                             user_name=p.get("user_name", ""), source=Source(APPHOST, 40)))
+                             user_name=p.get("user_name", ""), source=Source(APPHOST, 40),
+                             auto_start=p.get("auto_start", True)))
     for s in sites:  # pools the spec did not list get the default identity
         for app in s.applications:
             if not any(p.name == app.app_pool for p in pools):

@@ -47,6 +47,7 @@ from toolkit.diagnose.fleet import (
     spn_mismatches,
     spn_owners,
 )
+from toolkit.diagnose.health import health_findings
 from toolkit.diagnose.model import SCHEMA, Confidence, Diagnosis, DriftItem, Finding, HostStatus, lower_level
 from toolkit.diagnose.rules import RULES_BY_SUBSTATUS, RuleContext, unexplained
 from toolkit.diagnose.rules.base import EVIDENCE_NAMES, FleetContext
@@ -117,6 +118,8 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
     drift_items = drift(hosts, failing)
     findings = merge_findings(f for name in sorted(per_host) for f in per_host[name])
     findings = attach_drift(findings, drift_items)
+    duplicates, mismatches = spn_duplicates(owners, seen_by), spn_mismatches(hosts, owners)
+    findings += health_findings(hosts, offsets, label, duplicates, mismatches, findings)
     statuses = tuple(
         HostStatus(host=name, status=h.status, error=h.error, requests=h.log.requests,
                    terminal_401=sum(g.terminal for g in terminal_groups(h)),
@@ -128,7 +131,7 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
     return Diagnosis(
         findings=tuple(sorted(findings, key=Finding.sort_key)), drift=tuple(drift_items),
         matrix=tuple(matrix(hosts, per_host)), clock_outliers=tuple(clock_outliers(hosts, offsets, label)),
-        spn_duplicates=tuple(spn_duplicates(owners, seen_by)), spn_mismatches=tuple(spn_mismatches(hosts, owners)),
+        spn_duplicates=tuple(duplicates), spn_mismatches=tuple(mismatches),
         hosts=statuses, evidence_notes=tuple(directory_notes(findings, directory)))
 
 

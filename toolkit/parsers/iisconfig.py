@@ -348,6 +348,8 @@ def _parse_pools(root: Node, file: str) -> tuple[AppPool, ...]:
         return ()
     defaults_pm = _find(pools_node, "applicationPoolDefaults/processModel")
     base = dict(defaults_pm.attrib) if defaults_pm is not None else {}
+    pool_defaults = pools_node.child("applicationPoolDefaults")
+    default_auto_start = _bool(pool_defaults.get("autoStart") if pool_defaults is not None else None, True)
     pools = []
     for add in pools_node.all("add"):
         name = add.get("name") or ""
@@ -368,6 +370,7 @@ def _parse_pools(root: Node, file: str) -> tuple[AppPool, ...]:
             source=Source(file, line, f'system.applicationHost/applicationPools/add[@name="{name}"]'),
             logon_type=pm.get("logonType") or "LogonBatch",
             manual_group_membership=_bool(pm.get("manualGroupMembership"), False),
+            auto_start=_bool(add.get("autoStart"), default_auto_start),
         ))
     return tuple(pools)
 

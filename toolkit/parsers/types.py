@@ -180,6 +180,7 @@ class AppPool:
     source: Source | None = None
     logon_type: str = "LogonBatch"  # LogonBatch | LogonService
     manual_group_membership: bool = False  # False: IIS_IUSRS is added to the worker token
+    auto_start: bool = True  # add/@autoStart (schema default true): false = stays stopped after a restart
 
     @property
     def identity(self) -> str:
