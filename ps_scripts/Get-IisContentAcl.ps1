@@ -1,15 +1,17 @@
-# collector-id: Get-IisContentAcl/1
+# collector-id: Get-IisContentAcl/2
 
 <#
 .SYNOPSIS
     Returns the security descriptor (SDDL) of every site, application and virtual directory
     physical path, and the share permissions of UNC paths where they can be read.
 .DESCRIPTION
-    Read-only. Paths come from applicationHost.config. NTFS descriptors are read with Get-Acl.
-    For a UNC path \\server\share\... the share's descriptor is read from that server's registry
-    (LanmanServer\Shares\Security), opened read-only; it needs the Remote Registry service and
-    rights on the server, and a failure is reported in errors[]. Who may read what is worked out
-    on the controller.
+    Read-only. A thin wrapper: the work is done by IisFleet.Target.ContentAclCollector in the C# core,
+    which the transport compiled into this session with _core_loader.ps1. Paths come from
+    applicationHost.config. A path this session may not see is reported as access-denied, never as
+    not-found (Test-Path and Directory.Exists answer false for both). For a UNC path \\server\share\...
+    the share's descriptor is read from that server's registry (LanmanServer\Shares\Security), opened
+    read-only; it needs the Remote Registry service and rights on the server, and a failure is reported
+    in errors[]. Who may read what is worked out on the controller.
 .PARAMETER MaxPaths
     The most physical paths examined.
 .OUTPUTS
@@ -25,181 +27,46 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
-
-function Add-ProbeError {
-    # A failed sub-probe becomes data in errors[]; collection continues.
-    param(
-        [string]$Probe,
-        [string]$Target = '',
-        [System.Management.Automation.ErrorRecord]$ErrorRecord = $null,
-        [string]$Category = 'other',
-        [string]$Message = ''
-    )
-    if ($null -ne $ErrorRecord) {
-        # .NET method failures arrive wrapped in MethodInvocationException; classify the inner one.
-        $exception = $ErrorRecord.Exception
-        if ($exception -is [System.Management.Automation.MethodInvocationException] -and $null -ne $exception.InnerException) {
-            $exception = $exception.InnerException
-        }
-        $Message = $exception.Message
-        if ($exception -is [System.UnauthorizedAccessException] -or
-            $exception -is [System.Security.SecurityException] -or
-            $ErrorRecord.CategoryInfo.Category -eq 'PermissionDenied') {
-            $Category = 'access-denied'
-        }
-        elseif ($exception -is [System.IO.FileNotFoundException] -or
-            $exception -is [System.IO.DirectoryNotFoundException] -or
-            $ErrorRecord.CategoryInfo.Category -eq 'ObjectNotFound') {
-            $Category = 'not-found'
-        }
-        elseif ($exception -is [System.IO.IOException]) {
-            $Category = 'io'
-        }
+function Test-CollectorEnvironment {
+    # Why the C# core cannot run in this session, as an envelope error; $null when it can. Only what
+    # ConstrainedLanguage allows runs before the mode is known, so that mode is reported, not tripped on.
+    $mode = [string]$ExecutionContext.SessionState.LanguageMode
+    $reason = ''
+    $message = ''
+    if ($PSVersionTable.PSVersion.Major -lt 4) {
+        $reason = 'PowerShell-version'
+        $message = 'Windows PowerShell ' + [string]$PSVersionTable.PSVersion + ' is too old: iisfleet needs 4.0 or later.'
     }
-    $probeErrors.Add([ordered]@{ probe = $Probe; target = $Target; category = $Category; message = $Message })
-}
-
-function Read-IisConfigXml {
-    # applicationHost.config parsed only to find paths; interpretation happens on the controller.
-    param([string]$Path)
-    if (-not (Test-Path -LiteralPath $Path -PathType Leaf)) {
-        Add-ProbeError -Probe 'applicationHost.config' -Target $Path -Category 'not-installed' -Message 'applicationHost.config not found; is IIS installed?'
+    elseif ($mode -eq 'ConstrainedLanguage') {
+        $reason = 'ConstrainedLanguage'
+        $message = 'PowerShell runs in ConstrainedLanguage mode on this host (application control policy): the collector cannot compile or call .NET code'
+    }
+    elseif ($mode -ne 'FullLanguage') {
+        $reason = $mode
+        $message = 'PowerShell runs in ' + $mode + ' mode on this host: the collector cannot compile or call .NET code'
+    }
+    elseif ($null -eq ('IisFleet.Target.Core' -as [type])) {
+        $reason = 'core-not-loaded'
+        $message = 'The iisfleet C# core is not loaded in this session (the transport''s loader did not run or failed), so this collector cannot run.'
+    }
+    if ($reason -eq '') {
         return $null
     }
-    try {
-        $document = New-Object -TypeName System.Xml.XmlDocument
-        $document.XmlResolver = $null
-        $document.LoadXml([System.IO.File]::ReadAllText($Path))
-        # The leading comma stops PowerShell from unrolling the document into its child nodes.
-        return , $document
-    }
-    catch {
-        Add-ProbeError -Probe 'applicationHost.config' -Target $Path -ErrorRecord $_
-        return $null
-    }
+    return @{ probe = 'environment'; target = $reason; category = 'environment'; message = $message }
 }
 
-function Get-VirtualPath {
-    param([string]$ApplicationPath, [string]$DirectoryPath)
-    $joined = ($ApplicationPath.TrimEnd('/') + '/' + $DirectoryPath.Trim('/')).TrimEnd('/')
-    if ($joined -eq '') {
-        return '/'
+$environmentError = Test-CollectorEnvironment
+if ($null -ne $environmentError) {
+    $refusal = @{
+        schema    = 'iisfleet.collector/1'
+        collector = 'Get-IisContentAcl'
+        version   = 2
+        host      = [string]$env:COMPUTERNAME
+        time_utc  = (Get-Date).ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'")
+        data      = @{}
+        errors    = @($environmentError)
     }
-    return $joined
+    ConvertTo-Json -InputObject $refusal -Depth 4 -Compress
+    return
 }
-
-$shareKey = 'SYSTEM\CurrentControlSet\Services\LanmanServer\Shares\Security'
-$shares = @{}
-
-function Get-ShareDescriptor {
-    # The share's own ACL (not NTFS), or $null with an entry in errors[].
-    param([string]$Server, [string]$Name)
-    $cacheKey = ($Server + '\' + $Name).ToLowerInvariant()
-    if ($shares.ContainsKey($cacheKey)) {
-        return $shares[$cacheKey]
-    }
-    $result = $null
-    $hive = $null
-    try {
-        $hive = [Microsoft.Win32.RegistryKey]::OpenRemoteBaseKey([Microsoft.Win32.RegistryHive]::LocalMachine, $Server)
-        # OpenSubKey(name, $false): read-only handle.
-        $key = $hive.OpenSubKey($shareKey, $false)
-        if ($null -eq $key) {
-            Add-ProbeError -Probe 'share-acl' -Target ('\\{0}\{1}' -f $Server, $Name) -Category 'not-found' -Message 'The server has no share security key.'
-        }
-        else {
-            $binary = $key.GetValue($Name)
-            $key.Dispose()
-            if ($null -eq $binary) {
-                # No stored descriptor means the default share permissions apply.
-                $result = [ordered]@{ server = $Server; name = $Name; sddl = $null }
-            }
-            else {
-                $descriptor = New-Object -TypeName System.Security.AccessControl.RawSecurityDescriptor -ArgumentList ([byte[]]$binary), 0
-                $result = [ordered]@{ server = $Server; name = $Name; sddl = $descriptor.GetSddlForm([System.Security.AccessControl.AccessControlSections]::All) }
-            }
-        }
-    }
-    catch {
-        Add-ProbeError -Probe 'share-acl' -Target ('\\{0}\{1}' -f $Server, $Name) -ErrorRecord $_
-    }
-    finally {
-        if ($null -ne $hive) {
-            $hive.Dispose()
-        }
-    }
-    $shares[$cacheKey] = $result
-    return $result
-}
-
-$paths = New-Object -TypeName 'System.Collections.Generic.List[object]'
-$appHostPath = Join-Path -Path $env:SystemRoot -ChildPath 'System32\inetsrv\config\applicationHost.config'
-$config = Read-IisConfigXml -Path $appHostPath
-if ($null -ne $config) {
-    $directories = New-Object -TypeName 'System.Collections.Generic.List[object]'
-    foreach ($site in $config.SelectNodes('/configuration/system.applicationHost/sites/site')) {
-        foreach ($application in $site.SelectNodes('application')) {
-            foreach ($directory in $application.SelectNodes('virtualDirectory')) {
-                $directories.Add([ordered]@{
-                        site             = $site.GetAttribute('name')
-                        application_path = $application.GetAttribute('path')
-                        virtual_path     = Get-VirtualPath -ApplicationPath $application.GetAttribute('path') -DirectoryPath $directory.GetAttribute('path')
-                        physical_path    = $directory.GetAttribute('physicalPath')
-                    })
-            }
-        }
-    }
-    foreach ($directory in $directories) {
-        if ($paths.Count -ge $MaxPaths) {
-            Add-ProbeError -Probe 'max-paths' -Target '' -Category 'cap' -Message ('{0} paths are configured; only the first {1} (MaxPaths) were examined.' -f $directories.Count, $MaxPaths)
-            break
-        }
-        $expanded = [System.Environment]::ExpandEnvironmentVariables($directory.physical_path)
-        $entry = [ordered]@{
-            site             = $directory.site
-            application_path = $directory.application_path
-            virtual_path     = $directory.virtual_path
-            physical_path    = $directory.physical_path
-            expanded_path    = $expanded
-            exists           = $false
-            is_unc           = $expanded.StartsWith('\\')
-            sddl             = $null
-            share            = $null
-        }
-        try {
-            $entry.exists = Test-Path -LiteralPath $expanded
-            if ($entry.exists) {
-                $entry.sddl = (Get-Acl -LiteralPath $expanded).Sddl
-            }
-            else {
-                Add-ProbeError -Probe 'physical-path' -Target $expanded -Category 'not-found' -Message 'Physical path does not exist or cannot be reached from this session.'
-            }
-        }
-        catch {
-            Add-ProbeError -Probe 'ntfs-acl' -Target $expanded -ErrorRecord $_
-        }
-        if ($entry.is_unc) {
-            $parts = $expanded.TrimStart('\').Split('\')
-            if ($parts.Length -ge 2 -and $parts[0] -ne '' -and $parts[1] -ne '') {
-                $entry.share = Get-ShareDescriptor -Server $parts[0] -Name $parts[1]
-            }
-        }
-        $paths.Add($entry)
-    }
-}
-
-$data = [ordered]@{
-    paths = @($paths)
-}
-
-$envelope = [ordered]@{
-    schema    = 'iisfleet.collector/1'
-    collector = 'Get-IisContentAcl'
-    version   = 1
-    host      = [System.Environment]::MachineName
-    time_utc  = [System.DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
-    data      = $data
-    errors    = @($probeErrors)
-}
-ConvertTo-Json -InputObject $envelope -Depth 8 -Compress
+[IisFleet.Target.WindowsCollectors]::ContentAcl($MaxPaths)

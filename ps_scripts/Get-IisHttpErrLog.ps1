@@ -38,47 +38,54 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-# Environment probe: only constructs that work in every language mode run before it.
-$problem = $null
-$probe = 'environment'
-if ([string]$ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') {
-    $problem = 'PowerShell runs in ' + [string]$ExecutionContext.SessionState.LanguageMode + ' mode on this host; the collector needs FullLanguage to call its C# core.'
-}
-elseif ($PSVersionTable.PSVersion.Major -lt 4) {
-    $problem = 'PowerShell ' + [string]$PSVersionTable.PSVersion + ' is too old: iisfleet needs Windows PowerShell 4.0 or later.'
-}
-elseif ($null -eq ('IisFleet.Target.LogCollectors' -as [type])) {
-    $problem = 'The iisfleet C# core is not loaded in this session (the transport loads it before the first collector).'
-}
-else {
-    $probe = 'core'
-    try {
-        if ($LogDirectory -eq '') {
-            # The registry is read here, not in the core: it only exists on Windows.
-            $parameters = Get-ItemProperty -LiteralPath 'HKLM:\SYSTEM\CurrentControlSet\Services\HTTP\Parameters' -ErrorAction SilentlyContinue
-            if ($null -ne $parameters -and $null -ne $parameters.PSObject.Properties['ErrorLoggingDir'] -and [string]$parameters.ErrorLoggingDir -ne '') {
-                $LogDirectory = ([string]$parameters.ErrorLoggingDir).TrimEnd('\') + '\HTTPERR'
-            }
-        }
-        [IisFleet.Target.LogCollectors]::HttpErr($LogDirectory, $Since, $Until, $MaxLinesPerFile, $MaxFiles)
+function Test-CollectorEnvironment {
+    # Why the C# core cannot run in this session, as an envelope error; $null when it can. Only what
+    # ConstrainedLanguage allows runs before the mode is known, so that mode is reported, not tripped on.
+    $mode = [string]$ExecutionContext.SessionState.LanguageMode
+    $reason = ''
+    $message = ''
+    if ($PSVersionTable.PSVersion.Major -lt 4) {
+        $reason = 'PowerShell-version'
+        $message = 'Windows PowerShell ' + [string]$PSVersionTable.PSVersion + ' is too old: iisfleet needs 4.0 or later.'
     }
-    catch {
-        $failure = $_.Exception
-        if ($failure -is [System.Management.Automation.MethodInvocationException] -and $null -ne $failure.InnerException) {
-            $failure = $failure.InnerException
-        }
-        $problem = $failure.Message
+    elseif ($mode -eq 'ConstrainedLanguage') {
+        $reason = 'ConstrainedLanguage'
+        $message = 'PowerShell runs in ConstrainedLanguage mode on this host (application control policy): the collector cannot compile or call .NET code'
     }
+    elseif ($mode -ne 'FullLanguage') {
+        $reason = $mode
+        $message = 'PowerShell runs in ' + $mode + ' mode on this host: the collector cannot compile or call .NET code'
+    }
+    elseif ($null -eq ('IisFleet.Target.Core' -as [type])) {
+        $reason = 'core-not-loaded'
+        $message = 'The iisfleet C# core is not loaded in this session (the transport''s loader did not run or failed), so this collector cannot run.'
+    }
+    if ($reason -eq '') {
+        return $null
+    }
+    return @{ probe = 'environment'; target = $reason; category = 'environment'; message = $message }
 }
-if ($null -ne $problem) {
-    $envelope = @{
+
+$environmentError = Test-CollectorEnvironment
+if ($null -ne $environmentError) {
+    $refusal = @{
         schema    = 'iisfleet.collector/1'
         collector = 'Get-IisHttpErrLog'
         version   = 2
-        host      = [System.Environment]::MachineName
-        time_utc  = [System.DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+        host      = [string]$env:COMPUTERNAME
+        time_utc  = (Get-Date).ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'")
         data      = @{}
-        errors    = @(@{ probe = $probe; target = ''; category = $(if ($probe -eq 'environment') { 'environment' } else { 'other' }); message = $problem })
+        errors    = @($environmentError)
     }
-    ConvertTo-Json -InputObject $envelope -Depth 4 -Compress
+    ConvertTo-Json -InputObject $refusal -Depth 4 -Compress
+    return
 }
+if ($LogDirectory -eq '') {
+    # The registry is read here, not in the core: it only exists on Windows.
+    $parameters = Get-ItemProperty -LiteralPath 'HKLM:\SYSTEM\CurrentControlSet\Services\HTTP\Parameters' -ErrorAction SilentlyContinue
+    if ($null -ne $parameters -and $null -ne $parameters.PSObject.Properties['ErrorLoggingDir'] -and [string]$parameters.ErrorLoggingDir -ne '') {
+        $LogDirectory = ([string]$parameters.ErrorLoggingDir).TrimEnd('\') + '\HTTPERR'
+    }
+}
+# One envelope per part, written as each is produced (see Get-IisW3CLog).
+[IisFleet.Target.LogCollectors]::HttpErr($LogDirectory, $Since, $Until, $MaxLinesPerFile, $MaxFiles)

@@ -30,6 +30,10 @@ from toolkit.resources import ps_scripts_dir
 MARKER_RE = re.compile(r"^#\s*collector-id:\s*(?P<id>[A-Za-z_][\w-]*)/(?P<version>\d+)\s*$", re.MULTILINE)
 
 BOOTSTRAP_ID = "_ssh_bootstrap"
+#: The script a transport runs once per session to compile the C# core (``ps_scripts/_core_loader.ps1``).
+CORE_LOADER_ID = "_core_loader"
+#: Every wrapper that calls the C# core names a type of this namespace; others need no loader.
+CORE_NAMESPACE = "[IisFleet.Target."
 
 #: Parameter types a sidecar may declare, and the PowerShell type each maps to in ``param()``.
 PARAM_TYPES: dict[str, str] = {"int": "int", "string": "string", "string[]": "string[]", "bool": "bool"}
@@ -263,15 +267,36 @@ def ssh_bootstrap() -> str:
 
 
 def ssh_bootstrap_command() -> str:
-    """The command line an SSH client runs on a Windows host to start the bootstrap.
+    """The command line an SSH client runs on a Windows host to start the bootstrap (once per connection).
 
-    The collector itself then goes on stdin as ``{"script": ..., "parameters": ...}`` JSON.
+    Each collector then goes on stdin as one JSON line ``{"script": ..., "parameters": ..., "end": ...}``.
     """
     encoded = base64.b64encode(ssh_bootstrap().encode("utf-16-le")).decode("ascii")
     return " ".join((*POWERSHELL_ARGS, "-EncodedCommand", encoded))
 
 
 def ssh_request(collector: Collector, bound_params: Mapping[str, Any]) -> bytes:
-    """The stdin document for the bootstrap: UTF-8 JSON ``{"script": ..., "parameters": ...}``."""
+    """One request for the session bootstrap: UTF-8 JSON ``{"script": ..., "parameters": ...}``. The SSH
+    transport sends it as one line with an ``end`` token added (toolkit.transports.ssh)."""
     return json.dumps({"script": collector.script, "parameters": dict(bound_params)},
                       ensure_ascii=False).encode("utf-8")
+
+
+@functools.cache
+def core_loader() -> str:
+    """The text of ``_core_loader.ps1``: compiles the core with Add-Type unless this version is loaded."""
+    return _read_text(f"{CORE_LOADER_ID}.ps1")
+
+
+def uses_core(script: str) -> bool:
+    """Whether ``script`` calls the C# core, so the session must have loaded it first."""
+    return CORE_NAMESPACE in script
+
+
+def core_loader_parameters() -> dict[str, Any]:
+    """The loader's parameters: the core's source and version travel as data, never as script text."""
+    from toolkit.targetcore.source import REFERENCES, core_source
+
+    source = core_source()
+    return {"Source": source.text, "Version": source.version,
+            "ReferencedAssemblies": list(REFERENCES)}

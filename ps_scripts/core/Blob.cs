@@ -61,7 +61,7 @@ namespace IisFleet.Target
                 : Convert.ToBase64String(compressed.GetBuffer(), 0, (int)compressed.Length);
             json.BeginObject()
                 .Property("encoding", "gzip+base64")
-                .Property("content", content)
+                .Name("content").UncappedValue(content)  // a cut base64 string would not decode
                 .Property("bytes", Bytes)
                 .Property("truncated", truncated)
                 .Property("sha256", Hex(hash.Hash))

@@ -64,6 +64,15 @@ namespace IisFleet.Target
             return this;
         }
 
+        /// <summary>A string written whole, never cut: only for text the core made itself and whose length its
+        /// caller bounds (a blob's base64, which must decode to exactly its "bytes").</summary>
+        public JsonWriter UncappedValue(string value)
+        {
+            BeforeValue();
+            if (value == null) text.Append("null"); else AppendString(value, int.MaxValue);
+            return this;
+        }
+
         public JsonWriter Value(long value) { BeforeValue(); text.Append(value.ToString(CultureInfo.InvariantCulture)); return this; }
 
         public JsonWriter Value(int value) { return Value((long)value); }

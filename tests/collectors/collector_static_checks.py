@@ -31,23 +31,26 @@ from toolkit.resources import ps_scripts_dir
 # LOCAL_FUNCTION_VERBS) because their bodies are themselves checked.
 ALLOWED_COMMANDS: dict[str, str] = {
     "Set-StrictMode": "changes only the running script's own strictness, nothing on the host",
+    "Get-Date": "reads the clock (the time of a wrapper's environment refusal)",
     "ConvertTo-Json": "serialises the envelope to the output stream",
     "ConvertFrom-Json": "bootstrap only: parses the request read from stdin",
+    "ForEach-Object": "bootstrap only: writes each output object of a request as soon as it comes",
+    "Add-Type": "core loader only (see LOADER_ONLY_COMMANDS): compiles the bundled C# core in memory; the "
+                "compiler's temp files are its only writes and it deletes them",
     "New-Object": "builds in-memory .NET objects (PowerShell 4.0 has no [T]::new()); write-capable and COM types "
                   "are refused by check_no_write_apis",
     "Get-CimInstance": "reads WMI/CIM classes (OS, computer, groups, users); CIM methods are never invoked",
     "Get-ItemProperty": "reads registry values (InetStp, Lsa, HTTP parameters)",
-    "Get-Item": "reads file-system metadata",
-    "Get-ChildItem": "lists folders (log files, web.config search)",
     "Test-Path": "checks existence",
     "Join-Path": "string operation on paths",
-    "Get-Acl": "reads a security descriptor",
     "Get-WinEvent": "reads event logs and their state; never clears or exports",
-    "Sort-Object": "in-memory ordering",
-    "Measure-Object": "in-memory counting",
     "secedit.exe": "only ever with /export (the temp file it must write is deleted in finally)",
     "setspn.exe": "only ever with -L (list), an LDAP read",
 }
+
+#: Commands only the core loader may run: one place compiles code on the host.
+LOADER_ONLY_COMMANDS = frozenset({"add-type"})
+LOADER_STEM = "_core_loader"
 
 #: Arguments a native command must (and must not) be given, so an allowed tool cannot be misused.
 NATIVE_COMMAND_RULES: dict[str, tuple[str, re.Pattern[str]]] = {
@@ -152,6 +155,8 @@ WRITE_API_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("Get-LocalUserRight", "file write/delete/move"):
         "deletes the temp files secedit /export had to write; checked by check_temp_files_deleted_in_finally",
     ("_ssh_bootstrap", "dynamic code"): "the bootstrap's job is to run the collector script it receives",
+    ("_ssh_bootstrap", "stream writer / file stream"):
+        "its one StreamWriter wraps its own stdout ([Console]::OpenStandardOutput), never a file",
 }
 
 #: Sidecar type -> the PowerShell type literal in param().
@@ -310,6 +315,9 @@ def check_allowed_commands(script: Script) -> list[str]:
     for name, node in commands(script):
         line = node.start_point[0] + 1
         lowered = name.lower()
+        if lowered in LOADER_ONLY_COMMANDS and script.stem != LOADER_STEM:
+            problems.append(f"line {line}: {name} is for {LOADER_STEM}.ps1 only; wrappers call the loaded core")
+            continue
         if name.startswith("$"):
             if not script.is_bootstrap:
                 problems.append(f"line {line}: dynamic invocation of {name}; only the bootstrap may run a script block")
@@ -543,7 +551,9 @@ def _object_schemas(fields: dict[str, Any], path: str) -> Iterator[tuple[str, fr
 
 def check_output_keys(script: Script) -> list[str]:
     """Every object the sidecar's output schema describes is built by one hash literal with exactly
-    those keys, so the script and its contract cannot drift apart."""
+    those keys, so the script and its contract cannot drift apart. A wrapper of the C# core builds no
+    data itself: there every key must be a JSON property name the core writes (the Mono tests then
+    validate the core's real envelopes against the sidecar)."""
     if script.is_bootstrap:
         return []
     data_schema = ((script.sidecar or {}).get("output") or {}).get("data")

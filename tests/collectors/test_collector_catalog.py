@@ -145,4 +145,4 @@ def test_every_sidecar_default_binds() -> None:
 def test_ssh_request_carries_script_and_parameters_as_data(w3c: Collector) -> None:
     document = json.loads(ssh_request(w3c, w3c.bind({"MaxFiles": "3", "LogDirectory": "D:\\ü"})))
     assert document == {"script": w3c.script, "parameters": {"MaxFiles": 3, "LogDirectory": ["D:\\ü"]}}
-    assert ssh_bootstrap().startswith("# collector-id: _ssh_bootstrap/1\n")
+    assert ssh_bootstrap().startswith("# collector-id: _ssh_bootstrap/2\n")

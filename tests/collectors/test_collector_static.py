@@ -7,6 +7,7 @@ between a careless edit and a script that writes to a production host or fails t
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +126,11 @@ def test_log_collectors_hand_their_work_to_the_core() -> None:
 
 
 def test_path_finding_collectors_read_applicationhost_config() -> None:
-    # Get-IisW3CLog finds its folders in the core (test_log_collectors_hand_their_work_to_the_core).
-    for name in ("Get-IisConfig", "Get-IisFailedRequestTrace", "Get-IisContentAcl", "Get-IisSpn"):
+    # Collectors on the C# core find their folders in the core; the rest parse applicationHost.config here.
+    for name in ("Get-IisFailedRequestTrace", "Get-IisContentAcl", "Get-IisSpn"):
         script = Script.load(SCRIPTS_DIR / f"{name}.ps1")
+        if calls_the_core(script):
+            continue  # the core reads it
         assert "read-iisconfigxml" in local_functions(script)
         assert "Read-IisConfigXml" in {command for command, _ in commands(script)}, f"{name} never calls it"
 
@@ -160,14 +163,17 @@ def test_bootstrap_is_small_enough_for_the_windows_command_line() -> None:
     assert base64.b64decode(encoded).decode("utf-16-le") == ssh_bootstrap()
 
 
-def test_bootstrap_reads_json_and_splats_for_windows_powershell() -> None:
+def test_bootstrap_serves_a_session_of_json_requests_for_windows_powershell() -> None:
     text = ssh_bootstrap()
-    assert text.splitlines()[0] == "# collector-id: _ssh_bootstrap/1"
+    assert text.splitlines()[0] == "# collector-id: _ssh_bootstrap/2"
     assert "$ProgressPreference = 'SilentlyContinue'" in text
-    assert "[Console]::OutputEncoding = $utf8" in text and "UTF8Encoding -ArgumentList $false" in text
     code = Script.load(SCRIPTS_DIR / "_ssh_bootstrap.ps1").blanked(strings=False)
+    # One process per connection: a loop over request lines, answers closed by the request's own token.
+    assert "while ($null -ne ($line = $reader.ReadLine()))" in code and "$request.end" in code
     assert "ConvertFrom-Json" in code and "-AsHashtable" not in code
-    assert "PSObject.Properties" in text and "@parameters" in text
+    assert "PSObject.Properties" in text and "@parameters" in text and "2>&1" in code
+    # Its own UTF-8 writer on stdout; the console encoding is never touched (no console over SSH).
+    assert "[Console]::OpenStandardOutput()" in code and "OutputEncoding" not in code
     assert "Set-StrictMode -Version Latest" in text
 
 
@@ -179,8 +185,42 @@ def test_shared_helpers_are_identical_in_every_script() -> None:
         for node in script.nodes("function_statement"):
             name = next(script.text_of(c) for c in node.children if c.type == "function_name")
             copies.setdefault(name, {})[path.stem] = script.text_of(node)
-    assert {"Add-ProbeError", "ConvertTo-Blob", "Read-IisConfigXml"} <= set(copies)
-    # Wrappers of the C# core need no PowerShell helpers: the core writes their envelopes.
-    assert len(copies["Add-ProbeError"]) == len([p for p in COLLECTOR_PATHS if not calls_the_core(Script.load(p))])
+    powershell_only = [p.stem for p in COLLECTOR_PATHS if not calls_the_core(Script.load(p))]
+    core_wrappers = [p.stem for p in COLLECTOR_PATHS if calls_the_core(Script.load(p))]
+    assert core_wrappers, "no wrapper calls the C# core any more: this test no longer sees them"
+    if powershell_only:
+        assert "Add-ProbeError" in copies
+        assert set(copies["Add-ProbeError"]) == set(powershell_only)
+    assert set(copies["Test-CollectorEnvironment"]) == set(core_wrappers)
     for name, texts in copies.items():
         assert len(set(texts.values())) == 1, f"{name} differs between {sorted(texts)}"
+
+
+# ------------------------------------------------------------------------------ thin core wrappers
+
+CORE_WRAPPERS = [p for p in COLLECTOR_PATHS if calls_the_core(Script.load(p))]
+
+
+@pytest.mark.parametrize("path", CORE_WRAPPERS, ids=lambda p: p.stem)
+def test_core_wrapper_probes_first_then_calls_one_entry_point(path: Path) -> None:
+    script = Script.load(path)
+    code = script.blanked(strings=True)
+    probe = code.index("$environmentError = Test-CollectorEnvironment")
+    # Nothing but the strictness settings and the probe's own definition run before the probe.
+    before = code[code.index("Set-StrictMode"):probe]
+    assert re.sub(r"(?s)function Test-CollectorEnvironment \{.*?\n\}\n", "", before).split() == \
+        ["Set-StrictMode", "-Version", "Latest", "$ErrorActionPreference", "=", "$ProgressPreference", "="]
+    calls = re.findall(r"\[IisFleet\.Target\.(\w+)\]::(\w+)\(", code)
+    assert len([c for c in calls if c[0] != "LocalHost"]) == 1, calls
+    assert code.index("[IisFleet.Target.") > probe, "the core is touched before the probe ran"
+
+
+def test_the_probe_says_what_the_lab_says() -> None:
+    """The lab answers a core wrapper in a session without the core (or in ConstrainedLanguage) with the
+    envelope the probe writes; their words must not drift apart."""
+    from toolkit.lab.session import CORE_NOT_LOADED, CORE_NOT_LOADED_TARGET
+    from toolkit.lab.winrm.endpoints import ENVIRONMENT_MESSAGES
+
+    text = CORE_WRAPPERS[0].read_text("utf-8").replace("''", "'")
+    assert CORE_NOT_LOADED in text and f"$reason = '{CORE_NOT_LOADED_TARGET}'" in text
+    assert ENVIRONMENT_MESSAGES["ConstrainedLanguage"] in text and "$reason = 'ConstrainedLanguage'" in text

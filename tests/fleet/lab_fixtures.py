@@ -14,7 +14,7 @@ from typing import Any
 
 from fleet_helpers import ECHO_ID, echo_envelope
 
-from toolkit.lab.backend import LabHostSpec, ProtocolFaults, ScriptAnswer
+from toolkit.lab.backend import Endpoint, LabHostSpec, ProtocolFaults, ScriptAnswer
 from toolkit.models import Credential, HostConfig, SSHOptions, WinRMOptions
 from toolkit.secrets import Secret
 
@@ -84,12 +84,19 @@ FLEET: dict[str, tuple[ProtocolFaults, str]] = {
     "leaky": (ProtocolFaults(), "echo-secret"),
 }
 
+#: Hosts whose default endpoint is not FullLanguage (AppLocker/WDAC lockdown; a NoLanguage endpoint), served
+#: only by the labs that ask for them (``lab_specs(extra=...)``), so fleet-wide sweeps keep their expectations.
+DEFAULT_ENDPOINT_LANGUAGE = {"constrained": "ConstrainedLanguage", "nolanguage": "NoLanguage"}
 
-def lab_specs(base_octet: int = 60) -> list[tuple[LabHostSpec, EchoBackend]]:
+
+def lab_specs(base_octet: int = 60, *, extra: dict[str, tuple[ProtocolFaults, str]] | None = None
+              ) -> list[tuple[LabHostSpec, EchoBackend]]:
     hosts = []
-    for index, (name, (faults, behaviour)) in enumerate(FLEET.items()):
+    for index, (name, (faults, behaviour)) in enumerate({**FLEET, **(extra or {})}.items()):
+        language = DEFAULT_ENDPOINT_LANGUAGE.get(name, "FullLanguage")
         spec = LabHostSpec(name=name, address=f"127.0.{base_octet}.{index + 10}", fqdn=f"{name}.lab.test",
-                           http_port=0, https_port=0, ssh_port=0, users={USER: PASSWORD}, faults=faults)
+                           http_port=0, https_port=0, ssh_port=0, users={USER: PASSWORD}, faults=faults,
+                           endpoints=(Endpoint("Microsoft.PowerShell", language=language),))
         hosts.append((spec, EchoBackend(behaviour)))
     return hosts
 
@@ -148,9 +155,11 @@ steps:
 """
 
 
-def start_lab(state_dir: Path, authorized_keys: list[str] = ()):
+def start_lab(state_dir: Path, authorized_keys: list[str] = (), *, base_octet: int = 60,
+              extra: dict[str, tuple[ProtocolFaults, str]] | None = None):
     from toolkit.lab.server import LabServer
 
-    server = LabServer(lab_specs(), state_dir=state_dir, ssh_authorized_keys=list(authorized_keys))
+    server = LabServer(lab_specs(base_octet, extra=extra), state_dir=state_dir,
+                       ssh_authorized_keys=list(authorized_keys))
     server.start()
     return server

@@ -65,13 +65,17 @@ def test_a_generated_fleet_answers_a_bundled_collector_through_the_real_bootstra
     host = load_fleet(tmp_path / "fleet").hosts[0][0].name
     collector = collectors.load_catalog()["Get-HostFact"]
     bootstrap = base64.b64encode(collectors.ssh_bootstrap().encode("utf-16-le")).decode()
-    document = {"script": collector.script, "parameters": collector.bind({})}
+    # The session bootstrap: one request per line, each answer closed by its own end token.
+    requests = [{"script": collector.script, "parameters": collector.bind({}), "end": f"#end-{n}#"} for n in (1, 2)]
     result = run_standin(
         standin,
         ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand", bootstrap],
-        json.dumps(document).encode(),
+        "".join(json.dumps(r) + "\n" for r in requests).encode(),
         {"IISFLEET_LAB_FLEET": str(tmp_path / "fleet"), "IISFLEET_LAB_HOST": host},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    envelope = contract.validate_envelope(result.stdout.decode("utf-8"), collector=collector, host=host)
-    assert envelope
+    lines = result.stdout.decode("utf-8").splitlines()
+    assert [json.loads(line.split("#", 2)[2]) for line in lines if line.startswith("#end-")] == \
+        [{"failed": False, "errors": []}] * 2
+    envelope = contract.validate_envelope(lines[0], collector=collector, host=host)
+    assert envelope and lines[1] == "#end-1#" + '{"failed":false,"errors":[]}'

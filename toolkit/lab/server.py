@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from toolkit.errors import UsageError
 from toolkit.lab.backend import HostBackend, LabHostSpec
@@ -153,6 +153,7 @@ class LabServer:
         self._endpoints: dict[str, dict[str, object]] = {}
         self._ntlm_lines: list[str] = []
         self._winrm_hosts: dict[str, WinRMHost] = {}
+        self._ssh_hosts: dict[str, Any] = {}
         self._tls = LabTls(self.state_dir)
         self.known_hosts_path = self.state_dir / "ssh" / "known_hosts"
 
@@ -163,6 +164,18 @@ class LabServer:
     def winrm_hosts(self) -> dict[str, WinRMHost]:
         """The WinRM service of each host, by host name (tests read what its endpoints were asked to run)."""
         return dict(self._winrm_hosts)
+
+    def sessions(self, name: str) -> list[Any]:
+        """The PowerShell sessions host ``name`` served (``toolkit.lab.session.LabSession``): its WinRM
+        runspace pools, then its SSH bootstrap processes, oldest first (the last 256 of each)."""
+        found: list[Any] = []
+        winrm = self._winrm_hosts.get(name)
+        if winrm is not None:
+            found += list(winrm.sessions)
+        ssh = self._ssh_hosts.get(name)
+        if ssh is not None:
+            found += list(ssh.sessions)
+        return found
 
     def endpoints(self) -> dict[str, dict[str, object]]:
         """Per host: ``address``, ``http_port``, ``https_port``, ``ssh_port`` (None without SSH), ``fqdn``."""
@@ -298,6 +311,7 @@ class LabServer:
 
             key = load_or_create_host_key(self.state_dir / "ssh" / "host_keys" / f"{spec.name}_ecdsa_key")
             ssh_host = SshHost(spec, backend, key, authorized)
+            self._ssh_hosts[spec.name] = ssh_host
             ssh_sock = self._bind(spec.address, spec.ssh_port, listen=not refused)
             bound.append(ssh_sock)
             endpoint["ssh_port"] = ssh_sock.getsockname()[1]

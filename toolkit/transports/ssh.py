@@ -2,9 +2,13 @@
 
 Windows OpenSSH runs the exec string through ``cmd.exe`` (8191-character limit) unless its default
 shell is PowerShell, so the command is the same short line in both cases: a ``powershell.exe
--EncodedCommand`` bootstrap (``ps_scripts/_ssh_bootstrap.ps1``, owned by the collectors) that reads one
-JSON document ``{"script": ..., "parameters": {...}}`` from stdin, runs the script with the parameters
-splatted, and writes UTF-8 output. Parameters are data in that JSON, never part of the command line.
+-EncodedCommand`` bootstrap (``ps_scripts/_ssh_bootstrap.ps1``, owned by the collectors). One bootstrap
+process serves the whole connection: each request is one JSON line ``{"script", "parameters", "end"}``
+on its stdin, answered by the output lines and then ``<end>{"failed", "errors"}``, where ``end`` is a
+fresh random token (host output cannot fake the end of an answer). Parameters are data in that JSON,
+never part of the command line. Because the process lives on, the C# core that ``_core_loader.ps1``
+compiles before the first collector that needs it stays loaded: once per connection. A step that times
+out closes the process; the next step starts a new one (and loads the core again).
 
 There is no JEA over SSH: Just Enough Administration is a WinRM session configuration, and Windows OpenSSH
 starts an ordinary ``powershell.exe`` for the account. Least privilege over SSH is a non-administrator
@@ -20,15 +24,18 @@ import base64
 import json
 import logging
 import os
+import secrets
 import select
 import threading
 import time
 from typing import Any
 
-from toolkit.errors import TransportError
+from toolkit.collectors import core_loader, core_loader_parameters, uses_core
+from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
 from toolkit.transports.base import MAX_OUTPUT_CHARS
 from toolkit.transports.clixml import decode_stderr
+from toolkit.transports.core import CoreStatus, parse_loader_output
 from toolkit.transports.errors import UnknownHostKey, ssh_error
 
 log = logging.getLogger(__name__)
@@ -86,6 +93,9 @@ class SSHTransport:
         self._bootstrap = bootstrap
         self._command: str | None = None
         self._client: Any = None
+        self._session: _Session | None = None
+        #: what the core loader reported in the current bootstrap process (None: not loaded there yet)
+        self.core_status: CoreStatus | None = None
         self._driver = threading.Lock()
 
     def _classify(self, exc: BaseException) -> TransportError:
@@ -157,6 +167,7 @@ class SSHTransport:
                                  "format (OpenSSH or PEM)") from None
 
     def close(self) -> None:
+        self._end_session()
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -173,7 +184,7 @@ class SSHTransport:
             started = time.monotonic()
             try:
                 return self._run(script, parameters, timeout)
-            except TransportError:
+            except HostError:
                 raise
             except Exception as exc:
                 log.debug("SSH run on %s failed", self.host.name, exc_info=True)
@@ -185,7 +196,7 @@ class SSHTransport:
             self.open()
             try:
                 return self._run(script, parameters, max(0.001, timeout - (time.monotonic() - started)))
-            except TransportError:
+            except HostError:
                 raise
             except Exception as exc:
                 raise self._classify(exc) from None
@@ -193,54 +204,117 @@ class SSHTransport:
             self._driver.release()
 
     def _run(self, script: str, parameters: dict[str, Any], timeout: float) -> ScriptOutput:
-        started = time.monotonic()
-        deadline = started + max(0.0, timeout)
+        deadline = time.monotonic() + max(0.0, timeout)
+        if uses_core(script) and (self._session is None or self.core_status is None):
+            loader = self._request(core_loader(), core_loader_parameters(), deadline)
+            self.core_status = parse_loader_output(loader, host=self.host.name)
+            log.debug("core on %s: loaded %s, compiled %s in %d ms, error %s", self.host.name, self.core_status.loaded,
+                      self.core_status.compiled, self.core_status.compile_ms, self.core_status.error)
+        return self._request(script, parameters, deadline)
+
+    def _start_session(self) -> _Session:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
             self.close()
             self.open()
             transport = self._client.get_transport()
         channel = transport.open_session(timeout=self.options.connect_timeout)
+        channel.exec_command(self._command)
+        self.core_status = None  # a new process: nothing is loaded in it yet
+        self._session = _Session(channel)
+        return self._session
+
+    def _end_session(self) -> None:
+        session, self._session = self._session, None
+        self.core_status = None
+        if session is not None:
+            try:
+                session.channel.close()  # the host's process ends with its stdin (or is killed by sshd)
+            except Exception:
+                pass
+
+    def _request(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+        """Send one request to the connection's bootstrap process and read its answer up to the end line."""
+        session = self._session if self._session is not None and not self._session.channel.closed \
+            else self._start_session()
+        started = time.monotonic()
+        token = "#iisfleet-end-" + secrets.token_hex(12) + "#"
+        document = json.dumps({"script": script, "parameters": parameters, "end": token}, ensure_ascii=False)
         try:
-            channel.exec_command(self._command)
-            document = json.dumps({"script": script, "parameters": parameters}, ensure_ascii=False)
-            channel.sendall(document.encode("utf-8"))
-            channel.shutdown_write()
-            stdout, stderr = bytearray(), bytearray()
-            while True:
-                drained = False
-                while channel.recv_ready():
-                    stdout += channel.recv(1 << 16)
-                    drained = True
-                while channel.recv_stderr_ready():
-                    chunk = channel.recv_stderr(1 << 16)
-                    if len(stderr) < _MAX_STDERR:
-                        stderr += chunk
-                    drained = True
-                if len(stdout) > MAX_OUTPUT_CHARS:
+            session.channel.sendall(document.encode("utf-8") + b"\n")
+            output, status = self._read_answer(session, token.encode("ascii"), deadline)
+        except BaseException:
+            self._end_session()  # a half-read answer leaves the process out of step: never reuse it
+            raise
+        errors = [str(e) for e in status.get("errors") or [] if str(e).strip()]
+        return ScriptOutput(stdout="\n".join(output).lstrip("\ufeff").strip(), errors=tuple(errors),
+                            had_errors=status.get("failed") is True, duration_s=time.monotonic() - started)
+
+    def _read_answer(self, session: _Session, token: bytes, deadline: float) -> tuple[list[str], dict[str, Any]]:
+        channel = session.channel
+        lines: list[str] = []
+        size = 0
+        while True:
+            while b"\n" in session.buffer:
+                raw, _, session.buffer = session.buffer.partition(b"\n")
+                line = raw.rstrip(b"\r")
+                if line.startswith(token):
+                    return lines, _status(line[len(token):])
+                size += len(line)
+                if size > MAX_OUTPUT_CHARS:
                     raise TransportError(f"the host sent more than {MAX_OUTPUT_CHARS} bytes of output",
                                          host=self.host.name, category="protocol",
                                          explanation="output beyond the controller's cap was refused")
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TransportError(
-                        f"the script did not finish within {timeout:.0f} s", host=self.host.name,
-                        category="timeout", explanation="the collector is slower than its step timeout: raise "
-                        "the step's timeout in the playbook or narrow its parameters")
-                if not drained:
-                    select.select([channel], [], [], min(0.05, remaining))
-            exit_code = channel.recv_exit_status()
-            if exit_code == -1 and not transport.is_active():
-                # the connection died before the host reported an exit status: not the script's doing
-                raise ConnectionResetError("the SSH connection was dropped before the command finished")
-        finally:
-            channel.close()
-        text = stdout.decode("utf-8", errors="replace").lstrip("\ufeff")
-        errors = tuple(decode_stderr(stderr.decode("utf-8", errors="replace")))
-        return ScriptOutput(stdout=text.strip(), errors=errors, had_errors=exit_code != 0,
-                            duration_s=time.monotonic() - started)
+                lines.append(line.decode("utf-8", errors="replace"))
+            drained = False
+            while channel.recv_ready():
+                session.buffer += channel.recv(1 << 16)
+                drained = True
+            while channel.recv_stderr_ready():
+                chunk = channel.recv_stderr(1 << 16)
+                if len(session.stderr) < _MAX_STDERR:
+                    session.stderr += chunk
+                drained = True
+            if drained:
+                continue
+            if channel.exit_status_ready():
+                # The process ended before answering: a crash of the bootstrap itself, or a dropped connection.
+                exit_code = channel.recv_exit_status()
+                transport = channel.get_transport()
+                if exit_code == -1 and (transport is None or not transport.is_active()):
+                    raise ConnectionResetError("the SSH connection was dropped before the command finished")
+                errors = tuple(decode_stderr(session.stderr.decode("utf-8", errors="replace")))
+                detail = "; ".join(" ".join(e.split()) for e in errors[:2])[:400] or "no message"
+                raise TransportError(f"PowerShell on the host exited (code {exit_code}) before answering: {detail}",
+                                     host=self.host.name, category="protocol",
+                                     explanation="the SSH bootstrap could not start or read its request: check that "
+                                     "Windows PowerShell 4.0+ is the host's powershell.exe")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TransportError(
+                    "the script did not finish within the step timeout", host=self.host.name,
+                    category="timeout", explanation="the collector is slower than its step timeout: raise "
+                    "the step's timeout in the playbook or narrow its parameters")
+            select.select([channel], [], [], min(0.05, remaining))
+
+
+class _Session:
+    """One bootstrap process on the host: its exec channel and what was read but not yet consumed."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.buffer = bytearray()
+        self.stderr = bytearray()
+
+
+def _status(raw: bytes) -> dict[str, Any]:
+    try:
+        status = json.loads(raw.decode("utf-8", errors="replace"))
+    except ValueError:
+        status = None
+    if not isinstance(status, dict):
+        return {"failed": True, "errors": [f"unreadable end-of-answer line from the bootstrap: {raw[:120]!r}"]}
+    return status
 
 
 def _is_drop(exc: BaseException) -> bool:

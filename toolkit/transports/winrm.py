@@ -25,9 +25,11 @@ import threading
 import time
 from typing import Any
 
+from toolkit.collectors import core_loader, core_loader_parameters, uses_core
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
 from toolkit.transports.base import MAX_OUTPUT_CHARS
+from toolkit.transports.core import CoreStatus, parse_loader_output
 from toolkit.transports.errors import is_dropped_connection, is_quota_fault, winrm_error
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ class WinRMTransport:
         self._broken = False
         #: True when collectors are called as the iisfleet JEA module's functions (decided once per session).
         self.jea = bool(host.winrm.jea)
+        #: what the core loader reported in the current runspace pool (None: not loaded in this pool yet)
+        self.core_status: CoreStatus | None = None
         # Not for concurrency (pypsrp must not be shared) but to fail loudly if someone tries.
         self._driver = threading.Lock()
 
@@ -134,6 +138,7 @@ class WinRMTransport:
                   opts.configuration_name)
         self._wsman = WSMan(**self.wsman_kwargs())
         self._pool = RunspacePool(self._wsman, configuration_name=self.options.configuration_name)
+        self.core_status = None  # a new pool is a new process on the host: the core must be loaded again
         self._pool.open()
         if not self.jea and _custom_endpoint(self.options.configuration_name):
             self.jea = self._endpoint_has_iisfleet_functions()
@@ -232,10 +237,20 @@ class WinRMTransport:
         return self._invoke(script, parameters, deadline)
 
     def _invoke(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+        if uses_core(script) and self.core_status is None:
+            loader = self._invoke_script(core_loader(), core_loader_parameters(), deadline)
+            self.core_status = parse_loader_output(loader, host=self.host.name)
+            log.debug("core on %s: loaded %s, compiled %s in %d ms, error %s", self.host.name, self.core_status.loaded,
+                      self.core_status.compiled, self.core_status.compile_ms, self.core_status.error)
+        return self._invoke_script(script, parameters, deadline)
+
+    def _invoke_script(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
         from pypsrp.powershell import PowerShell
 
         ps = PowerShell(self._pool)
-        ps.add_script(script)
+        # A local scope, so a collector's variables (buffers, lists) die with it instead of living on in
+        # the pooled runspace while later steps run. Types Add-Type loaded are per process, not per scope.
+        ps.add_script(script, use_local_scope=True)
         if parameters:
             ps.add_parameters(parameters)
         return self._collect(ps, deadline)

@@ -17,7 +17,7 @@ param(
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
-$items = @(Get-ChildItem -LiteralPath $env:SystemRoot | Sort-Object -Property Name)
+$items = @(Join-Path -Path $env:SystemRoot -ChildPath $Name)
 $data = [ordered]@{ count = [System.Math]::Min($items.Count, $MaxItems); name = $Name }
 $envelope = [ordered]@{
     schema    = 'iisfleet.collector/1'

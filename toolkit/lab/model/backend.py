@@ -15,7 +15,6 @@ import base64
 import datetime as dt
 import gzip
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,17 +24,18 @@ from toolkit.lab.model.corehost import CoreHost, SimulatedHost, shared_core_host
 from toolkit.lab.model.presented import HOST_VARIABLES, PresentedFiles
 from toolkit.lab.model.appconfig import AppHostSummary, summarise
 from toolkit.lab.model.catalog import BundledCollector, find_marker, normalise_text
+from toolkit.lab.model.coreanswers import lab_only_parameters, with_defaults
 from toolkit.lab.model.fleet import FleetModel, HostModel, iso_z, read_events
 from toolkit.targetcore import MonoUnavailable
-from toolkit.lab.model.winfs import HostFiles, expand, normalise
+from toolkit.lab.model.winfs import HostFiles
 
 SCHEMA = "iisfleet.collector/1"
 APPHOST_PATH = "C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config"
-REDIRECTION_PATH = "C:\\Windows\\System32\\inetsrv\\config\\redirection.config"
 CRASH_ON_AUDIT_FAIL = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa\\CrashOnAuditFail"
 HTTP_ERROR_LOGGING_DIR = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters\\ErrorLoggingDir"
 #: answered by the target-side C# core under Mono, not by a Python model
-CORE_ANSWERED = frozenset({"Get-IisW3CLog", "Get-IisHttpErrLog"})
+CORE_ANSWERED = frozenset({"Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisConfig", "Get-IisFailedRequestTrace",
+                           "Get-IisContentAcl"})
 #: the collectors this model answers (the test suite checks it covers the whole bundled catalog)
 MODELLED = ("Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisFailedRequestTrace",
             "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog")
@@ -83,13 +83,6 @@ def _time(params: dict[str, Any], name: str, default: dt.datetime) -> dt.datetim
     return parsed
 
 
-def _strings(params: dict[str, Any], name: str) -> list[str] | None:
-    value = params.get(name)
-    if value in (None, "", []):
-        return None
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-
-
 class ModelBackend:
     """Answers the bundled collectors for one host of a loaded fleet (implements ``HostBackend``)."""
 
@@ -106,8 +99,7 @@ class ModelBackend:
         self.shift = (loaded - reference) if (fleet.shift_time and reference is not None) else dt.timedelta(0)
         self.files = HostFiles(host.files_root)
         self._events: list[dict[str, Any]] | None = None
-        answerers = (self._host_fact, self._iis_config, None, None, self._freb,
-                     self._content_acl, self._user_rights, self._spn, self._auth_events)
+        answerers = (self._host_fact, None, None, None, None, None, self._user_rights, self._spn, self._auth_events)
         self._answerers: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], list[dict[str, str]]]]] = \
             {cid: answerer for cid, answerer in zip(MODELLED, answerers, strict=True) if answerer is not None}
         self._core = core
@@ -178,6 +170,10 @@ class ModelBackend:
             configured = self.host.registry_value(HTTP_ERROR_LOGGING_DIR)
             if configured:
                 params["LogDirectory"] = str(configured).rstrip("\\") + "\\HTTPERR"
+        collector = self.bundled[cid].collector
+        if collector is not None:
+            params = with_defaults(collector, params)  # as the wrapper's param() block would
+        params.update(lab_only_parameters(cid, self.host))
         if self._presented is None:
             self._presented = PresentedFiles(self.host.files_root, self.shift)
         simulated = SimulatedHost(computer_name=self.host.computer_name, utc_now=iso_z(self.now()),
@@ -216,26 +212,6 @@ class ModelBackend:
         except Exception as exc:  # broken XML on the host: the collectors report it and go on
             return None, [_error("applicationHost.config", APPHOST_PATH, "other", f"Cannot parse the file: {exc}")]
 
-    def _read(self, windows_path: str) -> bytes | None:
-        found = self.files.file(windows_path)
-        return found[1].read_bytes() if found else None
-
-    def _shift_text(self, text: str) -> str:
-        """Move ISO timestamps inside FREB XML (``SystemTime="..."``)."""
-        if not self.shift:
-            return text
-
-        def move(match: re.Match[str]) -> str:
-            raw = match.group(2)
-            try:
-                when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).replace(tzinfo=None) + self.shift
-            except ValueError:
-                return match.group(0)
-            fraction = raw[19:-1] if raw.endswith("Z") else ""
-            return f'{match.group(1)}{when.strftime("%Y-%m-%dT%H:%M:%S")}{fraction}Z"'
-        return re.sub(r'(SystemTime=")([0-9T:.\-]+Z)"', move, text)
-
-    # -- collectors ---------------------------------------------------------------------------------------------
     def _host_fact(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
         host = self.host
         return {
@@ -247,153 +223,9 @@ class ModelBackend:
             "auth_modules": list(host.auth_modules) if host.iis_installed else [], "time_zone": host.time_zone,
         }, []
 
-    def _blob_budget(self, data: bytes, budget: list[int], path: str, errors: list[dict[str, str]], cap: int) -> dict[str, Any]:
-        keep = max(0, min(budget[0], len(data)))
-        budget[0] -= keep
-        truncated = keep < len(data)
-        if truncated:
-            errors.append(_error("max-bytes", path, "cap", f"MaxBytes ({cap}) reached; the file was cut."))
-        return blob(data[:keep], truncated=truncated)
-
-    def _iis_config(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        depth = _int(params, "MaxWebConfigDepth", 3)
-        count = _int(params, "MaxWebConfigCount", 200)
-        max_bytes = _int(params, "MaxBytes", 8000000)
-        budget = [max_bytes]
-        data: dict[str, Any] = {"application_host_config": None, "web_configs": [], "redirection_config": None}
-        summary, errors = self._apphost()
-        raw = self._read(APPHOST_PATH) if summary is not None else None
-        if raw is not None:
-            data["application_host_config"] = {"path": APPHOST_PATH, "content": self._blob_budget(raw, budget, APPHOST_PATH, errors, max_bytes)}
-        redirection = self._read(REDIRECTION_PATH)
-        if redirection is not None:
-            data["redirection_config"] = {"path": REDIRECTION_PATH, "content": self._blob_budget(redirection, budget, REDIRECTION_PATH, errors, max_bytes)}
-        if summary is None:
-            return data, errors
-        seen: set[str] = set()
-        cap_reported = False
-        vdirs = sorted((v for site in summary.sites for v in site.vdirs), key=lambda v: len(v.virtual_path), reverse=True)
-        for vdir in vdirs:
-            physical = expand(vdir.physical_path).rstrip("\\")
-            if not physical or not self.files.is_dir(physical):
-                errors.append(_error("physical-path", physical, "not-found",
-                                     f"Physical path of {vdir.site}{vdir.virtual_path} does not exist or cannot be reached."))
-                continue
-            for path, local in self.files.files_under(physical, max_depth=depth):
-                if path.rsplit("\\", 1)[-1].lower() != "web.config" or path.lower() in seen:
-                    continue
-                seen.add(path.lower())
-                if len(data["web_configs"]) >= count:
-                    if not cap_reported:
-                        errors.append(_error("max-web-config-count", path, "cap",
-                                             f"MaxWebConfigCount ({count}) reached; further web.config files were skipped."))
-                        cap_reported = True
-                    continue
-                relative = path[len(physical):].rsplit("\\", 1)[0].replace("\\", "/")
-                virtual = (vdir.virtual_path.rstrip("/") + "/" + relative.strip("/")).rstrip("/") or "/"
-                data["web_configs"].append({
-                    "site": vdir.site, "application_path": vdir.application_path, "virtual_path": virtual,
-                    "physical_path": vdir.physical_path, "path": path,
-                    "content": self._blob_budget(local.read_bytes(), budget, path, errors, max_bytes)})
-        return data, errors
-
-    def _roots(self, summary: AppHostSummary | None, attribute: str, server_default: str) -> list[str]:
-        """Where a log collector looks: each site's ``<dir>\\W3SVC<id>``, the site default, the server default."""
-        roots: list[str] = []
-        if summary is not None:
-            for site in summary.sites:
-                roots.append(f"{getattr(site, attribute).rstrip(chr(92))}\\W3SVC{site.id}")
-            roots.append(getattr(summary, f"default_{attribute}"))
-            if attribute == "log_directory" and summary.central_log_directory:
-                roots.append(summary.central_log_directory)
-        roots.append(server_default)
-        return roots
-
     def _window(self, params: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
         now = self.now()
         return _time(params, "Since", now - dt.timedelta(hours=24)), _time(params, "Until", now)
-
-    def _freb(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        since, _ = self._window(params)
-        status = _int(params, "StatusCode", 401)
-        max_files = _int(params, "MaxFiles", 50)
-        max_bytes = _int(params, "MaxBytes", 20000000)
-        summary, errors = self._apphost()
-        roots = self._roots(summary, "freb_directory", "%SystemDrive%\\inetpub\\logs\\FailedReqLogFiles")
-        status_pattern = re.compile(r'<failedRequest\b[^>]*?\sstatusCode="' + str(status) + r'(\.\d+)?"')
-        searched: list[str] = []
-        candidates = []
-        seen: set[str] = set()
-        for root in roots:
-            expanded = expand(root).rstrip("\\")
-            if expanded.lower() in {s.lower() for s in searched} or not self.files.is_dir(expanded):
-                continue
-            searched.append(expanded)
-            for folder in [expanded] + [d for d in self.files.subdirs(expanded) if d.rsplit("\\", 1)[-1].upper().startswith("W3SVC")]:
-                match = re.search(r"\\W3SVC(\d+)$", folder, re.IGNORECASE)
-                for path, local in self.files.files_under(folder, max_depth=0):
-                    name = path.rsplit("\\", 1)[-1].lower()
-                    if not (name.startswith("fr") and name.endswith(".xml")) or path.lower() in seen:
-                        continue
-                    seen.add(path.lower())
-                    data = self._shift_text(local.read_bytes().decode("utf-8", "replace")).encode("utf-8")
-                    stamps = re.findall(rb'SystemTime="([0-9T:\-]{19})', data)
-                    modified = (dt.datetime.fromisoformat(stamps[-1].decode()) if stamps
-                                else dt.datetime.fromtimestamp(local.stat().st_mtime, dt.timezone.utc).replace(tzinfo=None))
-                    if modified >= since:
-                        candidates.append((modified, path, data, int(match.group(1)) if match else None))
-        files = []
-        budget = max_bytes
-        for modified, path, data, site_id in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
-            if len(files) >= max_files:
-                errors.append(_error("max-files", path, "cap", f"MaxFiles ({max_files}) matching traces returned; older ones were skipped."))
-                break
-            if not status_pattern.search(data[:4096].decode("utf-8", "replace")):
-                continue
-            if len(data) > budget:
-                errors.append(_error("max-bytes", path, "cap", f"MaxBytes ({max_bytes}) reached; this and older traces were skipped."))
-                break
-            budget -= len(data)
-            files.append({"path": path, "site_id": site_id, "modified_utc": iso_z(modified.replace(tzinfo=dt.timezone.utc)),
-                          "size_bytes": len(data), "content": blob(data)})
-        return {"directories": searched, "files": files}, errors
-
-    def _acl_for(self, windows_path: str) -> str:
-        """The path's own entry in ``acls``, else the nearest parent's (children inherit), else a default."""
-        key = normalise(windows_path)
-        while key:
-            if key in self.host.acls:
-                return self.host.acls[key]
-            if "\\" not in key.rstrip("\\") or key.endswith(":\\"):
-                break
-            key = key.rsplit("\\", 1)[0]
-            if key.endswith(":"):
-                key += "\\"
-        return "O:BAG:SYD:AI(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)(A;OICIID;0x1200a9;;;BU)"
-
-    def _content_acl(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        max_paths = _int(params, "MaxPaths", 200)
-        summary, errors = self._apphost()
-        paths: list[dict[str, Any]] = []
-        vdirs = [v for site in summary.sites for v in site.vdirs] if summary else []
-        for vdir in vdirs:
-            if len(paths) >= max_paths:
-                errors.append(_error("max-paths", "", "cap", f"{len(vdirs)} paths are configured; only the first {max_paths} (MaxPaths) were examined."))
-                break
-            expanded = expand(vdir.physical_path)
-            exists = self.files.exists(expanded) or normalise(expanded) in self.host.acls
-            is_unc = expanded.startswith("\\\\")
-            if not exists:
-                errors.append(_error("physical-path", expanded, "not-found", "Physical path does not exist or cannot be reached from this session."))
-            share = None
-            if is_unc:
-                parts = expanded.lstrip("\\").split("\\")
-                if len(parts) >= 2 and parts[0] and parts[1]:
-                    share = {"server": parts[0], "name": parts[1], "sddl": self.host.shares.get(f"\\\\{parts[0]}\\{parts[1]}".lower())}
-            paths.append({"site": vdir.site, "application_path": vdir.application_path, "virtual_path": vdir.virtual_path,
-                          "physical_path": vdir.physical_path, "expanded_path": expanded, "exists": exists,
-                          "is_unc": is_unc, "sddl": self._acl_for(expanded) if exists else None, "share": share})
-        return {"paths": paths}, errors
 
     def _user_rights(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
         errors = []

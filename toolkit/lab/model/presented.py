@@ -2,8 +2,9 @@
 
 Drive ``files/C`` is ``C:\\``, ``files/UNC`` is ``\\\\``. When the fleet's time is shifted (docs/lab-fleet.md,
 "Time"), log folders are presented as IIS would have written them ``shift`` later: every ``*.log`` of a
-folder is rewritten once (``toolkit.lab.model.logs.rebucket_daily``) into a private temporary folder, which
-is mounted over the original folder. The core then reads files whose contents, names and sizes match the
+folder is rewritten once (``toolkit.lab.model.logs.rebucket_daily``), and every Failed Request Tracing file
+``fr*.xml`` gets its ``SystemTime`` stamps moved by ``shift``, into a private temporary folder, which is
+mounted over the original folder. The core then reads files whose contents, names and sizes match the
 presented clock; nothing of the host's own files is changed.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -58,7 +60,8 @@ class PresentedFiles:
         mounts = []
         for number, (current, dirs, names) in enumerate(sorted(os.walk(self.root))):
             logs = sorted(name for name in names if name.lower().endswith(".log"))
-            if not logs:
+            traces = sorted(name for name in names if name.lower().startswith("fr") and name.lower().endswith(".xml"))
+            if not logs and not traces:
                 continue
             folder = Path(current)
             raw = [(name, (folder / name).read_bytes().decode("utf-8-sig", "replace")) for name in logs]
@@ -66,11 +69,26 @@ class PresentedFiles:
             target.mkdir()
             for name, text in logmod.rebucket_daily(raw, self.shift):
                 (target / name).write_bytes(text.encode("utf-8"))
+            for name in traces:
+                text = shift_system_times((folder / name).read_bytes().decode("utf-8", "replace"), self.shift)
+                (target / name).write_bytes(text.encode("utf-8"))
             # Everything else in the folder stays visible through the mount, unchanged.
-            for name in [*dirs, *(n for n in names if n not in logs)]:
+            for name in [*dirs, *(n for n in names if n not in logs and n not in traces)]:
                 os.symlink(folder / name, target / name)
             mounts.append((_windows_path(folder.relative_to(self.root).parts), str(target)))
         return mounts
+
+
+def shift_system_times(text: str, shift: dt.timedelta) -> str:
+    """Move every ``SystemTime="...Z"`` stamp of a FREB trace by ``shift`` (sub-second digits kept)."""
+    def move(match: re.Match[str]) -> str:
+        raw = match.group(2)
+        try:
+            when = dt.datetime.fromisoformat(raw[:19]) + shift
+        except ValueError:
+            return match.group(0)
+        return f'{match.group(1)}{when.strftime("%Y-%m-%dT%H:%M:%S")}{raw[19:]}"'
+    return re.sub(r'(SystemTime=")([0-9T:.\-]+Z)"', move, text)
 
 
 def _windows_path(parts: tuple[str, ...]) -> str:

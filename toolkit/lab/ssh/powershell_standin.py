@@ -92,12 +92,31 @@ def main(argv: list[str] | None = None) -> int:
     program = console.parse_command_line(command_line, os.environ.get("IISFLEET_LAB_HOST", "lab-host"))
     if program.kind == "error" and program.immediate is not None and b"too long" in program.immediate.stderr:
         program = console._parse_powershell(args)  # the 8191 limit is cmd.exe's; sshd on Linux has none
-    stdin = sys.stdin.buffer.read(console.STDIN_LIMIT) if program.reads_stdin else b""
     try:
         backend = backend_from_environment()
     except Exception as exc:  # noqa: BLE001 - report like PowerShell would, never a Python traceback
         sys.stderr.buffer.write(console.clixml_errors([f"lab stand-in could not load its backend: {exc}"]))
         return 1
+    if program.kind == "session":
+        from toolkit.lab.session import LabSession
+
+        session = LabSession(backend, host_name=os.environ.get("IISFLEET_LAB_HOST", "lab-host"),
+                             language_mode=os.environ.get("IISFLEET_LAB_LANGUAGE_MODE", "FullLanguage"))
+
+        def write(data: bytes) -> None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+
+        def write_stderr(data: bytes) -> None:
+            sys.stderr.buffer.write(data)
+            sys.stderr.buffer.flush()
+
+        def read_line() -> bytes | None:
+            line = sys.stdin.buffer.readline(console.STDIN_LIMIT)
+            return line.rstrip(b"\r\n") if line else None
+
+        return console.serve_session(read_line, write, write_stderr, session)
+    stdin = sys.stdin.buffer.read(console.STDIN_LIMIT) if program.reads_stdin else b""
     result = console.run_program(program, stdin, backend)
     if result.delay_s > 0:
         time.sleep(result.delay_s)

@@ -8,6 +8,7 @@ apply. PowerShell invocations are answered by the host's backend (see ``toolkit.
 
 from __future__ import annotations
 
+import collections
 import logging
 import socket
 import struct
@@ -19,6 +20,7 @@ from typing import Iterable
 import paramiko
 
 from toolkit.lab.backend import HostBackend, LabHostSpec
+from toolkit.lab.session import LabSession
 from toolkit.lab.winrm import console
 from toolkit.lab.winrm.auth import AccountTable
 
@@ -131,6 +133,8 @@ class SshHost:
         self.host_key = host_key
         self.authorized_keys = authorized_keys
         self.accounts = AccountTable(spec.users, spec.name, spec.fqdn)
+        #: one per bootstrap process served (version-2 bootstrap), newest last
+        self.sessions: collections.deque[LabSession] = collections.deque(maxlen=256)
 
     def serve_connection(self, sock: socket.socket, peer: tuple[str, int]) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -162,6 +166,9 @@ class SshHost:
                 _abort(channel.get_transport())
                 return
             program = console.parse_command_line(command_line, self.spec.name)
+            if program.kind == "session":
+                self._serve_session(channel)
+                return
             stdin = _read_stdin(channel) if program.reads_stdin else b""
             result = console.run_program(program, stdin, self.backend)
             delay = result.delay_s + faults.latency_ms / 1000.0
@@ -181,6 +188,39 @@ class SshHost:
                 channel.close()
             except (OSError, EOFError):
                 pass
+
+
+    def _serve_session(self, channel: paramiko.Channel) -> None:
+        """The version-2 bootstrap: one process (one lab session) answers requests until stdin ends."""
+        # No endpoints over SSH: powershell.exe runs in the machine's mode, which its default endpoint shows.
+        default = self.spec.endpoint("Microsoft.PowerShell")
+        session = LabSession(self.backend, host_name=self.spec.name,
+                             language_mode=default.language if default is not None else "FullLanguage")
+        self.sessions.append(session)
+        latency = self.spec.faults.latency_ms / 1000.0
+        buffer = bytearray()
+
+        def read_line() -> bytes | None:
+            while b"\n" not in buffer:
+                chunk = channel.recv(65536)  # blocks: an idle session just waits, as powershell.exe does
+                if not chunk:
+                    if not buffer:
+                        return None
+                    line = bytes(buffer)
+                    buffer.clear()
+                    return line
+                buffer.extend(chunk)
+                if len(buffer) > console.STDIN_LIMIT:
+                    raise EOFError("request line over the lab's stdin limit")
+            index = buffer.index(b"\n")
+            line = bytes(buffer[:index])
+            del buffer[: index + 1]
+            if latency > 0:
+                time.sleep(latency)
+            return line
+
+        code = console.serve_session(read_line, channel.sendall, channel.sendall_stderr, session)
+        channel.send_exit_status(code)
 
 
 def _read_stdin(channel: paramiko.Channel) -> bytes:

@@ -8,8 +8,9 @@ Behaviour copied from real hosts (facts, see the lab notes):
 
 * ``cmd.exe`` refuses command lines over 8191 characters with "The command line is too long.";
 * ``-EncodedCommand`` carries base64 of the UTF-16LE script;
-* the SSH bootstrap (recognised by its marker line) reads one JSON document ``{"script", "parameters"}``
-  from stdin and writes each output object as one UTF-8 line;
+* the SSH bootstrap (recognised by its marker line) in version 1 reads one JSON document
+  ``{"script", "parameters"}`` from stdin and writes each output object as one UTF-8 line; version 2 (the
+  bundled one) serves requests line by line for the whole connection (:func:`serve_session`);
 * a terminating error goes to stderr as ``#< CLIXML`` and gives exit code 1; non-terminating errors go
   to stderr too but leave the exit code at 0;
 * without the bootstrap, output is in the OEM code page (437).
@@ -21,14 +22,18 @@ import base64
 import binascii
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
 from toolkit.lab.backend import HostBackend, ScriptAnswer
 
-#: The line that identifies ps_scripts/_ssh_bootstrap.ps1 (docs/contracts.md, team sheet).
+#: The line that identifies ps_scripts/_ssh_bootstrap.ps1 (docs/contracts.md, team sheet): version 1 runs
+#: one request per process, version 2 one session (many requests) per process.
 BOOTSTRAP_MARKER = "# collector-id: _ssh_bootstrap/1"
+SESSION_BOOTSTRAP_MARKER = "# collector-id: _ssh_bootstrap/2"
 #: cmd.exe's maximum command-line length (characters).
 CMD_LINE_LIMIT = 8191
 #: Cap on what the lab accepts on stdin for one process (a JSON document with a collector script).
@@ -49,7 +54,7 @@ class ProcessResult:
 class ConsoleProgram:
     """A parsed command line, ready to run once its stdin (if it reads any) is complete."""
 
-    kind: str  # "powershell" | "bootstrap" | "builtin" | "error"
+    kind: str  # "powershell" | "bootstrap" | "session" | "builtin" | "error"
     script: str = ""
     reads_stdin: bool = False
     immediate: ProcessResult | None = None
@@ -145,6 +150,8 @@ def _parse_powershell(args: list[str]) -> ConsoleProgram:
                 )
             if any(line.strip() == BOOTSTRAP_MARKER for line in script.splitlines()):
                 return ConsoleProgram("bootstrap", script=script, reads_stdin=True)
+            if any(line.strip() == SESSION_BOOTSTRAP_MARKER for line in script.splitlines()):
+                return ConsoleProgram("session", script=script, reads_stdin=True)
             return ConsoleProgram("powershell", script=script)
         if _matches(arg, "Command", 1):
             rest = args[index + 1 :]
@@ -209,3 +216,36 @@ def _answer_to_result(answer: ScriptAnswer, *, utf8: bool) -> ProcessResult:
         errors.append(answer.error)
     stderr = clixml_errors(errors) if errors else b""
     return ProcessResult(stdout, stderr, 1 if answer.error is not None else 0, answer.delay_s)
+
+
+def serve_session(read_line: Callable[[], bytes | None], write: Callable[[bytes], None],
+                  write_stderr: Callable[[bytes], None], backend: HostBackend,
+                  sleep: Callable[[float], None] = time.sleep) -> int:
+    """Run the version-2 bootstrap: answer one request line at a time until stdin ends; the exit code.
+
+    ``backend`` is the process's session (``toolkit.lab.session.LabSession``), so what one request loads
+    (the C# core) is there for the next. A line that is not a request ends the process as
+    ConvertFrom-Json's terminating error would: CLIXML on stderr and exit code 1.
+    """
+    while True:
+        line = read_line()
+        if line is None:
+            return 0
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line.decode("utf-8-sig"))
+            script, parameters = request["script"], request.get("parameters") or {}
+            end = str(request.get("end") or "")
+            if not isinstance(script, str) or not isinstance(parameters, dict):
+                raise TypeError("script must be a string and parameters an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            write_stderr(clixml_errors([f"The bootstrap could not read its input: {exc}"]))
+            return 1
+        answer = _safe_answer(backend, script, parameters)
+        if answer.delay_s > 0:
+            sleep(answer.delay_s)
+        errors = list(answer.non_terminating_errors) + ([answer.error] if answer.error is not None else [])
+        status = json.dumps({"failed": answer.error is not None, "errors": errors}, separators=(",", ":"))
+        body = "".join(f"{item}\n" for item in answer.output) + end + status + "\n"
+        write(body.encode("utf-8"))

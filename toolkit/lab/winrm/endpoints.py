@@ -124,9 +124,9 @@ class EndpointSession:
             probe = session_probe_answer(getattr(host_model, "ps_version", "5.1.20348.2849"), self.endpoint.language,
                                          self.endpoint.elevated)
             return lambda: probe
-        if self.endpoint.language == "ConstrainedLanguage":
+        if self.endpoint.language == "ConstrainedLanguage" and not (marker and marker[0] == "_core_loader"):
             answer = environment_answer(script, "ConstrainedLanguage", self.host)
-            return lambda: answer
+            return lambda: answer  # the core loader instead reports the mode itself (toolkit.lab.session)
         if not self.endpoint.elevated and marker is not None and _needs_elevation(marker[0]):
             answer = environment_answer(script, "not-elevated", self.host)
             return lambda: answer
@@ -150,11 +150,20 @@ class EndpointSession:
             from toolkit.lab.model.catalog import load_bundled
 
             bundled = load_bundled()[visible[short]]
-            return lambda: backend.answer(bundled.script, parameters)
+            return lambda: _module_function(backend, bundled.script, parameters)
         missing = ScriptAnswer(error=COMMAND_NOT_FOUND.format(name=name), error_id="CommandNotFoundException",
                                error_category="ObjectNotFound",
                                error_type="System.Management.Automation.CommandNotFoundException")
         return lambda: missing
+
+
+def _module_function(backend: HostBackend, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
+    """A function of the exported module: the module compiles the C# core itself on its first call
+    (toolkit/jea/export.py), since no loader script can be sent to a NoLanguage endpoint."""
+    load = getattr(backend, "load_core_for_module", None)
+    if load is not None:
+        load()
+    return backend.answer(script, parameters)
 
 
 def _function_display(lower_name: str) -> str:

@@ -11,6 +11,7 @@ separately lets Nagle's algorithm and the client's delayed ACK add ~40 ms to eve
 from __future__ import annotations
 
 import base64
+import collections
 import email.utils
 import logging
 import socket
@@ -24,6 +25,7 @@ from typing import BinaryIO
 import spnego
 
 from toolkit.lab.backend import HostBackend, LabHostSpec
+from toolkit.lab.session import LabSession
 from toolkit.lab.winrm import auth, soap
 from toolkit.lab.winrm.endpoints import EndpointSession
 from toolkit.lab.winrm.shells import CmdShell, PowerShellShell, Shell
@@ -167,6 +169,8 @@ class WinRMHost:
         self.ports: dict[str, int] = {}
         #: sessions opened on non-default endpoints, newest last (the tests read what each was asked to run)
         self.endpoint_sessions: list[EndpointSession] = []
+        #: the runspace pools' sessions, newest last (bounded: for tests and diagnostics)
+        self.sessions: collections.deque[LabSession] = collections.deque(maxlen=256)
 
     # connections ----------------------------------------------------------------------------------
 
@@ -359,8 +363,12 @@ class WinRMHost:
         action = request.action
         if action == soap.ACTION_CREATE:
             if request.resource_uri.startswith(soap.RESOURCE_PWSH_PREFIX):
-                shell: Shell = PowerShellShell(request, self.backend, principal, client_ip,
-                                               self._endpoint_session(request.resource_uri))
+                endpoint = self._endpoint_session(request.resource_uri)
+                # One runspace pool is one session: the C# core loaded in it stays for its pipelines only.
+                session = LabSession(self.backend, host_name=self.spec.name,
+                                     language_mode=endpoint.endpoint.language if endpoint else "FullLanguage")
+                self.sessions.append(session)
+                shell: Shell = PowerShellShell(request, session, principal, client_ip, endpoint)
             elif request.resource_uri.lower() == soap.RESOURCE_CMD:
                 shell = CmdShell(request, self.backend, principal, client_ip, self.spec.name)
             else:

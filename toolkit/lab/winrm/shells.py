@@ -202,6 +202,14 @@ def extract_script(metadata: Any) -> tuple[str, dict[str, Any], bool]:
     return str(chosen.command_text), parameters, False
 
 
+def _local_scope(metadata: Any) -> bool | None:
+    """The ``UseLocalScope`` flag of the pipeline's script command (None when the client left it unset)."""
+    for command in getattr(metadata, "commands", []) or []:
+        if command.is_script:
+            return getattr(command, "use_local_scope", None)
+    return None
+
+
 def _error_record(message: str, error_id: str, category: ErrorCategory,
                   error_type: str = "System.Management.Automation.RuntimeException") -> ErrorRecord:
     exception = NETException(Message=message)
@@ -274,6 +282,9 @@ class PowerShellShell(Shell):
             state.run = ScriptRun(lambda: answer)
             return
         backend = self.backend
+        record = getattr(backend, "record_scope", None)
+        if record is not None:
+            record(script, _local_scope(metadata))
         state.run = ScriptRun(lambda: backend.answer(script, parameters))
 
     def _finalise(self, state: _PipelineState) -> None:

@@ -1,0 +1,73 @@
+# collector-id: _core_loader/1
+# iisfleet core loader. A transport runs it once per session (WinRM runspace pool, SSH connection)
+# before the first collector that calls the C# core. The core's source arrives as the parameter
+# $Source (data, never spliced into script text) and is compiled with Add-Type only when the type
+# IisFleet.Target.Core with the same Version is not loaded yet, so it is compiled once per session.
+# Add-Type's compiler writes temporary files in %TEMP% and deletes them (the one documented
+# exception to "nothing is written"); nothing else is written and no file is left behind.
+# Output: one compact JSON object (schema iisfleet.core-loader/1). Only constructs that work in
+# ConstrainedLanguage run before the language-mode test, so that mode is reported, not crashed on.
+[CmdletBinding()]
+param(
+    [string]$Source = '',
+    [string]$Version = '',
+    [string[]]$ReferencedAssemblies = @()
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+
+$status = @{
+    schema        = 'iisfleet.core-loader/1'
+    version       = $Version
+    loaded        = $false
+    compiled      = $false
+    compile_ms    = 0
+    ps_version    = [string]$PSVersionTable.PSVersion
+    language_mode = [string]$ExecutionContext.SessionState.LanguageMode
+    error         = $null
+}
+if ($status.language_mode -ne 'FullLanguage') {
+    $status.error = @{
+        category = 'environment'
+        message  = 'PowerShell runs in ' + $status.language_mode + ' mode on this host, where Add-Type is not allowed: the collectors cannot compile their C# core. Connect to an endpoint in FullLanguage mode.'
+    }
+}
+elseif ($PSVersionTable.PSVersion.Major -lt 4) {
+    $status.error = @{
+        category = 'environment'
+        message  = 'PowerShell ' + $status.ps_version + ' is too old: iisfleet needs Windows PowerShell 4.0 or later.'
+    }
+}
+else {
+    $loadedType = 'IisFleet.Target.Core' -as [type]
+    if ($null -ne $loadedType) {
+        $loadedVersion = [string]$loadedType.GetField('Version').GetValue($null)
+        if ($loadedVersion -eq $Version) {
+            $status.loaded = $true
+        }
+        else {
+            $status.error = @{
+                category = 'environment'
+                message  = 'Another version (' + $loadedVersion + ') of the iisfleet core is already loaded in this session; open a new session.'
+            }
+        }
+    }
+    else {
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        try {
+            Add-Type -TypeDefinition $Source -Language CSharp -ReferencedAssemblies $ReferencedAssemblies
+            $status.loaded = $true
+            $status.compiled = $true
+        }
+        catch {
+            $status.error = @{
+                category = 'environment'
+                message  = 'Add-Type could not compile the iisfleet core on this host: ' + $_.Exception.Message
+            }
+        }
+        $status.compile_ms = [int]$watch.ElapsedMilliseconds
+    }
+}
+ConvertTo-Json -InputObject $status -Depth 3 -Compress

@@ -1,0 +1,137 @@
+"""One PowerShell session on a simulated host: a WinRM runspace pool, or one SSH bootstrap process.
+
+A real host compiles the collectors' C# core once per session (``ps_scripts/_core_loader.ps1``), and a
+wrapper that calls the core in a session where it was never loaded finds no type: its environment probe
+answers with an ``environment`` error instead of data. The lab keeps the same state per session, so a
+transport that forgets the loader (or loads it in the wrong place) fails here as it would on Windows:
+
+* the loader, recognised by its marker and its exact bundled text, is answered with the loader's status
+  line; its ``Source``/``Version`` parameters must be the bundled core (anything else is refused loudly,
+  like a changed collector);
+* a script that calls the core (``toolkit.collectors.uses_core``) in a session without it gets the
+  envelope the wrapper's probe writes;
+* the session's language mode (its WinRM endpoint's, ``toolkit.lab.winrm.endpoints``; over SSH the host's
+  default endpoint's) applies: in ConstrainedLanguage the loader reports that Add-Type is not allowed and
+  the wrappers' probes answer with the structured environment error (NoLanguage never gets this far: the
+  endpoint refuses scripts before a session sees them).
+
+Everything else goes to the host's backend unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from toolkit.lab.backend import HostBackend, ScriptAnswer
+from toolkit.lab.model.catalog import find_marker, normalise_text
+from toolkit.lab.winrm.endpoints import environment_answer
+
+LOADER_ID = "_core_loader"
+COLLECTOR_SCHEMA = "iisfleet.collector/1"
+
+#: What the wrappers' Test-CollectorEnvironment writes when the core is missing (a static test keeps the
+#: wrappers' text identical); the target names the reason, as for the language-mode refusal.
+CORE_NOT_LOADED = ("The iisfleet C# core is not loaded in this session (the transport's loader did not run or "
+                   "failed), so this collector cannot run.")
+CORE_NOT_LOADED_TARGET = "core-not-loaded"
+
+
+def loader_language_mode_message(mode: str) -> str:
+    return (f"PowerShell runs in {mode} mode on this host, where Add-Type is not allowed: the collectors cannot "
+            "compile their C# core. Connect to an endpoint in FullLanguage mode.")
+
+
+class LabSession:
+    """Session state for one runspace pool / bootstrap process; answers scripts through ``backend``."""
+
+    def __init__(self, backend: HostBackend, *, host_name: str, language_mode: str = "FullLanguage",
+                 ps_version: str = "5.1.17763.1", clock: Callable[[], float] = time.time) -> None:
+        self.backend = backend
+        self.host_name = host_name
+        self.language_mode = language_mode
+        self.ps_version = ps_version
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: the core version loaded in this session (None: never loaded)
+        self.core_version: str | None = None
+        self.compiles = 0  # how often Add-Type ran in this session (must stay at most 1)
+        self.loader_calls = 0
+        #: (collector id, UseLocalScope flag) of each WinRM pipeline, as the client sent it
+        self.scopes: list[tuple[str, bool | None]] = []
+
+    @property
+    def host(self) -> Any:
+        """The host model behind this session (what code that inspects a backend's host reads)."""
+        return getattr(self.backend, "host", None)
+
+    def record_scope(self, script: str, use_local_scope: bool | None) -> None:
+        marker = find_marker(script)
+        self.scopes.append((marker[0] if marker else "", use_local_scope))
+
+    def answer(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
+        from toolkit.collectors import uses_core
+
+        marker = find_marker(script)
+        if marker is not None and marker[0] == LOADER_ID:
+            return self._load(script, parameters)
+        if uses_core(script):
+            if self.language_mode == "ConstrainedLanguage":
+                return environment_answer(script, "ConstrainedLanguage", self._computer_name())
+            if self.core_version is None:
+                return ScriptAnswer(output=[self._environment_envelope(script, CORE_NOT_LOADED)])
+        return self.backend.answer(script, parameters)
+
+    def _computer_name(self) -> str:
+        return getattr(self.host, "computer_name", None) or self.host_name.upper()
+
+    def load_core_for_module(self) -> None:
+        """The exported JEA module's first call compiles the core in the session (no loader script there)."""
+        from toolkit.targetcore import core_source
+
+        with self._lock:
+            if self.core_version is None:
+                self.core_version = core_source().version
+                self.compiles += 1
+
+    def _load(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
+        from toolkit.collectors import core_loader
+        from toolkit.targetcore import core_source
+
+        if normalise_text(script) != normalise_text(core_loader()):
+            return ScriptAnswer(error="unknown collector _core_loader: the script text differs from the bundled "
+                                      "loader; the lab refuses to answer it")
+        core = core_source()
+        version = str(parameters.get("Version") or "")
+        status: dict[str, Any] = {"schema": "iisfleet.core-loader/1", "version": version, "loaded": False,
+                                  "compiled": False, "compile_ms": 0, "ps_version": self.ps_version,
+                                  "language_mode": self.language_mode, "error": None}
+        with self._lock:
+            self.loader_calls += 1
+            if self.language_mode != "FullLanguage":
+                status["error"] = {"category": "environment",
+                                   "message": loader_language_mode_message(self.language_mode)}
+            elif parameters.get("Source") != core.text or version != core.version:
+                return ScriptAnswer(error="the lab compiles only the bundled core: the loader was given another "
+                                          "source or version")
+            elif self.core_version is not None:
+                status["loaded"] = True  # already there: Add-Type is not run again
+            else:
+                self.core_version = version
+                self.compiles += 1
+                status["loaded"] = status["compiled"] = True
+        return ScriptAnswer(output=[json.dumps(status, separators=(",", ":"))])
+
+    def _environment_envelope(self, script: str, message: str) -> str:
+        marker = find_marker(script)
+        collector, version = marker if marker is not None else ("unknown", 0)
+        now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        envelope = {"schema": COLLECTOR_SCHEMA, "collector": collector, "version": version,
+                    "host": self._computer_name(), "time_utc": now, "data": {},
+                    "errors": [{"probe": "environment", "target": CORE_NOT_LOADED_TARGET, "category": "environment",
+                                "message": message}]}
+        return json.dumps(envelope, separators=(",", ":"))

@@ -1,0 +1,56 @@
+"""Loading the collectors' C# core into a host session, shared by the WinRM and SSH transports.
+
+The core (``ps_scripts/core``) is compiled on the host with ``Add-Type`` by ``ps_scripts/_core_loader.ps1``,
+once per session: per runspace pool over WinRM, per bootstrap process (one per SSH connection) over SSH.
+The transport runs the loader lazily, before the first script that calls the core (``uses_core``), with
+the source and its version as parameters (data, never script text). The loader never fails the step on
+its own: when it reports a problem (language mode, old PowerShell, compiler error) the session remembers
+it, and each collector's environment probe reports it in its envelope. Only a loader whose output cannot
+be read is a transport failure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from toolkit.errors import TransportError
+from toolkit.models import ScriptOutput
+
+LOADER_SCHEMA = "iisfleet.core-loader/1"
+
+@dataclass(frozen=True)
+class CoreStatus:
+    """What the loader reported for one session."""
+
+    loaded: bool
+    compiled: bool  # False when the same version was already loaded (nothing compiled this time)
+    compile_ms: int
+    version: str
+    ps_version: str
+    language_mode: str
+    error: str | None
+
+
+def parse_loader_output(output: ScriptOutput, *, host: str) -> CoreStatus:
+    """The loader's one JSON line; TransportError (protocol) when it is anything else."""
+    text = output.stdout.lstrip("\ufeff").strip()
+    if output.had_errors and not text:
+        detail = "; ".join(" ".join(e.split()) for e in output.errors[:2])[:400] or "no message"
+        raise TransportError(f"the core loader failed on the host: {detail}", host=host, category="protocol",
+                             explanation="the session could not run the loader script; run `iisfleet hosts check`")
+    try:
+        document: Any = json.loads(text)
+        if not isinstance(document, dict) or document.get("schema") != LOADER_SCHEMA:
+            raise ValueError("not a loader status")
+        error = document.get("error")
+        return CoreStatus(loaded=document.get("loaded") is True, compiled=document.get("compiled") is True,
+                          compile_ms=int(document.get("compile_ms") or 0), version=str(document.get("version") or ""),
+                          ps_version=str(document.get("ps_version") or ""),
+                          language_mode=str(document.get("language_mode") or ""),
+                          error=str(error.get("message") or "the loader failed") if isinstance(error, dict) else None)
+    except (ValueError, TypeError) as exc:
+        raise TransportError(f"the core loader answered something unreadable ({exc}): {text[:120]!r}", host=host,
+                             category="protocol", explanation="something on the host wrote to the output stream of "
+                             "the session (a profile script?) or cut it short") from None
