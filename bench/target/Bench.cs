@@ -19,10 +19,12 @@ namespace IisFleet.Bench
                 Console.Out.WriteLine(part);
             }
             // CPU time too: the benchmark machine is shared, so wall time depends on the neighbours.
-            double cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+            Process self = Process.GetCurrentProcess();
+            double cpu = self.TotalProcessorTime.TotalSeconds;
+            long peak = self.PeakWorkingSet64;
             System.Globalization.CultureInfo invariant = System.Globalization.CultureInfo.InvariantCulture;
             Console.Error.WriteLine("{\"seconds\":" + watch.Elapsed.TotalSeconds.ToString("R", invariant) + ",\"cpu_seconds\":" +
-                                    cpu.ToString("R", invariant) + ",\"chars\":" + chars + "}");
+                                    cpu.ToString("R", invariant) + ",\"peak_bytes\":" + peak + ",\"chars\":" + chars + "}");
             return 0;
         }
     }
