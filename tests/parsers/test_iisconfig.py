@@ -52,6 +52,9 @@ def test_iisconfig_case(case: Path) -> None:
     for eff in expected.get("effective") or []:
         settings = effective_for(config, eff["site"], eff["path"])
         check_expectations(settings, eff.get("expect") or {}, f"{case.name} {eff['site']}{eff['path']}")
+        for key, line in (eff.get("deciding") or {}).items():
+            source = settings.sources.get(key)
+            assert (source.line if source else None) == line, f"{case.name} {eff['path']}: {key} decided by {source}"
         for url, handler_name in (eff.get("handler_for") or {}).items():
             handler = settings.handler_for(url)
             assert handler is not None and handler.name == handler_name, f"{url}: {handler}"

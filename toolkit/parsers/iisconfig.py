@@ -17,7 +17,7 @@ same way. Encrypted values (``[enc:Provider:…:enc]``) and passwords are only r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
@@ -579,6 +579,21 @@ def _freb_rules(layers: Sequence[_Layer]) -> list[tuple[str, str]]:
     return rules
 
 
+def _deciding_elements(values: Mapping[str, tuple[_Merged, str]],
+                       collections: Mapping[str, _Merged]) -> dict[str, Source]:
+    """Value key → the element that set it last (the one in force), for values some layer set; a
+    collection → the last element that changed it (an add, remove or clear)."""
+    out: dict[str, Source] = {}
+    for key, (merged, attribute) in values.items():
+        entry = merged.attrs.get(attribute)
+        if entry is not None:
+            out[key] = entry[1]
+    for key, merged in collections.items():
+        if merged.collection_touched and merged.touched_by:
+            out[key] = merged.touched_by[-1]
+    return out
+
+
 class _EffectiveBuilder:
     def __init__(self, layers: list[_Layer], section_defaults: dict[str, str], sites: Sequence[Site],
                  pools: Sequence[AppPool], warnings: list[str]) -> None:
@@ -744,7 +759,7 @@ class _EffectiveBuilder:
                 rules=tuple(IpRule(allowed=_bool(item.attrs.get("allowed"), False),
                                    ip_address=item.attrs.get("ipAddress", ""),
                                    subnet_mask=item.attrs.get("subnetMask", ""),
-                                   domain_name=item.attrs.get("domainName", ""))
+                                   domain_name=item.attrs.get("domainName", ""), source=item.source)
                             for item in ipsec.items),
                 dynamic_enabled=(_bool(dynip.child("denyByConcurrentRequests").value("enabled"), False)
                                  or _bool(dynip.child("denyByRequestRate").value("enabled"), False)),
@@ -755,6 +770,25 @@ class _EffectiveBuilder:
             app_pool=app_pool,
             handlers_access_policy=handlers.value("accessPolicy") or "Read",
             config_files=tuple(dict.fromkeys(layer.file for layer in applicable)),
+            sources=_deciding_elements({
+                "anonymous.enabled": (anon, "enabled"), "anonymous.user_name": (anon, "userName"),
+                "anonymous.logon_method": (anon, "logonMethod"),
+                "windows.enabled": (windows, "enabled"), "windows.use_kernel_mode": (windows, "useKernelMode"),
+                "windows.use_app_pool_credentials": (windows, "useAppPoolCredentials"),
+                "windows.extended_protection": (ext, "tokenChecking"),
+                "windows.auth_persist_non_ntlm": (windows, "authPersistNonNTLM"),
+                "basic.enabled": (basic, "enabled"), "basic.logon_method": (basic, "logonMethod"),
+                "digest.enabled": (digest, "enabled"),
+                "client_certificate.iis_mapping_enabled": (cert_iis, "enabled"),
+                "client_certificate.ad_mapping_enabled": (cert_ad, "enabled"),
+                "client_certificate.ssl_flags": (access, "sslFlags"),
+                "ip_security.allow_unlisted": (ipsec, "allowUnlisted"), "ip_security.deny_action": (ipsec, "denyAction"),
+                "ip_security.dynamic_deny_action": (dynip, "denyAction"),
+                "ip_security.dynamic_concurrent": (dynip.child("denyByConcurrentRequests"), "enabled"),
+                "ip_security.dynamic_rate": (dynip.child("denyByRequestRate"), "enabled"),
+                "handlers.access_policy": (handlers, "accessPolicy"),
+            }, collections={"windows.providers": providers, "authorization": authz, "isapi_filters": filters,
+                            "handlers": handlers, "ip_security.rules": ipsec}),
         )
         return settings
 

@@ -7,6 +7,7 @@ because ``toolkit/diagnose`` is written against them. Every record that came fro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -126,6 +127,7 @@ class IpRule:
     ip_address: str = ""
     subnet_mask: str = ""
     domain_name: str = ""
+    source: Source | None = None  # the <add> element of this entry
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,13 @@ class EffectiveSettings:
     app_pool: str = ""  # that application's pool ("" when the site is unknown)
     handlers_access_policy: str = "Read"  # handlers/@accessPolicy
     config_files: tuple[str, ...] = ()  # every file that contributed, in merge order
+    #: value key ("anonymous.enabled", "windows.use_kernel_mode", "ip_security.dynamic_deny_action", ...) →
+    #: the element (file, line) that decided it; a value left at its schema default has no entry
+    sources: Mapping[str, Source] = field(default_factory=dict)
+
+    def source_of(self, key: str, fallback: Source | None = None) -> Source | None:
+        """The element that decided ``key`` (see :attr:`sources`), else ``fallback``."""
+        return self.sources.get(key) or fallback
 
     def handler_for(self, url_path: str) -> HandlerMapping | None:
         """The first handler whose ``path`` matches the last segment of ``url_path`` (verb ignored)."""

@@ -224,7 +224,7 @@ def anonymous_identity_vs_pool_identity(ctx: RuleContext) -> list[Finding]:
         return []
     evidence = [config_item(ctx.host.name, f"anonymousAuthentication userName="
                             f"{settings.anonymous.user_name or '(empty: the pool identity)'}",
-                            settings.anonymous.source),
+                            settings.source_of("anonymous.user_name", settings.anonymous.source)),
                 config_item(ctx.host.name, f"application pool {pool.name} runs as {pool.identity}", pool.source),
                 _acl_item(ctx, content, mine, identity), _acl_item(ctx, content, theirs, other)]
     if denial is not None:

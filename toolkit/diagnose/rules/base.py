@@ -258,6 +258,27 @@ def config_item(host: str, summary: str, src: Source | None) -> EvidenceItem:
     return EvidenceItem("config", host, summary, source_of(src))
 
 
+def deciding_items(host: str, settings: EffectiveSettings, what: str,
+                   values: Sequence[tuple[str, str, Any]], fallback: Source | None = None) -> list[EvidenceItem]:
+    """Configuration evidence citing, for each value, the element that decided it.
+
+    ``values`` are ``(key in settings.sources, label, value)``. Values decided by the same element share
+    one item citing it; values no element set are listed as schema defaults, citing nothing. Settings
+    built without deciding elements (``sources`` empty) cite ``fallback`` as before.
+    """
+    if not settings.sources:
+        text = " ".join(f"{label}={value}" for _key, label, value in values)
+        return [config_item(host, f"{what} {text}", fallback)]
+    by_element: dict[Source | None, list[str]] = {}
+    for key, label, value in values:
+        by_element.setdefault(settings.sources.get(key), []).append(f"{label}={value}")
+    items = []
+    for source, parts in by_element.items():
+        suffix = "" if source is not None else " (schema defaults: no element sets them)"
+        items.append(config_item(host, f"{what} {' '.join(parts)}{suffix}", source))
+    return items
+
+
 def any_of(groups: Iterable[LogGroup], codes: Iterable[int]) -> list[LogGroup]:
     wanted = set(codes)
     return [g for g in groups if g.win32 in wanted]

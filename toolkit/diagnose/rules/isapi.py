@@ -13,7 +13,7 @@ import ipaddress
 import ntpath
 
 from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
-from toolkit.diagnose.rules.base import RuleContext, config_item, make_finding, q
+from toolkit.diagnose.rules.base import RuleContext, config_item, deciding_items, make_finding, q
 from toolkit.diagnose.rules.methods import freb_items
 from toolkit.parsers.freb import refusing_filter
 from toolkit.parsers.types import HandlerMapping, IpRule, IsapiFilter
@@ -200,17 +200,28 @@ def ip_restriction(ctx: RuleContext) -> list[Finding]:
     level, reason = "high", f"substatus {ctx.substatus} is set only by {section} with denyAction=Unauthorized"
     if settings is not None:
         ip = settings.ip_security
-        action = ip.dynamic_deny_action if section == "dynamicIpSecurity" else ip.deny_action
         rules = [r for r in ip.rules if not r.allowed]
-        summary = (f"{section} denyAction={action}" + (f" allowUnlisted={ip.allow_unlisted}" if section == "ipSecurity"
-                                                        else f" dynamic={ip.dynamic_enabled}")
-                   + (f"; deny entries: {', '.join(r.ip_address or r.domain_name for r in rules[:5])}" if rules else ""))
-        evidence.append(config_item(ctx.host.name, summary, ip.source))
+        # Each value cites the element that decided it: a location's <dynamicIpSecurity> is not the
+        # server's <ipSecurity>, even when both are in the same file.
+        if section == "dynamicIpSecurity":
+            action = ip.dynamic_deny_action
+            limit = "dynamic_concurrent" if ctx.substatus == 501 else "dynamic_rate"
+            values = [("ip_security.dynamic_deny_action", "denyAction", action),
+                      (f"ip_security.{limit}", "denyByConcurrentRequests.enabled" if ctx.substatus == 501
+                       else "denyByRequestRate.enabled", ip.dynamic_enabled)]
+        else:
+            action = ip.deny_action
+            values = [("ip_security.deny_action", "denyAction", action),
+                      ("ip_security.allow_unlisted", "allowUnlisted", ip.allow_unlisted)]
+        evidence += deciding_items(ctx.host.name, settings, section, values, ip.source)
+        if rules and section == "ipSecurity":
+            evidence.append(config_item(ctx.host.name, "deny entries: " + ", ".join(
+                r.ip_address or r.domain_name for r in rules[:5]), settings.source_of("ip_security.rules", ip.source)))
         for client in top[:3]:
             rule = _matching_rule(client, rules)
             if rule is not None:
                 evidence.append(config_item(ctx.host.name, f"{client} falls under the deny entry {rule.ip_address}"
-                                            f"/{rule.subnet_mask or '255.255.255.255'}", ip.source))
+                                            f"/{rule.subnet_mask or '255.255.255.255'}", rule.source or ip.source))
         if action != "Unauthorized":
             level, reason = "medium", f"{reason}, but the collected configuration says denyAction={action}"
     if top:

@@ -14,7 +14,15 @@ from collections.abc import Sequence
 from toolkit.diagnose import signals as S
 from toolkit.diagnose.evidence import HostEvidence, LogGroup
 from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
-from toolkit.diagnose.rules.base import RuleContext, any_of, config_item, event_evidence, make_finding, q
+from toolkit.diagnose.rules.base import (
+    RuleContext,
+    any_of,
+    config_item,
+    deciding_items,
+    event_evidence,
+    make_finding,
+    q,
+)
 from toolkit.diagnose.security import is_custom_account, is_domain_account
 from toolkit.identity import computer_name_of, same_network_account
 from toolkit.parsers.types import AppPool, EffectiveSettings
@@ -130,11 +138,14 @@ def _kerberos_groups(ctx: RuleContext) -> list[LogGroup]:
     return [g for g in any_of(ctx.groups, S.KERBEROS_FAILURE | S.HANDSHAKE_CODES) if g.win32 not in ambiguous]
 
 
-def _windows_item(ctx: RuleContext, settings: EffectiveSettings) -> EvidenceItem:
+def _windows_items(ctx: RuleContext, settings: EffectiveSettings) -> list[EvidenceItem]:
+    """windowsAuthentication's values, each citing the element that decided it (a location's
+    useKernelMode may come from another file than the server's providers)."""
     w = settings.windows
-    return config_item(ctx.host.name, f"windowsAuthentication enabled={w.enabled} providers={','.join(w.providers)} "
-                                      f"useKernelMode={w.use_kernel_mode} "
-                                      f"useAppPoolCredentials={w.use_app_pool_credentials}", w.source)
+    return deciding_items(ctx.host.name, settings, "windowsAuthentication", [
+        ("windows.enabled", "enabled", w.enabled), ("windows.providers", "providers", ",".join(w.providers)),
+        ("windows.use_kernel_mode", "useKernelMode", w.use_kernel_mode),
+        ("windows.use_app_pool_credentials", "useAppPoolCredentials", w.use_app_pool_credentials)], w.source)
 
 
 def _pool_item(ctx: RuleContext, pool: AppPool) -> EvidenceItem:
@@ -180,7 +191,7 @@ def kerberos_spn_duplicate(ctx: RuleContext) -> list[Finding]:
                                                              or not settings.windows.use_kernel_mode)
               else ctx.host.machine_account or "")
     remove = sorted(o for o in owners if not (keeper and same_principal(ctx.host, o, keeper)))
-    evidence = [_windows_item(ctx, settings)] + ([_pool_item(ctx, pool)] if pool else [])
+    evidence = _windows_items(ctx, settings) + ([_pool_item(ctx, pool)] if pool else [])
     evidence += [EvidenceItem("spn", ctx.host.name, f"{spn.upper().split('/')[0]}/{spn.split('/', 1)[1]} is "
                               f"registered on {len(owners)} accounts: {', '.join(sorted(owners))}")]
     evidence += _directory_items(ctx)
@@ -226,7 +237,7 @@ def kerberos_kernel_mode_mismatch(ctx: RuleContext) -> list[Finding]:
     fix = Fix(f"& $env:windir\\system32\\inetsrv\\appcmd.exe set config {q(loc)} "
               f"-section:system.webServer/security/authentication/windowsAuthentication "
               f"/useAppPoolCredentials:true /commit:apphost", notes="iisfleet never runs this.")
-    evidence = [_windows_item(ctx, settings), _pool_item(ctx, pool)] + _spn_items(ctx, pool.user_name) \
+    evidence = _windows_items(ctx, settings) + [_pool_item(ctx, pool)] + _spn_items(ctx, pool.user_name) \
         + _directory_items(ctx)
     return [make_finding(ctx, cause="kerberos-kernel-mode-mismatch",
                          title=f"Kernel-mode auth cannot decrypt tickets for {pool.user_name}", severity="high",
@@ -268,7 +279,7 @@ def kerberos_spn_missing(ctx: RuleContext) -> list[Finding]:
               notes=f"Register every name clients use (short name and FQDN). Then: appcmd set config "
                     f"{q(ctx.location(settings.path))} -section:system.webServer/security/authentication/"
                     f"windowsAuthentication /useAppPoolCredentials:true /commit:apphost. iisfleet never runs this.")
-    evidence = [_windows_item(ctx, settings), _pool_item(ctx, pool)] + _directory_items(ctx)
+    evidence = _windows_items(ctx, settings) + [_pool_item(ctx, pool)] + _directory_items(ctx)
     evidence.append(EvidenceItem("spn", ctx.host.name,
                                  f"SPNs on {pool.user_name}: {', '.join(spns_on(ctx.host, pool.user_name)) or 'none'}"))
     return [make_finding(ctx, cause="kerberos-spn-missing", title=f"No HTTP SPN on {pool.user_name}",
@@ -290,7 +301,7 @@ def clock_skew(ctx: RuleContext) -> list[Finding]:
     evidence = event_evidence(ctx.host.name, skew_events)
     settings = ctx.settings(groups)
     if settings is not None:
-        evidence.append(_windows_item(ctx, settings))
+        evidence += _windows_items(ctx, settings)
     facts = ctx.host.facts or {}
     if offset is not None:
         evidence.append(EvidenceItem("host", ctx.host.name, f"host clock {facts.get('utc_now', '?')} is "

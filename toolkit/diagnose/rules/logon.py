@@ -19,6 +19,7 @@ from toolkit.diagnose.rules.base import (
     RuleContext,
     any_of,
     config_item,
+    deciding_items,
     event_evidence,
     make_finding,
     q,
@@ -117,8 +118,11 @@ def _anon_config_item(ctx: RuleContext, groups: Sequence[LogGroup]) -> list[Evid
         return []
     a = settings.anonymous
     user = a.user_name if a.user_name else "(empty: the application pool identity)"
-    return [config_item(ctx.host.name, f"anonymousAuthentication enabled={a.enabled} userName={user}"
-                        + (" password stored (encrypted)" if a.password_present else ""), a.source)]
+    return deciding_items(ctx.host.name, settings, "anonymousAuthentication",
+                          [("anonymous.enabled", "enabled", a.enabled), ("anonymous.user_name", "userName", user
+                                                                         + (" (password stored, encrypted)"
+                                                                            if a.password_present else ""))],
+                          a.source)
 
 
 #: logonMethod → (allow right, deny right) that decide a LogonUser call of that type

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from toolkit.diagnose.signals import BAD_CREDENTIALS
 from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
-from toolkit.diagnose.rules.base import RuleContext, config_item, make_finding, q
+from toolkit.diagnose.rules.base import RuleContext, config_item, deciding_items, make_finding, q
 from toolkit.parsers.types import EffectiveSettings, FrebTrace
 
 #: A single address carrying this many different authenticated users is an intermediary (proxy/NAT).
@@ -61,11 +61,20 @@ def freb_supported(traces: list[FrebTrace]) -> set[str]:
     return out
 
 
-def _methods_item(ctx: RuleContext, settings: EffectiveSettings) -> EvidenceItem:
+def _methods_items(ctx: RuleContext, settings: EffectiveSettings) -> list[EvidenceItem]:
+    """Which methods are on at the scope, each switch citing the element that decided it."""
     methods = enabled_methods(settings)
-    src = settings.windows.source or settings.anonymous.source or settings.basic.source
-    return config_item(ctx.host.name, f"authentication at {ctx.site}{'' if settings.path == '/' else settings.path}: "
-                                      f"{', '.join(methods) or 'no method enabled'}", src)
+    where = f"authentication at {ctx.site}{'' if settings.path == '/' else settings.path} " \
+            f"({', '.join(methods) or 'no method enabled'}):"
+    c = settings.client_certificate
+    return deciding_items(ctx.host.name, settings, where, [
+        ("anonymous.enabled", "anonymous", settings.anonymous.enabled),
+        ("windows.enabled", "windows", settings.windows.enabled),
+        ("windows.providers", "providers", ",".join(settings.windows.providers)),
+        ("basic.enabled", "basic", settings.basic.enabled), ("digest.enabled", "digest", settings.digest.enabled),
+        ("client_certificate.iis_mapping_enabled", "iisClientCertificateMapping", c.iis_mapping_enabled),
+        ("client_certificate.ad_mapping_enabled", "clientCertificateMapping", c.ad_mapping_enabled)],
+        settings.windows.source or settings.anonymous.source or settings.basic.source)
 
 
 def freb_items(ctx: RuleContext, traces: list[FrebTrace], limit: int = 2) -> list[EvidenceItem]:
@@ -103,7 +112,7 @@ def client_certificate_mapping(ctx: RuleContext) -> list[Finding]:
     evidence = [config_item(ctx.host.name, f"{'iisClientCertificateMappingAuthentication' if cc.iis_mapping_enabled else 'clientCertificateMappingAuthentication'} "
                                            f"enabled; oneToOne={cc.one_to_one_mappings} manyToOne={cc.many_to_one_mappings} "
                                            f"sslFlags={cc.ssl_flags or '-'}", cc.source),
-                _methods_item(ctx, settings)] + freb_items(ctx, traces)
+                *_methods_items(ctx, settings)] + freb_items(ctx, traces)
     missing = [] if traces else [ctx.freb_missing_reason() or "no Failed Request Trace"]
     level, reason = ("high", "certificate mapping is enabled at the scope and FREB shows the client presenting "
                              "a certificate that produced no user") if certmap_seen else \
@@ -161,7 +170,7 @@ def ntlm_through_proxy(ctx: RuleContext) -> list[Finding]:
         return []
     behind = (f"{len(users)} different authenticated users ({', '.join(users[:5])}{' ...' if len(users) > 5 else ''})"
               if many_users else f"{len(agents)} different browsers")
-    evidence = [_methods_item(ctx, settings),
+    evidence = [*_methods_items(ctx, settings),
                 EvidenceItem("log", ctx.host.name, f"{top_n} of {rows} 401.2 rows come from {top_ip}, "
                                                    f"which carries {behind}"
                                                    + ("; the NTLM challenge round (401.1 SEC_E_NO_CREDENTIALS) "
@@ -207,7 +216,7 @@ def auth_protocol_mismatch(ctx: RuleContext) -> list[Finding]:
         return []  # anonymous would have produced a user: something else is going on
     if conflict:
         methods = [m for m in methods if m != "Anonymous"] or [f"{m.capitalize()} (per FREB)" for m in sorted(offered)]
-    evidence = [_methods_item(ctx, settings)] + freb_items(ctx, traces)
+    evidence = _methods_items(ctx, settings) + freb_items(ctx, traces)
     if conflict:
         evidence.append(EvidenceItem("freb", ctx.host.name, f"IIS offered only {', '.join(sorted(offered))} "
                                      f"(AUTH_START), although the parsed configuration enables anonymous "
