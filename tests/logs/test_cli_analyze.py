@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
@@ -152,3 +153,21 @@ def test_a_broken_event_export_is_a_clear_error(tmp_path: Path) -> None:
     broken.write_bytes((EXPORTS / "event-viewer-save-as.xml").read_bytes()[:-40])
     result = runner.invoke(app, ["analyze", str(broken)])
     assert result.exit_code == 2 and "Security.xml" in result.stderr and "Traceback" not in result.output
+
+
+def test_an_evtx_file_is_accepted_offline(tmp_path: Path) -> None:
+    pytest.importorskip("evtx", reason="the evtx package did not install (pip install 'iisfleet[evtx]')")
+    sys.path.insert(0, str(Path(__file__).parents[1] / "parsers"))
+    from evtx_writer import write_evtx
+
+    event = {"provider": "Microsoft-Windows-Security-Auditing", "id": 4625, "time": "2026-11-24T10:00:01Z",
+             "record_id": 7, "channel": "Security", "computer": "WEB05",
+             "data": [("TargetUserName", "IUSR"), ("TargetDomainName", "NT AUTHORITY"), ("Status", "0xc000015b"),
+                      ("SubStatus", "0x0"), ("LogonType", "8")]}
+    full = dict(event, id=1104, record_id=8, data=[])
+    path = tmp_path / "Security.evtx"
+    write_evtx(str(path), [event, full])
+    doc = _json(str(path), str(MULTI))
+    assert doc["events"]["by_id"] == {"1104": 1, "4625": 1} and doc["events"]["security_log_full"] is True
+    text = runner.invoke(app, ["analyze", str(path), str(MULTI)])
+    assert "the Security log is full" in text.stdout

@@ -129,3 +129,52 @@ def test_evtx_without_its_parser_says_what_to_install(tmp_path, monkeypatch: pyt
     path.write_bytes(b"ElfFile\x00" + b"\x00" * 4088)
     with pytest.raises(InputError, match="pip install 'iisfleet\\[evtx\\]'"):
         read_event_export(str(path))
+
+
+def _security_4625(record_id: int, when: str, user: str, domain: str, status: str, sub_status: str,
+                   logon_type: str, address: str) -> dict:
+    return {"provider": "Microsoft-Windows-Security-Auditing", "id": 4625, "time": when, "record_id": record_id,
+            "channel": "Security", "computer": "WEB05.contoso.com",
+            "data": [("SubjectUserSid", "S-1-5-18"), ("TargetUserName", user), ("TargetDomainName", domain),
+                     ("Status", status), ("SubStatus", sub_status), ("LogonType", logon_type),
+                     ("ProcessName", "C:\\Windows\\System32\\inetsrv\\w3wp.exe"), ("IpAddress", address)]}
+
+
+def test_evtx_files_are_read_with_the_evtx_package(tmp_path) -> None:
+    """A binary log written in the EVTX layout (file header, CRC'd chunk, Binary XML records) goes through
+    the evtx package and the same XML reader as the exports."""
+    pytest.importorskip("evtx", reason="the evtx package did not install (pip install 'iisfleet[evtx]')")
+    from evtx_writer import write_evtx
+
+    from toolkit.parsers.events import read_event_export
+
+    path = tmp_path / "Security.evtx"
+    write_evtx(str(path), [
+        _security_4625(58211, "2026-11-24T10:00:01.1234567Z", "IUSR", "NT AUTHORITY", "0xc000015b", "0x0", "8", "-"),
+        _security_4625(58230, "2026-11-24T10:04:12.0000000Z", "jdoe", "CONTOSO", "0xc000006d", "0xc000006a", "3",
+                       "10.1.2.3")])
+    records = read_event_export(str(path))
+    assert [(r["record_id"], r["id"], r["log"], r["line"]) for r in records] == [
+        (58211, 4625, "Security", None), (58230, 4625, "Security", None)]
+    failures = parse_logon_failures(records)
+    assert [(f.target_user, f.reason) for f in failures] == [("IUSR", "0xC000015B"), ("jdoe", "0xC000006A")]
+
+
+@pytest.mark.parametrize("path", sorted(EXPORTS.glob("*.evtx")), ids=lambda p: p.name)
+def test_evtx_files_an_admin_adds_are_read(path) -> None:
+    """Drop a real .evtx next to the XML exports: it must read without error, every record with an id."""
+    pytest.importorskip("evtx", reason="the evtx package did not install (pip install 'iisfleet[evtx]')")
+    from toolkit.parsers.events import read_event_export
+
+    records = read_event_export(str(path))
+    assert records and all(r["id"] is not None for r in records)
+
+
+def test_a_file_that_is_not_evtx_inside_is_a_clear_error(tmp_path) -> None:
+    pytest.importorskip("evtx", reason="the evtx package did not install (pip install 'iisfleet[evtx]')")
+    from toolkit.parsers.events import read_event_export
+
+    path = tmp_path / "Security.evtx"
+    path.write_bytes(b"ElfFile\x00" + b"\xff" * 5000)
+    with pytest.raises(InputError, match="Security.evtx"):
+        read_event_export(str(path))
