@@ -13,27 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from acceptance_helpers import planted as planted_causes
+from acceptance_helpers import reported as reported_causes
 
 from toolkit.lab.demo import run_demo
 
 
-def _planted(expected: dict) -> dict[str, set[tuple[str, str]]]:
-    return {host: {(c["cause"], c["site"]) for c in causes} for host, causes in expected["hosts"].items()}
-
-
-def _reported(report: dict) -> dict[str, set[tuple[str, str]]]:
-    found: dict[str, set[tuple[str, str]]] = {}
-    for finding in report["findings"]:
-        for host in finding["hosts"]:
-            found.setdefault(host, set()).add((finding["cause"], finding["site"]))
-    return found
 
 
 @pytest.mark.parametrize("transport", ["winrm", "ssh"])
 def test_seed_catalog_every_planted_cause_on_exactly_its_hosts(tmp_path: Path, transport: str) -> None:
     result = run_demo(tmp_path, scenario="seed-catalog", hosts=12, transport=transport)
-    planted = _planted(result.expected)
-    reported = _reported(result.report)
+    planted = planted_causes(result.expected)
+    reported = reported_causes(result.report)
     assert {cause for causes in planted.values() for cause, _ in causes} >= {
         "logon-right-denied", "kerberos-spn-missing", "content-acl-denied", "ip-restriction"}
     for host, causes in sorted(planted.items()):

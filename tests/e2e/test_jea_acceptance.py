@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
+from acceptance_helpers import planted as planted_causes
+from acceptance_helpers import reported as reported_causes
 import yaml
 
 from toolkit.diagnose import diagnose_run
@@ -29,16 +31,6 @@ from toolkit.runner import run_playbook
 JEA_ENDPOINT = {"name": "IisFleet", "language": "NoLanguage", "jea": True}
 
 
-def _planted(expected: dict) -> dict[str, set[tuple[str, str]]]:
-    return {host: {(c["cause"], c["site"]) for c in causes} for host, causes in expected["hosts"].items()}
-
-
-def _reported(report: dict) -> dict[str, set[tuple[str, str]]]:
-    found: dict[str, set[tuple[str, str]]] = {}
-    for finding in report["findings"]:
-        for host in finding["hosts"]:
-            found.setdefault(host, set()).add((finding["cause"], finding["site"]))
-    return found
 
 
 def _edit_yaml(path: Path, **values: object) -> None:
@@ -65,12 +57,11 @@ def test_jea_only_fleet_finds_every_planted_cause(tmp_path: Path) -> None:
     fleet_dir = tmp_path / "fleet"
     expected = generate("seed-catalog", 12, fleet_dir)
     _edit_yaml(fleet_dir / "fleet.yml", endpoints=[JEA_ENDPOINT])  # no Microsoft.PowerShell anywhere
-    inventory_hosts = None
     report, summary, lab_hosts = _triage(fleet_dir, tmp_path / "run")
     inventory_hosts = yaml.safe_load((fleet_dir / "inventory.yml").read_text(encoding="utf-8"))["hosts"]
     assert all(h["winrm"]["configuration_name"] == "IisFleet" and h["winrm"]["jea"] for h in inventory_hosts.values())
 
-    planted, reported = _planted(expected), _reported(report)
+    planted, reported = planted_causes(expected), reported_causes(report)
     for host, causes in sorted(planted.items()):
         assert reported.get(host, set()) == causes, f"{host}: planted {sorted(causes)}"
     assert {h.status for h in summary.hosts} == {"ok"}
@@ -111,7 +102,7 @@ def test_constrained_language_and_unelevated_hosts_fail_clearly_while_the_rest_c
     ok_steps = {s.collector for s in low.steps if s.status == "ok"}
     assert {"Get-HostFact", "Get-IisSpn"} <= ok_steps
 
-    planted, reported = _planted(expected), _reported(report)
+    planted, reported = planted_causes(expected), reported_causes(report)
     for host in (h for h in hosts if h not in (clm, unelevated)):
         assert by_host[host].status == "ok", host
         assert reported.get(host, set()) == planted[host], host
