@@ -30,7 +30,7 @@ ERROR_CATEGORIES = frozenset({"not-installed", "io", "access-denied", "not-found
 
 #: ``target`` of an ``environment`` error → the right it lacks (toolkit.jea.rights), which names the fix.
 ENVIRONMENT_RIGHTS = {"ConstrainedLanguage": "full-language", "NoLanguage": "no-language",
-                      "not-elevated": "elevated"}
+                      "not-elevated": "elevated", "no-security-log": "security-log"}
 
 BLOB_ENCODINGS = frozenset({"gzip+base64", "base64", "text"})
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")

@@ -23,12 +23,13 @@ ENDPOINTS = {
     "web02": [{"name": "Microsoft.PowerShell", "elevated": False}],
     "web03": [{"name": "Microsoft.PowerShell", "language": "ConstrainedLanguage"}],
     "web04": [JEA],
+    "web05": [{"name": "Microsoft.PowerShell", "elevated": False, "groups": ["Event Log Readers", "Remote Management Users"]}],
 }
 
 
 def test_session_rights_and_jea_endpoint_per_host(tmp_path: Path) -> None:
     fleet_dir = tmp_path / "fleet"
-    generate("healthy", 4, fleet_dir)
+    generate("healthy", 5, fleet_dir)
     for name, endpoints in ENDPOINTS.items():
         path = fleet_dir / "hosts" / name / "host.yml"
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -59,6 +60,10 @@ def test_session_rights_and_jea_endpoint_per_host(tmp_path: Path) -> None:
     assert locked["command"].status == "fail" and locked["command"].category == "environment"
     assert locked["session"].status == "fail" and "ConstrainedLanguage" in locked["session"].detail
     assert "policy" in locked["session"].explanation
+
+    reader = results["web05"]
+    assert "Event Log Readers" in reader["session"].detail and "NOT elevated" in reader["session"].detail
+    assert reader["rights"].status == "warn" and "account-locked-out" not in reader["rights"].detail
 
     jea_only = results["web04"]
     assert jea_only["command"].status == "ok"

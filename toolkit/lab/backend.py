@@ -35,13 +35,19 @@ class Endpoint:
     ``jea`` marks the iisfleet JEA endpoint: NoLanguage, and only the functions of the role capability that
     ``iisfleet jea export`` writes are visible. ``elevated`` False simulates a session whose administrator
     token is filtered (UAC remote restrictions): collectors that need elevation answer with the target
-    side's structured ``environment`` error.
+    side's structured ``environment`` error. ``groups`` are the local groups the session's token carries
+    besides Administrators (``Event Log Readers`` lets an unelevated session read the Security log).
     """
 
     name: str
     language: str = "FullLanguage"
     jea: bool = False
     elevated: bool = True
+    groups: tuple[str, ...] = ("Remote Management Users",)
+
+    @property
+    def reads_security_log(self) -> bool:
+        return self.elevated or any(g.lower() == "event log readers" for g in self.groups)
 
 
 #: What every simulated host offers when its host.yml declares no endpoints (Windows' default endpoint).

@@ -128,11 +128,12 @@ class ModelBackend:
         cid, version = marker
         if cid == "_session_probe":  # the default endpoint: FullLanguage, elevated (see toolkit/lab/winrm/endpoints)
             from toolkit.collectors import read_bundled_text
+            from toolkit.lab.backend import Endpoint
             from toolkit.lab.winrm.endpoints import session_probe_answer
 
             if normalise_text(script) != normalise_text(read_bundled_text("_session_probe.ps1")):
                 return ScriptAnswer(error="unknown collector _session_probe: the text differs from the bundled probe")
-            return session_probe_answer(self.host.ps_version, "FullLanguage", True)
+            return session_probe_answer(self.host.ps_version, Endpoint("Microsoft.PowerShell"))
         if cid == "_ssh_bootstrap":
             return ScriptAnswer(error="unknown collector: _ssh_bootstrap is run by the lab's SSH server, not a host model")
         bundled = self.bundled.get(cid)

@@ -238,7 +238,10 @@ def _endpoints(node: _Fields, inherited: tuple[Endpoint, ...] = DEFAULT_ENDPOINT
         return inherited
     endpoints: list[Endpoint] = []
     for entry in node.items("endpoints"):
-        entry.unknown({"name", "language", "jea", "elevated"})
+        entry.unknown({"name", "language", "jea", "elevated", "groups"})
+        groups = entry.get("groups", list, ["Remote Management Users"])
+        if not all(isinstance(g, str) for g in groups):
+            raise entry.error("groups", "expected a list of local group names")
         name = entry.get("name", str, required=True)
         language = entry.get("language", str, "FullLanguage")
         if language not in LANGUAGE_MODES:
@@ -248,7 +251,8 @@ def _endpoints(node: _Fields, inherited: tuple[Endpoint, ...] = DEFAULT_ENDPOINT
             raise entry.error("jea", "a JEA endpoint (RestrictedRemoteServer) runs in NoLanguage mode")
         if any(e.name.lower() == name.lower() for e in endpoints):
             raise entry.error("name", f"endpoint {name!r} is declared twice")
-        endpoints.append(Endpoint(name=name, language=language, jea=jea, elevated=entry.get("elevated", bool, True)))
+        endpoints.append(Endpoint(name=name, language=language, jea=jea, elevated=entry.get("elevated", bool, True),
+                                  groups=tuple(groups)))
     if not endpoints:
         raise node.error("endpoints", "a host needs at least one endpoint")
     return tuple(endpoints)

@@ -1,7 +1,8 @@
 """How a simulated endpoint treats a pipeline, by its language mode, as Windows does.
 
 * FullLanguage: scripts run (the host model answers the collector). When the session is not elevated,
-  collectors that need an elevated token answer with the target side's structured ``environment`` error.
+  collectors that need an elevated token answer with the target side's structured ``environment`` error,
+  and so does the Security-log collector unless the session carries Event Log Readers.
 * ConstrainedLanguage (AppLocker/WDAC enforcing): the collectors cannot compile or call .NET code; the
   target side's probe answers every collector with its structured ``environment`` error.
 * NoLanguage (the iisfleet JEA endpoint): a script gets Windows' own ``ScriptsNotAllowed`` parse error; a
@@ -13,7 +14,7 @@
 
 The structured environment error (docs/contracts.md): an envelope whose ``data`` is empty and whose
 ``errors`` holds one item ``{"probe": "environment", "category": "environment", "target": <reason>}`` with
-reason ``ConstrainedLanguage``, ``NoLanguage`` or ``not-elevated``.
+reason ``ConstrainedLanguage``, ``NoLanguage``, ``not-elevated`` or ``no-security-log``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ ENVIRONMENT_MESSAGES = {
                            "policy): the collector cannot compile or call .NET code",
     "not-elevated": "the session's administrator token is filtered (not elevated): this collector reads files or "
                     "logs only Administrators may read",
+    "no-security-log": "the session may not read the Security event log (neither elevated nor in Event Log Readers)",
 }
 
 
@@ -61,6 +63,12 @@ def _needs_elevation(collector_id: str) -> bool:
     return collector_id in RIGHTS["elevated"].collectors
 
 
+def _reads_security_log(collector_id: str) -> bool:
+    from toolkit.jea.rights import RIGHTS
+
+    return collector_id in RIGHTS["security-log"].collectors
+
+
 def environment_answer(script: str, reason: str, host: str) -> ScriptAnswer:
     """The structured environment error the target side gives for collector ``script``."""
     from toolkit.collectors import parse_marker
@@ -78,15 +86,15 @@ def environment_answer(script: str, reason: str, host: str) -> ScriptAnswer:
     return ScriptAnswer(output=[json.dumps(envelope, separators=(",", ":"))])
 
 
-def session_probe_answer(ps_version: str, language: str, elevated: bool) -> ScriptAnswer:
-    """What ``_session_probe.ps1`` reports in a session of this kind (see the script)."""
-    full = language == "FullLanguage"
-    probe = {"schema": "iisfleet.session/1", "ps_version": ps_version, "language_mode": language,
-             "user": "CONTOSO\\iisfleet-lab" if full else None, "elevated": elevated if full else None,
-             "groups": (["Administrators", "Remote Management Users"] if elevated else ["Remote Management Users"])
-             if full else [],
-             "inetsrv_config_readable": elevated if full else None,
-             "security_log_readable": elevated if full else None}
+def session_probe_answer(ps_version: str, endpoint: Endpoint) -> ScriptAnswer:
+    """What ``_session_probe.ps1`` reports in a session on ``endpoint`` (see the script)."""
+    full = endpoint.language == "FullLanguage"
+    groups = (["Administrators"] if endpoint.elevated else []) + list(endpoint.groups)
+    probe = {"schema": "iisfleet.session/1", "ps_version": ps_version, "language_mode": endpoint.language,
+             "user": "CONTOSO\\iisfleet-lab" if full else None, "elevated": endpoint.elevated if full else None,
+             "groups": groups if full else [],
+             "inetsrv_config_readable": endpoint.elevated if full else None,
+             "security_log_readable": endpoint.reads_security_log if full else None}
     return ScriptAnswer(output=[json.dumps(probe, separators=(",", ":"))])
 
 
@@ -121,14 +129,16 @@ class EndpointSession:
         self.calls.append(marker[0] if marker else "<script>")
         if marker is not None and marker[0] == "_session_probe":
             host_model = getattr(backend, "host", None)
-            probe = session_probe_answer(getattr(host_model, "ps_version", "5.1.20348.2849"), self.endpoint.language,
-                                         self.endpoint.elevated)
+            probe = session_probe_answer(getattr(host_model, "ps_version", "5.1.20348.2849"), self.endpoint)
             return lambda: probe
         if self.endpoint.language == "ConstrainedLanguage" and not (marker and marker[0] == "_core_loader"):
             answer = environment_answer(script, "ConstrainedLanguage", self.host)
             return lambda: answer  # the core loader instead reports the mode itself (toolkit.lab.session)
         if not self.endpoint.elevated and marker is not None and _needs_elevation(marker[0]):
             answer = environment_answer(script, "not-elevated", self.host)
+            return lambda: answer
+        if not self.endpoint.reads_security_log and marker is not None and _reads_security_log(marker[0]):
+            answer = environment_answer(script, "no-security-log", self.host)
             return lambda: answer
         return lambda: backend.answer(script, parameters)
 
