@@ -1,14 +1,15 @@
-"""A real Samba AD DC for the directory tests (one per test module, shared by its tests marked samba).
+"""A real Samba AD DC for the directory tests (one per test run, shared by the tests marked samba).
 
-The DC's ports and winbindd socket are machine-wide, so the fixture holds an exclusive flock on
-/run/lock/iisfleet-samba-dc.lock while its DC lives: two pytest runs on one machine take turns instead
-of colliding. Module scope keeps that lock short (the few seconds a module's tests need), not the whole
-length of another run's session. A provision template is cached under the temp directory (provision
-~9 s, copy ~0.1 s), so each module's DC is up and seeded in about 4 s.
+The DC's ports and winbindd socket are machine-wide, so the DC holds an exclusive flock on
+/run/lock/iisfleet-samba-dc.lock while it lives: two pytest runs on one machine take turns instead of
+colliding. It is stopped, and the lock released, right after the last test of this directory (not at
+the end of the whole session), so another run waits only for these tests. A provision template is
+cached under the temp directory (provision ~9 s, copy ~0.1 s): the DC is up and seeded in about 4 s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -45,29 +46,65 @@ class LabDomain:
         return cache
 
 
-@pytest.fixture(scope="module")
-def lab_domain() -> Iterator[LabDomain]:
-    from toolkit.lab.addc import SambaDC, available, exclusive_lock
+class _DomainController:
+    """The lab DC of this test session: started on first use, stopped (and the machine-wide lock released) as
+    soon as the last test of this directory has run, not at the end of the whole session."""
 
-    why = available()
-    if why:
-        pytest.skip(f"Samba AD DC not available here: {why}")
-    root = Path(tempfile.gettempdir()) / "iisfleet-samba"
-    root.mkdir(exist_ok=True)
-    with exclusive_lock():
-        workdir = Path(tempfile.mkdtemp(prefix="dc-", dir=root))
-        workdir.rmdir()  # SambaDC wants to create it
-        dc = SambaDC(workdir, template_root=root / "templates")
-        dc.start()
+    def __init__(self) -> None:
+        self.stack: contextlib.ExitStack | None = None
+        self.domain: LabDomain | None = None
+        self.saved_env: dict[str, str | None] = {}
+
+    def get(self) -> LabDomain:
+        if self.domain is not None:
+            return self.domain
+        from toolkit.lab.addc import SambaDC, available, exclusive_lock
+
+        why = available()
+        if why:
+            pytest.skip(f"Samba AD DC not available here: {why}")
+        root = Path(tempfile.gettempdir()) / "iisfleet-samba"
+        root.mkdir(exist_ok=True)
+        stack = contextlib.ExitStack()
+        stack.enter_context(exclusive_lock())
         try:
+            workdir = Path(tempfile.mkdtemp(prefix="dc-", dir=root))
+            workdir.rmdir()  # SambaDC wants to create it
+            dc = SambaDC(workdir, template_root=root / "templates")
+            stack.callback(dc.stop)
+            dc.start()
             seeded = dc.seed(yaml.safe_load(DOMAIN_SPEC.read_text()))
-            old = {k: os.environ.get(k) for k in ("KRB5_CONFIG", "KRB5CCNAME")}
-            os.environ["KRB5_CONFIG"] = str(dc.krb5_conf)
-            yield LabDomain(dc, seeded)
-            for key, value in old.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        finally:
-            dc.stop()
+        except BaseException:
+            stack.close()
+            raise
+        self.saved_env = {k: os.environ.get(k) for k in ("KRB5_CONFIG", "KRB5CCNAME")}
+        os.environ["KRB5_CONFIG"] = str(dc.krb5_conf)
+        self.stack, self.domain = stack, LabDomain(dc, seeded)
+        return self.domain
+
+    def close(self) -> None:
+        if self.stack is None:
+            return
+        for key, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stack, self.stack, self.domain = self.stack, None, None
+        stack.close()
+
+
+_CONTROLLER = _DomainController()
+_HERE = Path(__file__).parent
+
+
+def pytest_runtest_teardown(item, nextitem) -> None:
+    """After this directory's last test, stop the DC so other test runs on the machine get the lock."""
+    if nextitem is None or Path(str(nextitem.fspath)).parent != _HERE:
+        _CONTROLLER.close()
+
+
+@pytest.fixture(scope="session")
+def lab_domain() -> Iterator[LabDomain]:
+    yield _CONTROLLER.get()
+    _CONTROLLER.close()

@@ -53,3 +53,33 @@ def test_directory_evidence_in_the_run_and_the_report(lab_domain, tmp_path) -> N
     for file in run.rglob("*"):
         if file.is_file():
             assert PASSWORD not in file.read_text(errors="replace"), file
+
+
+def test_shared_configuration_read_on_the_file_server(lab_domain, tmp_path) -> None:
+    """redirection.config points IIS at a share: the controller reads that applicationHost.config over SMB
+    and the diagnosis works from it (no "shared configuration not read" warning, citations on the UNC)."""
+    from toolkit.diagnose import diagnose_run
+    from toolkit.diagnose.evidence import evidence_from_run
+    from toolkit.directory.facts import load_directory, with_shared_configuration
+    from toolkit.rundir import load_run
+
+    run = sample_run(tmp_path / "run")
+    envelope_path = run / "hosts" / "web01" / "Get-IisConfig.json"
+    envelope = json.loads(envelope_path.read_text())
+    folder = f"\\\\{lab_domain.ip}\\content\\iisconfig"
+    envelope["data"]["shared_configuration"] = {"enabled": True, "path": folder}
+    envelope_path.write_text(json.dumps(envelope))
+    before = diagnose_run(load_run(run))
+    assert before.hosts[0].shared_configuration == folder  # the report warns: the config in force is unread
+
+    config = DirectoryConfig(dcs=(lab_domain.ip,), auth="ntlm", ca_bundle=lab_domain.ca, tls_name=lab_domain.dc_fqdn)
+    document = collect_for_run(run, config, Credential(name="t", username="CONTOSO\\alice", password=Secret(PASSWORD)))
+    assert [(c["file"], c["hosts"]) for c in document["shared_configs"]] == [(folder + "\\applicationHost.config",
+                                                                             ["web01"])]
+    loaded = load_run(run)
+    hosts = evidence_from_run(with_shared_configuration(loaded, load_directory(run)))
+    assert [s.name for s in hosts["web01"].config.sites] == ["Farm"]
+    assert "shared-config" not in hosts["web01"].missing
+    after = diagnose_run(loaded)
+    assert after.hosts[0].shared_configuration is None
+    assert any("read from the shared" in n and folder in n for n in after.evidence_notes)

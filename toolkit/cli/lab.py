@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import datetime as dt
 import signal
 import threading
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import typer
 
@@ -82,6 +85,11 @@ def serve_command(
         help="Use ports BASE+3i (WinRM HTTP), +1 (HTTPS), +2 (SSH) for host i instead of 5985/5986/22; "
              "0 picks free ports.")] = None,
     scheme: Annotated[InventoryScheme, typer.Option("--scheme", help="WinRM scheme the written inventory uses.")] = InventoryScheme.http,
+    domain_controller: Annotated[bool, typer.Option(
+        "--domain-controller/--no-domain-controller",
+        help="Also run a real Samba AD DC on 127.0.0.53 seeded from the fleet's domain: section (accounts, "
+             "states, SPNs) and let the hosts' WinRM accept Kerberos with keytabs it exports. Needs root "
+             "and the samba-ad-dc packages.")] = False,
 ) -> None:
     """Serve a fleet on loopback until Ctrl-C. Writes FLEET_DIR/inventory.yml (iisfleet's format, simulated,
     with the lab's documented demo credentials) before listening, then prints how to run against it."""
@@ -94,6 +102,9 @@ def serve_command(
         fail(error, EXIT_USAGE)
     hosts = fleet.hosts
     inventory_path = fleet_dir / "inventory.yml"
+    dc_stack = contextlib.ExitStack()
+    if domain_controller:
+        dc_stack.enter_context(_domain_controller(fleet, fleet_dir))
     server = LabServer(hosts, state_dir=fleet_dir / ".lab", ssh=ssh)
     fixed_ports = port_base != 0
     if fixed_ports:
@@ -129,8 +140,42 @@ def serve_command(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.stop()
+        dc_stack.close()
     err_console.print("lab stopped", highlight=False)
     raise typer.Exit(EXIT_OK)
+
+
+@contextlib.contextmanager
+def _domain_controller(fleet: Any, fleet_dir: Path) -> Iterator[None]:
+    """A Samba AD DC for the served fleet, seeded from its domain: section; stopped when serving ends."""
+    from toolkit.lab.addc import DomainSpec, SambaDC, available, exclusive_lock, seed_from_fleet
+    from toolkit.lab.winrm.auth import use_keytab
+
+    why = available()
+    if why:
+        fail(f"--domain-controller: {why}", EXIT_USAGE)
+    domain = fleet.model.domain
+    spec = DomainSpec(realm=domain.name.upper(), netbios=domain.netbios.upper())
+    with exclusive_lock():
+        dc = SambaDC(fleet_dir / ".lab" / "dc", spec, template_root=fleet_dir / ".lab" / "dc-templates")
+        if dc.dir.exists():
+            import shutil
+
+            shutil.rmtree(dc.dir)
+        try:
+            dc.start()
+            made = dc.seed(seed_from_fleet(fleet.model))
+            restore = use_keytab(dc.dir / "lab-hosts.keytab", dc.krb5_conf) if made.get("keytabs") else (lambda: None)
+        except ToolkitError as error:
+            dc.stop()
+            fail(error, EXIT_USAGE)
+        console.print(f"Domain controller: {spec.dc_fqdn} ({spec.realm}) on {spec.ip}, LDAPS CA {dc.ca_file}; "
+                      f"Kerberos: KRB5_CONFIG={dc.krb5_conf} kinit <user>@{spec.realm}", highlight=False)
+        try:
+            yield
+        finally:
+            restore()
+            dc.stop()
 
 
 def register(app: typer.Typer) -> None:

@@ -132,15 +132,16 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
         findings=tuple(sorted(findings, key=Finding.sort_key)), drift=tuple(drift_items),
         matrix=tuple(matrix(hosts, per_host)), clock_outliers=tuple(clock_outliers(hosts, offsets, label)),
         spn_duplicates=tuple(duplicates), spn_mismatches=tuple(mismatches),
-        hosts=statuses, evidence_notes=tuple(directory_notes(findings, directory)))
+        hosts=statuses, evidence_notes=tuple(directory_notes(findings, directory, hosts)))
 
 
 def diagnose_run(run: Any) -> Diagnosis:
     """Diagnose a loaded run directory (RUNNER's ``RunData``, duck-typed)."""
-    from toolkit.directory.facts import load_directory
+    from toolkit.directory.facts import load_directory, with_shared_configuration
 
     meta = getattr(run, "meta", {}) or {}
     collected = meta.get("finished_utc") or meta.get("started_utc")
     path = getattr(run, "path", None)
     directory = load_directory(path) if path is not None else None
+    run = with_shared_configuration(run, directory)
     return diagnose(evidence_from_run(run), collected_utc=collected, directory=directory)

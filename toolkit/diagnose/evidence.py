@@ -176,6 +176,8 @@ class HostEvidence:
     config: IisConfig | None = None
     #: where redirection.config sends IIS for its configuration, when shared configuration is on
     shared_config: str | None = None
+    #: the shared applicationHost.config the controller read over SMB (then ``config`` is that file)
+    shared_config_read: str | None = None
     log: LogView = field(default_factory=LogView)
     freb: tuple[FrebTrace, ...] = ()
     content: tuple[ContentPath, ...] = ()
@@ -362,7 +364,12 @@ def _config(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]
         missing["shared-config"] = (f"redirection.config could not be read ({exc.message[:200]}): shared "
                                     "configuration may be on, and the local applicationHost.config may not be in force")
         shared = None
-    if shared is not None and shared.enabled:
+    read = data.get("shared_configuration_read")
+    if shared is not None and shared.enabled and isinstance(read, Mapping):
+        # The controller read the shared applicationHost.config on the file server (toolkit/directory/smb.py):
+        # the configuration parsed above is the one in force, cited by its UNC path.
+        kw["shared_config_read"] = str(read.get("path") or shared.path)[:500]
+    elif shared is not None and shared.enabled:
         kw["shared_config"] = shared.path[:500]
         missing["shared-config"] = (
             f"SHARED CONFIGURATION IS ON: redirection.config points IIS at {shared.path[:200] or '(no path)'}, so the "

@@ -487,9 +487,12 @@ _WEAKER = {
 }
 
 
-def directory_notes(findings: Iterable[Finding], directory: object) -> list[str]:
+def directory_notes(findings: Iterable[Finding], directory: object,
+                    hosts: Mapping[str, HostEvidence] | None = None) -> list[str]:
     """What the report must say about the directory: which causes were judged on weaker evidence."""
-    notes: list[str] = []
+    notes: list[str] = [f"{name}: IIS configuration read from the shared {host.shared_config_read} on the file "
+                        f"server over SMB (shared configuration)"
+                        for name, host in sorted((hosts or {}).items()) if host.shared_config_read]
     usable = directory is not None and getattr(directory, "usable", False)
     if usable:
         errors = list(getattr(directory, "errors", ()))

@@ -34,16 +34,16 @@ def collect_for_run(run_dir: Path, config: DirectoryConfig, credential: Any) -> 
     """
     from toolkit.diagnose.evidence import evidence_from_run
     from toolkit.directory.collect import collect, needs_from_hosts
-    from toolkit.directory.smb import collect_shares
+    from toolkit.directory.smb import collect_file_servers
     from toolkit.directory.facts import FILE_NAME
     from toolkit.rundir import load_run, write_json_atomic
 
     hosts = evidence_from_run(load_run(Path(run_dir)))
     needs = needs_from_hosts(hosts)
-    shares = collect_shares(config, credential, hosts)
-    for entry in shares:  # the file servers' ACEs name domain SIDs the directory must name
+    files = collect_file_servers(config, credential, hosts)
+    for entry in files["shares"]:  # the file servers' ACEs name domain SIDs the directory must name
         needs.sids |= set(re.findall(r"S-1-5-21-[0-9-]+", str(entry.get("sddl") or "")))
     document = collect(config, credential, needs)
-    document["shares"] = shares
+    document.update(files)
     write_json_atomic(Path(run_dir) / FILE_NAME, document)
     return document

@@ -46,6 +46,8 @@ class DirectoryFacts:
     queried: dt.datetime | None = None
     #: lower-case UNC path → SDDL read on the file server over SMB (only the paths that were readable)
     shares: Mapping[str, str] = field(default_factory=dict)
+    #: lower-case shared-configuration folder → (UNC of its applicationHost.config, the file's text)
+    shared_configs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
@@ -104,8 +106,14 @@ def facts_from_document(doc: Any, where: str = FILE_NAME) -> DirectoryFacts:
     errors += tuple(f"{e.get('unc')}: {(e.get('error') or {}).get('category', '?')}: "
                     f"{(e.get('error') or {}).get('message', '')}"[:300]
                     for e in doc.get("shares") or [] if isinstance(e, Mapping) and e.get("error"))
+    shared = {str(e["folder"]).lower(): (str(e.get("file") or ""), str(e["content"]))
+              for e in doc.get("shared_configs") or []
+              if isinstance(e, Mapping) and e.get("folder") and isinstance(e.get("content"), str)}
+    errors += tuple(f"{e.get('file')}: {(e.get('error') or {}).get('category', '?')}: "
+                    f"{(e.get('error') or {}).get('message', '')}"[:300]
+                    for e in doc.get("shared_configs") or [] if isinstance(e, Mapping) and e.get("error"))
     return DirectoryFacts(configured=bool(doc.get("configured", True)), dc=doc.get("dc") or None, netbios=netbios,
-                          shares=shares,
+                          shares=shares, shared_configs=shared,
                           spn_scope=str(doc.get("spn_scope") or ""),
                           spn_holders={k: frozenset(v) for k, v in holders.items()}, accounts=accounts,
                           token_groups=groups, sids={str(k).upper(): str(v) for k, v in (doc.get("sids") or {}).items()},
@@ -144,6 +152,38 @@ def with_directory(host: Any, facts: DirectoryFacts | None) -> Any:
     return replace(host, users=tuple(users) + tuple(host.users), groups=tuple(host.groups) + tuple(groups))
 
 
+def with_shared_configuration(run: Any, facts: DirectoryFacts | None) -> Any:
+    """``run`` (RunData) with each shared-configuration host's Get-IisConfig envelope reading the shared
+    applicationHost.config the controller fetched from the file server, instead of the local copy IIS
+    ignores. The host's own web.config files stay; ``shared_configuration_read`` tells the evidence layer
+    the configuration in force was read."""
+    if facts is None or not facts.shared_configs:
+        return run
+    from toolkit.diagnose.evidence import _shared_configuration
+    from toolkit.directory.smb import parse_unc
+
+    hosts = {}
+    for name, record in run.hosts.items():
+        envelope = record.envelopes.get("Get-IisConfig")
+        data = envelope.get("data") if isinstance(envelope, Mapping) else None
+        try:
+            shared = _shared_configuration(data) if isinstance(data, Mapping) else None
+        except Exception:  # noqa: BLE001 - an unreadable redirection.config stays the evidence layer's to report
+            shared = None
+        folder = parse_unc(shared.path) if shared is not None and shared.enabled else None
+        found = facts.shared_configs.get(folder.unc.lower()) if folder is not None else None
+        if found is not None:
+            file, text = found
+            data = dict(data)  # type: ignore[arg-type]
+            size = len(text.encode("utf-8"))
+            data["application_host_config"] = {"path": file, "content": {"encoding": "text", "content": text,
+                                                                         "bytes": size, "truncated": False}}
+            data["shared_configuration_read"] = {"path": file, "source": f"file server {folder.server} over SMB"}
+            record = replace(record, envelopes={**record.envelopes, "Get-IisConfig": {**envelope, "data": data}})
+        hosts[name] = record
+    return replace(run, hosts=hosts)
+
+
 def _with_shares(host: Any, facts: DirectoryFacts) -> Any:
     if not facts.shares:
         return host
@@ -165,4 +205,4 @@ def _with_shares(host: Any, facts: DirectoryFacts) -> Any:
 
 
 __all__ = ["DirectoryFacts", "FILE_NAME", "account_record", "facts_from_document", "load_directory", "spn_key",
-           "with_directory"]
+           "with_directory", "with_shared_configuration"]

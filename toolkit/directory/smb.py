@@ -264,20 +264,44 @@ def unc_paths(hosts: Mapping[str, Any]) -> list[str]:
 def collect_shares(config: DirectoryConfig, credential: Any, hosts: Mapping[str, Any],
                    reader: SmbReader | None = None) -> list[dict[str, Any]]:
     """Each UNC content path's descriptor from its file server: ``[{unc, sddl} | {unc, error}]``."""
+    return collect_file_servers(config, credential, hosts, reader)["shares"]
+
+
+def collect_file_servers(config: DirectoryConfig, credential: Any, hosts: Mapping[str, Any],
+                         reader: SmbReader | None = None) -> dict[str, list[dict[str, Any]]]:
+    """What the file servers hold for the fleet: ``shares`` (each UNC content path's descriptor) and
+    ``shared_configs`` (the applicationHost.config a shared-configuration farm's redirection.config points
+    at, read whole, with the hosts that use it). Failures are recorded per path, never raised."""
     paths = unc_paths(hosts)
-    if not paths:
-        return []
+    farms: dict[str, list[str]] = {}
+    for name, host in sorted(hosts.items()):
+        folder = parse_unc(getattr(host, "shared_config", None) or "")
+        if folder is not None:
+            farms.setdefault(folder.unc.lower(), []).append(name)
+    out: dict[str, list[dict[str, Any]]] = {"shares": [], "shared_configs": []}
+    if not paths and not farms:
+        return out
     reader = reader or SmbReader(config, credential)
-    out: list[dict[str, Any]] = []
     try:
         for text in paths:
             unc = parse_unc(text)
             assert unc is not None
             try:
-                out.append({"unc": unc.unc, "server": unc.server, "sddl": reader.security_descriptor(unc)})
+                out["shares"].append({"unc": unc.unc, "server": unc.server, "sddl": reader.security_descriptor(unc)})
             except DirectoryError as exc:
-                out.append({"unc": unc.unc, "server": unc.server,
-                            "error": {"category": exc.kind, "message": str(exc)}})
+                out["shares"].append({"unc": unc.unc, "server": unc.server,
+                                      "error": {"category": exc.kind, "message": str(exc)}})
+        for key, names in sorted(farms.items()):
+            folder = parse_unc(key)
+            assert folder is not None
+            file = UncPath(folder.server, folder.share, "\\".join(p for p in (folder.path, "applicationHost.config") if p))
+            record: dict[str, Any] = {"folder": folder.unc, "file": file.unc, "server": folder.server, "hosts": names}
+            try:
+                data = reader.read_file(file)
+                record.update(bytes=len(data), content=data.decode("utf-8-sig", errors="replace"))
+            except DirectoryError as exc:
+                record["error"] = {"category": exc.kind, "message": str(exc)}
+            out["shared_configs"].append(record)
     finally:
         reader.close()
     return out

@@ -322,3 +322,51 @@ __all__ = ["DEFAULT_IP", "DomainSpec", "SambaDC", "available", "exclusive_lock"]
 if __name__ == "__main__":  # pragma: no cover - manual use: python -m toolkit.lab.addc DIR
     dc = SambaDC(Path(sys.argv[1])).start()
     print(dc.timings)
+
+
+def seed_from_fleet(model: object) -> dict:
+    """The seed spec (seed_samba.py) for a lab fleet's ``domain:`` section and hosts.
+
+    Accounts keep their states (disabled, locked, expired) and SPNs; every domain-joined host gets its
+    computer account with ``HTTP/<fqdn>``, ``HTTP/<name>`` and ``HOST/`` SPNs unless the section already
+    names it, and a keytab entry for ``HTTP/<fqdn>`` so the lab's WinRM listeners accept Kerberos. A
+    duplicated SPN in the section (the seed-catalog's duplicate-SPN cause) is written the way only a test
+    domain allows: the first holder gets it normally, the others below Samba's uniqueness check.
+    """
+    domain = model.domain  # type: ignore[attr-defined]
+    users, computers, duplicates = [], [], []
+    held: dict[str, str] = {}
+    for account in domain.accounts.values():
+        spns = []
+        for spn in account.spns:
+            if spn.lower() in held:
+                duplicates.append({"spn": spn, "account": account.sam})
+            else:
+                held[spn.lower()] = account.sam
+                spns.append(spn)
+        entry = {"sam": account.sam, "spns": spns}
+        if account.kind == "computer":
+            computers.append(entry)
+        else:
+            entry.update(disabled=not account.enabled, locked=account.locked, expired=account.expired)
+            users.append(entry)
+    keytabs = []
+    known = {c["sam"].lower() for c in computers}
+    for host in model.hosts:  # type: ignore[attr-defined]
+        if not getattr(host, "domain_joined", True):
+            continue
+        sam = host.computer_name.upper() + "$"
+        wanted = [f"HTTP/{host.fqdn}", f"HTTP/{host.computer_name}", f"HOST/{host.fqdn}"]
+        if sam.lower() not in known:
+            computers.append({"sam": sam, "dns": host.fqdn, "spns": []})
+            known.add(sam.lower())
+        entry = next(c for c in computers if c["sam"].lower() == sam.lower())
+        entry.setdefault("dns", host.fqdn)
+        for spn in wanted:  # what WinRM and IIS clients ask for, unless another account already holds it
+            if spn.lower() not in held:
+                held[spn.lower()] = sam
+                entry["spns"].append(spn)
+        if held.get(f"http/{host.fqdn}".lower()) and not any(d["spn"].lower() == f"http/{host.fqdn}".lower()
+                                                            for d in duplicates):
+            keytabs.append({"principal": f"HTTP/{host.fqdn}", "file": "lab-hosts.keytab"})
+    return {"users": users, "computers": computers, "duplicate_spns": duplicates, "keytabs": keytabs}

@@ -116,6 +116,7 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             raise SystemExit(f"exportkeytab wrote nothing for {k['principal']} (no keys, or a duplicated SPN)")
+        # several principals may share one file: exportkeytab adds to an existing keytab
         made["keytabs"][k["principal"]] = path
     for dup in spec.get("duplicate_spns") or []:
         raw = ldb.Ldb(f"tdb://{D}/private/sam.ldb.d/{BASEDN.upper()}.ldb")  # keep one reference (Dn on a GC'd Ldb crashes)

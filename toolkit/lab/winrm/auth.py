@@ -160,6 +160,25 @@ def parse_basic(value: str) -> BasicCredentials | None:
     return BasicCredentials(principal, password) if sep else None
 
 
+def use_keytab(keytab: str | os.PathLike[str], krb5_conf: str | os.PathLike[str] | None = None):
+    """Let the lab's Negotiate acceptor take Kerberos: GSSAPI reads the service keys from ``KRB5_KTNAME``
+    (and the realm from ``KRB5_CONFIG``), both process-wide like ``NTLM_USER_FILE``. The keytab is the one
+    a domain controller exported for the hosts' ``HTTP/<fqdn>`` SPNs (toolkit/lab/addc). Returns a function
+    that puts the previous values back."""
+    saved = {key: os.environ.get(key) for key in ("KRB5_KTNAME", "KRB5_CONFIG")}
+    os.environ["KRB5_KTNAME"] = f"FILE:{keytab}"
+    if krb5_conf is not None:
+        os.environ["KRB5_CONFIG"] = str(krb5_conf)
+
+    def restore() -> None:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return restore
+
+
 def new_acceptor() -> spnego.ContextProxy:
     """A Negotiate acceptor that never consults real system accounts (``use_negotiate``)."""
     return spnego.server(
@@ -249,6 +268,7 @@ def wrap_encrypted(context: spnego.ContextProxy, message: bytes) -> tuple[str, b
 
 __all__ = [
     "AccountTable",
+    "use_keytab",
     "NtlmUserStore",
     "SpnegoError",
     "channel_bindings_for",
