@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-
 import datetime as dt
+import shutil
 import signal
 import threading
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -158,9 +158,7 @@ def _domain_controller(fleet: Any, fleet_dir: Path) -> Iterator[None]:
     spec = DomainSpec(realm=domain.name.upper(), netbios=domain.netbios.upper())
     with exclusive_lock():
         dc = SambaDC(fleet_dir / ".lab" / "dc", spec, template_root=fleet_dir / ".lab" / "dc-templates")
-        if dc.dir.exists():
-            import shutil
-
+        if dc.dir.exists():  # left by a serve that was killed
             shutil.rmtree(dc.dir)
         try:
             dc.start()
