@@ -29,8 +29,6 @@ namespace IisFleet.Target
         public const int MaxClients = 2048;
         public string Server, Site, Substatus, Win32;
         public long Count;
-        /// <summary>Handshakes whose client was not recorded because MaxClients distinct ones were.</summary>
-        public long OtherClients;
         // Client address bytes -> count, keyed by a hash of the bytes (compared exactly on a hit).
         private readonly Dictionary<long, List<ClientCount>> clients = new Dictionary<long, List<ClientCount>>();
         private int distinct;
@@ -56,7 +54,7 @@ namespace IisFleet.Target
                     if (same) { known.Count++; return; }
                 }
             }
-            if (distinct >= MaxClients) { OtherClients++; return; }
+            if (distinct >= MaxClients) return;  // the output lists the 20 most frequent anyway
             if (bucket == null) clients[(long)hash] = bucket = new List<ClientCount>(1);
             ClientCount added = new ClientCount();
             added.Ip = new byte[length];
@@ -83,6 +81,29 @@ namespace IisFleet.Target
                 }
                 return result;
             }
+        }
+    }
+
+    /// <summary>The last date or time field seen and its value, so a repeated one is not parsed again.</summary>
+    internal sealed class ParsedField
+    {
+        private byte[] bytes = new byte[16];
+        private int length = -1;
+        private long value = W3CTime.None;
+
+        public long Get(byte[] b, int at, int count, bool date)
+        {
+            if (count == length)
+            {
+                int i = 0;
+                while (i < count && bytes[i] == b[at + i]) i++;
+                if (i == count) return value;
+            }
+            if (bytes.Length < count) bytes = new byte[count];
+            Buffer.BlockCopy(b, at, bytes, 0, count);
+            length = count;
+            value = date ? W3CTime.Day(b, at, count) : W3CTime.Clock(b, at, count);
+            return value;
         }
     }
 
@@ -206,7 +227,6 @@ namespace IisFleet.Target
         /// <summary>Kept data lines dropped to stay within the caps (the oldest ones).</summary>
         public long DroppedLines { get; private set; }
         public bool Truncated { get { return DroppedLines > 0; } }
-        public bool StoppedEarly { get; private set; }
         public ICollection<HandshakeGroup> Handshakes { get { return handshakes.Values; } }
         public int OpenAtEnd { get { return openCount; } }
 
@@ -304,7 +324,7 @@ namespace IisFleet.Target
                 number++;
                 bool go = Line(buffer, pos, end - pos, number, bufferOffset + pos);
                 pos = end + 1;
-                if (!go) { StoppedEarly = true; break; }
+                if (!go) break;
                 if (newline < 0) break;  // the last line had no newline (a file being written, or cut)
             }
             Detach(buffer);
@@ -641,12 +661,9 @@ namespace IisFleet.Target
 
         private int fieldCount;
         private int lineEnd;
-        private byte[] cachedDate = new byte[16];
-        private int cachedDateLength = -1;
-        private long cachedDay = W3CTime.None;
-        private byte[] cachedClockBytes = new byte[16];
-        private int cachedClockLength = -1;
-        private long cachedClock = W3CTime.None;
+        // Consecutive lines share their date, and a busy log many lines their time: each is parsed once.
+        private readonly ParsedField days = new ParsedField();
+        private readonly ParsedField clocks = new ParsedField();
         private readonly StringCache codes = new StringCache();
 
         // Finds the line's newline with Array.IndexOf (the runtime's optimised byte search, several times faster
@@ -687,28 +704,11 @@ namespace IisFleet.Target
         private long TimeOf(byte[] b, W3CLayout current)
         {
             if (current.Time < 0) return W3CTime.None;
-            int clockAt = fieldAt[current.Time], clockLength = FieldLength(current.Time);
-            if (clockLength != cachedClockLength || !Same(b, clockAt, clockLength, cachedClockBytes, 0, clockLength))
-            {
-                // Busy logs write many lines per second: parse each logged time once.
-                if (cachedClockBytes.Length < clockLength) cachedClockBytes = new byte[clockLength];
-                Buffer.BlockCopy(b, clockAt, cachedClockBytes, 0, clockLength);
-                cachedClockLength = clockLength;
-                cachedClock = W3CTime.Clock(b, clockAt, clockLength);
-            }
-            long clock = cachedClock;
+            long clock = clocks.Get(b, fieldAt[current.Time], FieldLength(current.Time), false);
             if (clock == W3CTime.None) return W3CTime.None;
             if (current.Date < 0) return clock;  // no date logged: times count from 1970-01-01, as in toolkit/logs
-            int dateAt = fieldAt[current.Date], dateLength = FieldLength(current.Date);
-            if (dateLength != cachedDateLength || !Same(b, dateAt, dateLength, cachedDate, 0, dateLength))
-            {
-                // Consecutive lines share their date: parse it once per change.
-                if (cachedDate.Length < dateLength) cachedDate = new byte[dateLength];
-                Buffer.BlockCopy(b, dateAt, cachedDate, 0, dateLength);
-                cachedDateLength = dateLength;
-                cachedDay = W3CTime.Day(b, dateAt, dateLength);
-            }
-            return cachedDay == W3CTime.None ? W3CTime.None : cachedDay + clock;
+            long day = days.Get(b, fieldAt[current.Date], FieldLength(current.Date), true);
+            return day == W3CTime.None ? W3CTime.None : day + clock;
         }
 
         // A headerless line must look like the layout guessed from its field count (toolkit/logs: plausible).
