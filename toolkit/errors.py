@@ -88,6 +88,11 @@ class HostError(ToolkitError):
 class TransportError(HostError):
     """Reaching or talking to a host failed (dns, connect, tls, auth, timeout, protocol)."""
 
+    #: Output objects that had arrived when the failure happened, one per line (a transport sets it when a
+    #: step times out). A collector that streams (docs/contracts.md 1.4) has finished those parts, and the
+    #: runner keeps them.
+    partial_stdout: str = ""
+
 
 class CollectorError(HostError):
     """The collector ran but failed on the host (category ``script``)."""

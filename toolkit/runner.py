@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import CollectorError, ConfigError, ContractError, ToolkitError, UsageError
+from toolkit.errors import CollectorError, ConfigError, ContractError, TransportError, ToolkitError, UsageError
 from toolkit.models import HostConfig, HostResult, ScriptOutput, StepError, StepResult
 from toolkit.rundir import RunDirWriter, utc_now
 from toolkit.secrets import MASK, Secret, contains_known_secret, has_known_secrets, redact
@@ -305,25 +305,39 @@ class _Run:
         try:
             output = transport.run_script(collector.script, prepared.parameters, timeout=max(timeout, 0.001))
             self._raise_for_script_errors(output, host, collector.id)
-            envelope = _validate(output.stdout, collector, host.name)
-            if redact(output.stdout) != output.stdout or (has_known_secrets() and _holds_a_secret(envelope)):
-                # a host echoed a credential back; the run directory must never hold it
-                raise ContractError("the collector output contains a credential value; it was not stored",
-                                    host=host.name, collector=collector.id,
-                                    explanation="the host echoed a password back: check what the collector "
-                                    "reads on that host (a config file holding the service account's password?)")
-            self.writer.write_envelope(host.name, collector.id, envelope)
-            step.envelope = envelope
-            try:
-                facts[collector.id] = _facts_from_envelope(collector.id, envelope)
-            except Exception as exc:
-                log.warning("facts for %s on %s failed: %s", collector.id, host.name, type(exc).__name__)
-                facts[collector.id] = {}
+            self._store(host, collector, output.stdout, step, facts)
         except Exception as exc:
             step.status = "failed"
             step.error = _step_error(exc)
+            arrived = exc.partial_stdout if isinstance(exc, TransportError) else ""
+            if arrived.strip():
+                # A collector that streams finished these parts before the step was stopped: keep them (the
+                # merged envelope says in errors[] that the rest is missing). Anything unusable is dropped.
+                try:
+                    self._store(host, collector, arrived, step, facts)
+                except Exception as kept:
+                    log.info("the output that arrived from %s before %s failed is unusable: %s", host.name,
+                             collector.id, type(kept).__name__)
         step.duration_s = time.monotonic() - started
         return step
+
+    def _store(self, host: HostConfig, collector: Any, stdout: str, step: StepResult,
+               facts: dict[str, dict[str, Any]]) -> None:
+        """Validate a collector's output, write its envelope and compute its facts."""
+        envelope = _validate(stdout, collector, host.name)
+        if redact(stdout) != stdout or (has_known_secrets() and _holds_a_secret(envelope)):
+            # a host echoed a credential back; the run directory must never hold it
+            raise ContractError("the collector output contains a credential value; it was not stored",
+                                host=host.name, collector=collector.id,
+                                explanation="the host echoed a password back: check what the collector "
+                                "reads on that host (a config file holding the service account's password?)")
+        self.writer.write_envelope(host.name, collector.id, envelope)
+        step.envelope = envelope
+        try:
+            facts[collector.id] = _facts_from_envelope(collector.id, envelope)
+        except Exception as exc:
+            log.warning("facts for %s on %s failed: %s", collector.id, host.name, type(exc).__name__)
+            facts[collector.id] = {}
 
     @staticmethod
     def _raise_for_script_errors(output: ScriptOutput, host: HostConfig, collector_id: str) -> None:
