@@ -31,8 +31,10 @@ def run_demo(
     seed: int = 0,
     hooks: Any = None,
     on_stage: Callable[[str], None] = lambda _stage: None,
+    playbook_name: str = "triage-401",
 ) -> DemoResult:
-    """Generate ``scenario`` under ``work_dir/fleet``, serve it, run triage-401 into ``work_dir/run``."""
+    """Generate ``scenario`` under ``work_dir/fleet``, serve it, run ``playbook_name`` (triage-401) into
+    ``work_dir/run``."""
     import json
 
     from toolkit.inventory import load_inventory
@@ -62,8 +64,9 @@ def run_demo(
             from dataclasses import replace
 
             targets = [replace(host, transport="ssh") for host in targets]
-        playbook = load_playbook("triage-401")
-        on_stage(f"running triage-401 over real {'WinRM' if transport == 'winrm' else 'SSH'} against {len(targets)} hosts")
+        playbook = load_playbook(playbook_name)
+        on_stage(f"running {playbook_name} over real {'WinRM' if transport == 'winrm' else 'SSH'} against "
+                 f"{len(targets)} hosts")
         run_playbook(playbook, targets, out_dir=run_dir, params={}, concurrency=concurrency, hooks=hooks,
                      simulated=True)
     on_stage("diagnosing and writing the reports")
