@@ -95,8 +95,8 @@ def win32_fits(raw: bytes) -> bool:
     rendering down to -2147483648). A larger number would be masked into another, valid-looking code,
     so its line is malformed. Values that are not decimal numbers ("-") are not judged here. The
     compiled scanner's ``win32_fits`` is the same rule."""
-    if not _DECIMAL.fullmatch(raw):
-        return True
+    if len(raw) < 10 or not _DECIMAL.fullmatch(raw):
+        return True  # nine digits (or a sign and eight) always fit; the common case costs one len()
     value = int(raw)
     return -0x80000000 <= value <= 0xFFFFFFFF
 
