@@ -18,11 +18,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from celery_fleet import REPO, events, start_worker, stop_process
-from conftest import BUDGET
+from celery_fleet import BUDGET, events
 from typer.testing import CliRunner
 
 from toolkit.cli import app
+from toolkit.lab.broker import REPO, start_worker, stop_process
 
 VISIBILITY = BUDGET + 8
 _TIMES = {"time_utc", "utc_now", "duration_s", "started_utc", "finished_utc", "modified_utc", "offset_s"}

@@ -1,0 +1,193 @@
+"""Distributed runs and bytes on the wire, against a `large` lab fleet served by a separate process.
+
+Two measurements, in one invocation so that they share the fleet and the moment:
+
+1. **wire**: a local run of `triage-401` and of `health-sweep`; every byte the controller's sockets send
+   and receive (WinRM over HTTP with NTLM message encryption, the production default) per host, next to
+   the bytes of the raw files the collectors read on the lab hosts (configs, logs, events, secedit);
+2. **engines**: `health-sweep` run locally (`--concurrency 32`) and with `--engine celery` on 1, 2 and 4
+   `iisfleet worker` processes (16 hosts each) against a local redis-server: hosts/s, the controller's
+   CPU per host, the workers' CPU per host, and per host the broker's commands and network bytes
+   (redis-server's own counters, reset before each run).
+
+Usage (run once, briefly: the machine is shared)::
+
+    .venv/bin/python bench/distributed/bench.py --hosts 300 [--workers 1,2,4] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+_counted = {"sent": 0, "received": 0}
+
+
+def _count_socket_bytes() -> None:
+    """Wrap socket.socket so every byte this process sends or receives is counted (plain HTTP WinRM)."""
+    cls = socket.socket
+    send, sendall, recv, recv_into = cls.send, cls.sendall, cls.recv, cls.recv_into
+
+    def counted_send(self, data, *args):  # type: ignore[no-untyped-def]
+        n = send(self, data, *args)
+        _counted["sent"] += n
+        return n
+
+    def counted_sendall(self, data, *args):  # type: ignore[no-untyped-def]
+        _counted["sent"] += len(data)
+        return sendall(self, data, *args)
+
+    def counted_recv(self, *args):  # type: ignore[no-untyped-def]
+        data = recv(self, *args)
+        _counted["received"] += len(data)
+        return data
+
+    def counted_recv_into(self, buffer, *args):  # type: ignore[no-untyped-def]
+        n = recv_into(self, buffer, *args)
+        _counted["received"] += n
+        return n
+
+    cls.send, cls.sendall, cls.recv, cls.recv_into = counted_send, counted_sendall, counted_recv, counted_recv_into
+
+
+def _serve(fleet: Path) -> subprocess.Popen:
+    inventory = fleet / "inventory.yml"
+    inventory.unlink(missing_ok=True)
+    process = subprocess.Popen([sys.executable, "-m", "toolkit", "lab", "serve", str(fleet), "--port-base", "0",
+                                "--no-ssh"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not inventory.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("lab serve failed")
+        time.sleep(0.2)
+    time.sleep(2.0)  # the inventory is written just before the listeners start
+    return process
+
+
+def _raw_bytes(fleet: Path, *, logs: bool) -> float:
+    """Mean bytes per host of the files the collectors read (health-sweep reads no logs)."""
+    total, hosts = 0, 0
+    for host in (fleet / "hosts").iterdir():
+        hosts += 1
+        for path in host.rglob("*"):
+            if not path.is_file() or path.name == "host.yml":
+                continue
+            if not logs and "LogFiles" in path.parts:
+                continue
+            total += path.stat().st_size
+    return total / max(hosts, 1)
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _local(playbook_name: str, hosts, out: Path, concurrency: int) -> dict:
+    from toolkit.playbooks import load_playbook
+    from toolkit.runner import run_playbook
+
+    before = dict(_counted)
+    cpu, wall = time.process_time(), time.perf_counter()
+    summary = run_playbook(load_playbook(playbook_name), hosts, out_dir=out, params={}, concurrency=concurrency,
+                           simulated=True)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    n = len(hosts)
+    return {"ok": summary.count("ok"), "hosts": n, "wall_s": round(wall, 2), "hosts_per_s": round(n / wall, 1),
+            "controller_cpu_ms_per_host": round(cpu / n * 1000, 1),
+            "wire_sent_per_host": round((_counted["sent"] - before["sent"]) / n),
+            "wire_received_per_host": round((_counted["received"] - before["received"]) / n)}
+
+
+def _celery(hosts, inventory: Path, out: Path, redis, workers: int, workdir: Path) -> dict:
+    from toolkit.distributed.controller import CeleryEngine
+    from toolkit.lab.broker import start_worker, stop_process
+    from toolkit.playbooks import load_playbook
+    from toolkit.runner import run_playbook
+
+    procs = [start_worker("default", inventory, redis.url, visibility=3600, concurrency=16,
+                          log=workdir / f"worker-{workers}-{i}.log") for i in range(workers)]
+    try:
+        worker_cpu = [_cpu_of(p.pid) for p in procs]
+        redis.client.config_resetstat()
+        playbook = load_playbook("health-sweep")
+        engine = CeleryEngine(playbook=playbook, params={}, broker=redis.url, visibility_timeout=3600)
+        cpu, wall = time.process_time(), time.perf_counter()
+        summary = run_playbook(playbook, hosts, out_dir=out, params={}, simulated=True, engine=engine)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        stats = redis.client.info("stats")
+        worker_cpu = sum(_cpu_of(p.pid) - before for p, before in zip(procs, worker_cpu))
+    finally:
+        for p in procs:
+            stop_process(p)
+    n = len(hosts)
+    return {"workers": workers, "ok": summary.count("ok"), "hosts": n, "wall_s": round(wall, 2),
+            "hosts_per_s": round(n / wall, 1), "controller_cpu_ms_per_host": round(cpu / n * 1000, 1),
+            "workers_cpu_ms_per_host": round(worker_cpu / n * 1000, 1),
+            "broker_commands_per_host": round(stats["total_commands_processed"] / n, 1),
+            "broker_bytes_in_per_host": round(stats["total_net_input_bytes"] / n),
+            "broker_bytes_out_per_host": round(stats["total_net_output_bytes"] / n),
+            "envelope_bytes_per_host_via_http": round(engine.stats.get("envelope_bytes_received", 0) / n)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=300)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--skip-wire", action="store_true")
+    args = parser.parse_args()
+
+    from toolkit.inventory import load_inventory
+    from toolkit.lab.broker import RedisServer
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="iisfleet-bench-dist-"))
+    fleet = workdir / "fleet"
+    if not (fleet / "fleet.yml").exists():
+        subprocess.run([sys.executable, "-m", "toolkit", "lab", "generate", str(fleet), "--scenario", "large",
+                        "--hosts", str(args.hosts), "--force"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    server = _serve(fleet)
+    results: dict[str, object] = {"hosts": args.hosts, "cpu_count": os.cpu_count()}
+    redis = None
+    try:
+        os.chdir(fleet.parent)
+        inventory = fleet / "inventory.yml"
+        hosts = load_inventory(inventory).select(None)
+        _count_socket_bytes()
+        if not args.skip_wire:
+            for name, logs in (("triage-401", True), ("health-sweep", False)):
+                measured = _local(name, hosts, workdir / f"wire-{name}", 32)
+                raw = _raw_bytes(fleet, logs=logs)
+                measured["raw_file_bytes_per_host"] = round(raw)
+                measured["wire_total_over_raw"] = round(
+                    (measured["wire_sent_per_host"] + measured["wire_received_per_host"]) / raw, 2)
+                results[f"wire_{name}"] = measured
+        redis = RedisServer(workdir / "redis")
+        results["local_health_sweep"] = _local("health-sweep", hosts, workdir / "local", 32)
+        for count in (int(c) for c in args.workers.split(",")):
+            results[f"celery_{count}_workers"] = _celery(hosts, inventory, workdir / f"celery-{count}", redis, count,
+                                                         workdir)
+    finally:
+        if redis is not None:
+            redis.stop()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
