@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench" / "sweep"))
 
 _counted = {"sent": 0, "received": 0}
 
@@ -61,20 +63,6 @@ def _count_socket_bytes() -> None:
     cls.send, cls.sendall, cls.recv, cls.recv_into = counted_send, counted_sendall, counted_recv, counted_recv_into
 
 
-def _serve(fleet: Path) -> subprocess.Popen:
-    inventory = fleet / "inventory.yml"
-    inventory.unlink(missing_ok=True)
-    process = subprocess.Popen([sys.executable, "-m", "toolkit", "lab", "serve", str(fleet), "--port-base", "0",
-                                "--no-ssh"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not inventory.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("lab serve failed")
-        time.sleep(0.2)
-    time.sleep(2.0)  # the inventory is written just before the listeners start
-    return process
-
-
 def _raw_bytes(fleet: Path, *, logs: bool) -> float:
     """Mean bytes per host of the files the collectors read (health-sweep reads no logs)."""
     total, hosts = 0, 0
@@ -98,6 +86,7 @@ def _local(playbook_name: str, hosts, out: Path, concurrency: int) -> dict:
     from toolkit.playbooks import load_playbook
     from toolkit.runner import run_playbook
 
+    shutil.rmtree(out, ignore_errors=True)  # a reused --workdir
     before = dict(_counted)
     cpu, wall = time.process_time(), time.perf_counter()
     summary = run_playbook(load_playbook(playbook_name), hosts, out_dir=out, params={}, concurrency=concurrency,
@@ -116,6 +105,7 @@ def _celery(hosts, inventory: Path, out: Path, redis, workers: int, workdir: Pat
     from toolkit.playbooks import load_playbook
     from toolkit.runner import run_playbook
 
+    shutil.rmtree(out, ignore_errors=True)  # a reused --workdir
     procs = [start_worker("default", inventory, redis.url, visibility=3600, concurrency=16,
                           log=workdir / f"worker-{workers}-{i}.log") for i in range(workers)]
     try:
@@ -157,7 +147,9 @@ def main() -> None:
     if not (fleet / "fleet.yml").exists():
         subprocess.run([sys.executable, "-m", "toolkit", "lab", "generate", str(fleet), "--scenario", "large",
                         "--hosts", str(args.hosts), "--force"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    server = _serve(fleet)
+    from sweep import _serve  # bench/sweep: `iisfleet lab serve` in its own process
+
+    server = _serve(fleet, "http")
     results: dict[str, object] = {"hosts": args.hosts, "cpu_count": os.cpu_count()}
     redis = None
     try:

@@ -46,6 +46,8 @@ from toolkit.rundir import write_json_atomic
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.25
+#: Even with results pushed, every pending result key is read this often (a message lost in a reconnect).
+_SWEEP_S = 5.0
 
 
 def safe_broker(url: str) -> str:
@@ -70,6 +72,12 @@ def host_result_from_document(document: dict[str, Any]) -> HostResult:
                       transport=document.get("transport") or "winrm", status=document.get("status") or "failed",
                       error=error(document.get("error")), steps=steps,
                       duration_s=float(document.get("duration_s") or 0.0))
+
+
+def _key_prefix(backend: Any) -> str:
+    """The result backend's key (and channel) prefix, ``celery-task-meta-`` for Redis."""
+    prefix = getattr(backend, "task_keyprefix", "")
+    return prefix.decode() if isinstance(prefix, bytes) else str(prefix)
 
 
 def _playbook_text(playbook: Any) -> tuple[str, str]:
@@ -134,7 +142,7 @@ class _CeleryExecutor:
         self._stop_sent = False
         self._zones_without_worker = self._zones_without_worker_of(hosts)
         self._published = 0
-        self._published_bytes = 0
+        self._pubsub = self._subscribe()  # before the first task is published, so no result can be missed
         self._poller = threading.Thread(target=self._poll, name="iisfleet-celery-results", daemon=True)
         self._poller.start()
 
@@ -224,11 +232,30 @@ class _CeleryExecutor:
         self.run.hooks.host_finished(result)
         future.set_result(result)
 
+    def _subscribe(self) -> Any:
+        """With Redis as result backend every stored result is also published on its key's channel: listen to
+        this run's, so results are pushed instead of polled. ``None`` (polling only) for other backends."""
+        backend = self.app.backend
+        client = getattr(backend, "client", None)
+        if client is None:
+            return None
+        try:
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub.psubscribe(f"{_key_prefix(backend)}{self.run_id}:*")
+            return pubsub
+        except Exception as exc:  # the broker is down: publishing will say so per host
+            log.debug("subscribing to results failed: %s", exc)
+            return None
+
     def _poll(self) -> None:
+        """Settle hosts as results arrive: pushed results when subscribed, and a sweep of every pending result
+        key every ``_SWEEP_S`` (or every poll without a subscription) so that nothing missed stays pending."""
         from celery.exceptions import TimeoutError as ResultsNotReady
 
         backend = self.app.backend
+        prefix = _key_prefix(backend)
         down_since: float | None = None
+        last_sweep = time.monotonic()
         while not self._done.is_set():
             if self.run.no_new_hosts.is_set() and not self._stop_sent:
                 self._send_stop()
@@ -238,10 +265,18 @@ class _CeleryExecutor:
                 self._done.wait(_POLL_S)
                 continue
             try:
-                for task_id, meta in backend.get_many(ids, timeout=_POLL_S, interval=0.05, no_ack=True):
-                    state = meta.get("status")
-                    self._accept(task_id, meta.get("result") if state == "SUCCESS" else
-                                 f"{state}: {meta.get('result')}")
+                if self._pubsub is not None and time.monotonic() - last_sweep < _SWEEP_S:
+                    message = self._pubsub.get_message(timeout=_POLL_S)
+                    while message is not None:
+                        channel = message.get("channel")
+                        channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+                        meta = backend.decode_result(message["data"])
+                        self._settle(channel.removeprefix(prefix), meta)
+                        message = self._pubsub.get_message(timeout=0)
+                else:
+                    last_sweep = time.monotonic()
+                    for task_id, meta in backend.get_many(ids, timeout=_POLL_S, interval=0.05, no_ack=True):
+                        self._settle(task_id, meta)
                 down_since = None
             except ResultsNotReady:
                 down_since = None
@@ -255,6 +290,12 @@ class _CeleryExecutor:
                     return
                 self._done.wait(_POLL_S)
             self._expire()
+
+    def _settle(self, task_id: str, meta: dict[str, Any]) -> None:
+        state = meta.get("status")
+        if state not in ("SUCCESS", "FAILURE", "REVOKED"):
+            return
+        self._accept(task_id, meta.get("result") if state == "SUCCESS" else f"{state}: {meta.get('result')}")
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -292,6 +333,8 @@ class _CeleryExecutor:
                              "envelope_bytes_received": self.receiver.received_bytes}
         self.receiver.stop()
         try:
+            if self._pubsub is not None:
+                self._pubsub.close()
             self.app.close()
         except Exception:  # closing is best effort
             log.debug("closing the Celery app failed", exc_info=True)
