@@ -30,7 +30,8 @@ ERROR_CATEGORIES = frozenset({"not-installed", "io", "access-denied", "not-found
 
 #: ``target`` of an ``environment`` error → the right it lacks (toolkit.jea.rights), which names the fix.
 ENVIRONMENT_RIGHTS = {"ConstrainedLanguage": "full-language", "NoLanguage": "no-language",
-                      "not-elevated": "elevated", "no-security-log": "security-log"}
+                      "not-elevated": "elevated", "no-security-log": "security-log",
+                      "PowerShell-version": "powershell-version", "core-not-loaded": "core"}
 
 BLOB_ENCODINGS = frozenset({"gzip+base64", "base64", "text"})
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -189,6 +190,11 @@ def merge_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
     merged["parts"] = len(ordered)
     return merged
 
+def _printable(value: Any) -> str:
+    """Host text for one line of a message: whitespace runs collapsed, control characters dropped."""
+    return "".join(c for c in " ".join(str(value or "").split()) if c.isprintable())
+
+
 def _raise_for_environment(errors: list[dict[str, Any]], *, collector: Collector, host: str) -> None:
     """The target side's structured refusal: the session cannot run this collector (language mode, rights).
 
@@ -200,9 +206,9 @@ def _raise_for_environment(errors: list[dict[str, Any]], *, collector: Collector
     for item in errors:
         if item.get("category") != "environment":
             continue
-        target = " ".join(str(item.get("target") or "").split())[:60]
+        target = _printable(item.get("target"))[:60]
         right = RIGHTS.get(ENVIRONMENT_RIGHTS.get(target, ""))
-        message = " ".join(str(item.get("message", "")).split())[:300]
+        message = _printable(item.get("message"))[:300]
         raise HostError(f"{collector.id}: {message or 'the session cannot run this collector'}"
                         + (f" ({target})" if target else ""), host=host, category="environment",
                         collector=collector.id,

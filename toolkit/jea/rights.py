@@ -48,6 +48,19 @@ RIGHTS: dict[str, Right] = {
         fix="the host runs PowerShell in ConstrainedLanguage (AppLocker or WDAC application control): register "
             "the iisfleet JEA endpoint with its module allowed by the policy (signed by a trusted publisher or "
             "on the allow list) and set `jea: true`, or exempt the module's path in the policy"),
+    "powershell-version": Right(
+        id="powershell-version",
+        needs="Windows PowerShell 4.0 or later (5.0+ for the JEA endpoint)",
+        collectors=("*",),
+        causes=("*",),
+        fix="install Windows Management Framework 5.1 on the host (it brings Windows PowerShell 5.1 and JEA)"),
+    "core": Right(
+        id="core",
+        needs="the iisfleet C# core compiled into the session",
+        collectors=("*",),
+        causes=("*",),
+        fix="the core was not loaded in this session: `iisfleet hosts check` shows why Add-Type failed; through the "
+            "JEA endpoint, export the module again with this iisfleet version and copy it to the server"),
     "no-language": Right(
         id="no-language",
         needs="an endpoint that runs scripts, or the iisfleet JEA endpoint",
