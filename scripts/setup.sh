@@ -8,7 +8,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 # Kerberos (python-gssapi) compiles against libkrb5-dev; without it everything else still works.
-if ! .venv/bin/python -c "import gssapi" 2>/dev/null; then
+if ! .venv/bin/python -c "import gssapi, krb5" 2>/dev/null; then
   if ! .venv/bin/python -m pip install -q -e '.[kerberos]' >/dev/null 2>&1; then
     echo "note: python-gssapi could not be built (is libkrb5-dev installed?); Kerberos logons from the" \
          "ticket cache and the Kerberos tests are unavailable" >&2
