@@ -49,6 +49,14 @@ class EchoBackend:
                                 non_terminating_errors=["Access to the path 'C:\\x' is denied."])
         if self.behaviour == "echo-secret":
             return ScriptAnswer(output=[echo_envelope("x", {"Message": f"the password is {PASSWORD}"})])
+        if self.behaviour == "stream-stall":
+            # Two finished parts of a streaming collector, then it keeps working past any short step timeout.
+            parts = []
+            for index in (0, 1):
+                part = json.loads(echo_envelope(f"part{index}", parameters))
+                part["part"] = {"index": index, "final": False}
+                parts.append(json.dumps(part, separators=(",", ":")))
+            return ScriptAnswer(output=parts, stall_s=6.0)
         return ScriptAnswer(output=[echo_envelope(self.behaviour, parameters)])
 
     def _host_fact(self) -> ScriptAnswer:

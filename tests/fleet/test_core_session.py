@@ -21,8 +21,9 @@ from toolkit.transports import create_transport
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """The fleet lab plus hosts whose default endpoint is ConstrainedLanguage / NoLanguage."""
-    server = start_lab(tmp_path_factory.mktemp("core-lab"), base_octet=61,
-                       extra={name: (ProtocolFaults(), "ok") for name in DEFAULT_ENDPOINT_LANGUAGE})
+    extra = {name: (ProtocolFaults(), "ok") for name in DEFAULT_ENDPOINT_LANGUAGE}
+    extra["streamer"] = (ProtocolFaults(), "stream-stall")
+    server = start_lab(tmp_path_factory.mktemp("core-lab"), base_octet=61, extra=extra)
     try:
         yield server
     finally:
@@ -141,3 +142,24 @@ def test_a_core_script_in_a_session_without_the_loader_fails_like_windows(lab) -
         validate_envelope(answer.output[0], collector=echo_collector(), host="good")
     assert caught.value.category == "environment"
     assert session.answer(ECHO_SCRIPT, {}).output  # scripts that need no core are unaffected
+
+
+def test_a_step_that_times_out_keeps_the_parts_that_had_arrived(lab, tmp_path, catalog) -> None:
+    """A streaming collector stopped by its step timeout: the parts it had finished are stored (and say the
+    rest was not read); the step is still a timeout."""
+    from dataclasses import replace
+
+    from fleet_helpers import ECHO_ID, StubPlaybook, StubStep
+
+    from toolkit.rundir import load_run
+    from toolkit.runner import run_playbook
+
+    host = replace(ssh_host(lab, "streamer"), time_budget=30)
+    playbook = StubPlaybook("stream", [StubStep(ECHO_ID, {"Message": "m", "Count": 3}, timeout=2.0)])
+    summary = run_playbook(playbook, [host], out_dir=tmp_path / "run", params={}, concurrency=1, catalog=catalog)
+    (result,) = summary.hosts
+    assert result.steps[0].status == "failed" and result.steps[0].error.category == "timeout"
+    record = load_run(tmp_path / "run").hosts["streamer"]
+    envelope = record.envelopes[ECHO_ID]
+    assert envelope["parts"] == 2 and envelope["data"] == {"message": "m", "count": 3}
+    assert any(e["category"] == "timeout" and e["probe"] == "parts" for e in envelope["errors"])

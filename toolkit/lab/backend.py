@@ -85,6 +85,8 @@ class ScriptAnswer:
     error: str | None = None
     non_terminating_errors: list[str] = field(default_factory=list)
     delay_s: float = 0.0
+    #: after writing ``output`` the script keeps running this long (a streaming collector busy with its next part)
+    stall_s: float = 0.0
     #: for ``error``: the ErrorRecord's FullyQualifiedErrorId, category and exception type, as Windows sets them
     error_id: str = "RuntimeException"
     error_category: str = "OperationStopped"

@@ -291,10 +291,12 @@ class SSHTransport:
                                      "Windows PowerShell 4.0+ is the host's powershell.exe")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TransportError(
+                timeout = TransportError(
                     "the script did not finish within the step timeout", host=self.host.name,
                     category="timeout", explanation="the collector is slower than its step timeout: raise "
                     "the step's timeout in the playbook or narrow its parameters")
+                timeout.partial_stdout = "\n".join(lines)  # the complete lines (parts) that arrived
+                raise timeout
             select.select([channel], [], [], min(0.05, remaining))
 
 

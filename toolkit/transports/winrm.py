@@ -282,10 +282,13 @@ class WinRMTransport:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._stop(ps)
-                raise TransportError(
+                timeout = TransportError(
                     f"the script did not finish within {deadline - started:.0f} s", host=self.host.name,
                     category="timeout", explanation="the collector is slower than its step timeout: raise the "
                     "step's timeout in the playbook or narrow its parameters (time window, caps)")
+                # What arrived before the stop: the finished parts of a collector that streams.
+                timeout.partial_stdout = "\n".join(_as_text(o) for o in ps.output)
+                raise timeout
             # WSMan OperationTimeout has whole-second resolution; never ask for less than 1 s.
             poll = max(1, min(_MAX_POLL_S, int(self.options.operation_timeout), int(math.ceil(remaining))))
             ps.poll_invoke(timeout=poll)

@@ -247,5 +247,8 @@ def serve_session(read_line: Callable[[], bytes | None], write: Callable[[bytes]
             sleep(answer.delay_s)
         errors = list(answer.non_terminating_errors) + ([answer.error] if answer.error is not None else [])
         status = json.dumps({"failed": answer.error is not None, "errors": errors}, separators=(",", ":"))
-        body = "".join(f"{item}\n" for item in answer.output) + end + status + "\n"
-        write(body.encode("utf-8"))
+        if answer.output:
+            write("".join(f"{item}\n" for item in answer.output).encode("utf-8"))
+        if answer.stall_s > 0:
+            sleep(answer.stall_s)  # the parts above are already on the wire, as a streaming collector's are
+        write((end + status + "\n").encode("utf-8"))
