@@ -1,4 +1,4 @@
-# collector-id: Get-IisSpn/1
+# collector-id: Get-IisSpn/2
 
 <#
 .SYNOPSIS
@@ -9,6 +9,9 @@
     identities come from applicationHost.config; pools running as ApplicationPoolIdentity or
     NetworkService reach the network as the machine account, which is always queried. The output is
     returned as printed; the controller parses it and looks for duplicates across the fleet.
+    A thin wrapper: the work is done by IisFleet.Target.SpnCollector in the C# core (compiled into this
+    session by _core_loader.ps1). setspn's output is decoded with the OEM code page it is written in, so
+    localized text (German, French...) arrives intact; it is parsed on the controller by structure.
 .OUTPUTS
     System.String. One compact JSON envelope (schema iisfleet.collector/1).
 #>
@@ -20,140 +23,46 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$probeErrors = New-Object -TypeName 'System.Collections.Generic.List[object]'
-
-function Add-ProbeError {
-    # A failed sub-probe becomes data in errors[]; collection continues.
-    param(
-        [string]$Probe,
-        [string]$Target = '',
-        [System.Management.Automation.ErrorRecord]$ErrorRecord = $null,
-        [string]$Category = 'other',
-        [string]$Message = ''
-    )
-    if ($null -ne $ErrorRecord) {
-        # .NET method failures arrive wrapped in MethodInvocationException; classify the inner one.
-        $exception = $ErrorRecord.Exception
-        if ($exception -is [System.Management.Automation.MethodInvocationException] -and $null -ne $exception.InnerException) {
-            $exception = $exception.InnerException
-        }
-        $Message = $exception.Message
-        if ($exception -is [System.UnauthorizedAccessException] -or
-            $exception -is [System.Security.SecurityException] -or
-            $ErrorRecord.CategoryInfo.Category -eq 'PermissionDenied') {
-            $Category = 'access-denied'
-        }
-        elseif ($exception -is [System.IO.FileNotFoundException] -or
-            $exception -is [System.IO.DirectoryNotFoundException] -or
-            $ErrorRecord.CategoryInfo.Category -eq 'ObjectNotFound') {
-            $Category = 'not-found'
-        }
-        elseif ($exception -is [System.IO.IOException]) {
-            $Category = 'io'
-        }
+function Test-CollectorEnvironment {
+    # Why the C# core cannot run in this session, as an envelope error; $null when it can. Only what
+    # ConstrainedLanguage allows runs before the mode is known, so that mode is reported, not tripped on.
+    $mode = [string]$ExecutionContext.SessionState.LanguageMode
+    $reason = ''
+    $message = ''
+    if ($PSVersionTable.PSVersion.Major -lt 4) {
+        $reason = 'PowerShell-version'
+        $message = 'Windows PowerShell ' + [string]$PSVersionTable.PSVersion + ' is too old: iisfleet needs 4.0 or later.'
     }
-    $probeErrors.Add([ordered]@{ probe = $Probe; target = $Target; category = $Category; message = $Message })
-}
-
-function Read-IisConfigXml {
-    # applicationHost.config parsed only to find paths; interpretation happens on the controller.
-    param([string]$Path)
-    if (-not (Test-Path -LiteralPath $Path -PathType Leaf)) {
-        Add-ProbeError -Probe 'applicationHost.config' -Target $Path -Category 'not-installed' -Message 'applicationHost.config not found; is IIS installed?'
+    elseif ($mode -eq 'ConstrainedLanguage') {
+        $reason = 'ConstrainedLanguage'
+        $message = 'PowerShell runs in ConstrainedLanguage mode on this host (application control policy): the collector cannot compile or call .NET code'
+    }
+    elseif ($mode -ne 'FullLanguage') {
+        $reason = $mode
+        $message = 'PowerShell runs in ' + $mode + ' mode on this host: the collector cannot compile or call .NET code'
+    }
+    elseif ($null -eq ('IisFleet.Target.Core' -as [type])) {
+        $reason = 'core-not-loaded'
+        $message = 'The iisfleet C# core is not loaded in this session (the transport''s loader did not run or failed), so this collector cannot run.'
+    }
+    if ($reason -eq '') {
         return $null
     }
-    try {
-        $document = New-Object -TypeName System.Xml.XmlDocument
-        $document.XmlResolver = $null
-        $document.LoadXml([System.IO.File]::ReadAllText($Path))
-        # The leading comma stops PowerShell from unrolling the document into its child nodes.
-        return , $document
-    }
-    catch {
-        Add-ProbeError -Probe 'applicationHost.config' -Target $Path -ErrorRecord $_
-        return $null
-    }
+    return @{ probe = 'environment'; target = $reason; category = 'environment'; message = $message }
 }
 
-$machineAccount = $env:COMPUTERNAME + '$'
-$outputs = @{}
-
-function Get-SpnListing {
-    # One 'setspn -L' run per distinct account; the same account is never queried twice.
-    param([string]$Account, [string]$Source)
-    if (-not $outputs.ContainsKey($Account)) {
-        $ErrorActionPreference = 'Continue'
-        $lines = @(setspn.exe -L $Account 2>&1)
-        $outputs[$Account] = [ordered]@{ exit_code = $LASTEXITCODE; output = ($lines -join "`n") }
-        $ErrorActionPreference = 'Stop'
+$environmentError = Test-CollectorEnvironment
+if ($null -ne $environmentError) {
+    $refusal = @{
+        schema    = 'iisfleet.collector/1'
+        collector = 'Get-IisSpn'
+        version   = 2
+        host      = [string]$env:COMPUTERNAME
+        time_utc  = (Get-Date).ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'")
+        data      = @{}
+        errors    = @($environmentError)
     }
-    return [ordered]@{
-        account   = $Account
-        source    = $Source
-        command   = 'setspn -L ' + $Account
-        exit_code = $outputs[$Account].exit_code
-        output    = $outputs[$Account].output
-    }
+    ConvertTo-Json -InputObject $refusal -Depth 4 -Compress
+    return
 }
-
-$queries = New-Object -TypeName 'System.Collections.Generic.List[object]'
-try {
-    # setspn resolves a bare computer name to the computer account (DOMAIN\NAME$).
-    $queries.Add((Get-SpnListing -Account $env:COMPUTERNAME -Source 'machine'))
-}
-catch {
-    Add-ProbeError -Probe 'setspn' -Target $env:COMPUTERNAME -ErrorRecord $_
-}
-
-$appHostPath = Join-Path -Path $env:SystemRoot -ChildPath 'System32\inetsrv\config\applicationHost.config'
-$config = Read-IisConfigXml -Path $appHostPath
-if ($null -ne $config) {
-    # A pool inherits identityType/userName from applicationPoolDefaults unless it sets them.
-    $defaultType = 'ApplicationPoolIdentity'
-    $defaultUser = ''
-    $defaults = $config.SelectSingleNode('/configuration/system.applicationHost/applicationPools/applicationPoolDefaults/processModel')
-    if ($null -ne $defaults) {
-        if ($defaults.HasAttribute('identityType')) {
-            $defaultType = $defaults.GetAttribute('identityType')
-        }
-        $defaultUser = $defaults.GetAttribute('userName')
-    }
-    foreach ($pool in $config.SelectNodes('/configuration/system.applicationHost/applicationPools/add')) {
-        $identityType = $defaultType
-        $account = $defaultUser
-        $processModel = $pool.SelectSingleNode('processModel')
-        if ($null -ne $processModel) {
-            if ($processModel.HasAttribute('identityType')) {
-                $identityType = $processModel.GetAttribute('identityType')
-            }
-            if ($processModel.HasAttribute('userName')) {
-                $account = $processModel.GetAttribute('userName')
-            }
-        }
-        if ($identityType -ne 'SpecificUser' -or $account -eq '') {
-            continue
-        }
-        try {
-            $queries.Add((Get-SpnListing -Account $account -Source ('app-pool:' + $pool.GetAttribute('name'))))
-        }
-        catch {
-            Add-ProbeError -Probe 'setspn' -Target $account -ErrorRecord $_
-        }
-    }
-}
-
-$data = [ordered]@{
-    machine_account = $machineAccount
-    queries         = @($queries)
-}
-
-$envelope = [ordered]@{
-    schema    = 'iisfleet.collector/1'
-    collector = 'Get-IisSpn'
-    version   = 1
-    host      = [System.Environment]::MachineName
-    time_utc  = [System.DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
-    data      = $data
-    errors    = @($probeErrors)
-}
-ConvertTo-Json -InputObject $envelope -Depth 8 -Compress
+[IisFleet.Target.WindowsCollectors]::Spn()

@@ -38,7 +38,7 @@ namespace IisFleet.Target
     }
 
     /// <summary>The entry points wrappers call on a host: the portable collectors with the Windows readers.</summary>
-    public static class WindowsCollectors
+    public static partial class WindowsCollectors
     {
         public static string ContentAcl(int maxPaths)
         {

@@ -45,7 +45,6 @@ ALLOWED_COMMANDS: dict[str, str] = {
     "Join-Path": "string operation on paths",
     "Get-WinEvent": "reads event logs and their state; never clears or exports",
     "secedit.exe": "only ever with /export (the temp file it must write is deleted in finally)",
-    "setspn.exe": "only ever with -L (list), an LDAP read",
 }
 
 #: Commands only the core loader may run: one place compiles code on the host.

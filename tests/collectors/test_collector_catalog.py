@@ -52,9 +52,9 @@ def test_unknown_collector_names_the_known_ones() -> None:
     ("mutation", "message"),
     [
         (lambda f: (f / "Get-IisSpn.yml").unlink(), "has no sidecar"),
-        (lambda f: _edit(f / "Get-IisSpn.ps1", "collector-id: Get-IisSpn/1", "collector-id: Get-IisSpn/2"),
-         "sidecar says Get-IisSpn/1, script marker says Get-IisSpn/2"),
-        (lambda f: _edit(f / "Get-IisSpn.ps1", "# collector-id: Get-IisSpn/1", "# no marker"), "no '# collector-id"),
+        (lambda f: _edit(f / "Get-IisSpn.ps1", "collector-id: Get-IisSpn/2", "collector-id: Get-IisSpn/3"),
+         "sidecar says Get-IisSpn/2, script marker says Get-IisSpn/3"),
+        (lambda f: _edit(f / "Get-IisSpn.ps1", "# collector-id: Get-IisSpn/2", "# no marker"), "no '# collector-id"),
         (lambda f: _edit(f / "Get-IisSpn.ps1", "collector-id: Get-IisSpn/", "collector-id: Get-Other/"),
          "marker names 'Get-Other'"),
         (lambda f: _edit(f / "Get-IisSpn.yml", "parameters: []", "parameters: [{name: X, type: float}]"),

@@ -224,3 +224,14 @@ def test_the_probe_says_what_the_lab_says() -> None:
     text = CORE_WRAPPERS[0].read_text("utf-8").replace("''", "'")
     assert CORE_NOT_LOADED in text and f"$reason = '{CORE_NOT_LOADED_TARGET}'" in text
     assert ENVIRONMENT_MESSAGES["ConstrainedLanguage"] in text and "$reason = 'ConstrainedLanguage'" in text
+
+
+def test_the_core_runs_setspn_only_to_list() -> None:
+    """setspn moved into the core (Spn.Windows.cs): its one command line must stay a -L listing."""
+    source = (SCRIPTS_DIR / "core" / "Spn.Windows.cs").read_text("utf-8")
+    assert source.count('new ProcessStartInfo("setspn.exe")') == 1
+    arguments = re.findall(r'start\.Arguments = "([^"]*)', source)
+    assert arguments == ["-L \\"], arguments
+    assert not re.search(r'"-(S|A|D|R|U|C|F|Q|X|T)\b', source)
+    cores = "".join(p.read_text("utf-8") for p in (SCRIPTS_DIR / "core").glob("*.cs"))
+    assert cores.count("ProcessStartInfo(") == 1, "no other process is started by the core"

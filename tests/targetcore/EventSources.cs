@@ -84,3 +84,48 @@ namespace IisFleet.Lab.Tests
         }
     }
 }
+
+namespace IisFleet.Lab.Tests
+{
+    using System;
+    using System.Collections.Generic;
+    using IisFleet.Lab;
+    using IisFleet.Target;
+
+    /// <summary>setspn -L answers from the parameters: "account|exit code|output" lines; "FAIL" as the exit code
+    /// throws as a setspn that cannot be started would. Records every account asked.</summary>
+    public sealed class ListSpnLister : ISpnLister
+    {
+        private readonly Dictionary<string, string[]> answers = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase);
+
+        public ListSpnLister(string[] lines)
+        {
+            Asked = new List<string>();
+            foreach (string line in lines) { string[] part = line.Split(new[] { '|' }, 3); answers[part[0]] = part; }
+        }
+
+        public List<string> Asked { get; private set; }
+
+        public SpnListing List(string account)
+        {
+            Asked.Add(account);
+            string[] answer;
+            if (!answers.TryGetValue(account, out answer)) return new SpnListing(1, "FindDomainForAccount: failed");
+            if (answer[1] == "FAIL") throw new System.ComponentModel.Win32Exception(2, "The system cannot find the file specified");
+            return new SpnListing(int.Parse(answer[1], System.Globalization.CultureInfo.InvariantCulture), answer[2].Replace("\\n", "\n"));
+        }
+    }
+
+    public sealed class SpnFromList : ILabEntry
+    {
+        public string CollectorId { get { return "Test-Spn"; } }
+
+        public IEnumerable<string> Run(IHostContext host, LabParameters parameters)
+        {
+            ListSpnLister lister = new ListSpnLister(parameters.Strings("Listings"));
+            yield return SpnCollector.Collect(host, lister);
+            JsonWriter json = new JsonWriter();
+            yield return json.BeginObject().StringArray("asked", lister.Asked).EndObject().ToString();
+        }
+    }
+}
