@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator
 from enum import Enum
@@ -157,15 +158,16 @@ def _domain_controller(fleet: Any, fleet_dir: Path) -> Iterator[None]:
     domain = fleet.model.domain
     spec = DomainSpec(realm=domain.name.upper(), netbios=domain.netbios.upper())
     with exclusive_lock():
-        dc = SambaDC(fleet_dir / ".lab" / "dc", spec, template_root=fleet_dir / ".lab" / "dc-templates")
-        if dc.dir.exists():  # left by a serve that was killed
-            shutil.rmtree(dc.dir)
+        # A short directory: samba's sockets live below it and a Unix socket path has ~107 bytes at most.
+        home = Path(tempfile.mkdtemp(prefix="iisfleet-dc-"))
+        dc = SambaDC(home / "dc", spec, template_root=fleet_dir / ".lab" / "dc-templates")
         try:
             dc.start()
             made = dc.seed(seed_from_fleet(fleet.model))
             restore = use_keytab(dc.dir / "lab-hosts.keytab", dc.krb5_conf) if made.get("keytabs") else (lambda: None)
         except ToolkitError as error:
             dc.stop()
+            shutil.rmtree(home, ignore_errors=True)
             fail(error, EXIT_USAGE)
         console.print(f"Domain controller: {spec.dc_fqdn} ({spec.realm}) on {spec.ip}, LDAPS CA {dc.ca_file}; "
                       f"Kerberos: KRB5_CONFIG={dc.krb5_conf} kinit <user>@{spec.realm}", highlight=False)
@@ -174,6 +176,7 @@ def _domain_controller(fleet: Any, fleet_dir: Path) -> Iterator[None]:
         finally:
             restore()
             dc.stop()
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -107,6 +107,10 @@ class SambaDC:
                  max_runtime_s: int = 3600) -> None:
         if not spec.ip.startswith("127."):
             raise ConfigError(f"the lab DC binds loopback addresses only, not {spec.ip}")
+        deepest = Path(workdir) / "run" / "ncalrpc" / "np" / "protected_storage"
+        if len(str(deepest)) > 100:
+            raise ConfigError(f"{workdir}: too long for samba's Unix sockets (their paths have ~107 bytes at "
+                              f"most); use a shorter directory")
         self.dir = Path(workdir)
         self.spec = spec
         self.template_root = template_root
@@ -350,6 +354,13 @@ def seed_from_fleet(model: object) -> dict:
         else:
             entry.update(disabled=not account.enabled, locked=account.locked, expired=account.expired)
             users.append(entry)
+    # The fleet's own (demo) credential, when it is an account of this domain: so an admin can kinit it and
+    # run the fleet with Kerberos (`kerberos: true`) against the lab's listeners.
+    operator = str(getattr(model, "username", "") or "")
+    prefix, _, sam = operator.rpartition("\\")
+    if prefix.upper() in (domain.netbios.upper(), domain.name.upper()) and sam and \
+            sam.lower() not in {u["sam"].lower() for u in users}:
+        users.append({"sam": sam, "spns": [], "password": str(getattr(model, "password", ""))})
     keytabs = []
     known = {c["sam"].lower() for c in computers}
     for host in model.hosts:  # type: ignore[attr-defined]
