@@ -15,9 +15,6 @@ third delivery is answered with a failed host instead of a third try. A run the 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import os
 import socket
 import threading
@@ -29,8 +26,6 @@ from toolkit.distributed.artifacts import upload_envelope
 from toolkit.models import HostConfig, HostResult, StepError, StepResult
 from toolkit.rundir import host_document, utc_now
 from toolkit.secrets import redact
-
-log = logging.getLogger(__name__)
 
 #: A host delivered more often than this (its workers died each time) is answered as failed.
 MAX_DELIVERIES = 2
@@ -52,16 +47,11 @@ class _RemoteWriter:
         self.payload = payload
         self.cafile = cafile
         self.events: list[dict[str, Any]] = []
-        self.artefacts: dict[str, str] = {}
-        self.bytes_sent = 0
         self.document: dict[str, Any] | None = None
 
     def write_envelope(self, host: str, collector_id: str, envelope: dict[str, Any]) -> None:
         p = self.payload
-        self.bytes_sent += upload_envelope(p["artifact_url"], p["token"], p["run"], host, collector_id, envelope,
-                                           cafile=self.cafile)
-        text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
-        self.artefacts[collector_id] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        upload_envelope(p["artifact_url"], p["token"], p["run"], host, collector_id, envelope, cafile=self.cafile)
 
     def write_host(self, result: HostResult, *, finished: bool) -> None:
         self.document = host_document(result, finished=finished)
@@ -110,7 +100,7 @@ def _failed(payload: dict[str, Any], host: HostConfig | None, category: str, mes
                         if status == "failed" else None)
     event = {"time_utc": utc_now(), "event": "host_finished", "host": payload["host"], "status": status,
              "duration_s": 0.0, "category": category if status == "failed" else None}
-    return {"host": host_document(result, finished=True), "events": [event], "artefacts": {}}
+    return {"host": host_document(result, finished=True), "events": [event]}
 
 
 def run_host_payload(state: WorkerState, payload: dict[str, Any], *, deliveries: int = 1,
@@ -137,7 +127,7 @@ def run_host_payload(state: WorkerState, payload: dict[str, Any], *, deliveries:
                                    for p in state.steps_for(payload)])
         writer = _RemoteWriter(payload, state.cafile)
         writer.log("host_skipped", host=host.name, reason=reason)
-        return {"host": host_document(result, finished=True), "events": writer.events, "artefacts": {}}
+        return {"host": host_document(result, finished=True), "events": writer.events}
     steps = state.steps_for(payload)
     deadline = None
     if payload.get("deadline_epoch") is not None:
@@ -145,8 +135,7 @@ def run_host_payload(state: WorkerState, payload: dict[str, Any], *, deliveries:
     writer = _RemoteWriter(payload, state.cafile)
     result = run_one_host(host, steps, writer, deadline=deadline)
     document = writer.document or host_document(result, finished=True)
-    return {"host": document, "events": writer.events, "artefacts": writer.artefacts,
-            "envelope_bytes": writer.bytes_sent, "worker": socket.gethostname(), "delivery": deliveries}
+    return {"host": document, "events": writer.events}
 
 
 def register_task(app: Any, state: WorkerState) -> Any:

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from typing import Any
 
 from toolkit.history.record import FindingRow, RunRecord
-from toolkit.report.model import SEVERITIES, severity_rank
+from toolkit.report.model import severity_rank
 # Host names and messages are host output: the report's own escaping applies (one line, no control
 # characters, no raw HTML in Markdown).
 from toolkit.report.render import _md_cell, clean
@@ -241,4 +241,4 @@ def render_json(diff: Mapping[str, Any]) -> str:
 
 RENDERERS = {"text": render_text, "md": render_markdown, "html": render_html, "json": render_json}
 
-__all__ = ["DIFF_SCHEMA", "RENDERERS", "SEVERITIES", "diff_runs", "exit_code", "is_empty"]
+__all__ = ["DIFF_SCHEMA", "RENDERERS", "diff_runs", "exit_code", "is_empty"]

@@ -86,11 +86,6 @@ class RunRecord:
     def count(self, status: str) -> int:
         return sum(1 for h in self.hosts if h.status == status)
 
-    @property
-    def label(self) -> str:
-        prefix = f"#{self.id} " if self.id is not None else ""
-        return f"{prefix}{self.name} ({self.playbook}, {self.started_utc})"
-
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
