@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import os
 import re
+import threading
+import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from toolkit.collectors import Collector
 from toolkit.errors import ContractError
+from toolkit.textsafe import scrub_surrogates
 
 SCHEMA_ID = "iisfleet.collector/1"
 
@@ -43,6 +48,7 @@ MAX_ENVELOPE_CHARS = 128 * 1024 * 1024
 #: Largest decoded blob accepted, in bytes.
 MAX_BLOB_BYTES = 256 * 1024 * 1024
 
+_MAY_HOLD_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 _ISO_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
@@ -84,6 +90,10 @@ def validate_envelope(stdout: str, *, collector: Collector, host: str,
     problem = _check_fields(envelope["data"], data_schema, "data")
     if problem:
         raise fail(problem, "the collector on the host does not match this iisfleet's contract")
+    if _MAY_HOLD_SURROGATE.search(text):
+        # A lone UTF-16 surrogate (``\ud800``) is valid JSON but cannot be written as UTF-8: without
+        # this the host's data would validate and then be lost when stored.
+        envelope = scrub_surrogates(envelope)
     return envelope
 
 
@@ -131,6 +141,7 @@ def _check_header(envelope: dict[str, Any], collector: Collector, fail: Any) -> 
                        f"{', '.join(sorted(ERROR_CATEGORIES))}")
         if item.get("target") is not None and not isinstance(item["target"], str):
             raise fail(f"{where}.target must be a string or null")
+
 
 
 def _merge_part_lines(lines: list[str], collector: Collector, fail: Any) -> dict[str, Any]:
@@ -300,6 +311,61 @@ def _blob_problem(blob: Any, path: str) -> str | None:
     return None
 
 
+#: A gzip payload may inflate to at most this many times its compressed size. IIS logs and config
+#: files compress 5-30x; a run of identical lines can reach ~100x; bombs reach 1000x.
+MAX_INFLATE_RATIO = 200
+#: Below this decoded size the ratio is not checked (tiny, very repetitive files are honest).
+RATIO_FLOOR_BYTES = 4 * 1024 * 1024
+#: Decoded bytes are produced in pieces of this size.
+DECODE_CHUNK = 1024 * 1024
+
+
+class DecodeBudget:
+    """Bytes of decoded blobs that may be held at once across every host of the process.
+
+    A caller that keeps a decoded blob in memory (facts, the secret check) reserves its declared size
+    first; a reservation waits while the budget is used up, so 32 hosts answering with 200 MB blobs at
+    once take their turn instead of exhausting the controller. ``IISFLEET_DECODE_BUDGET_MB`` sets it.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.in_use = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def reserve(self, size: int, *, timeout: float = 900.0) -> Iterator[None]:
+        size = min(max(0, int(size)), self.total)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.in_use + size > self.total:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("waited too long for the controller's decode memory budget")
+                self._cond.wait(left)
+            self.in_use += size
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= size
+                self._cond.notify_all()
+
+
+def _budget_bytes() -> int:
+    try:
+        megabytes = int(os.environ.get("IISFLEET_DECODE_BUDGET_MB", "1024"))
+    except ValueError:
+        megabytes = 1024
+    return max(MAX_BLOB_BYTES, megabytes * 1024 * 1024)
+
+
+#: The process-wide budget (see ``DecodeBudget``).
+DECODE_BUDGET = DecodeBudget(_budget_bytes())
+
+
 def decode_blob(blob: Mapping[str, Any], *, max_bytes: int = MAX_BLOB_BYTES, host: str = "?",
                 collector: str = "?", field: str = "blob") -> bytes:
     """The raw bytes a blob carries (docs/contracts.md §1.2).
@@ -309,9 +375,18 @@ def decode_blob(blob: Mapping[str, Any], *, max_bytes: int = MAX_BLOB_BYTES, hos
     says so. ``host``/``collector``/``field`` only make messages precise.
 
     Raises:
-        ContractError: bad shape, invalid base64 or gzip, a size over ``max_bytes``, or a size that
-            does not match ``bytes``.
+        ContractError: bad shape, invalid base64 or gzip, a size over ``max_bytes``, an inflation
+            ratio over ``MAX_INFLATE_RATIO``, or a size that does not match ``bytes``.
     """
+    return b"".join(iter_blob(blob, max_bytes=max_bytes, host=host, collector=collector, field=field))
+
+
+def iter_blob(blob: Mapping[str, Any], *, max_bytes: int = MAX_BLOB_BYTES, host: str = "?",
+              collector: str = "?", field: str = "blob") -> Iterator[bytes]:
+    """``decode_blob`` as a stream of pieces of at most ``DECODE_CHUNK`` bytes: a gzip payload is
+    inflated a piece at a time and refused as soon as it passes the size cap or the inflation ratio,
+    so a bomb costs the controller one piece, never the whole inflated size. Every check of
+    ``decode_blob`` applies; the size check against ``bytes`` comes after the last piece."""
 
     def fail(message: str) -> ContractError:
         return ContractError(f"{host}: {collector}: {field}: {message}", host=host, collector=collector)
@@ -322,8 +397,9 @@ def decode_blob(blob: Mapping[str, Any], *, max_bytes: int = MAX_BLOB_BYTES, hos
     encoding, content, declared = blob["encoding"], blob["content"], blob["bytes"]
     if declared > max_bytes:
         raise fail(f"blob declares {declared:,} bytes, over the {max_bytes:,} cap")
+    produced = 0
     if encoding == "text":
-        data = content.encode("utf-8")
+        pieces: Iterator[bytes] = iter((content.encode("utf-8", "replace"),))
     else:
         # base64 is 4 characters per 3 bytes, and gzip adds a little to incompressible data;
         # anything longer than that cannot be an honest payload under the cap.
@@ -333,25 +409,49 @@ def decode_blob(blob: Mapping[str, Any], *, max_bytes: int = MAX_BLOB_BYTES, hos
             raw = base64.b64decode(content, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise fail(f"content is not valid base64 ({exc})") from None
-        data = _gunzip(raw, max_bytes, fail) if encoding == "gzip+base64" else raw
-    if len(data) > max_bytes:
-        raise fail(f"blob decodes to {len(data):,} bytes, over the {max_bytes:,} cap")
-    if len(data) != declared:
-        raise fail(f"blob decodes to {len(data):,} bytes but declares {declared:,}; it was damaged on the way")
-    if blob.get("sha256") is not None and hashlib.sha256(data).hexdigest() != blob["sha256"]:
+        pieces = _inflate(raw, max_bytes, fail) if encoding == "gzip+base64" else iter((raw,))
+    digest = hashlib.sha256() if blob.get("sha256") is not None else None
+    for piece in pieces:
+        produced += len(piece)
+        if produced > max_bytes:
+            raise fail(f"blob decodes to more than the {max_bytes:,}-byte cap")
+        if digest is not None:
+            digest.update(piece)
+        for start in range(0, len(piece), DECODE_CHUNK):
+            yield piece[start:start + DECODE_CHUNK]
+    if produced != declared:
+        raise fail(f"blob decodes to {produced:,} bytes but declares {declared:,}; it was damaged on the way")
+    if digest is not None and digest.hexdigest() != blob["sha256"]:
         raise fail("blob content does not match its sha256; it was damaged on the way")
-    return data
 
 
-def _gunzip(raw: bytes, max_bytes: int, fail: Any) -> bytes:
-    # wbits=31: gzip header required. max_length stops a small bomb from inflating without bound.
+def _inflate(raw: bytes, max_bytes: int, fail: Any) -> Iterator[bytes]:
+    # wbits=31: gzip header required. Input is fed in small slices and output drawn in bounded
+    # pieces, so the ratio is checked while inflating, before a bomb has grown.
     inflater = zlib.decompressobj(wbits=31)
-    try:
-        data = inflater.decompress(raw, max_bytes + 1)
-    except zlib.error as exc:
-        raise fail(f"content is not valid gzip ({exc})") from None
-    if len(data) > max_bytes:
-        raise fail(f"blob inflates to more than the {max_bytes:,}-byte cap")
+    consumed = 0
+    produced = 0
+    step = 64 * 1024
+    pending = b""
+    while True:
+        drained = not pending and consumed >= len(raw)
+        if not pending and not drained:
+            pending = raw[consumed:consumed + step]
+            consumed += len(pending)
+        try:
+            piece = inflater.decompress(pending, DECODE_CHUNK)
+        except zlib.error as exc:
+            raise fail(f"content is not valid gzip ({exc})") from None
+        pending = inflater.unconsumed_tail
+        produced += len(piece)
+        if produced > max_bytes:
+            raise fail(f"blob inflates to more than the {max_bytes:,}-byte cap")
+        if produced > RATIO_FLOOR_BYTES and produced > MAX_INFLATE_RATIO * max(1, consumed - len(pending)):
+            raise fail(f"blob inflates more than {MAX_INFLATE_RATIO}x its compressed size (a compression "
+                       "bomb, or not an honest log or configuration file)")
+        if piece:
+            yield piece
+        if inflater.eof or (drained and not piece):
+            break
     if not inflater.eof:
         raise fail("gzip stream is incomplete (truncated in transit?)")
-    return data

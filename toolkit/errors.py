@@ -14,6 +14,7 @@ from typing import Literal
 Category = Literal[
     "dns", "connect", "tls", "auth", "timeout", "protocol", "script", "contract", "usage", "config", "input",
     "environment",  # the host's session cannot run the collectors as they are (language mode, rights)
+    "storage",  # the run directory cannot be written (disk full, quota, read-only file system)
 ]
 
 
@@ -72,6 +73,16 @@ class InventoryError(ConfigError):
 
 class PlaybookError(ConfigError):
     """A playbook that does not validate."""
+
+
+class StorageError(ToolkitError):
+    """The run directory cannot be written (disk full, quota, read-only file system). ``path`` says where."""
+
+    category: Category = "storage"
+
+    def __init__(self, message: str, *, path: str | None = None, explanation: str | None = None) -> None:
+        super().__init__(message, explanation=explanation)
+        self.path = path
 
 
 class HostError(ToolkitError):

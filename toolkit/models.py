@@ -118,3 +118,6 @@ class HostResult:
     error: StepError | None = None
     steps: list[StepResult] = field(default_factory=list)
     duration_s: float = 0.0
+    #: Host clock minus controller clock when far enough apart that the log window followed the host's
+    #: own clock (see ``toolkit.runner``); None when the clocks agree.
+    clock_offset_s: float | None = None

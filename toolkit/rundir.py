@@ -21,33 +21,66 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import InputError
+from toolkit.errors import InputError, StorageError
 from toolkit.models import HostResult, StepError, StepResult
 from toolkit.secrets import redact
 
 RUN_SCHEMA = "iisfleet.run/1"
 HOST_SCHEMA = "iisfleet.host/1"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: Characters a host folder name keeps as they are; every other one (``_`` included, so the mapping
+#: can be undone) becomes ``_`` and two hex digits per UTF-8 byte.
+_KEPT = re.compile(r"[A-Za-z0-9.-]")
+_ENCODED = re.compile(r"_([0-9a-f]{2})")
+#: Room kept free beside run.json so the run's end can be recorded on a full disk (see ``RunDirWriter``).
+RESERVE_BYTES = 256 * 1024
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _legacy_dir_name(name: str) -> str:
+    """The folder name of run directories written before names were made reversible (reading only)."""
+    safe = _UNSAFE.sub("_", name)
+    return safe if safe not in ("", ".", "..") else f"_{safe}"
+
+
 def host_dir_name(host: str) -> str:
-    """A file-system-safe folder name for a host (inventory names are usually safe already)."""
-    name = _UNSAFE.sub("_", host)
-    return name if name not in ("", ".", "..") else f"_{name}"
+    """A file-system-safe folder name for a host, unique and reversible (``host_from_dir_name``):
+    ``web:01`` is ``web_3a01`` and ``web_01`` is ``web_5f01``, so two hosts never share a folder. A
+    leading dot is encoded too (no hidden folder, never ``.`` or ``..``)."""
+    out = []
+    for index, char in enumerate(host):
+        if _KEPT.fullmatch(char) and not (index == 0 and char == "."):
+            out.append(char)
+        else:
+            out.append("".join(f"_{byte:02x}" for byte in char.encode("utf-8", "surrogatepass")))
+    return "".join(out) or "_"
+
+
+def host_from_dir_name(folder: str) -> str:
+    """The host name ``host_dir_name`` made ``folder`` from."""
+    if folder == "_":
+        return ""
+    raw = _ENCODED.sub(lambda m: f"\0{m.group(1)}", folder)  # mark encoded bytes, then decode in one go
+    data = bytearray()
+    parts = raw.split("\0")
+    data += parts[0].encode("utf-8")
+    for part in parts[1:]:
+        data.append(int(part[:2], 16))
+        data += part[2:].encode("utf-8")
+    return data.decode("utf-8", "surrogatepass")
 
 
 def default_run_dir(playbook: str, base: Path = Path("runs")) -> Path:
     """``./runs/<UTC time>-<playbook>``, made unique if two runs start within the same second."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    candidate = base / f"{stamp}-{host_dir_name(playbook)}"
+    candidate = base / f"{stamp}-{_legacy_dir_name(playbook)}"
     suffix = 1
     while candidate.exists():
         suffix += 1
-        candidate = base / f"{stamp}-{host_dir_name(playbook)}-{suffix}"
+        candidate = base / f"{stamp}-{_legacy_dir_name(playbook)}-{suffix}"
     return candidate
 
 
@@ -66,7 +99,8 @@ def write_json_atomic(path: Path, document: Any, *, compact: bool = False, durab
         text = json.dumps(document, ensure_ascii=False, indent=1)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # errors="replace": a lone surrogate that slipped past validation must not lose the whole file
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
             handle.write(text)
             handle.write("\n")
             handle.flush()
@@ -104,33 +138,72 @@ def host_document(result: HostResult, *, finished: bool) -> dict[str, Any]:
         "duration_s": round(result.duration_s, 3),
         "error": error_dict(result.error),
         "steps": [step_dict(s) for s in result.steps],
+        "clock_offset_s": result.clock_offset_s,
     }
 
 
 class RunDirWriter:
-    """Thread-safe writer for one run directory; workers call it as results arrive."""
+    """Thread-safe writer for one run directory; workers call it as results arrive.
+
+    A write that fails (disk full, quota, read-only file system) is recorded in ``storage_error`` and
+    the runner stops starting work. ``write_envelope`` raises :class:`StorageError` so the step is
+    failed with that category; ``write_host`` and ``log`` only record it (what is already on disk
+    stays readable). A small reserve file is kept beside ``run.json`` and given back before the final
+    ``write_meta(final=True)``, so even a full disk ends with ``run.json`` saying how the run ended.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "hosts").mkdir(exist_ok=True)
+        self.storage_error: StorageError | None = None
         self._log_lock = threading.Lock()
+        self._reserve = self.path / ".reserve"
+        with open(self._reserve, "wb") as handle:
+            handle.write(b"\0" * RESERVE_BYTES)
         self._log = open(self.path / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
 
-    def write_meta(self, meta: dict[str, Any]) -> None:
-        write_json_atomic(self.path / "run.json", {"schema": RUN_SCHEMA, **meta})
+    def _failed(self, exc: OSError, path: Path) -> StorageError:
+        error = StorageError(f"cannot write the run directory: {exc.strerror or exc} ({path})", path=str(path),
+                             explanation="free space on the disk holding the run directory (or choose another "
+                             "--out); hosts already collected are in the run directory and `iisfleet report` "
+                             "reads them")
+        with self._log_lock:
+            if self.storage_error is None:
+                self.storage_error = error
+        return error
+
+    def write_meta(self, meta: dict[str, Any], *, final: bool = False) -> None:
+        target = self.path / "run.json"
+        try:
+            write_json_atomic(target, {"schema": RUN_SCHEMA, **meta})
+        except OSError as exc:
+            if not final:
+                raise self._failed(exc, target) from None
+            self._release_reserve()
+            try:
+                write_json_atomic(target, {"schema": RUN_SCHEMA, **meta})
+            except OSError as again:
+                raise self._failed(again, target) from None
 
     def host_path(self, host: str) -> Path:
         return self.path / "hosts" / host_dir_name(host)
 
     def write_envelope(self, host: str, collector_id: str, envelope: dict[str, Any]) -> None:
-        write_json_atomic(self.host_path(host) / f"{host_dir_name(collector_id)}.json", envelope, compact=True)
+        target = self.host_path(host) / f"{host_dir_name(collector_id)}.json"
+        try:
+            write_json_atomic(target, envelope, compact=True)
+        except OSError as exc:
+            raise self._failed(exc, target) from None
 
     def write_host(self, result: HostResult, *, finished: bool) -> None:
         # A host's in-between states (after each step) are replaced by its final one: only that one is
         # fsynced, which halves the fsyncs per host; a killed run still finds every state on disk.
-        write_json_atomic(self.host_path(result.host) / "host.json", host_document(result, finished=finished),
-                          durable=finished)
+        target = self.host_path(result.host) / "host.json"
+        try:
+            write_json_atomic(target, host_document(result, finished=finished), durable=finished)
+        except OSError as exc:
+            self._failed(exc, target)
 
     def log(self, event: str, **fields: Any) -> None:
         """Append one event. String values are redacted; callers never pass secrets anyway."""
@@ -139,13 +212,31 @@ class RunDirWriter:
             record[key] = redact(value) if isinstance(value, str) else value
         line = json.dumps(record, ensure_ascii=False, default=str)
         with self._log_lock:
-            if not self._log.closed:
-                self._log.write(line + "\n")
-                self._log.flush()
+            if not self._log.closed and self.storage_error is None:
+                try:
+                    self._log.write(line + "\n")
+                    self._log.flush()
+                except OSError as exc:
+                    failed = exc
+                else:
+                    return
+            else:
+                return
+        self._failed(failed, self.path / "log.jsonl")
+
+    def _release_reserve(self) -> None:
+        try:
+            self._reserve.unlink()
+        except OSError:
+            pass
 
     def close(self) -> None:
         with self._log_lock:
-            self._log.close()
+            try:
+                self._log.close()
+            except OSError:  # the last buffered line could not be written: the disk is full
+                pass
+        self._release_reserve()
 
 
 # ---------------------------------------------------------------------- reading
@@ -212,7 +303,8 @@ def load_run(path: Path) -> RunData:
     if not isinstance(host_names, list) or not all(isinstance(name, str) for name in host_names):
         raise InputError("expected a list of host names", path=str(meta_path), field="hosts")
     hosts: dict[str, HostRecord] = {}
-    by_dir = {host_dir_name(name): name for name in host_names}
+    by_dir = {_legacy_dir_name(name): name for name in host_names}
+    by_dir.update({host_dir_name(name): name for name in host_names})
     hosts_root = path / "hosts"
     for name in host_names:
         # a host with no folder never started before the run ended
@@ -237,6 +329,8 @@ def load_run(path: Path) -> RunData:
                 record.envelopes[envelope_path.stem] = envelope
             if not record.finished and record.status == "ok":
                 record.status = "partial"  # steps were still to come when the run stopped
+            if not host_json.is_file() and not record.envelopes:
+                record.status = "skipped"  # the folder was made, nothing in it was ever written (full disk)
             hosts[record.name] = record
 
     events: list[dict[str, Any]] = []

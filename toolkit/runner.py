@@ -24,13 +24,16 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import CollectorError, ConfigError, ContractError, TransportError, ToolkitError, UsageError
+from toolkit.errors import (CollectorError, ConfigError, ContractError, StorageError, ToolkitError, TransportError,
+                            UsageError)
 from toolkit.models import HostConfig, HostResult, ScriptOutput, StepError, StepResult
 from toolkit.rundir import RunDirWriter, utc_now
-from toolkit.secrets import MASK, Secret, contains_known_secret, has_known_secrets, redact
+from toolkit.secrets import MASK, Secret, contains_known_secret, contains_secret_in_stream, redact
+from toolkit.textsafe import scrub_surrogates
 from toolkit.transports import Transport, create_transport
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,12 @@ DEFAULT_CONCURRENCY = 32
 DEFAULT_STEP_TIMEOUT = 300.0
 #: After these categories the host's session is unusable; its remaining steps are not attempted.
 FATAL_CATEGORIES = frozenset({"dns", "connect", "tls", "auth", "config"})
+#: Every later step of a host keeps at least this share of the host's time budget (divided between the
+#: steps), so one slow collector cannot starve the cheap ones after it.
+STEP_RESERVE_SHARE = 0.5
+#: A host clock further than this from the controller's has ``utc-time`` parameters (the log and event
+#: window) moved onto its own clock: its logs are stamped with that clock.
+CLOCK_FOLLOW_S = 60.0
 #: Categories that mean "could not reach the host" (exit code 3 of `iisfleet run`).
 UNREACHABLE_CATEGORIES = frozenset({"dns", "connect", "tls", "auth", "timeout"})
 
@@ -69,12 +78,14 @@ class RunHooks:
 class RunSummary:
     run_dir: Path
     playbook: str
-    status: str  # complete | interrupted | deadline
+    status: str  # complete | interrupted | deadline | storage-error
     started_utc: str
     finished_utc: str
     duration_s: float
     hosts: list[HostResult] = field(default_factory=list)
     report_written: bool = False
+    #: Why the run directory could not be written (the run stopped early), or None.
+    storage_error: StorageError | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for h in self.hosts if h.status == status)
@@ -106,11 +117,12 @@ DEFAULT_EXPLANATIONS = {
 
 
 def _step_error(exc: BaseException) -> StepError:
+    # Host text may carry lone surrogates (unwritable as UTF-8) and encoded secrets (withheld by redact).
     if isinstance(exc, ToolkitError):
         explanation = exc.explanation or DEFAULT_EXPLANATIONS.get(exc.category)
-        return StepError(category=exc.category, message=redact(exc.message),
-                         explanation=redact(explanation) if explanation else None)
-    return StepError(category="protocol", message=redact(f"{type(exc).__name__}: {exc}"),
+        return StepError(category=exc.category, message=scrub_surrogates(redact(exc.message)),
+                         explanation=scrub_surrogates(redact(explanation)) if explanation else None)
+    return StepError(category="protocol", message=scrub_surrogates(redact(f"{type(exc).__name__}: {exc}")),
                      explanation="an unexpected error inside iisfleet; rerun with --verbose and report it")
 
 
@@ -149,24 +161,71 @@ def _validate(stdout: str, collector: Any, host: str) -> dict[str, Any]:
                             host=host, collector=collector.id) from None
 
 
-def _holds_a_secret(value: Any) -> bool:
-    """Whether a string of a validated envelope, or the decoded payload of one of its blobs, holds a
-    known secret value. JSON escaping (a ``"`` or ``\\`` in a password) and gzip+base64 blobs (a
-    web.config with a plaintext password) both hide a value from a search of the raw output."""
+def _holds_a_secret(value: Any, *, host: str = "?", collector: str = "?") -> bool:
+    """Whether a validated envelope holds a known secret value in any form a host can echo it
+    (``toolkit.secrets.contains_known_secret``), its blobs included: each blob is inflated as a stream
+    (never held whole) and searched, which also refuses a compression bomb before anything is stored.
+
+    Raises:
+        ContractError: a blob that does not decode (bomb, bad base64/gzip, size mismatch).
+    """
     if isinstance(value, str):
         return contains_known_secret(value)
     if isinstance(value, list):
-        return any(_holds_a_secret(item) for item in value)
+        return any(_holds_a_secret(item, host=host, collector=collector) for item in value)
     if not isinstance(value, Mapping):
         return False
     if isinstance(value.get("encoding"), str) and isinstance(value.get("content"), str):
-        from toolkit.contract import decode_blob
+        from toolkit.contract import iter_blob
 
+        if contains_known_secret(value["content"]):
+            return True
+        return contains_secret_in_stream(iter_blob(value, host=host, collector=collector))
+    return any(_holds_a_secret(key, host=host, collector=collector)
+               or _holds_a_secret(item, host=host, collector=collector) for key, item in value.items())
+
+
+class _HostClock:
+    """How far one host's clock is from the controller's, learnt from its first envelope's ``time_utc``.
+
+    The playbook computes its window (``{{ since | ago }}``) on the controller's clock; a host whose clock
+    is off stamps its logs and events with its own, so the window would miss them. Once the offset is
+    known (the first step, usually Get-HostFact), ``utc-time`` parameters of later steps are moved by it.
+    """
+
+    def __init__(self) -> None:
+        self.offset_s: float | None = None
+
+    def observe(self, envelope: Mapping[str, Any], controller_time: float) -> None:
+        if self.offset_s is not None:
+            return
         try:
-            return contains_known_secret(decode_blob(value))
-        except ToolkitError:
-            return contains_known_secret(value["content"])
-    return any(_holds_a_secret(key) or _holds_a_secret(item) for key, item in value.items())
+            host_time = datetime.strptime(str(envelope.get("time_utc"))[:19], "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            return
+        self.offset_s = host_time.replace(tzinfo=timezone.utc).timestamp() - controller_time
+
+    def followed_offset(self) -> float | None:
+        """The offset the window was moved by, or None when the clocks agree (or it is unknown)."""
+        if self.offset_s is None or abs(self.offset_s) < CLOCK_FOLLOW_S:
+            return None
+        return round(self.offset_s, 1)
+
+    def parameters_for(self, collector: Any, parameters: Mapping[str, Any]) -> Mapping[str, Any]:
+        offset = self.followed_offset()
+        if offset is None:
+            return parameters
+        moved = dict(parameters)
+        for spec in collector.parameters:
+            value = moved.get(spec.name)
+            if spec.format == "utc-time" and isinstance(value, str) and value:
+                try:
+                    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError:
+                    continue
+                moved[spec.name] = (when + timedelta(seconds=offset)).astimezone(timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ")
+        return moved
 
 
 class _Run:
@@ -209,12 +268,15 @@ class _Run:
         if remaining is not None and remaining <= 0:
             self.deadline_hit = True
             return self.skipped(host, "the run's deadline passed before this host started")
+        if self.writer.storage_error is not None:
+            return self.skipped(host, "the run directory could not be written before this host started")
         if self.no_new_hosts.is_set():
             return self.skipped(host, "the run was interrupted before this host started")
         try:
             return self._run_host(host)
         except Exception as exc:  # never let one host take the fleet down
-            log.exception("unexpected failure on %s", host.name)
+            # the traceback only with --verbose; the host's result carries the categorised error
+            log.debug("unexpected failure on %s", host.name, exc_info=True)
             result = HostResult(host=host.name, address=host.address, transport=host.transport,
                                 status="failed", error=_step_error(exc))
             self.writer.write_host(result, finished=True)
@@ -233,6 +295,7 @@ class _Run:
         transport: Transport | None = None
         facts: dict[str, dict[str, Any]] = {}
         stop_reason: str | None = None
+        clock = _HostClock()
         try:
             transport = self.transport_factory(host)
             try:
@@ -240,7 +303,7 @@ class _Run:
             except Exception as exc:
                 result.error = _step_error(exc)
                 stop_reason = f"not run: {result.error.category} failure connecting to the host"
-            for prepared in self.steps:
+            for index, prepared in enumerate(self.steps):
                 collector_id = prepared.collector.id
                 if stop_reason is None:
                     stop_reason = self._why_stop(budget_end)
@@ -252,7 +315,8 @@ class _Run:
                         step = StepResult(collector=collector_id, status="skipped", skipped_reason=why)
                     else:
                         self.hooks.step_started(host, collector_id)
-                        step = self._run_step(host, transport, prepared, budget_end, facts)
+                        reserve = self._reserve_for_later(host, index)
+                        step = self._run_step(host, transport, prepared, budget_end - reserve, facts, clock)
                         if step.error is not None:
                             if result.error is None:
                                 result.error = step.error
@@ -275,6 +339,7 @@ class _Run:
                     log.debug("closing the session to %s failed", host.name, exc_info=True)
         result.status = self._host_status(result)
         result.duration_s = time.monotonic() - started
+        result.clock_offset_s = clock.followed_offset()
         self.writer.write_host(result, finished=True)
         self.writer.log("host_finished", host=host.name, status=result.status,
                         duration_s=round(result.duration_s, 3),
@@ -282,7 +347,15 @@ class _Run:
         self.hooks.host_finished(result)
         return result
 
+    def _reserve_for_later(self, host: HostConfig, index: int) -> float:
+        """Seconds of the host's budget kept for the steps after step ``index``: each keeps its share of
+        ``STEP_RESERVE_SHARE`` of the budget (or its own timeout, if shorter)."""
+        share = host.time_budget * STEP_RESERVE_SHARE / max(1, len(self.steps))
+        return sum(min(later.timeout, share) for later in self.steps[index + 1:])
+
     def _why_stop(self, budget_end: float) -> str | None:
+        if self.writer.storage_error is not None:
+            return "the run directory could not be written"
         if self.no_new_steps.is_set():
             return "the run was interrupted"
         remaining = self.remaining()
@@ -294,19 +367,25 @@ class _Run:
         return None
 
     def _run_step(self, host: HostConfig, transport: Transport, prepared: _PreparedStep, budget_end: float,
-                  facts: dict[str, dict[str, Any]]) -> StepResult:
+                  facts: dict[str, dict[str, Any]], clock: _HostClock) -> StepResult:
         collector = prepared.collector
         timeout = min(prepared.timeout, budget_end - time.monotonic())
         remaining = self.remaining()
         if remaining is not None:
             timeout = min(timeout, remaining)
         started = time.monotonic()
+        started_wall = time.time()
         step = StepResult(collector=collector.id, status="ok")
         try:
-            output = transport.run_script(collector.script, prepared.parameters, timeout=max(timeout, 0.001))
+            parameters = clock.parameters_for(collector, prepared.parameters)
+            output = transport.run_script(collector.script, parameters, timeout=max(timeout, 0.001))
             self._raise_for_script_errors(output, host, collector.id)
             self._store(host, collector, output.stdout, step, facts)
+            if step.envelope is not None:
+                clock.observe(step.envelope, (started_wall + time.time()) / 2)
         except Exception as exc:
+            if not isinstance(exc, ToolkitError):
+                log.debug("step %s on %s: unexpected error", collector.id, host.name, exc_info=True)
             step.status = "failed"
             step.error = _step_error(exc)
             arrived = exc.partial_stdout if isinstance(exc, TransportError) else ""
@@ -325,7 +404,7 @@ class _Run:
                facts: dict[str, dict[str, Any]]) -> None:
         """Validate a collector's output, write its envelope and compute its facts."""
         envelope = _validate(stdout, collector, host.name)
-        if redact(stdout) != stdout or (has_known_secrets() and _holds_a_secret(envelope)):
+        if _holds_a_secret(envelope, host=host.name, collector=collector.id):
             # a host echoed a credential back; the run directory must never hold it
             raise ContractError("the collector output contains a credential value; it was not stored",
                                 host=host.name, collector=collector.id,
@@ -461,6 +540,9 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 if stop is not None and stop.is_set() and run.interrupt_level == 0:
                     run.interrupt()
+                if writer.storage_error is not None and not run.no_new_hosts.is_set():
+                    run.no_new_hosts.set()
+                    run.no_new_steps.set()
                 remaining = run.remaining()
                 if remaining is not None and remaining <= 0 and not run.no_new_hosts.is_set():
                     run.deadline_hit = True
@@ -476,21 +558,26 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     engine_failed = engine is not None and engine.failed  # e.g. the broker went away: a partial run
     status = ("interrupted" if run.interrupt_level or engine_failed
               else "deadline" if run.deadline_hit else "complete")
+    if writer.storage_error is not None:
+        status = "storage-error"
     summary = RunSummary(run_dir=out_dir, playbook=playbook.name, status=status,
                          started_utc=meta["started_utc"], finished_utc=utc_now(),
                          duration_s=time.monotonic() - started_mono,
-                         hosts=[results[h.name] for h in hosts if h.name in results])
+                         hosts=[results[h.name] for h in hosts if h.name in results],
+                         storage_error=writer.storage_error)
     meta.update(finished_utc=summary.finished_utc, status=status,
                 counts={s: summary.count(s) for s in ("ok", "partial", "failed", "skipped")})
-    writer.write_meta(meta)
-    if after_hosts is not None:
+    if writer.storage_error is not None:
+        meta["error"] = {"category": "storage", "message": writer.storage_error.message}
+    writer.write_meta(meta, final=True)
+    if after_hosts is not None and writer.storage_error is None:
         try:
             after_hosts(out_dir)
         except Exception as exc:  # noqa: BLE001 - the hosts' evidence is kept whatever happens here
             writer.log("warning", message=redact(f"controller-side step failed: {type(exc).__name__}: {exc}"))
             log.warning("controller-side step failed: %s", redact(str(exc)))
     writer.log("run_finished", status=status, duration_s=round(summary.duration_s, 3), **meta["counts"])
-    if getattr(playbook, "report", False):
+    if getattr(playbook, "report", False) and writer.storage_error is None:
         summary.report_written = _write_reports(out_dir, writer)
     writer.close()
     hooks.run_finished(summary)

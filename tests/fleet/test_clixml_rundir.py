@@ -142,8 +142,9 @@ def test_run_json_hosts_must_be_a_list_of_names(tmp_path: Path, hosts: object) -
 
 def test_names_are_safe_and_run_dirs_unique(tmp_path: Path) -> None:
     assert host_dir_name("web01.contoso.com") == "web01.contoso.com"
-    assert host_dir_name("../etc") == ".._etc"
-    assert host_dir_name("..") == "_.."
+    # path characters and a leading dot are encoded (reversibly), so no name climbs out of hosts/
+    assert host_dir_name("../etc") == "_2e._2fetc"
+    assert host_dir_name("..") == "_2e."
     first = default_run_dir("triage-401", tmp_path)
     first.mkdir()
     assert default_run_dir("triage-401", tmp_path) != first

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from toolkit.errors import ToolkitError
 from toolkit.secrets import redact
+from toolkit.textsafe import display_text
 
 #: Exit codes used by every command (documented in README.md).
 EXIT_OK = 0
@@ -25,11 +26,12 @@ err_console = Console(stderr=True)
 def fail(error: ToolkitError | str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one clear error line (and its explanation) to stderr and exit with ``code``."""
     # Messages quote inventory lines and host output: "[web:bogus]" or "[/]" in them is text, not markup.
-    message = escape(redact(str(error)))
+    # Host output can carry terminal escapes and bidi overrides: shown as visible escapes, never acted on.
+    message = escape(display_text(redact(str(error))))
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     explanation = getattr(error, "explanation", None)
     if explanation:
-        err_console.print(f"  {redact(explanation)}", highlight=False, markup=False)
+        err_console.print(f"  {display_text(redact(explanation))}", highlight=False, markup=False)
     raise typer.Exit(code)
 
 

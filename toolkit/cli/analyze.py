@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -26,6 +27,7 @@ from toolkit.parsers.events import (
     read_event_export,
     summarize_event_exports,
 )
+from toolkit.textsafe import display_text
 
 _RELATIVE = re.compile(r"^(\d+)([mhd])$")
 
@@ -170,6 +172,12 @@ def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.2f} %" if whole else "–"
 
 
+def _shown(value: object) -> str:
+    """Log text (server, site, URI, user, client) is the log writer's: shown as text, never as terminal
+    controls or Rich markup."""
+    return escape(display_text(value))
+
+
 def _render(analysis: LogAnalysis, top: int) -> None:
     out = console
     span = f"{analysis.first_time} → {analysis.last_time}" if analysis.first_time else "no timestamps"
@@ -189,7 +197,7 @@ def _render(analysis: LogAnalysis, top: int) -> None:
     for name in ("server", "site", "requests", "401s", "terminal", "terminal rate"):
         sites.add_column(name, justify="right" if name not in ("server", "site") else "left")
     for row in analysis.sites():
-        sites.add_row(row["server"] or "–", row["site"] or "–", f"{row['requests']:,}",
+        sites.add_row(_shown(row["server"] or "–"), _shown(row["site"] or "–"), f"{row['requests']:,}",
                       f"{row['status_401']:,}", f"{row['terminal']:,}",
                       _pct(row["terminal"], row["requests"]))
     out.print(sites)
@@ -204,8 +212,8 @@ def _render(analysis: LogAnalysis, top: int) -> None:
                              overflow="fold")
         for g in analysis.groups:
             win32 = f"{g.win32_hex} {g.win32_name}".strip()
-            cells = ([g.server or "–"] if show_server else []) + [
-                g.site or "–", f"401.{g.substatus}", win32, f"{g.count:,}",
+            cells = ([_shown(g.server or "–")] if show_server else []) + [
+                _shown(g.site or "–"), f"401.{g.substatus}", win32, f"{g.count:,}",
                 f"[red]{g.terminal:,}[/]" if g.terminal else "0", f"{g.handshake:,}"]
             codes.add_row(*cells)
         out.print(codes)
@@ -223,8 +231,9 @@ def _render(analysis: LogAnalysis, top: int) -> None:
                 if shown == 0:
                     out.print("[bold]Examples of terminal 401s[/]")
                 shown += 1
-                out.print(f"  401.{g.substatus} {g.win32_name or g.win32_hex} at {ref.source}:{ref.line} "
-                          f"{ref.time} client {ref.c_ip} user {ref.user or '-'} {ref.uri}", highlight=False)
+                out.print(f"  401.{_shown(g.substatus)} {g.win32_name or g.win32_hex} at {_shown(ref.source)}:"
+                          f"{ref.line} {_shown(ref.time)} client {_shown(ref.c_ip)} user {_shown(ref.user or '-')} "
+                          f"{_shown(ref.uri)}", highlight=False)
 
     if analysis.status_401_terminal:
         tops = Table(title=f"Top {top} for terminal 401s", title_justify="left")
@@ -239,18 +248,18 @@ def _render(analysis: LogAnalysis, top: int) -> None:
             cells: list[str] = []
             for values in lists:
                 value, count = values[i] if i < len(values) else ("", 0)
-                cells += [("(anonymous)" if value == "-" else value), f"{count:,}" if count else ""]
+                cells += [("(anonymous)" if value == "-" else _shown(value)), f"{count:,}" if count else ""]
             tops.add_row(*cells)
         out.print(tops)
 
     if analysis.httperr_total:
         by_reason = sorted(analysis.httperr_by_reason.items(), key=lambda kv: -kv[1])
-        reasons = ", ".join(f"{k} {v:,}" for k, v in by_reason)
+        reasons = ", ".join(f"{_shown(k)} {v:,}" for k, v in by_reason)
         out.print(f"HTTPERR (http.sys) records {analysis.httperr_total:,}: {reasons}")
     if analysis.malformed:
         out.print(f"[yellow]{analysis.lines_malformed:,} malformed line(s)[/], first ones:")
         for source, line, reason in analysis.malformed[:5]:
-            out.print(f"  {source}:{line}: {reason}", highlight=False)
+            out.print(f"  {_shown(source)}:{line}: {_shown(reason)}", highlight=False)
 
 
 def _render_events(events: dict) -> None:

@@ -16,6 +16,7 @@ from toolkit.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, console, err
 from toolkit.cli.run import CaBundleOption, InventoryOption, LimitOption, VerboseOption
 from toolkit.errors import ToolkitError
 from toolkit.secrets import redact
+from toolkit.textsafe import display_text
 
 hosts_app = typer.Typer(help="Check and inspect the hosts of an inventory.", no_args_is_help=True)
 
@@ -47,7 +48,7 @@ def check_command(
         fail(exc, EXIT_USAGE)
 
     if json_output:
-        console.print_json(json.dumps([r.to_dict() for r in results]))
+        console.print_json(json.dumps([r.to_dict() for r in results]), ensure_ascii=True)
     else:
         table = Table(title="hosts check")
         table.add_column("host", no_wrap=True)
@@ -60,14 +61,14 @@ def check_command(
                 item = result.item(name)
                 cells.append(_MARK[item.status] if item else "")
             via = f"{result.transport} {result.address}:{result.port}"
-            table.add_row(escape(result.host), escape(via), *cells)  # host text, not markup
+            table.add_row(escape(display_text(result.host)), escape(display_text(via)), *cells)  # host text, not markup
         console.print(table)
         for result in results:
             for item in result.items:
                 if item.status in ("fail", "warn") or (item.status == "ok" and item.name in ("tls", "clock", "envelope", "session", "jea")):
-                    line = f"{result.host} {item.name}: {redact(item.detail)}"
+                    line = f"{display_text(result.host)} {item.name}: {display_text(redact(item.detail))}"
                     if item.explanation:
-                        line += f"\n    → {redact(item.explanation)}"
+                        line += f"\n    → {display_text(redact(item.explanation))}"
                     (err_console if item.status == "fail" else console).print(line, highlight=False, markup=False)
     failed = [r for r in results if not r.ok]
     if not json_output:

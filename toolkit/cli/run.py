@@ -26,10 +26,11 @@ from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, 
 from toolkit.cli.history import HistoryOption, record_run
 from toolkit.cli.worker import (ArtifactCertOption, ArtifactKeyOption, ArtifactListenOption, ArtifactUrlOption,
                                 BrokerGraceOption, BrokerOption, Engine, EngineOption, VisibilityOption, celery_engine)
-from toolkit.errors import InventoryError, ToolkitError
+from toolkit.errors import InventoryError, StorageError, ToolkitError
 from toolkit.models import HostConfig, HostResult
 from toolkit.runner import RunHooks
 from toolkit.secrets import redact
+from toolkit.textsafe import display_text
 
 EXIT_INTERRUPTED = 130
 
@@ -38,7 +39,7 @@ _STATUS_STYLE = {"ok": "green", "partial": "yellow", "failed": "red", "skipped":
 
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return display_text(redact(super().format(record)), one_line=False)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -111,7 +112,7 @@ def load_run_targets(inventory: Path, limit: str | None, ca_bundle: Path | None 
 
     loaded = load_inventory(inventory, prompt=prompt_secret)
     for warning in loaded.warnings:  # e.g. a literal ansible_password, hosts defaulting to SSH
-        err_console.print(f"[yellow]warning:[/] {escape(redact(warning))}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(display_text(redact(warning)))}", highlight=False)
     hosts = loaded.select(limit)
     if not hosts:
         raise typer.BadParameter(f"--limit {limit!r} selects no host" if limit
@@ -206,9 +207,9 @@ class ProgressHooks(RunHooks):
 
 
 def _host_line(result: HostResult) -> str:
-    line = f"{result.host} {result.status} {result.duration_s:.1f}s"
+    line = f"{display_text(result.host)} {result.status} {result.duration_s:.1f}s"
     if result.error is not None:
-        line += f" [{result.error.category}] {redact(result.error.message)}"
+        line += f" [{result.error.category}] {display_text(redact(result.error.message))}"
     return line
 
 
@@ -221,12 +222,12 @@ def summary_table(results: list[HostResult]) -> Table:
         ok = sum(1 for s in ran if s.status == "ok")
         error = ""
         if result.error is not None:
-            error = f"{result.error.category}: {redact(result.error.message)}"
+            error = f"{result.error.category}: {display_text(redact(result.error.message))}"
             if result.error.explanation:
-                error += f"\n→ {redact(result.error.explanation)}"
+                error += f"\n→ {display_text(redact(result.error.explanation))}"
         style = _STATUS_STYLE.get(result.status, "")
         # Error text is host output (a WinRM fault, a CLIXML message): print it as text, never as markup.
-        table.add_row(escape(result.host), f"[{style}]{result.status}[/]", f"{ok}/{len(ran)}",
+        table.add_row(escape(display_text(result.host)), f"[{style}]{result.status}[/]", f"{ok}/{len(ran)}",
                       f"{result.duration_s:.1f}s", escape(error))
     return table
 
@@ -302,12 +303,17 @@ def run_command(
 
     record_run(summary.run_dir, history)
     if json_output:
-        console.print_json(json.dumps(summary_json(summary)))
+        console.print_json(json.dumps(summary_json(summary)), ensure_ascii=True)
     else:
         console.print(summary_table(summary.hosts))
         counts = ", ".join(f"{summary.count(s)} {s}" for s in ("ok", "partial", "failed", "skipped"))
         console.print(f"run {summary.status} in {summary.duration_s:.1f}s: {counts}", highlight=False)
         console.print(f"run directory: {summary.run_dir}", highlight=False)
+    if summary.storage_error is not None:
+        # The run stopped early: what was collected is on disk, and run.json says how the run ended.
+        error = summary.storage_error
+        fail(StorageError(f"[{error.category}] {error.message}", path=error.path, explanation=error.explanation),
+             EXIT_USAGE)
     if distributed is not None and distributed.error:
         err_console.print(f"[bold red]error:[/] {escape(distributed.error)}", highlight=False)
         err_console.print(f"  the partial run is reportable: iisfleet report {escape(str(summary.run_dir))}",

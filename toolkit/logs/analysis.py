@@ -299,6 +299,11 @@ def _feed_range(scanner: Scanner, fd: int, start: int, end: int,
         skip = 3 if offset == 0 and block.startswith(b"\xef\xbb\xbf") else 0
         if skip:
             block = block[skip:]
+            if not block:  # the file holds only a BOM (or the block ended right after it): nothing to feed
+                if progress is not None:
+                    progress(skip)
+                offset += skip
+                continue
         cut = block.rfind(b"\n") + 1
         if offset + skip + len(block) >= end and cut < len(block):
             # The last line of the file has no newline: give it one.

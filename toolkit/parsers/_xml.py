@@ -120,6 +120,8 @@ def parse_xml(data: str | bytes, path: str, *, max_bytes: int = MAX_XML_BYTES) -
         line = exc.position[0] if getattr(exc, "position", None) else None
         reason = str(exc).split(":", 1)[0]
         raise InputError(f"not well-formed XML ({reason})", path=path, line=line) from None
+    except LookupError as exc:  # an encoding name Python does not know, e.g. encoding="UTF-9"
+        raise InputError(f"unreadable XML: {exc}", path=path) from None
     except (ValueError, UnicodeError, RecursionError) as exc:
         raise InputError(f"unreadable XML ({type(exc).__name__})", path=path) from None
     if root is None:

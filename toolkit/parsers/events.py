@@ -148,7 +148,10 @@ def records_from_event_xml(text: str, path: str) -> list[dict]:
     lines = [line[2:] if line.startswith("- ") else line for line in text.splitlines()]
     body = "\n".join(lines).strip()
     if body.startswith("<?xml"):
-        body = body.split("?>", 1)[1].strip()
+        _declaration, end, body = body.partition("?>")
+        if not end:
+            raise InputError("the XML declaration is never closed ('?>' missing)", path=path, line=1)
+        body = body.strip()
     if "<!doctype" in body.lower() or "<!entity" in body.lower():
         # Wrapping would hide the DTD from the hardened parser's own check; refuse it here.
         raise InputError("refused unsafe XML: DTDs and entities are not accepted in host files", path=path)

@@ -15,6 +15,10 @@ from toolkit.errors import InputError
 from ._identity import is_sid, name_for_sid, normalize_sid, token_members
 from .types import AccessCheck, Ace, SecurityDescriptor
 
+#: ASCII only: str.isdigit() accepts "²" and other digits int() refuses.
+_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]{1,8}")
+_DECIMAL_DIGITS = re.compile(r"[0-9]{1,10}")
+
 MAX_SDDL_CHARS = 64 * 1024
 
 #: SDDL two-letter SID aliases (the ones content ACLs use).
@@ -85,9 +89,13 @@ def _sid(token: str) -> str:
 def _rights(token: str) -> int:
     token = token.strip()
     if token.lower().startswith("0x"):
+        if not _HEX_DIGITS.fullmatch(token[2:]):
+            raise InputError(f"access mask {token!r} in SDDL is not a hexadecimal number", field="sddl")
         return int(token, 16)
-    if token.isdigit():
+    if _DECIMAL_DIGITS.fullmatch(token):
         return int(token)
+    if token.isdigit():  # other Unicode digits (², ٣) that int() refuses
+        raise InputError(f"access mask {token!r} in SDDL is not a decimal number", field="sddl")
     mask = 0
     for i in range(0, len(token), 2):
         part = token[i:i + 2].upper()

@@ -10,17 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+from toolkit.textsafe import display_text
+
 MAX_CELL = 300
 
 
 def clean(value: Any, limit: int = MAX_CELL) -> str:
-    """One line of display text: no control characters, capped at ``limit`` characters."""
-    text = _CONTROL.sub("", str(value if value is not None else "")).replace("\n", " ").replace("\r", " ")
+    """One line of display text: control, C1, bidi and other invisible characters shown as visible
+    escapes (``toolkit.textsafe``), capped at ``limit`` characters."""
+    text = display_text(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -50,7 +51,7 @@ def render_csv(report: Mapping[str, Any]) -> str:
         for host in finding["hosts"] or [""]:
             writer.writerow([
                 finding.get("severity", ""), finding.get("cause", ""), finding.get("substatus", ""),
-                host, clean(finding.get("site", "")), clean(finding.get("scope", "")),
+                clean(host), clean(finding.get("site", "")), clean(finding.get("scope", "")),
                 finding.get("terminal_401", 0), finding["confidence"].get("level", ""),
                 clean(finding.get("title", "")), clean((finding.get("fix") or {}).get("command", ""), 2000),
             ])
@@ -79,7 +80,8 @@ def render_text(report: Mapping[str, Any]) -> str:
     run = report["run"]
     add(f"playbook: {run.get('playbook') or '-'}   run status: {run.get('status') or '-'}")
     add("")
-    add(f"hosts: {s['hosts_total']} ({s['hosts_ok']} ok, {s['hosts_partial']} partial, {s['hosts_failed']} failed)")
+    add(f"hosts: {s['hosts_total']} ({s['hosts_ok']} ok, {s['hosts_partial']} partial, {s['hosts_failed']} failed, "
+        f"{_skipped(report)} skipped)")
     rate = (s["terminal_401"] / s["requests"]) if s["requests"] else 0.0
     add(f"requests: {s['requests']}   terminal 401: {s['terminal_401']} ({_pct(rate)})   "
         f"handshake 401: {s['handshake_401']}")
@@ -92,7 +94,7 @@ def render_text(report: Mapping[str, Any]) -> str:
     for index, f in enumerate(report["findings"], 1):
         add(f"[{index}] {f.get('severity', '').upper()} {f.get('substatus', '')} {f.get('cause', '')}: "
             f"{clean(f.get('title', ''))}")
-        add(f"    hosts: {', '.join(f['hosts'])}")
+        add(f"    hosts: {', '.join(clean(h) for h in f['hosts'])}")
         add(f"    site: {clean(f.get('site', ''))}   scope: {clean(f.get('scope', ''))}   "
             f"terminal 401: {f.get('terminal_401', 0)}")
         conf = f["confidence"]
@@ -101,7 +103,7 @@ def render_text(report: Mapping[str, Any]) -> str:
             add(f"    why: {clean(f['explanation'], 2000)}")
         for ev in f["evidence"]:
             where = _source(ev)
-            add(f"    - [{ev.get('kind', '')}] {ev.get('host', '')}: {clean(ev.get('summary', ''))}"
+            add(f"    - [{clean(ev.get('kind', ''))}] {clean(ev.get('host', ''))}: {clean(ev.get('summary', ''))}"
                 + (f" ({clean(where)})" if where else ""))
         for missing in f["missing_evidence"]:
             add(f"    ! missing: {clean(missing)}")
@@ -119,17 +121,40 @@ def render_text(report: Mapping[str, Any]) -> str:
         for note in report["evidence_notes"]:
             add(f"  - {clean(note, 600)}")
         add("")
-    failed = [h for h in report["hosts"] if h["status"] in ("failed", "partial")]
+    for line in _clock_lines(report):
+        add(line)
+    failed = [h for h in report["hosts"] if h["status"] in ("failed", "partial", "skipped")]
     if failed:
         add("Hosts with collection problems:")
         for h in failed:
             err = h.get("error") or {}
-            add(f"  - {h['name']}: {h['status']}"
+            add(f"  - {clean(h['name'])}: {h['status']}"
                 + (f" [{err.get('category', '')}] {clean(err.get('message', ''))}" if err else ""))
             if err.get("explanation"):
                 add(f"      {clean(err['explanation'], 600)}")
         add("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _skipped(report: Mapping[str, Any]) -> int:
+    """Hosts never (fully) started: the summary may predate the count, so it is taken from the rows."""
+    summary = report["summary"]
+    if "hosts_skipped" in summary:
+        return int(summary["hosts_skipped"])
+    return sum(1 for h in report["hosts"] if h.get("status") == "skipped")
+
+
+def _clock_lines(report: Mapping[str, Any]) -> list[str]:
+    """Hosts whose clock is far off: their log window was read on their own clock (see docs/run.md)."""
+    lines = []
+    for outlier in report.get("clock_outliers") or []:
+        if not isinstance(outlier, Mapping):
+            continue
+        offset = outlier.get("offset_s")
+        shown = f"{offset:+.0f} s" if isinstance(offset, (int, float)) else "unknown"
+        lines.append(f"  - {clean(outlier.get('host', ''))}: clock {shown} from "
+                     f"{clean(outlier.get('reference', 'the controller'))}; its log window followed its own clock")
+    return (["Hosts with a clock far from the others:", *lines, ""]) if lines else []
 
 
 def _md_cell(value: Any, limit: int = MAX_CELL) -> str:
@@ -145,9 +170,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out += [f"> **{_banner(report)}**", ""]
     rate = (s["terminal_401"] / s["requests"]) if s["requests"] else 0.0
     out += [
-        "| hosts | ok | partial | failed | requests | terminal 401 | rate | handshake 401 | findings |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {s['hosts_total']} | {s['hosts_ok']} | {s['hosts_partial']} | {s['hosts_failed']} | {s['requests']} "
+        "| hosts | ok | partial | failed | skipped | requests | terminal 401 | rate | handshake 401 | findings |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {s['hosts_total']} | {s['hosts_ok']} | {s['hosts_partial']} | {s['hosts_failed']} | {_skipped(report)} "
+        f"| {s['requests']} "
         f"| {s['terminal_401']} | {_pct(rate)} | {s['handshake_401']} | {s['findings']} |",
         "",
     ]
@@ -187,6 +213,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out += [f"| {_md_cell(c['server'])} | {_md_cell(c['site'])} | {c['requests']} | {c['terminal_401']} | "
                 f"{_pct(c['rate'])} | {_md_cell(c['leading_cause'] or '')} |" for c in report["matrix"]]
         out.append("")
+    clock = _clock_lines(report)
+    if clock:
+        out += ["## Clocks", ""] + [f"- {_md_cell(line.lstrip(' -'))}" for line in clock[1:-1]] + [""]
     if report["drift"]:
         out += ["## Drift", ""]
         out += [f"- {_md_cell(d.get('summary') or d)}" for d in report["drift"]]
