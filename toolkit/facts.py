@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import importlib
 import zlib
 from collections.abc import Iterator, Mapping
@@ -130,6 +131,16 @@ def decode_blob_bytes(blob: Any, *, limit: int = MAX_EXCERPT_BYTES) -> bytes:
     return b""
 
 
+def _decode_reservation(blob: Any) -> Any:
+    """A reservation of the blob's declared size on ``toolkit.contract.DECODE_BUDGET`` (a no-op when
+    that module or the size is missing)."""
+    budget = _optional("toolkit.contract", "DECODE_BUDGET")
+    size = blob.get("bytes") if isinstance(blob, Mapping) else None
+    if budget is None or not isinstance(size, int) or isinstance(size, bool):
+        return contextlib.nullcontext()
+    return budget.reserve(min(size, MAX_EXCERPT_BYTES))
+
+
 def _excerpt_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
     """The ``<n><TAB><line>`` excerpt format, without depending on LOGS' parser."""
     for raw in data.splitlines():
@@ -169,8 +180,11 @@ def _w3c_facts(data: Mapping[str, Any]) -> dict[str, Any]:
         try:
             analyzer = analyzer_class()
             for file in files:
-                # Terminal 401s arrive as excerpt lines, handshakes as counts (Get-IisW3CLog/2).
-                analyzer.feed_collected(file, decode_blob_bytes(file.get("excerpt")))
+                # Terminal 401s arrive as excerpt lines, handshakes as counts (Get-IisW3CLog/2). Up to 32
+                # hosts compute facts at once: each decoded excerpt counts against the process-wide
+                # decode budget while it is held.
+                with _decode_reservation(file.get("excerpt")):
+                    analyzer.feed_collected(file, decode_blob_bytes(file.get("excerpt")))
             result = analyzer.result()
             facts.update(
                 status_401=int(result.status_401_total),
@@ -181,7 +195,10 @@ def _w3c_facts(data: Mapping[str, Any]) -> dict[str, Any]:
             return facts
         except Exception:  # noqa: BLE001 - fall through to the plain count
             pass
-    status_401 = sum(_count_401_lines(decode_blob_bytes(f.get("excerpt"))) for f in files)
+    status_401 = 0
+    for file in files:
+        with _decode_reservation(file.get("excerpt")):
+            status_401 += _count_401_lines(decode_blob_bytes(file.get("excerpt")))
     # Without the handshake analysis every 401 counts as terminal: a `when` on terminal_401 then errs
     # on the side of collecting more evidence, never less.
     facts.update(status_401=status_401, terminal_401=status_401, handshake_401=0, terminal_401_exact=False)
