@@ -27,6 +27,7 @@ from toolkit.lab.model.catalog import BundledCollector, find_marker, normalise_t
 from toolkit.lab.model.coreanswers import lab_only_parameters, with_defaults
 from toolkit.lab.model.fleet import FleetModel, HostModel, iso_z, read_events
 from toolkit.targetcore import MonoUnavailable
+from toolkit.lab.model.hostile import hostile_envelope
 from toolkit.lab.model.winfs import HostFiles
 
 SCHEMA = "iisfleet.collector/1"
@@ -97,6 +98,9 @@ class ModelBackend:
         reference = fleet.reference_time
         #: how far the fleet's stored timestamps are moved when presented
         self.shift = (loaded - reference) if (fleet.shift_time and reference is not None) else dt.timedelta(0)
+        self.hostile = tuple(f.mode for f in host.faults.hostile)
+        if "clock" in self.hostile:  # a host whose clock is off stamps its logs and events with that clock
+            self.shift += dt.timedelta(seconds=host.clock_offset_s)
         self.files = HostFiles(host.files_root)
         self._events: list[dict[str, Any]] | None = None
         answerers = (self._host_fact, None, None, None, None, None, self._user_rights, self._spn, self._auth_events)
@@ -189,6 +193,20 @@ class ModelBackend:
         return self._with_faults(cid, answer.outputs)
 
     def _with_faults(self, cid: str, outputs: list[str]) -> ScriptAnswer:
+        for mode in self.hostile:  # a compromised host rewrites what its collectors printed
+            rewritten = []
+            for text in outputs:
+                try:
+                    envelope = json.loads(text)
+                except ValueError:
+                    rewritten.append(text)
+                    continue
+                hostile_text, error = hostile_envelope(mode, MODELLED.index(cid), envelope,
+                                                       password=self.fleet.password)
+                if error is not None:
+                    return ScriptAnswer(error=error)
+                rewritten.append(text if hostile_text is None else hostile_text)
+            outputs = rewritten
         delay = 0.0
         for fault in self.host.faults.slow_collector:
             if fault.collector in ("*", cid):

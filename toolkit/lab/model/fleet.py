@@ -16,6 +16,7 @@ import yaml
 
 from toolkit.errors import ConfigError
 from toolkit.lab.backend import DEFAULT_ENDPOINTS, LANGUAGE_MODES, Endpoint, LabHostSpec, ProtocolFaults
+from toolkit.lab.model.hostile import HOSTILE_MODES
 from toolkit.lab.model.winfs import normalise
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -25,7 +26,7 @@ DEMO_USERNAME = "CONTOSO\\iisfleet-lab"
 DEMO_PASSWORD = "Lab-Only-NotASecret-1"
 
 #: Collector-level faults a host may carry (protocol faults are the ProtocolFaults fields).
-COLLECTOR_FAULTS = ("slow_collector", "garbage_output")
+COLLECTOR_FAULTS = ("slow_collector", "garbage_output", "hostile")
 PROTOCOL_FAULTS = tuple(ProtocolFaults.__dataclass_fields__)
 
 
@@ -131,7 +132,7 @@ class Domain:
 class CollectorFault:
     collector: str  # collector id, or "*" for every collector
     delay_s: float = 0.0  # slow_collector
-    mode: str = ""  # garbage_output: "non-json" | "truncated"
+    mode: str = ""  # garbage_output: "non-json" | "truncated"; hostile: one of hostile.HOSTILE_MODES
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class HostFaults:
     protocol: ProtocolFaults = field(default_factory=ProtocolFaults)
     slow_collector: tuple[CollectorFault, ...] = ()
     garbage_output: tuple[CollectorFault, ...] = ()
+    hostile: tuple[CollectorFault, ...] = ()  # a compromised host (toolkit.lab.model.hostile)
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,8 @@ def _faults(node: _Fields, inherited: HostFaults | None = None) -> HostFaults:
             mode = entry.get("mode", str, "non-json" if kind == "garbage_output" else "")
             if kind == "garbage_output" and mode not in ("non-json", "truncated"):
                 raise entry.error("mode", "expected non-json or truncated")
+            if kind == "hostile" and mode not in HOSTILE_MODES:
+                raise entry.error("mode", f"expected one of {', '.join(HOSTILE_MODES)}")
             parsed.append(CollectorFault(collector=entry.get("collector", str, "*"),
                                          delay_s=entry.get("delay_s", float, 120.0 if kind == "slow_collector" else 0.0),
                                          mode=mode))

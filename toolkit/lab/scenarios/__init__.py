@@ -25,6 +25,7 @@ import yaml
 
 from toolkit.errors import UsageError
 from toolkit.lab.model.fleet import DEMO_PASSWORD, DEMO_USERNAME
+from toolkit.lab.model.hostile import HOSTILE_CLOCK_OFFSET_S, HOSTILE_MODES
 from toolkit.lab.scenarios.causes import HOST_WIDE, PLANTERS, Domain, PlantContext
 from toolkit.lab.scenarios.hostgen import HostBuild, write_host
 from toolkit.lab.scenarios.traffic import terminal_groups
@@ -44,6 +45,10 @@ FAULTS: dict[str, dict[str, Any]] = {
     "garbage_output": {"garbage_output": [{"collector": "*", "mode": "non-json"}]},
     "truncated_output": {"garbage_output": [{"collector": "*", "mode": "truncated"}]},
     "iis_not_installed": {},
+}
+#: A compromised host, one per attack (toolkit.lab.model.hostile); not part of the ``faults`` scenario.
+HOSTILE_FAULTS: dict[str, dict[str, Any]] = {
+    f"hostile-{mode}": {"hostile": [{"collector": "*", "mode": mode}]} for mode in HOSTILE_MODES
 }
 
 
@@ -95,13 +100,15 @@ class _Fleet:
         self.expected[build.name] += PLANTERS[cause](build, ctx)
 
     def apply_fault(self, build: HostBuild, fault: str) -> None:
-        if fault not in FAULTS:
-            raise UsageError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+        if fault not in FAULTS and fault not in HOSTILE_FAULTS:
+            raise UsageError(f"unknown fault {fault!r} (known: {', '.join([*FAULTS, *HOSTILE_FAULTS])})")
+        if fault == "hostile-clock":
+            build.clock_offset_s = HOSTILE_CLOCK_OFFSET_S
         if fault == "iis_not_installed":
             build.iis_installed = False
             build.sites.clear()
             self.expected[build.name] = []
-        for key, value in FAULTS[fault].items():
+        for key, value in {**FAULTS, **HOSTILE_FAULTS}[fault].items():
             if isinstance(value, list):
                 build.faults.setdefault(key, []).extend(value)
             else:
