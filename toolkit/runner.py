@@ -250,6 +250,10 @@ class _Run:
         self.writer.log("interrupt", level=self.interrupt_level)
         self.hooks.interrupted(self.interrupt_level)
 
+    def storage_failed(self) -> bool:
+        """Whether the run directory could not be written (a distributed worker's writer never fails so)."""
+        return getattr(self.writer, "storage_error", None) is not None
+
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
@@ -268,7 +272,7 @@ class _Run:
         if remaining is not None and remaining <= 0:
             self.deadline_hit = True
             return self.skipped(host, "the run's deadline passed before this host started")
-        if self.writer.storage_error is not None:
+        if self.storage_failed():
             return self.skipped(host, "the run directory could not be written before this host started")
         if self.no_new_hosts.is_set():
             return self.skipped(host, "the run was interrupted before this host started")
@@ -354,7 +358,7 @@ class _Run:
         return sum(min(later.timeout, share) for later in self.steps[index + 1:])
 
     def _why_stop(self, budget_end: float) -> str | None:
-        if self.writer.storage_error is not None:
+        if self.storage_failed():
             return "the run directory could not be written"
         if self.no_new_steps.is_set():
             return "the run was interrupted"
