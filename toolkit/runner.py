@@ -209,7 +209,9 @@ class _HostClock:
         """The offset the window was moved by, or None when the clocks agree (or it is unknown)."""
         if self.offset_s is None or abs(self.offset_s) < CLOCK_FOLLOW_S:
             return None
-        return round(self.offset_s, 1)
+        # Whole minutes: time_utc has 1 s resolution and the step's duration blurs it further, so two
+        # runs against the same host record the same offset.
+        return float(round(self.offset_s / 60.0) * 60)
 
     def parameters_for(self, collector: Any, parameters: Mapping[str, Any]) -> Mapping[str, Any]:
         offset = self.followed_offset()
