@@ -155,13 +155,17 @@ class RunDirWriter:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        # Owner only: evidence (configurations, ACLs, account names, log excerpts) is for the operator,
+        # not for every account on the controller. Files inside are created 0600 (mkstemp).
+        os.chmod(self.path, 0o700)
         (self.path / "hosts").mkdir(exist_ok=True)
         self.storage_error: StorageError | None = None
         self._log_lock = threading.Lock()
         self._reserve = self.path / ".reserve"
         with open(self._reserve, "wb") as handle:
             handle.write(b"\0" * RESERVE_BYTES)
-        self._log = open(self.path / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._log = open(os.open(self.path / "log.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),  # noqa: SIM115
+                         "a", encoding="utf-8")  # closed in close()
 
     def _failed(self, exc: OSError, path: Path) -> StorageError:
         error = StorageError(f"cannot write the run directory: {exc.strerror or exc} ({path})", path=str(path),

@@ -550,3 +550,15 @@ def test_verbose_logging_carries_the_traceback_of_an_unexpected_step_error(
     assert error.category == "protocol" and "--verbose" in (error.explanation or "")
     traced = [r for r in caplog.records if r.exc_info and "unexpected error" in r.getMessage()]
     assert traced and traced[0].exc_info[0] is LookupError
+
+
+# --------------------------------------------------------------------------- the curious colleague
+def test_the_run_directory_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    hosts = [memory_host("web01")]
+    run_playbook(StubPlaybook("t", [StubStep(ECHO_ID)], report=False), hosts, out_dir=tmp_path / "run", params={},
+                 catalog={ECHO_ID: echo_collector()}, transport_factory=MemoryTransport)
+    root = tmp_path / "run"
+    assert root.stat().st_mode & 0o777 == 0o700
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o077 == 0, path
