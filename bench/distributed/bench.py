@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip-wire", action="store_true")
+    parser.add_argument("--skip-engines", action="store_true")
     args = parser.parse_args()
 
     from toolkit.inventory import load_inventory
@@ -165,6 +166,8 @@ def main() -> None:
                 measured["wire_total_over_raw"] = round(
                     (measured["wire_sent_per_host"] + measured["wire_received_per_host"]) / raw, 2)
                 results[f"wire_{name}"] = measured
+        if args.skip_engines:
+            return print(json.dumps(results, indent=2))
         redis = RedisServer(workdir / "redis")
         results["local_health_sweep"] = _local("health-sweep", hosts, workdir / "local", 32)
         for count in (int(c) for c in args.workers.split(",")):
