@@ -2,7 +2,8 @@
 
 Each case lists hosts (see diag_builders.host_from_spec), the causes that must be reported per host
 (``expect``), the ones that must not (``reject``), and optional checks on level, severity, title,
-evidence text, missing-evidence text, drift items (``drift_contains``/``drift_absent``), SPN duplicates and clock outliers.
+evidence text, missing-evidence text, what the domain controllers answered (``directory``: an
+iisfleet.directory/1 document as a run's directory.json holds it), drift items (``drift_contains``/``drift_absent``), SPN duplicates and clock outliers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 from diag_builders import causes_by_host, host_from_spec
 from toolkit.diagnose import diagnose
 from toolkit.diagnose.rules import CAUSES
+from toolkit.directory.facts import facts_from_document
 
 CASES = sorted((Path(__file__).parents[1] / "fixtures" / "diagnose" / "cases").glob("*.yml"))
 
@@ -27,7 +29,8 @@ def load(path: Path) -> dict:
 def test_case(path: Path) -> None:
     case = load(path)
     hosts = {name: host_from_spec(name, spec) for name, spec in case["hosts"].items()}
-    result = diagnose(hosts, collected_utc=case.get("collected_utc"))
+    directory = facts_from_document(case["directory"], path.name) if "directory" in case else None
+    result = diagnose(hosts, collected_utc=case.get("collected_utc"), directory=directory)
     found = causes_by_host(result.findings)
     for host, causes in (case.get("expect") or {}).items():
         for cause in causes:

@@ -479,6 +479,7 @@ _WEAKER = {
                               "can fail, and it lists only the accounts it was asked about)",
     "kerberos-spn-missing": "SPN registrations from setspn -L on the web servers",
     "kerberos-kernel-mode-mismatch": "SPN registrations from setspn -L on the web servers",
+    "kerberos-spn-misplaced": "SPN registrations from setspn -L on the web servers (only the accounts asked about)",
     "account-locked-out": "4625 records and local account data, not the account's state in the domain",
     "account-disabled-or-expired": "4625 records and local account data, not the account's state in the domain",
     "logon-right-denied": "local group lists only: membership in nested domain groups was not resolved",

@@ -30,7 +30,7 @@ _COVERED_BY = {
     "audit-fail-crash-risk": {"security-log-full"},
     "host-clock-skew": {"clock-skew"},
     "spn-duplicate": {"kerberos-spn-duplicate"},
-    "spn-mismatch": {"kerberos-kernel-mode-mismatch", "kerberos-spn-missing"},
+    "spn-mismatch": {"kerberos-kernel-mode-mismatch", "kerberos-spn-missing", "kerberos-spn-misplaced"},
 }
 
 

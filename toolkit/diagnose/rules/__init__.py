@@ -21,6 +21,7 @@ from toolkit.diagnose.rules.kerberos import (
     clock_skew,
     kerberos_kernel_mode_mismatch,
     kerberos_spn_duplicate,
+    kerberos_spn_misplaced,
     kerberos_spn_missing,
     security_log_full,
 )
@@ -40,6 +41,7 @@ CAUSES: dict[str, Rule] = {
     "clock-skew": clock_skew,
     "kerberos-spn-duplicate": kerberos_spn_duplicate,
     "kerberos-kernel-mode-mismatch": kerberos_kernel_mode_mismatch,
+    "kerberos-spn-misplaced": kerberos_spn_misplaced,
     "kerberos-spn-missing": kerberos_spn_missing,
     "account-locked-out": account_locked_out,
     "account-disabled-or-expired": account_disabled_or_expired,
@@ -81,7 +83,8 @@ CAUSES["application-denied"] = application_denied
 RULES_BY_SUBSTATUS: dict[int, tuple[Rule, ...]] = {
     0: (application_denied,),
     1: (security_log_full, clock_skew, kerberos_spn_duplicate, kerberos_kernel_mode_mismatch,
-        kerberos_spn_missing, account_locked_out, account_disabled_or_expired, logon_right_denied,
+        kerberos_spn_misplaced, kerberos_spn_missing, account_locked_out, account_disabled_or_expired,
+        logon_right_denied,
         client_certificate_mapping, anonymous_credentials_invalid, user_credentials_rejected),
     2: (client_certificate_mapping, ntlm_through_proxy, auth_protocol_mismatch),
     3: (unc_share_acl_mismatch, anonymous_identity_vs_pool_identity, content_acl_denied),

@@ -247,6 +247,79 @@ def kerberos_kernel_mode_mismatch(ctx: RuleContext) -> list[Finding]:
                          scope=settings.path)]
 
 
+def decrypting_account(ctx: RuleContext, settings: EffectiveSettings, pool: AppPool | None) -> str:
+    """The account whose key decrypts this site's tickets: the custom pool account when
+    useAppPoolCredentials is on or kernel mode is off, else the machine account (built-in pool
+    identities reach the domain as the machine account either way)."""
+    w = settings.windows
+    if is_custom_account(pool) and (w.use_app_pool_credentials or not w.use_kernel_mode):
+        assert pool is not None
+        return pool.user_name
+    return ctx.host.machine_account or ""
+
+
+SETSPN_LISTINGS = "setspn -L on the web servers"
+
+
+def _holders(ctx: RuleContext, spn: str) -> tuple[frozenset[str], str]:
+    """Accounts holding ``spn`` and where that was read: the directory when it was asked (it lists every
+    holder), else the setspn listings the fleet's hosts collected."""
+    directory = ctx.fleet.directory if ctx.fleet.has_directory else None
+    if directory is not None and spn in directory.spn_holders:
+        return directory.spn_holders[spn], directory.source()
+    return ctx.fleet.spn_owners.get(spn, frozenset()), SETSPN_LISTINGS
+
+
+def kerberos_spn_misplaced(ctx: RuleContext) -> list[Finding]:
+    """The site's HTTP SPN is on exactly one account, and it is not the one that decrypts the tickets."""
+    found = _context(ctx)
+    if found is None:
+        return []
+    groups, settings, pool = found
+    keeper = decrypting_account(ctx, settings, pool)
+    if not keeper or (keeper != ctx.host.machine_account and not is_domain_account(keeper, ctx.host.facts)):
+        return []  # a local pool account cannot hold an SPN: kerberos-spn-missing's and the logon rules' ground
+    misplaced = []
+    for spn in wanted_spns(ctx.host, ctx.site):
+        holders, where = _holders(ctx, spn)
+        if len(holders) == 1 and not same_principal(ctx.host, next(iter(holders)), keeper):
+            misplaced.append((spn, next(iter(holders)), where))
+    if not misplaced:
+        return []
+    spn, holder, where = misplaced[0]
+    w = settings.windows
+    mode = (f"useAppPoolCredentials={str(w.use_app_pool_credentials).lower()}, "
+            f"useKernelMode={str(w.use_kernel_mode).lower()}")
+    if keeper == ctx.host.machine_account:
+        why = (f"the pool identity is {(pool.user_name or pool.identity_type) if pool else 'unknown'} and {mode}, "
+               f"so the machine account {keeper} decrypts tickets")
+    else:
+        why = f"the application pool runs as {keeper} and {mode}, so that account's key decrypts tickets"
+    explanation = (
+        f"Clients ask the domain for a ticket for {spn_text(spn)}. That name is registered on exactly one "
+        f"account, {holder} ({where}), so the domain controller encrypts the ticket with {holder}'s key. But "
+        f"{why}. The server cannot decrypt the ticket (KRB_AP_ERR_MODIFIED) and Kerberos logons fail with 401.1, "
+        f"or fall back to NTLM where that is allowed. Move the SPN: remove it from {holder} and register it on "
+        f"{keeper}.")
+    spns = ", ".join(spn_text(s) for s, _h, _w in misplaced)
+    commands = [f"setspn -D {spn_text(s)} {h}" for s, h, _w in misplaced]
+    commands += [f"setspn -S {spn_text(s)} {keeper}" for s, _h, _w in misplaced]
+    fix = Fix(" && ".join(commands), shell="cmd",
+              notes="Remove first: setspn -S refuses a name another account still holds. Clients keep cached "
+                    "tickets until they expire (klist purge on a test client). iisfleet never runs this.")
+    evidence = _windows_items(ctx, settings) + ([_pool_item(ctx, pool)] if pool else [])
+    from_directory = all(w_ != SETSPN_LISTINGS for _s, _h, w_ in misplaced)
+    evidence += [EvidenceItem("spn", ctx.host.name, f"{spn_text(s)} is registered only on {h} ({w_})")
+                 for s, h, w_ in misplaced if w_ == SETSPN_LISTINGS]  # the directory's answer is cited below
+    evidence += _spn_items(ctx, holder) + _directory_items(ctx)
+    return [make_finding(ctx, cause="kerberos-spn-misplaced",
+                         title=f"SPN {spn_text(spn)} is on {holder}, not on {keeper}", severity="high",
+                         groups=groups, level="high" if from_directory else "medium",
+                         reason=f"{spns} held only by {holder} ({where}); {keeper} decrypts ({mode})",
+                         evidence=evidence, explanation=explanation, fix=fix, uses=["spn", "config"],
+                         scope=settings.path)]
+
+
 def kerberos_spn_missing(ctx: RuleContext) -> list[Finding]:
     """Negotiate with a custom domain pool identity and no HTTP SPN for the host name on that account."""
     found = _context(ctx)
