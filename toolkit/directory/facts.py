@@ -46,6 +46,8 @@ class DirectoryFacts:
     queried: dt.datetime | None = None
     #: lower-case UNC path → SDDL read on the file server over SMB (only the paths that were readable)
     shares: Mapping[str, str] = field(default_factory=dict)
+    #: since when the domain derives AES keys on a password change (docs/diagnosis.md), None when not known
+    aes_keys_since: dt.datetime | None = None
     #: lower-case shared-configuration folder → (UNC of its applicationHost.config, the file's text)
     shared_configs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -96,11 +98,7 @@ def facts_from_document(doc: Any, where: str = FILE_NAME) -> DirectoryFacts:
     groups = {str(k): tuple(str(s) for s in v or []) for k, v in (doc.get("token_groups") or {}).items()}
     errors = tuple(f"{e.get('dc', '?')}: {e.get('category', '?')}: {e.get('message', '')}"[:300]
                    for e in doc.get("errors") or [] if isinstance(e, Mapping))
-    queried = None
-    try:
-        queried = dt.datetime.fromisoformat(str(doc.get("queried_utc")).replace("Z", "+00:00"))
-    except ValueError:
-        queried = None
+    queried, aes_since = _utc(doc.get("queried_utc")), _utc(doc.get("aes_keys_since"))
     shares = {str(e["unc"]).lower(): str(e["sddl"]) for e in doc.get("shares") or []
               if isinstance(e, Mapping) and e.get("unc") and isinstance(e.get("sddl"), str)}
     errors += tuple(f"{e.get('unc')}: {(e.get('error') or {}).get('category', '?')}: "
@@ -117,7 +115,18 @@ def facts_from_document(doc: Any, where: str = FILE_NAME) -> DirectoryFacts:
                           spn_scope=str(doc.get("spn_scope") or ""),
                           spn_holders={k: frozenset(v) for k, v in holders.items()}, accounts=accounts,
                           token_groups=groups, sids={str(k).upper(): str(v) for k, v in (doc.get("sids") or {}).items()},
-                          errors=errors, queried=queried)
+                          errors=errors, queried=queried, aes_keys_since=aes_since)
+
+
+def _utc(value: Any) -> dt.datetime | None:
+    """An ISO 8601 time (a bare date means its midnight UTC), None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
 def account_record(facts: DirectoryFacts, asked: str, state: AccountState) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from toolkit.diagnose.rules.acl import (
     unc_share_acl_mismatch,
 )
 from toolkit.diagnose.rules.base import EVIDENCE_NAMES, Rule, RuleContext, log_evidence, make_finding, q
+from toolkit.diagnose.rules.etypes import kerberos_etype_unsupported
 from toolkit.diagnose.rules.isapi import ip_restriction, isapi_extension_denied, isapi_filter_denied
 from toolkit.diagnose.rules.kerberos import (
     clock_skew,
@@ -42,6 +43,7 @@ CAUSES: dict[str, Rule] = {
     "kerberos-spn-duplicate": kerberos_spn_duplicate,
     "kerberos-kernel-mode-mismatch": kerberos_kernel_mode_mismatch,
     "kerberos-spn-misplaced": kerberos_spn_misplaced,
+    "kerberos-etype-unsupported": kerberos_etype_unsupported,
     "kerberos-spn-missing": kerberos_spn_missing,
     "account-locked-out": account_locked_out,
     "account-disabled-or-expired": account_disabled_or_expired,
@@ -83,10 +85,10 @@ CAUSES["application-denied"] = application_denied
 RULES_BY_SUBSTATUS: dict[int, tuple[Rule, ...]] = {
     0: (application_denied,),
     1: (security_log_full, clock_skew, kerberos_spn_duplicate, kerberos_kernel_mode_mismatch,
-        kerberos_spn_misplaced, kerberos_spn_missing, account_locked_out, account_disabled_or_expired,
+        kerberos_spn_misplaced, kerberos_spn_missing, kerberos_etype_unsupported, account_locked_out, account_disabled_or_expired,
         logon_right_denied,
         client_certificate_mapping, anonymous_credentials_invalid, user_credentials_rejected),
-    2: (client_certificate_mapping, ntlm_through_proxy, auth_protocol_mismatch),
+    2: (kerberos_etype_unsupported, client_certificate_mapping, ntlm_through_proxy, auth_protocol_mismatch),
     3: (unc_share_acl_mismatch, anonymous_identity_vs_pool_identity, content_acl_denied),
     4: (isapi_filter_denied,),
     5: (isapi_extension_denied,),
