@@ -25,6 +25,7 @@ from typing import Any
 
 from toolkit.collectors import Collector
 from toolkit.errors import ContractError
+from toolkit.jea.rights import ENVIRONMENT_TARGETS
 from toolkit.textsafe import scrub_surrogates
 
 SCHEMA_ID = "iisfleet.collector/1"
@@ -34,9 +35,7 @@ ERROR_CATEGORIES = frozenset({"not-installed", "io", "access-denied", "not-found
                               "environment"})
 
 #: ``target`` of an ``environment`` error → the right it lacks (toolkit.jea.rights), which names the fix.
-ENVIRONMENT_RIGHTS = {"ConstrainedLanguage": "full-language", "NoLanguage": "no-language",
-                      "not-elevated": "elevated", "no-security-log": "security-log",
-                      "PowerShell-version": "powershell-version", "core-not-loaded": "core"}
+ENVIRONMENT_RIGHTS = ENVIRONMENT_TARGETS
 
 BLOB_ENCODINGS = frozenset({"gzip+base64", "base64", "text"})
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")

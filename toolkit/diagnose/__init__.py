@@ -47,6 +47,7 @@ from toolkit.diagnose.fleet import (
     spn_mismatches,
     spn_owners,
 )
+from toolkit.diagnose.environment import environment_findings
 from toolkit.diagnose.health import health_findings
 from toolkit.diagnose.model import SCHEMA, Confidence, Diagnosis, DriftItem, Finding, HostStatus, lower_level
 from toolkit.diagnose.rules import RULES_BY_SUBSTATUS, RuleContext, unexplained
@@ -120,6 +121,7 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
     findings = attach_drift(findings, drift_items)
     duplicates, mismatches = spn_duplicates(owners, seen_by), spn_mismatches(hosts, owners)
     findings += health_findings(hosts, offsets, label, duplicates, mismatches, findings)
+    findings += environment_findings(hosts)
     statuses = tuple(
         HostStatus(host=name, status=h.status, error=h.error, requests=h.log.requests,
                    terminal_401=sum(g.terminal for g in terminal_groups(h)),

@@ -193,6 +193,8 @@ class HostEvidence:
     crash_on_audit_fail: int | None = None
     #: evidence key → why it is missing or incomplete
     missing: Mapping[str, str] = field(default_factory=dict)
+    #: (right id of toolkit.jea.rights, what said so): the session refused collectors for lack of it
+    environment: tuple[tuple[str, str], ...] = ()
 
     def is_missing(self, key: str) -> bool:
         return key in self.missing
@@ -272,7 +274,24 @@ def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *
     log: LogView = kw.pop("log", LogView())
     config: IisConfig | None = kw.get("config")
     log = _rename_log_sites(log, config)
-    return HostEvidence(name=name, status=status, error=error, log=log, missing=missing, **kw)
+    return HostEvidence(name=name, status=status, error=error, log=log, missing=missing,
+                        environment=_environment_refusals(steps), **kw)
+
+
+def _environment_refusals(steps: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """The steps the session refused (error category ``environment``), each with the right it lacked."""
+    from toolkit.jea.rights import right_in_error
+
+    out: dict[str, str] = {}
+    for step in steps:
+        error = step.get("error") if isinstance(step, Mapping) else None
+        if not isinstance(error, Mapping) or error.get("category") != "environment":
+            continue
+        message = " ".join(str(error.get("message") or "").split())[:300]
+        right = right_in_error(message)
+        if right is not None:
+            out.setdefault(right, f"{step.get('collector') or 'a collector'} refused: {message}")
+    return tuple(sorted(out.items()))
 
 
 def _absent_reason(collector: str, step: Mapping[str, Any] | None, status: str, error: str | None) -> str:

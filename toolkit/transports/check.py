@@ -45,6 +45,8 @@ class CheckItem:
     detail: str = ""
     category: str | None = None  # failure category, as the runner would report it
     explanation: str | None = None
+    #: host findings a run reports for the same lack (toolkit.jea.rights: one table for both)
+    findings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -285,7 +287,7 @@ def check_host(host: HostConfig, *, catalog: Mapping[str, Any] | None = None,
 
 def _session_checks(host: HostConfig, transport: Transport, timeout: float) -> list[CheckItem]:
     """What the session may do, and what each right it lacks will cost (two items: session, rights)."""
-    from toolkit.jea.rights import RIGHTS, cost
+    from toolkit.jea.rights import RIGHTS, cost, right_in_error, rights_lacking
 
     if getattr(transport, "jea", False):
         return [CheckItem("session", "ok", f"JEA endpoint {host.winrm.configuration_name}: NoLanguage; the collectors "
@@ -305,6 +307,10 @@ def _session_checks(host: HostConfig, transport: Transport, timeout: float) -> l
         failure = _fail("session", exc)
         if failure.category != "environment":
             failure = CheckItem("session", "warn", f"the session probe did not run: {failure.detail}")
+        refused = right_in_error(failure.detail) if failure.category == "environment" else None
+        if refused is not None:
+            return [failure, CheckItem("rights", "fail", f"{RIGHTS[refused].finding}: {cost(refused)}", "environment",
+                                       RIGHTS[refused].fix, [RIGHTS[refused].finding])]
         return [failure, CheckItem("rights", "skip", "not checked: the session probe did not run")]
 
     def text(key: str) -> str:
@@ -315,22 +321,21 @@ def _session_checks(host: HostConfig, transport: Transport, timeout: float) -> l
     detail = (f"PowerShell {version}, {mode}, {text('user')}, "
               f"{'elevated' if probe.get('elevated') else 'NOT elevated' if probe.get('elevated') is False else 'elevation unknown'}"
               f", groups: {', '.join(groups) or 'none of Administrators, Event Log Readers, Remote Management Users'}")
-    if mode != "FullLanguage":
-        right = RIGHTS["full-language"]
-        return [CheckItem("session", "fail", detail, "environment", right.fix),
-                CheckItem("rights", "fail", cost("full-language"), "environment", right.fix)]
-    session = CheckItem("session", "ok", detail)
-    if version.split(".")[0].isdigit() and int(version.split(".")[0]) < 5:
-        session = CheckItem("session", "warn", detail + "; JEA needs PowerShell 5.0+ (WMF 5.1)")
-    missing = []
-    if probe.get("elevated") is False or probe.get("inetsrv_config_readable") is False:
-        missing.append("elevated")
-    if probe.get("security_log_readable") is False:
-        missing.append("security-log")
-    if not missing:
-        return [session, CheckItem("rights", "ok", "inetsrv\\config and the Security log are readable")]
-    return [session, CheckItem("rights", "warn", "; ".join(cost(m) for m in missing), "environment",
-                               " | ".join(RIGHTS[m].fix for m in missing))]
+    lacking = rights_lacking(ps_version=version, language_mode=mode, elevated=probe.get("elevated"),
+                             inetsrv_readable=probe.get("inetsrv_config_readable"),
+                             security_log_readable=probe.get("security_log_readable"))
+    costs = "; ".join(f"{RIGHTS[r].finding}: {cost(r)}" for r in lacking)
+    fixes = " | ".join(RIGHTS[r].fix for r in lacking)
+    findings = [RIGHTS[r].finding for r in lacking]
+    if any(RIGHTS[r].collectors == ("*",) for r in lacking):  # no collector can run: the session fails
+        return [CheckItem("session", "fail", detail, "environment", fixes),
+                CheckItem("rights", "fail", costs, "environment", fixes, findings)]
+    session = CheckItem("session", "warn" if "powershell-jea" in lacking else "ok",
+                        detail + ("; JEA needs PowerShell 5.0+ (WMF 5.1)" if "powershell-jea" in lacking else ""))
+    if not any(RIGHTS[r].collectors for r in lacking):
+        return [session, CheckItem("rights", "ok", "inetsrv\\config and the Security log are readable",
+                                   findings=findings)]
+    return [session, CheckItem("rights", "warn", costs, "environment", fixes, findings)]
 
 
 def _jea_endpoint_check(host: HostConfig, transport_factory: Callable[[HostConfig], Transport] | None) -> CheckItem:
