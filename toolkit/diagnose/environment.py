@@ -13,10 +13,10 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from toolkit.diagnose.evidence import HostEvidence
+from toolkit.diagnose.health import HEALTH_SUBSTATUS
 from toolkit.diagnose.model import Confidence, EvidenceItem, Finding, Fix
 from toolkit.jea.rights import RIGHTS, cost, rights_lacking
 
-HOST_SUBSTATUS = "host"
 #: rights that stop every collector: with one of them, the lesser ones are not worth a finding of their own
 _BLOCKING = ("powershell-version", "full-language", "no-language", "core")
 
@@ -52,7 +52,7 @@ def environment_findings(hosts: Mapping[str, HostEvidence]) -> list[Finding]:
         out.append(Finding(
             cause=right.finding, title=f"{right.needs[0].upper()}{right.needs[1:]} is missing"
             if right.collectors else f"{right.needs[0].upper()}{right.needs[1:]}: not available",
-            substatus=HOST_SUBSTATUS, severity=right.severity,  # type: ignore[arg-type]
+            substatus=HEALTH_SUBSTATUS, severity=right.severity,  # type: ignore[arg-type]
             confidence=Confidence("high", "the host's own answers say so"), hosts=names, site="", scope="",
             terminal_401=0,
             evidence=tuple(EvidenceItem("host", name, why) for name, why in seen),
