@@ -183,3 +183,40 @@ def test_httperr_keeps_every_line_in_the_window(core_host, tmp_path: Path) -> No
     data = [line for line in sample.splitlines() if line and not line.startswith(b"#")]
     assert [line.split(b"\t", 1)[1] for line in kept] == [line.rstrip(b"\r") for line in sample.splitlines() if line]
     assert entry["data_lines"] == len(data) and envelope["data"]["directory"] == "D:\\logs"
+
+
+def test_spaces_and_line_ends_at_every_byte_position_of_a_word(core_host, tmp_path: Path) -> None:
+    """The core finds line ends and field starts eight bytes at a time: lines whose fields and ends fall on
+    every offset of an 8-byte word, doubled spaces (a field too many: malformed), CRLF, and lines across the
+    1 MiB read buffer's end all read as toolkit/logs reads them. 3,000 distinct handshake clients fill the
+    per-group client table past its growth steps and its 2,048-client cap."""
+    folder = tmp_path / "W3SVC1"
+    folder.mkdir()
+    lines = ["#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) "
+             "cs(Referer) sc-status sc-substatus sc-win32-status time-taken"]
+    handshake_clients: dict[str, int] = {}
+    for i in range(14000):
+        stamp = f"2026-11-24 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
+        ip = f"10.{i % 3000 // 250}.{i % 250}.{1 + i % 7}"
+        stem, agent = "/" + "p" * (i % 11), "UA" + "x" * (i % 13)
+        end = "\r" if i % 3 == 0 else ""
+        lines.append(f"{stamp} 10.0.0.5 GET {stem} - 80 - {ip} {agent} - 401 2 5 {i % 97}{end}")
+        if i % 5 == 4:
+            lines.append(f"{stamp} 10.0.0.5 GET {stem} - 80  - {ip} {agent} - 200 0 0 1")  # doubled space
+        else:
+            handshake_clients[ip] = handshake_clients.get(ip, 0) + 1
+            lines.append(f"{stamp} 10.0.0.5 GET {stem} - 80 CONTOSO\\u{i % 9} {ip} {agent} - 200 0 0 {i % 9}{end}")
+    (folder / "u_ex261124.log").write_text("\n".join(lines) + "\n", encoding="utf-8", newline="")
+    assert (folder / "u_ex261124.log").stat().st_size > 2 * 2**20  # crosses the read buffer's end
+    envelope, _ = collect(core_host, tmp_path)
+    reference = reference_analysis(folder)
+    collected = controller_analysis(envelope)
+    assert counts(collected) == counts(reference)
+    # Each 200 with a doubled space is malformed, so its 401 stays unanswered: terminal.
+    assert (collected.status_401_terminal, collected.status_401_handshake) == (14000 // 5, 14000 - 14000 // 5)
+    (entry,) = envelope["data"]["files"]
+    assert entry["lines_total"] == 28000
+    (group,) = entry["handshakes"]
+    assert group["count"] == sum(handshake_clients.values())
+    seen = {c["ip"]: c["count"] for c in group["clients"]}
+    assert seen and all(handshake_clients[ip] == n for ip, n in seen.items())
