@@ -120,12 +120,7 @@ namespace IisFleet.Target
 
         public long Get(byte[] b, int at, int count, bool date)
         {
-            if (count == length)
-            {
-                int i = 0;
-                while (i < count && bytes[i] == b[at + i]) i++;
-                if (i == count) return value;
-            }
+            if (count == length && LogScan.Same(bytes, 0, count, b, at, count)) return value;
             if (bytes.Length < count) bytes = new byte[count];
             Buffer.BlockCopy(b, at, bytes, 0, count);
             length = count;
@@ -189,6 +184,85 @@ namespace IisFleet.Target
         public List<KeptLine> Lines;  // made when the client's first other line arrives
         public List<long> Times;
         public List<int> UaAt, UaLength;  // user agent position in each kept line (-1: not logged)
+        public ClientState NextInBucket;  // ClientTable's chain
+    }
+
+    /// <summary>Clients with open 401s by the hash of their c-ip bytes (compared exactly by the caller). Every
+    /// 401 adds a client and its answer removes it, so the states are chained in an array of buckets and
+    /// reused: a Dictionary and a new object per 401 cost more than the rest of the bookkeeping.</summary>
+    internal sealed class ClientTable
+    {
+        private const int MaxSpare = 1024;
+        private ClientState[] buckets = new ClientState[256];
+        private int count;
+        private readonly Stack<ClientState> spare = new Stack<ClientState>();
+
+        public ClientState Find(long key)
+        {
+            for (ClientState client = buckets[Bucket(key, buckets.Length)]; client != null; client = client.NextInBucket)
+            {
+                if (client.Key == key) return client;
+            }
+            return null;
+        }
+
+        public ClientState Add(long key)
+        {
+            if (count >= buckets.Length * 2) Grow();
+            ClientState client = spare.Count > 0 ? spare.Pop() : new ClientState();
+            client.Key = key;
+            int bucket = Bucket(key, buckets.Length);
+            client.NextInBucket = buckets[bucket];
+            buckets[bucket] = client;
+            count++;
+            return client;
+        }
+
+        /// <summary>Forgets a client that has no open 401 left (its First is null).</summary>
+        public void Remove(ClientState client)
+        {
+            int bucket = Bucket(client.Key, buckets.Length);
+            if (buckets[bucket] == client) buckets[bucket] = client.NextInBucket;
+            else
+            {
+                ClientState before = buckets[bucket];
+                while (before.NextInBucket != client) before = before.NextInBucket;
+                before.NextInBucket = client.NextInBucket;
+            }
+            client.NextInBucket = null;
+            count--;
+            if (client.Lines != null)
+            {
+                client.Lines.Clear();
+                client.Times.Clear();
+                client.UaAt.Clear();
+                client.UaLength.Clear();
+            }
+            if (spare.Count < MaxSpare) spare.Push(client);
+        }
+
+        private static int Bucket(long key, int length)
+        {
+            return (int)(key ^ (key >> 32)) & (length - 1);
+        }
+
+        private void Grow()
+        {
+            ClientState[] old = buckets;
+            buckets = new ClientState[old.Length * 2];
+            foreach (ClientState head in old)
+            {
+                ClientState client = head;
+                while (client != null)
+                {
+                    ClientState next = client.NextInBucket;
+                    int bucket = Bucket(client.Key, buckets.Length);
+                    client.NextInBucket = buckets[bucket];
+                    buckets[bucket] = client;
+                    client = next;
+                }
+            }
+        }
     }
 
     public sealed class LogScanSettings
@@ -220,7 +294,7 @@ namespace IisFleet.Target
 
         private readonly LogScanSettings settings;
         // Clients with open 401s, by a hash of their c-ip bytes (compared exactly on a hit).
-        private readonly Dictionary<long, ClientState> clients = new Dictionary<long, ClientState>();
+        private readonly ClientTable clients = new ClientTable();
         private readonly Queue<Open401> openOrder = new Queue<Open401>();
         private readonly Dictionary<string, HandshakeGroup> handshakes = new Dictionary<string, HandshakeGroup>(StringComparer.Ordinal);
         private readonly List<KeptLine> directives = new List<KeptLine>();
@@ -338,6 +412,7 @@ namespace IisFleet.Target
                         filled += n;
                         BytesRead += n;
                     }
+                    CopyWords(buffer, filled);
                     if (!bomChecked && (filled >= 3 || eof))
                     {
                         bomChecked = true;
@@ -483,13 +558,7 @@ namespace IisFleet.Target
             }
             inBuffer.Add(ev);
             long key = ClientKey(b, ev.IpAt, ev.IpLength, -1, 0);
-            ClientState client;
-            if (!clients.TryGetValue(key, out client))
-            {
-                client = new ClientState();
-                client.Key = key;
-                clients[key] = client;
-            }
+            ClientState client = clients.Find(key) ?? clients.Add(key);
             // Append: a client's 401s stay in line order.
             if (client.First == null) client.First = ev;
             else
@@ -518,8 +587,8 @@ namespace IisFleet.Target
         private void Meet(byte[] b, int at, int length, W3CLayout current, long t, long number, bool follow)
         {
             int ipAt = fieldAt[current.ClientIp], ipLength = FieldLength(current.ClientIp);
-            ClientState client;
-            if (!clients.TryGetValue(ClientKey(b, ipAt, ipLength, -1, 0), out client)) return;
+            ClientState client = clients.Find(ClientKey(b, ipAt, ipLength, -1, 0));
+            if (client == null) return;
             int uaAt = -1, uaLength = 0;
             if (current.UserAgent >= 0) { uaAt = fieldAt[current.UserAgent]; uaLength = FieldLength(current.UserAgent); }
             int statusAt = fieldAt[current.Status];
@@ -604,7 +673,7 @@ namespace IisFleet.Target
             {
                 // Unlink settled 401s from the front; forget the client when none is open.
                 while (client.First != null && client.First.Settled) client.First = client.First.Next;
-                if (client.Open == 0) clients.Remove(client.Key);
+                if (client.Open == 0) clients.Remove(client);
             }
             ev.Client = null;
         }
@@ -694,36 +763,53 @@ namespace IisFleet.Target
         private readonly ParsedField clocks = new ParsedField();
         private readonly StringCache codes = new StringCache();
 
+        // The read buffer's whole 8-byte words as longs (little-endian hosts; Windows always is), refreshed
+        // after every read: ScanLine tests eight bytes at a time without `unsafe` code, which Add-Type would
+        // only compile with extra options. One memory copy costs far less than a BitConverter call per word.
+        private long[] words = new long[BufferBytes / 8];
+
+        private void CopyWords(byte[] buffer, int filled)
+        {
+            if (!BitConverter.IsLittleEndian) return;
+            if (words.Length * 8 < buffer.Length) words = new long[buffer.Length / 8];
+            Buffer.BlockCopy(buffer, 0, words, 0, filled & ~7);
+        }
+
         // Finds the line's newline and records where each of its fields starts (split on single spaces, as
-        // IIS writes them), in one pass that tests eight bytes at a time: a long read with BitConverter (no
-        // `unsafe` code, which Add-Type would only compile with extra options) and bit tricks that mark the
-        // bytes equal to ' ' or '\n'. Most words of a W3C line hold neither, and the marked bytes are visited
-        // directly. Returns the newline's index, or -1 when the buffer ends first.
+        // IIS writes them), in one pass over the buffer's words (CopyWords): bit tricks mark the bytes equal
+        // to ' ' or '\n'; most words of a W3C line hold neither, and the marked bytes are visited directly.
+        // Returns the newline's index, or -1 when the buffer ends first.
         private int ScanLine(byte[] b, int at, int end)
         {
             fieldAt[0] = at;
             int count = 1;
             int i = at;
-            if (BitConverter.IsLittleEndian)
+            int word = at >> 3, lastWord = (end >> 3) - 1;  // words wholly before `end`
+            if (BitConverter.IsLittleEndian && word <= lastWord)
             {
-                for (int last = end - 8; i <= last; i += 8)
+                long[] all = words;
+                ulong from = ~0UL << ((at & 7) << 3);  // the first word's bytes from `at` on
+                for (; word <= lastWord; word++)
                 {
-                    ulong word = (ulong)BitConverter.ToInt64(b, i);
-                    ulong spaces = ZeroBytes(word ^ 0x2020202020202020UL);
-                    ulong newlines = ZeroBytes(word ^ 0x0A0A0A0A0A0A0A0AUL);
+                    ulong value = (ulong)all[word];
+                    ulong spaces = ZeroBytes(value ^ 0x2020202020202020UL) & from;
+                    ulong newlines = ZeroBytes(value ^ 0x0A0A0A0A0A0A0A0AUL) & from;
+                    from = ~0UL;
                     if ((spaces | newlines) == 0) continue;
                     if (newlines != 0) spaces &= (newlines & (0UL - newlines)) - 1;  // only the spaces before it
+                    int first = word << 3;
                     while (spaces != 0)
                     {
-                        count = AddField(count, i + LowestByte(spaces) + 1);
+                        count = AddField(count, first + LowestByte(spaces) + 1);
                         spaces &= spaces - 1;
                     }
                     if (newlines != 0)
                     {
                         fieldCount = count;
-                        return i + LowestByte(newlines);
+                        return first + LowestByte(newlines);
                     }
                 }
+                i = word << 3;
             }
             for (; i < end; i++)
             {
@@ -878,10 +964,16 @@ namespace IisFleet.Target
             return copy;
         }
 
-        private static bool Same(byte[] a, int aAt, int aLength, byte[] b, int bAt, int bLength)
+        // Eight bytes at a time: user agents are long, and each answer to a 401 compares one.
+        internal static bool Same(byte[] a, int aAt, int aLength, byte[] b, int bAt, int bLength)
         {
             if (aLength != bLength) return false;
-            for (int i = 0; i < aLength; i++) if (a[aAt + i] != b[bAt + i]) return false;
+            int i = 0;
+            for (; i + 8 <= aLength; i += 8)
+            {
+                if (BitConverter.ToInt64(a, aAt + i) != BitConverter.ToInt64(b, bAt + i)) return false;
+            }
+            for (; i < aLength; i++) if (a[aAt + i] != b[bAt + i]) return false;
             return true;
         }
 

@@ -220,3 +220,21 @@ def test_spaces_and_line_ends_at_every_byte_position_of_a_word(core_host, tmp_pa
     assert group["count"] == sum(handshake_clients.values())
     seen = {c["ip"]: c["count"] for c in group["clients"]}
     assert seen and all(handshake_clients[ip] == n for ip, n in seen.items())
+
+
+def test_a_line_longer_than_the_read_buffer(core_host, tmp_path: Path) -> None:
+    """The 1 MiB read buffer doubles for a longer line: its words are read again after the copy, so the
+    line's fields and the lines after it are found as toolkit/logs finds them."""
+    folder = tmp_path / "W3SVC1"
+    folder.mkdir()
+    agent = "UA" + "y" * (3 * 2**19 + 5)
+    lines = ["#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) "
+             "sc-status sc-substatus sc-win32-status time-taken",
+             f"2026-11-24 10:00:00 10.0.0.5 GET /a - 80 - 10.1.1.1 {agent} 401 2 5 1",
+             f"2026-11-24 10:00:01 10.0.0.5 GET /a - 80 u 10.1.1.1 {agent} 200 0 0 1",
+             "2026-11-24 10:00:02 10.0.0.5 GET /b - 80 - 10.1.1.2 UA 401 1 1326 1"]
+    (folder / "u_ex261124.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    envelope, _ = collect(core_host, tmp_path)
+    collected = controller_analysis(envelope)
+    assert counts(collected) == counts(reference_analysis(folder))
+    assert (collected.status_401_terminal, collected.status_401_handshake) == (1, 1)
