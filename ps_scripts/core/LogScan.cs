@@ -452,7 +452,6 @@ namespace IisFleet.Target
         // One line; returns false when nothing later in the file can matter.
         private bool Line(byte[] b, int at, int length, long number, long offset)
         {
-
             if (length > 0 && b[at + length - 1] == '\r') length--;
             if (IsBlank(b, at, length)) return true;
             if (b[at] == '#')
