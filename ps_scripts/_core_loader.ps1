@@ -1,7 +1,9 @@
 # collector-id: _core_loader/1
 # iisfleet core loader. A transport runs it once per session (WinRM runspace pool, SSH connection)
 # before the first collector that calls the C# core. The core's source arrives as the parameter
-# $Source (data, never spliced into script text) and is compiled with Add-Type only when the type
+# $CompressedSource: its UTF-8 bytes gzip-compressed, then base64 (about a fifth of the plain text on
+# the wire; data, never spliced into script text). It is decompressed with GZipStream (.NET Framework
+# 2.0+, System.dll) and compiled with Add-Type only when the type
 # IisFleet.Target.Core with the same Version is not loaded yet, so it is compiled once per session.
 # Add-Type's compiler writes temporary files in %TEMP% and deletes them (the one documented
 # exception to "nothing is written"); nothing else is written and no file is left behind.
@@ -9,7 +11,7 @@
 # ConstrainedLanguage run before the language-mode test, so that mode is reported, not crashed on.
 [CmdletBinding()]
 param(
-    [string]$Source = '',
+    [string]$CompressedSource = '',
     [string]$Version = '',
     [string[]]$ReferencedAssemblies = @()
 )
@@ -57,14 +59,24 @@ else {
     else {
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
         try {
-            Add-Type -TypeDefinition $Source -Language CSharp -ReferencedAssemblies $ReferencedAssemblies
+            $compressed = [System.Convert]::FromBase64String($CompressedSource)
+            $memory = New-Object -TypeName System.IO.MemoryStream -ArgumentList @(, $compressed)
+            $gzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $memory, ([System.IO.Compression.CompressionMode]::Decompress)
+            $reader = New-Object -TypeName System.IO.StreamReader -ArgumentList $gzip, ([System.Text.Encoding]::UTF8)
+            try {
+                $source = $reader.ReadToEnd()
+            }
+            finally {
+                $reader.Dispose()
+            }
+            Add-Type -TypeDefinition $source -Language CSharp -ReferencedAssemblies $ReferencedAssemblies
             $status.loaded = $true
             $status.compiled = $true
         }
         catch {
             $status.error = @{
                 category = 'environment'
-                message  = 'Add-Type could not compile the iisfleet core on this host: ' + $_.Exception.Message
+                message  = 'The iisfleet core could not be unpacked or compiled (Add-Type) on this host: ' + $_.Exception.Message
             }
         }
         $status.compile_ms = [int]$watch.ElapsedMilliseconds

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import json
 import re
 from collections.abc import Mapping
@@ -294,9 +295,25 @@ def uses_core(script: str) -> bool:
 
 
 def core_loader_parameters() -> dict[str, Any]:
-    """The loader's parameters: the core's source and version travel as data, never as script text."""
+    """The loader's parameters: the core's source and version travel as data, never as script text.
+
+    The source goes gzip-compressed and base64-encoded (``CompressedSource``): the loader runs once per
+    session, and the plain C# text was most of the bytes a host session sent (issue 17)."""
     from toolkit.targetcore.source import REFERENCES, core_source
 
     source = core_source()
-    return {"Source": source.text, "Version": source.version,
+    return {"CompressedSource": compress_core_text(source.text), "Version": source.version,
             "ReferencedAssemblies": list(REFERENCES)}
+
+
+@functools.cache
+def compress_core_text(text: str) -> str:
+    """``text`` as the loader's ``CompressedSource`` expects it: UTF-8, gzip (mtime 0, so the bytes are
+    the same on every run), base64."""
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+
+
+def decompress_core_text(encoded: str) -> str:
+    """The inverse of :func:`compress_core_text`; raises ValueError (or OSError/EOFError from gzip) when
+    ``encoded`` is not that form."""
+    return gzip.decompress(base64.b64decode(encoded, validate=True)).decode("utf-8")

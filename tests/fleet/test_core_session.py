@@ -163,3 +163,32 @@ def test_a_step_that_times_out_keeps_the_parts_that_had_arrived(lab, tmp_path, c
     envelope = record.envelopes[ECHO_ID]
     assert envelope["parts"] == 2 and envelope["data"] == {"message": "m", "count": 3}
     assert any(e["category"] == "timeout" and e["probe"] == "parts" for e in envelope["errors"])
+
+
+def _packed(text: str) -> str:
+    import base64
+    import gzip
+
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
+
+
+@pytest.mark.parametrize("broken", ["plain text", "not gzip", "truncated", "another text"])
+def test_the_lab_loads_the_core_only_from_a_correct_compressed_source(lab, broken: str) -> None:
+    """The lab unpacks the loader's CompressedSource as GZipStream would and compares it with the core, so
+    an encoding that a Windows host could not turn back into the core fails here too."""
+    from toolkit.collectors import core_loader, core_loader_parameters
+    from toolkit.lab.session import LabSession
+    from toolkit.targetcore import core_source
+
+    backend = dict((s.name, b) for s, b in lab.hosts)["good"]
+    good = core_loader_parameters()
+    session = LabSession(backend, host_name="good")
+    status = json.loads(session.answer(core_loader(), dict(good)).output[0])
+    assert status["loaded"] and status["compiled"] and session.compiles == 1
+    text = core_source().text
+    wrong = {"plain text": text, "not gzip": good["CompressedSource"][::-1],
+             "truncated": good["CompressedSource"][: len(good["CompressedSource"]) // 2],
+             "another text": _packed(text + "// one more line\n")}[broken]
+    fresh = LabSession(backend, host_name="good")
+    answer = fresh.answer(core_loader(), {**good, "CompressedSource": wrong})
+    assert answer.error and "another source" in answer.error and fresh.compiles == 0

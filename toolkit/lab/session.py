@@ -115,7 +115,7 @@ class LabSession:
             if self.language_mode != "FullLanguage":
                 status["error"] = {"category": "environment",
                                    "message": loader_language_mode_message(self.language_mode)}
-            elif parameters.get("Source") != core.text or version != core.version:
+            elif unpacked_core_text(parameters) != core.text or version != core.version:
                 return ScriptAnswer(error="the lab compiles only the bundled core: the loader was given another "
                                           "source or version")
             elif self.core_version is not None:
@@ -135,3 +135,17 @@ class LabSession:
                     "errors": [{"probe": "environment", "target": CORE_NOT_LOADED_TARGET, "category": "environment",
                                 "message": message}]}
         return json.dumps(envelope, separators=(",", ":"))
+
+
+def unpacked_core_text(parameters: dict[str, Any]) -> str | None:
+    """The C# text the loader's ``CompressedSource`` decompresses to, as the real loader's GZipStream
+    would; None when it is missing or not gzip+base64 (a real host would fail there too)."""
+    from toolkit.collectors import decompress_core_text
+
+    encoded = parameters.get("CompressedSource")
+    if not isinstance(encoded, str):
+        return None
+    try:
+        return decompress_core_text(encoded)
+    except (ValueError, OSError, EOFError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return None
