@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from toolkit import __version__
+from toolkit.cli.output import help_context_settings, plain_metavars, run_command_line
 
 app = typer.Typer(
     name="iisfleet",
@@ -22,7 +23,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
     add_completion=False,
-    rich_markup_mode="rich",
+    # Plain Click help and usage errors: nothing cut with "…", no <bool> placeholders, one-line errors.
+    rich_markup_mode=None,
+    context_settings=help_context_settings(),
 )
 
 
@@ -53,4 +56,6 @@ _register_commands()
 
 
 def main() -> None:
-    app()
+    command = typer.main.get_command(app)
+    plain_metavars(command)
+    run_command_line(command)

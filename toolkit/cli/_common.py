@@ -6,7 +6,6 @@ import sys
 from typing import NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from toolkit.errors import ToolkitError
@@ -19,8 +18,8 @@ EXIT_FINDINGS = 1  # findings at/above --fail-on, or hosts failed in `hosts chec
 EXIT_USAGE = 2  # bad command line, unusable input or configuration
 EXIT_UNREACHABLE = 3  # some hosts could not be reached (when nothing else applies)
 
-console = Console()
-err_console = Console(stderr=True)
+# The output policy lives in toolkit.cli.output; these names stay for the command modules.
+from toolkit.cli.output import console, emit_json, err_console  # noqa: E402,F401
 
 
 def fail(error: ToolkitError | str, code: int = EXIT_USAGE) -> NoReturn:
@@ -37,3 +36,8 @@ def fail(error: ToolkitError | str, code: int = EXIT_USAGE) -> NoReturn:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 host``, ``2 hosts``, ``0 planted causes``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

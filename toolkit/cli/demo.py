@@ -15,6 +15,13 @@ from toolkit.cli.run import ProgressHooks
 from toolkit.errors import ToolkitError
 
 
+class DemoScenario(str, Enum):
+    """The lab scenarios that make a quick demo (`faults` and `large` are for `iisfleet lab generate`)."""
+    seed_catalog = "seed-catalog"
+    drift = "drift"
+    healthy = "healthy"
+
+
 class DemoTransport(str, Enum):
     winrm = "winrm"
     ssh = "ssh"
@@ -27,7 +34,9 @@ def demo(
     ] = None,
     hosts: Annotated[int, typer.Option("--hosts", min=6, max=200, help="How many simulated servers.")] = 12,
     transport: Annotated[DemoTransport, typer.Option("--transport", help="Reach the lab over WinRM or SSH.")] = DemoTransport.winrm,
-    scenario: Annotated[str, typer.Option("--scenario", help="Lab scenario: seed-catalog, drift, healthy.")] = "seed-catalog",
+    scenario: Annotated[DemoScenario, typer.Option(
+        "--scenario", help="seed-catalog: every known cause planted; drift: one setting differs on the "
+                           "failing servers; healthy: no cause.")] = DemoScenario.seed_catalog,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report model as JSON.")] = False,
 ) -> None:
     """See the whole product work on a SIMULATED fleet: every known 401 cause planted, served over real WinRM or SSH.
@@ -58,7 +67,7 @@ def demo(
     live = is_tty() and sys.stderr.isatty() and not json_output
     try:
         with ProgressHooks(hosts, live=live, json_mode=json_output) as progress:
-            result = run_demo(work_dir.resolve(), scenario=scenario, hosts=hosts, transport=transport.value,
+            result = run_demo(work_dir.resolve(), scenario=scenario.value, hosts=hosts, transport=transport.value,
                               on_stage=stage, hooks=progress)
     except ToolkitError as error:
         fail(error, EXIT_USAGE)

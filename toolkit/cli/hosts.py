@@ -5,14 +5,13 @@ Exit code 1 when any host fails a check, 2 for a bad inventory, 0 otherwise.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from toolkit.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, console, err_console, fail
+from toolkit.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, console, emit_json, err_console, fail
 from toolkit.cli.run import CaBundleOption, InventoryOption, LimitOption, VerboseOption
 from toolkit.errors import ToolkitError
 from toolkit.secrets import redact
@@ -48,13 +47,14 @@ def check_command(
         fail(exc, EXIT_USAGE)
 
     if json_output:
-        console.print_json(json.dumps([r.to_dict() for r in results]), ensure_ascii=True)
+        emit_json([r.to_dict() for r in results])
     else:
         table = Table(title="hosts check")
-        table.add_column("host", no_wrap=True)
-        table.add_column("via", no_wrap=True)
-        for column in _COLUMNS:
-            table.add_column(_HEADERS.get(column, column))
+        table.add_column("host", overflow="fold")
+        table.add_column("via", overflow="fold")
+        for column in _COLUMNS:  # a mark is at most 4 wide: never squeeze a header to "d…"
+            header = _HEADERS.get(column, column)
+            table.add_column(header, min_width=max(len(header), 4), no_wrap=True)
         for result in results:
             cells = []
             for name in _COLUMNS:

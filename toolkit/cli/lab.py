@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from toolkit.cli._common import EXIT_OK, EXIT_USAGE, console, err_console, fail
+from toolkit.cli._common import EXIT_OK, EXIT_USAGE, console, err_console, fail, plural
 from toolkit.errors import ToolkitError, UsageError
 
 lab_app = typer.Typer(
@@ -71,8 +71,8 @@ def generate_command(
         fail(f"{error.filename or out}: cannot write the fleet: {error.strerror or error}", EXIT_USAGE)
     planted = sum(len(entries) for entries in expected["hosts"].values())
     healthy = sum(1 for entries in expected["hosts"].values() if not entries)
-    console.print(f"SIMULATED fleet '{scenario}' written to {out}: {len(expected['hosts'])} hosts, "
-                  f"{planted} planted causes, {healthy} hosts without one.", highlight=False)
+    console.print(f"SIMULATED fleet '{scenario}' written to {out}: {plural(len(expected['hosts']), 'host')}, "
+                  f"{plural(planted, 'planted cause')}, {plural(healthy, 'host')} without one.", highlight=False)
     console.print(f"Answer key: {out / 'expected.json'}", highlight=False)
     console.print(f"Serve it:   iisfleet lab serve {out}", highlight=False)
 

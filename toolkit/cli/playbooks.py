@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from toolkit.cli._common import EXIT_USAGE, console, err_console, fail
+from toolkit.cli._common import EXIT_USAGE, console, emit_json, err_console, fail
 from toolkit.errors import InputError, PlaybookError
 from toolkit.playbooks import Playbook, bundled_playbook_names, format_duration, load_playbook
 
@@ -44,7 +44,7 @@ def _error_line(parts: dict[str, Any]) -> str:
 
 
 def _print_json(value: Any) -> None:
-    console.print_json(json.dumps(value, sort_keys=False, default=str))
+    emit_json(json.loads(json.dumps(value, sort_keys=False, default=str)))
 
 
 @playbooks_app.command("list")

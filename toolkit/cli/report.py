@@ -48,10 +48,7 @@ def report(
     """
     from toolkit import report as reports
 
-    if not run_dir.is_dir():
-        fail(f"{run_dir}: no such run directory", EXIT_USAGE)
-    if not (run_dir / "run.json").is_file():
-        fail(f"{run_dir}: not a run directory (run.json is missing)", EXIT_USAGE)
+    _check_run_dir(run_dir)
     try:
         model = reports.report_for_run(run_dir)
     except ToolkitError as error:
@@ -72,6 +69,20 @@ def report(
     else:
         typer.echo(text, nl=False)
     raise typer.Exit(reports.exit_code(model, fail_on.value))
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    """Exit 2 with a line that says what RUN_DIR is instead, and where the run directory probably is."""
+    if run_dir.is_file():
+        fail(f"{run_dir}: is a file, not a run directory (give the folder that holds run.json)", EXIT_USAGE)
+    if not run_dir.is_dir():
+        fail(f"{run_dir}: no such run directory", EXIT_USAGE)
+    if (run_dir / "run.json").is_file():
+        return
+    inner = sorted(p.parent for p in run_dir.glob("*/run.json"))
+    if inner:  # `demo` keeps its run in DEMO_DIR/run next to the fleet
+        fail(f"{run_dir}: not a run directory (no run.json); did you mean {inner[0]}?", EXIT_USAGE)
+    fail(f"{run_dir}: not a run directory (run.json is missing)", EXIT_USAGE)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,6 @@ could not be reached (dns/connect/tls/auth/timeout); 2 bad command line, invento
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -22,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.markup import escape
 from rich.table import Table
 
-from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, err_console, fail, is_tty
+from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, emit_json, err_console, fail, is_tty
 from toolkit.cli.history import HistoryOption, record_run
 from toolkit.cli.worker import (ArtifactCertOption, ArtifactKeyOption, ArtifactListenOption, ArtifactUrlOption,
                                 BrokerGraceOption, BrokerOption, Engine, EngineOption, VisibilityOption, celery_engine)
@@ -87,10 +86,15 @@ def parse_params(pairs: list[str] | None) -> dict[str, str]:
 
 def prompt_secret(text: str) -> str:
     """Ask for a password on the terminal; no answer (standard input closed, Ctrl-C) is a usage error."""
+    if not sys.stdin.isatty():  # getpass would warn and read the password with echo from the pipe
+        raise InventoryError(f"no terminal to ask \"{text.strip().rstrip(':')}\"",
+                             explanation="Unattended runs need {env: NAME} or {keyring: ...} credentials "
+                                         "instead of {prompt: true}.")
     try:
-        return typer.prompt(text, hide_input=True, err=True)
+        # The text already ends with ": " ("Password for X (credential ops): "): no second suffix.
+        return typer.prompt(text.rstrip(), prompt_suffix=" ", hide_input=True, err=True)
     except typer.Abort:
-        raise InventoryError(f"no answer to the password prompt {text.strip()!r}",
+        raise InventoryError(f"no answer to the password prompt \"{text.strip().rstrip(':')}\"",
                              explanation="Unattended runs need {env: NAME} or {keyring: ...} credentials "
                                          "instead of {prompt: true}.") from None
 
@@ -303,7 +307,7 @@ def run_command(
 
     record_run(summary.run_dir, history)
     if json_output:
-        console.print_json(json.dumps(summary_json(summary)), ensure_ascii=True)
+        emit_json(summary_json(summary))
     else:
         console.print(summary_table(summary.hosts))
         counts = ", ".join(f"{summary.count(s)} {s}" for s in ("ok", "partial", "failed", "skipped"))

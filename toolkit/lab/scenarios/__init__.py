@@ -244,7 +244,7 @@ def generate(scenario: str, hosts: int | None, out: Path, seed: int = 0, *, refe
         raise UsageError(f"{out} is a file, not a folder; choose a new folder")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise UsageError(f"{out} is not empty; choose a new folder (or pass overwrite)")
+            raise UsageError(f"{out} is not empty; choose a new folder, or replace its contents with `iisfleet lab generate --force`")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     reference = (reference_time or DEFAULT_REFERENCE)
