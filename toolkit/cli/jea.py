@@ -6,13 +6,12 @@ DIR, 0 otherwise.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from toolkit.cli._common import EXIT_OK, EXIT_USAGE, console, fail
+from toolkit.cli._common import EXIT_OK, EXIT_USAGE, console, emit_json, fail
 from toolkit.errors import ToolkitError
 
 jea_app = typer.Typer(
@@ -52,8 +51,8 @@ def export_command(
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_USAGE)
     if json_output:
-        console.print_json(json.dumps({"directory": str(out), "endpoint": endpoint, "functions": list(export.functions),
-                                       "core_version": export.core_version, "files": [str(p) for p in written]}))
+        emit_json({"directory": str(out), "endpoint": endpoint, "functions": list(export.functions),
+                   "core_version": export.core_version, "files": [str(p) for p in written]})
     else:
         console.print(f"wrote the JEA endpoint '{endpoint}' ({len(export.functions)} functions) to {out}",
                       highlight=False, markup=False)
