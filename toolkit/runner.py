@@ -10,8 +10,11 @@ Stopping early:
 * ``deadline_s`` caps the whole run: hosts not started by then are skipped, running steps get at most
   the time left.
 * Ctrl-C (``KeyboardInterrupt`` in the thread calling ``run_playbook``, or ``stop.set()``) starts no new
-  host; running hosts finish (their step timeouts bound that). A second Ctrl-C also skips the
-  remaining steps of running hosts after their current step. The run's status is ``interrupted``.
+  host; running hosts finish their steps. A second Ctrl-C (or ``stop_running.set()``, e.g. SIGTERM) stops
+  the running steps too: each running transport is cancelled (the remote pipeline is stopped and the
+  session closed within a few seconds), and those steps are recorded as cut short. A third Ctrl-C
+  records the run as ``interrupted`` and lets ``KeyboardInterrupt`` out at once, without waiting for
+  hosts (the caller exits). The run's status is ``interrupted``.
 
 The runner never prints: progress goes through ``RunHooks``, which a CLI implements.
 """
@@ -242,19 +245,34 @@ class _Run:
         self.no_new_steps = threading.Event()
         self.interrupt_level = 0
         self.deadline_hit = False
+        self._active: dict[str, Transport] = {}  # host name -> its open session, while steps run
+        self._active_lock = threading.Lock()
 
     # ------------------------------------------------------------ control
     def interrupt(self) -> None:
         self.interrupt_level += 1
         self.no_new_hosts.set()
-        if self.interrupt_level >= 2:
+        if self.interrupt_level >= 2 and not self.no_new_steps.is_set():
             self.no_new_steps.set()
+            self._cancel_running()
         self.writer.log("interrupt", level=self.interrupt_level)
         self.hooks.interrupted(self.interrupt_level)
 
     def storage_failed(self) -> bool:
         """Whether the run directory could not be written (a distributed worker's writer never fails so)."""
         return getattr(self.writer, "storage_error", None) is not None
+
+    def _cancel_running(self) -> None:
+        """Ask every running session to stop its script now (the transports do it within a few seconds)."""
+        with self._active_lock:
+            running = list(self._active.values())
+        for transport in running:
+            cancel = getattr(transport, "cancel", None)
+            if cancel is not None:
+                try:
+                    cancel()
+                except Exception:  # best effort: the step timeout still bounds the step
+                    log.debug("cancelling a session failed", exc_info=True)
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -304,6 +322,10 @@ class _Run:
         clock = _HostClock()
         try:
             transport = self.transport_factory(host)
+            with self._active_lock:
+                self._active[host.name] = transport
+            if self.no_new_steps.is_set():  # stopped between the factory and the registration
+                self._cancel_running()
             try:
                 transport.open()
             except Exception as exc:
@@ -312,7 +334,7 @@ class _Run:
             for index, prepared in enumerate(self.steps):
                 collector_id = prepared.collector.id
                 if stop_reason is None:
-                    stop_reason = self._why_stop(budget_end)
+                    stop_reason = self._why_stop(budget_end, host)
                 if stop_reason is not None:
                     step = StepResult(collector=collector_id, status="skipped", skipped_reason=stop_reason)
                 else:
@@ -338,6 +360,8 @@ class _Run:
                                 message=step.error.message if step.error else step.skipped_reason)
                 self.writer.write_host(result, finished=False)
         finally:
+            with self._active_lock:
+                self._active.pop(host.name, None)
             if transport is not None:
                 try:
                     transport.close()
@@ -359,7 +383,7 @@ class _Run:
         share = host.time_budget * STEP_RESERVE_SHARE / max(1, len(self.steps))
         return sum(min(later.timeout, share) for later in self.steps[index + 1:])
 
-    def _why_stop(self, budget_end: float) -> str | None:
+    def _why_stop(self, budget_end: float, host: HostConfig) -> str | None:
         if self.storage_failed():
             return "the run directory could not be written"
         if self.no_new_steps.is_set():
@@ -369,16 +393,19 @@ class _Run:
             self.deadline_hit = True
             return "the run's deadline passed"
         if time.monotonic() >= budget_end:
-            return "the host's time budget was used up"
+            return f"the host's time budget was used up ({host.time_budget:.0f} s for all its steps)"
         return None
 
     def _run_step(self, host: HostConfig, transport: Transport, prepared: _PreparedStep, budget_end: float,
                   facts: dict[str, dict[str, Any]], clock: _HostClock) -> StepResult:
         collector = prepared.collector
         timeout = min(prepared.timeout, budget_end - time.monotonic())
+        # Which limit bounds this step, so a timeout says the truth (not "60 s" after a 600 s host).
+        limit = (f"the step's {prepared.timeout:.0f} s timeout" if timeout >= prepared.timeout
+                 else f"what was left of the host's {host.time_budget:.0f} s budget")
         remaining = self.remaining()
-        if remaining is not None:
-            timeout = min(timeout, remaining)
+        if remaining is not None and remaining < timeout:
+            timeout, limit = remaining, "what was left of the run's --deadline"
         started = time.monotonic()
         started_wall = time.time()
         step = StepResult(collector=collector.id, status="ok")
@@ -404,6 +431,14 @@ class _Run:
                     log.info("the output that arrived from %s before %s failed is unusable: %s", host.name,
                              collector.id, type(kept).__name__)
         step.duration_s = time.monotonic() - started
+        if step.error is not None and step.error.category == "timeout" and not self.no_new_steps.is_set():
+            step.error = StepError(category="timeout", message=f"{collector.id}: {step.error.message}; "
+                                   f"the limit was {limit}", explanation=step.error.explanation)
+        if step.status == "failed" and self.no_new_steps.is_set():
+            # cancelled by a second Ctrl-C / SIGTERM: not the host's failure
+            step = StepResult(collector=collector.id, status="skipped", duration_s=step.duration_s,
+                              skipped_reason=f"the run was interrupted while this step ran "
+                                             f"(stopped after {step.duration_s:.0f} s)")
         return step
 
     def _store(self, host: HostConfig, collector: Any, stdout: str, step: StepResult,
@@ -487,13 +522,14 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                  hooks: RunHooks | None = None, simulated: bool = False, inventory: str | None = None,
                  catalog: Mapping[str, Any] | None = None,
                  transport_factory: Callable[[HostConfig], Transport] | None = None,
-                 stop: threading.Event | None = None,
+                 stop: threading.Event | None = None, stop_running: threading.Event | None = None,
                  after_hosts: Callable[[Path], None] | None = None, engine: Any = None) -> RunSummary:
     """Run ``playbook`` on ``hosts`` and record everything in ``out_dir``.
 
     ``catalog`` defaults to ``toolkit.collectors.load_catalog()``, ``transport_factory`` to
     ``toolkit.transports.create_transport``. ``stop`` lets a caller other than the main thread request
-    the same stop as a Ctrl-C. ``after_hosts(run_dir)`` runs on the controller once every host is done and
+    the same stop as a Ctrl-C, ``stop_running`` the same as two (a SIGTERM
+    handler sets both). ``after_hosts(run_dir)`` runs on the controller once every host is done and
     before the report (the directory queries); its failure is logged, never fatal. ``engine`` (e.g.
     ``toolkit.distributed.CeleryEngine``) works the hosts somewhere else: its ``executor(run, hosts)``
     stands in for the local thread pool. Raises ``ConfigError`` before contacting any host when the playbook
@@ -535,6 +571,7 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     hooks.run_started(out_dir, hosts)
 
     results: dict[str, HostResult] = {}
+    abandoned = False  # a third Ctrl-C: leave without joining the hosts' threads
     executor = engine.executor(run, hosts) if engine is not None else ThreadPoolExecutor(
         max_workers=min(concurrency, max(1, len(hosts))), thread_name_prefix="iisfleet-host")
     try:
@@ -549,6 +586,9 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                 if writer.storage_error is not None and not run.no_new_hosts.is_set():
                     run.no_new_hosts.set()
                     run.no_new_steps.set()
+                if stop_running is not None and stop_running.is_set() and not run.no_new_steps.is_set():
+                    while not run.no_new_steps.is_set():
+                        run.interrupt()
                 remaining = run.remaining()
                 if remaining is not None and remaining <= 0 and not run.no_new_hosts.is_set():
                     run.deadline_hit = True
@@ -558,8 +598,18 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                     results[futures[future].name] = future.result()
             except KeyboardInterrupt:
                 run.interrupt()
+                if run.interrupt_level >= 3:
+                    meta.update(finished_utc=utc_now(), status="interrupted")
+                    writer.write_meta(meta)
+                    writer.log("run_abandoned", reason="a third Ctrl-C: the run stopped without waiting")
+                    writer.close()
+                    abandoned = True
+                    raise
     finally:
-        executor.shutdown(wait=True)
+        if abandoned and engine is None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        else:
+            executor.shutdown(wait=not abandoned)
 
     engine_failed = engine is not None and engine.failed  # e.g. the broker went away: a partial run
     status = ("interrupted" if run.interrupt_level or engine_failed

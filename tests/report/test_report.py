@@ -60,23 +60,77 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+#: Screenshots of the HTML report are kept here for people to look at (CI keeps the folder as an artefact).
+ARTEFACTS = Path(os.environ.get("IISFLEET_ARTEFACTS") or HERE.parents[1] / "test-artefacts") / "report-screenshots"
+
+
+def _wide_fleet_model() -> dict:
+    """Fourteen servers, three sites, a day of hours: enough to show the chart's top-N small multiples
+    and a matrix wider than a phone."""
+    servers = [f"web{i:02}" for i in range(1, 15)]
+    sites = ["Default Web Site", "Shop", "Intranet"]
+    causes = ["logon-right-denied", "content-acl-denied", "kerberos-spn-duplicate"]
+    matrix, timeline, hosts = [], {}, []
+    for i, server in enumerate(servers):
+        terminal_total = 0
+        for j, site in enumerate(sites):
+            if (i + j) % 4 == 3:
+                continue  # this server does not serve this site
+            terminal = (i * 7 + j * 13) % 40 if (i + j) % 3 else 0
+            terminal_total += terminal
+            matrix.append({"server": server, "site": site, "requests": 2000 + 10 * i, "terminal_401": terminal,
+                           "leading_cause": causes[(i + j) % 3] if terminal else None})
+        if terminal_total:
+            timeline[server] = {f"2026-11-24T{h:02}": (i * h) % 17 for h in range(24) if (i * h) % 17}
+        hosts.append({"name": server, "address": f"10.0.0.{i + 1}", "status": "ok", "requests": 6000,
+                      "terminal_401": terminal_total})
+    findings = [{"id": f"f{k}", "cause": causes[k % 3], "title": f"finding {k}", "substatus": "401.1",
+                 "severity": "high", "confidence": {"level": "high"}, "hosts": servers[k:k + 3],
+                 "site": sites[k % 3], "scope": "/", "terminal_401": 10 + k, "evidence": [], "missing_evidence": [],
+                 "explanation": "", "fix": {"command": "", "shell": "powershell"}} for k in range(4)]
+    return build_report({"playbook": "triage-401", "status": "complete", "simulated": True, "hosts": servers},
+                        {"hosts": hosts, "matrix": matrix, "timeline": timeline, "findings": findings})
+
+
+def _browser(tmp_path: Path) -> list[str]:
+    return [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}"]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="Debian chromium is not installed (.ci/run installs it)")
-def test_html_renders_in_headless_chromium(model: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["golden", "wide-fleet"])
+def test_html_renders_in_headless_chromium(model: dict, tmp_path: Path, which: str) -> None:
+    """The report in a real browser: the collapsed findings name their hosts and sites, the matrix cells
+    name rate and leading cause as text, the chart has labelled axes; screenshots at 1400 and 800 px wide
+    land in test-artefacts/report-screenshots/ for a person to look at."""
+    report = model if which == "golden" else _wide_fleet_model()
     page = tmp_path / "report.html"
-    page.write_text(render(model, "html"), encoding="utf-8")
-    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    page.write_text(render(report, "html"), encoding="utf-8")
+    dom = subprocess.run([*_browser(tmp_path), "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert 'data-cause="logon-right-denied"' in dom.stdout
-    assert 'data-cause="content-acl-denied"' in dom.stdout
-    assert "<svg" in dom.stdout and "SIMULATED" in dom.stdout
-    shot = tmp_path / "report.png"
-    subprocess.run([*browser, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120, check=True)
-    assert shot.stat().st_size > 10_000  # a blank page is a few hundred bytes
+    text = dom.stdout
+    assert "SIMULATED" in text and "<script" not in text
+    for index, finding in enumerate(report["findings"], 1):
+        names = ", ".join(finding["hosts"][:6])
+        # in the <summary>, i.e. visible while the finding is collapsed
+        summary = text.split(f'id="finding-{index}"', 1)[1].split("</summary>", 1)[0]
+        assert f"on {names}" in summary and f"site {finding['site']}" in summary, summary
+    for cell in report["matrix"]:
+        if cell["terminal_401"]:
+            assert f'<span class="cause">{cell["leading_cause"]}</span>' in text
+    assert text.count('<figure class="panel">') == min(len(report["timeline"]), 12)
+    assert "hour (UTC)" in text and "401 per hour" in text
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    for width in (1400, 800):
+        shot = ARTEFACTS / f"report-{which}-{width}px.png"
+        subprocess.run([*_browser(tmp_path), f"--window-size={width},2400", f"--screenshot={shot}", page.as_uri()],
+                       capture_output=True, timeout=120, check=True)
+        png = shot.read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == width
+        assert len(png) > 30_000  # a blank page is a few hundred bytes
 
 
 def test_host_errors_keep_category_and_explanation_from_the_run(model: dict) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from toolkit.cli._common import EXIT_OK, EXIT_USAGE, console, err_console, fail, is_tty
-from toolkit.cli.run import ProgressHooks
+from toolkit.cli.run import ProgressHooks, print_outcome
 from toolkit.errors import ToolkitError
+from toolkit.models import HostResult, StepError
 
 
 class DemoScenario(str, Enum):
@@ -74,11 +76,24 @@ def demo(
     if json_output:
         typer.echo(render(result.report, "json"), nl=False)
     else:
+        from toolkit.rundir import load_run
+
         typer.echo(render(result.report, "text"), nl=False)
-        console.print(f"\nSIMULATED fleet in {result.fleet_dir}", highlight=False)
-        console.print(f"run directory     {result.run_dir}", highlight=False)
-        console.print(f"HTML report       {result.reports['html']}", highlight=False)
+        console.print(f"\nSIMULATED fleet in {result.fleet_dir} (serve it again: iisfleet lab serve "
+                      f"{shlex.quote(str(result.fleet_dir))})", highlight=False)
+        print_outcome(result.run_dir, _host_results(load_run(result.run_dir)))
     raise typer.Exit(EXIT_OK)
+
+
+def _host_results(run: Any) -> list[HostResult]:
+    """The loaded run's hosts as the results `print_outcome` counts (status and error category)."""
+    results = []
+    for name, record in run.hosts.items():
+        error = record.error if isinstance(record.error, dict) else None
+        results.append(HostResult(host=name, address=record.address, transport="", status=record.status,
+                                  error=StepError(category=str(error.get("category", "")),
+                                                  message=str(error.get("message", ""))) if error else None))
+    return results
 
 
 def register(app: typer.Typer) -> None:

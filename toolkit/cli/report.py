@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from toolkit.cli._common import EXIT_USAGE, console, fail
+from toolkit.cli._common import EXIT_USAGE, console, err_console, fail
 from toolkit.errors import ToolkitError
 
 
@@ -44,7 +46,8 @@ def report(
     """Explain the terminal 401s of a collected run: findings, evidence, fixes, drift, server × site matrix.
 
     Exit codes: 0 no findings at or above --fail-on, 1 such findings, 2 usage/input errors,
-    3 some hosts could not be reached (when nothing else applies).
+    3 some hosts could not be reached or the run stopped early (when nothing else applies; a line on
+    stderr says why the run is partial).
     """
     from toolkit import report as reports
 
@@ -53,6 +56,9 @@ def report(
         model = reports.report_for_run(run_dir)
     except ToolkitError as error:
         fail(error, EXIT_USAGE)
+    partial = partial_run_note(run_dir, model)
+    if partial:
+        err_console.print(f"[yellow]note:[/] {escape(partial)}", highlight=False)
     target = run_dir / "report"
     try:
         if write_all:
@@ -69,6 +75,30 @@ def report(
     else:
         typer.echo(text, nl=False)
     raise typer.Exit(reports.exit_code(model, fail_on.value))
+
+
+def partial_run_note(run_dir: Path, model: dict[str, Any]) -> str | None:
+    """Why the run is partial, in one line, or None for a complete run (stderr, so stdout stays the report)."""
+    status = str(model.get("run", {}).get("status") or "complete")
+    if status == "complete":
+        return None
+    try:
+        on_disk = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        on_disk = None
+    reasons = {
+        "interrupted": "it was interrupted (Ctrl-C or SIGTERM) before every host finished",
+        "deadline": "--deadline stopped it before every host finished",
+        "storage-error": "the run directory could not be written, so the run stopped",
+    }
+    reason = reasons.get(status, f"its status is {status}")
+    if on_disk == "running":
+        reason = ("run.json still says 'running': the run was killed (SIGKILL, reboot, lost session) "
+                  "or is still going")
+    hosts = model.get("hosts", [])
+    finished = sum(1 for h in hosts if h.get("status") in ("ok", "failed"))
+    return (f"this run is partial: {reason}; {finished} of {len(hosts)} hosts finished, so the findings "
+            "cover only what was collected (exit code 3 unless a finding applies)")
 
 
 def _check_run_dir(run_dir: Path) -> None:

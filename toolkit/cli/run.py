@@ -9,10 +9,16 @@ could not be reached (dns/connect/tls/auth/timeout); 2 bad command line, invento
 from __future__ import annotations
 
 import logging
+import os
+import shlex
+import signal
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -152,9 +158,18 @@ VerboseOption = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Debug log on stderr (secrets are masked).")]
 
 
+#: Off a terminal: at most one "ok" host line per this many seconds (failures are always printed) ...
+PROGRESS_LINE_INTERVAL_S = 1.0
+#: ... and a "still running" line when nothing was printed for this long.
+HEARTBEAT_S = 30.0
+
+
 class ProgressHooks(RunHooks):
-    """Runner hooks for the terminal: a Rich live bar (done/failed/running, elapsed, ETA) on a TTY, else one
-    quiet line per finished host. Called from worker threads: counters are guarded, Rich locks itself."""
+    """Runner hooks for the terminal: a Rich live bar (done/failed/running, elapsed, ETA) on a TTY. Off a
+    terminal (CI, cron, a pipe): one line per finished host, rate-limited (ok hosts at most one line per
+    second, the others counted into the next line), and a "still running" line naming the slowest hosts
+    and their current step when nothing finished for 30 s. Called from worker threads: counters are
+    guarded, Rich locks itself."""
 
     def __init__(self, total: int, *, live: bool, json_mode: bool) -> None:
         self._out = err_console if json_mode else console
@@ -162,6 +177,13 @@ class ProgressHooks(RunHooks):
         self._started: set[str] = set()
         self._running = 0
         self._failed = 0
+        self._total = total
+        self._done = 0
+        self._held = 0  # finished hosts not named on a line yet (rate limit)
+        self._last_line = time.monotonic()
+        self._current: dict[str, tuple[str, float]] = {}  # host -> (step, since)
+        self._quiet = threading.Event()
+        self._heartbeat: threading.Thread | None = None
         self.progress: Progress | None = None
         if live:
             self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -174,13 +196,36 @@ class ProgressHooks(RunHooks):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._quiet.set()
         if self.progress is not None:
             self.progress.stop()
 
     def run_started(self, run_dir: Path, hosts: list[HostConfig]) -> None:
+        self._total = len(hosts)
         if self.progress is not None:
             self.progress.reset(self._task, total=len(hosts))  # elapsed and ETA count from here
             self.progress.start()
+            return
+        self._last_line = time.monotonic()
+        self._heartbeat = threading.Thread(target=self._beat, name="iisfleet-progress", daemon=True)
+        self._heartbeat.start()
+
+    def _beat(self) -> None:
+        while not self._quiet.wait(1.0):
+            with self._lock:
+                if time.monotonic() - self._last_line < HEARTBEAT_S or not self._current:
+                    continue
+                self._last_line = time.monotonic()
+                now = time.monotonic()
+                slowest = sorted(self._current.items(), key=lambda item: item[1][1])[:3]
+                named = ", ".join(f"{host} ({step}, {now - since:.0f} s)" for host, (step, since) in slowest)
+                line = (f"[{self._done}/{self._total}] still running {len(self._current)}: {named}"
+                        + (" ..." if len(self._current) > 3 else ""))
+            self._out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    def step_started(self, host: HostConfig, collector_id: str) -> None:
+        with self._lock:
+            self._current[host.name] = (collector_id, time.monotonic())
 
     def _redraw(self) -> None:
         if self.progress is not None:
@@ -198,15 +243,31 @@ class ProgressHooks(RunHooks):
                 self._running -= 1
             if result.status == "failed":
                 self._failed += 1
+            self._current.pop(result.host, None)
+            self._done += 1
             self._redraw()
             if self.progress is not None:
                 self.progress.advance(self._task)
                 return
-        self._out.print(_host_line(result), highlight=False, markup=False, soft_wrap=True)
+            now = time.monotonic()
+            if (result.status == "ok" and self._done < self._total
+                    and now - self._last_line < PROGRESS_LINE_INTERVAL_S):
+                self._held += 1
+                return
+            line = f"[{self._done}/{self._total}] {_host_line(result)}"
+            if self._held:
+                line += f" (+{self._held} more finished)"
+            self._held = 0
+            self._last_line = now
+        self._out.print(line, highlight=False, markup=False, soft_wrap=True)
 
     def interrupted(self, level: int) -> None:
-        message = ("interrupt: starting no new hosts; running hosts finish (Ctrl-C again to stop them after their "
-                   "current step)" if level == 1 else "interrupt: running hosts stop after their current step")
+        message = {
+            1: "interrupt: starting no new hosts; running hosts finish their steps "
+               "(Ctrl-C again stops them now, a third exits at once)",
+            2: "interrupt: stopping the running steps; sessions close within a few seconds "
+               "(Ctrl-C again exits at once)",
+        }.get(level, "interrupt: exiting now; run.json records the run as interrupted")
         err_console.print(f"[yellow]{message}[/]")
 
 
@@ -229,6 +290,9 @@ def summary_table(results: list[HostResult]) -> Table:
             error = f"{result.error.category}: {display_text(redact(result.error.message))}"
             if result.error.explanation:
                 error += f"\n→ {display_text(redact(result.error.explanation))}"
+        cut = [s for s in result.steps if (s.skipped_reason or "").startswith(("the host's", "the run"))]
+        if cut:  # say why steps did not run: the budget or the operator, with its number
+            error += ("\n" if error else "") + f"{len(cut)} step(s) not run: {cut[-1].skipped_reason}"
         style = _STATUS_STYLE.get(result.status, "")
         # Error text is host output (a WinRM fault, a CLIXML message): print it as text, never as markup.
         table.add_row(escape(display_text(result.host)), f"[{style}]{result.status}[/]", f"{ok}/{len(ran)}",
@@ -294,10 +358,13 @@ def run_command(
                                         artifact_listen=artifact_listen, artifact_url=artifact_url,
                                         artifact_cert=artifact_cert, artifact_key=artifact_key, deadline=deadline,
                                         broker_grace=broker_grace)
-        with ProgressHooks(len(hosts), live=live, json_mode=json_output) as hooks:
+        stop, stop_running = threading.Event(), threading.Event()
+        with ProgressHooks(len(hosts), live=live, json_mode=json_output) as hooks, \
+                _sigterm_stops(stop, stop_running), _third_interrupt_exits():
             summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
                                    deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory),
-                                   after_hosts=after_hosts, engine=distributed)
+                                   after_hosts=after_hosts, engine=distributed, stop=stop,
+                                   stop_running=stop_running)
     except typer.BadParameter as exc:
         fail(str(exc))
     except ToolkitError as exc:
@@ -312,7 +379,11 @@ def run_command(
         console.print(summary_table(summary.hosts))
         counts = ", ".join(f"{summary.count(s)} {s}" for s in ("ok", "partial", "failed", "skipped"))
         console.print(f"run {summary.status} in {summary.duration_s:.1f}s: {counts}", highlight=False)
-        console.print(f"run directory: {summary.run_dir}", highlight=False)
+        retry = [h.host for h in summary.hosts if h.status in ("failed", "skipped", "partial")]
+        retry_command = None
+        if retry:
+            retry_command = shlex.join(["iisfleet", "run", playbook, "-i", str(inventory), "--limit", ",".join(retry)])
+        print_outcome(summary.run_dir, summary.hosts, retry_command=retry_command)
     if summary.storage_error is not None:
         # The run stopped early: what was collected is on disk, and run.json says how the run ended.
         error = summary.storage_error
@@ -326,6 +397,94 @@ def run_command(
     if summary.status == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_UNREACHABLE if summary.unreachable else EXIT_OK)
+
+
+@contextmanager
+def _sigterm_stops(stop: threading.Event, stop_running: threading.Event) -> Iterator[None]:
+    """While the block runs, SIGTERM does what two Ctrl-C do: no new hosts, running steps stopped, and
+    run.json says ``interrupted``. Only the main thread may install a handler (tests call us elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        err_console.print("[yellow]SIGTERM: stopping the running steps; the run directory is kept[/]")
+        stop.set()
+        stop_running.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _third_interrupt_exits() -> Iterator[None]:
+    """The runner lets a third Ctrl-C out at once (run.json already says ``interrupted``); worker threads
+    may still sit in a network call, so leave without joining them."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+
+def _report_files(run_dir: Path) -> dict[str, Path]:
+    from toolkit.report import FILE_NAMES
+
+    return {fmt: run_dir / "report" / name for fmt, name in FILE_NAMES.items()
+            if (run_dir / "report" / name).is_file()}
+
+
+def print_outcome(run_dir: Path, hosts: list[HostResult], *, retry_command: str | None = None) -> None:
+    """The end of `run` and `demo`: findings by severity, hosts that failed by category, where the reports
+    are, and the exact command to run next."""
+    import json
+
+    out = console
+    reports = _report_files(run_dir)
+    model: dict[str, Any] | None = None
+    if "json" in reports:
+        try:
+            model = json.loads(reports["json"].read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            model = None
+    if model is not None:
+        by_severity = model.get("summary", {}).get("findings_by_severity", {})
+        total = sum(by_severity.values())
+        detail = ", ".join(f"{count} {severity}" for severity, count in by_severity.items() if count)
+        out.print(f"findings: {total}" + (f" ({detail})" if detail else ""), highlight=False)
+    for status in ("failed", "partial"):
+        affected = [h for h in hosts if h.status == status]
+        if not affected:
+            continue
+        categories: dict[str, int] = {}
+        for host in affected:
+            category = host.error.category if host.error is not None else "cut short"
+            categories[category] = categories.get(category, 0) + 1
+        detail = ", ".join(f"{name} {count}" for name, count in sorted(categories.items(), key=lambda kv: -kv[1]))
+        out.print(f"hosts {status}: {len(affected)} ({detail})", highlight=False)
+    skipped = sum(1 for h in hosts if h.status == "skipped")
+    if skipped:
+        out.print(f"hosts skipped: {skipped} (not started or stopped before their first step)", highlight=False)
+    out.print(f"run directory: {run_dir}", highlight=False)
+    if "html" in reports:
+        out.print(f"report: {reports['html']}", highlight=False)
+        others = ", ".join(p.name for fmt, p in reports.items() if fmt != "html")
+        out.print(f"        {run_dir / 'report'}/ also holds {others}", highlight=False)
+    quoted = shlex.quote(str(run_dir))
+    if model is not None:
+        worst = next((sev for sev, count in model.get("summary", {}).get("findings_by_severity", {}).items()
+                      if count and sev != "info"), None)
+        threshold = "high" if worst in ("critical", "high") else "low"
+        out.print(f"next: iisfleet report {quoted} --fail-on {threshold}   (exits 1 while a finding at "
+                  f"{threshold} or above remains; use it in CI or after a fix)", highlight=False)
+    else:
+        out.print(f"next: iisfleet report {quoted}   (diagnose the collected evidence)", highlight=False)
+    if retry_command:
+        out.print(f"retry the hosts that did not finish: {retry_command}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

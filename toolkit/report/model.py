@@ -210,10 +210,13 @@ def worst_severity(findings: Iterable[Mapping[str, Any]]) -> str | None:
 
 
 def exit_code(report: Mapping[str, Any], fail_on: str = "low") -> int:
-    """0 no findings at/above ``fail_on``; 1 findings at/above it; 3 hosts unreachable and nothing else applies."""
+    """0 no findings at/above ``fail_on``; 1 findings at/above it; 3 hosts unreachable, or a run that stopped
+    early, and nothing else applies."""
     threshold = severity_rank(fail_on)
     if any(severity_rank(str(f.get("severity", ""))) <= threshold for f in report.get("findings", [])):
         return 1
     if report.get("summary", {}).get("hosts_failed"):
         return 3
+    if str(report.get("run", {}).get("status") or "complete") != "complete":
+        return 3  # the run stopped early: some hosts were never reached, so "nothing found" is not an answer
     return 0

@@ -70,6 +70,92 @@ def shared_configuration_warnings(report: Mapping[str, Any]) -> list[str]:
             for h in report["hosts"] if h.get("shared_configuration") is not None]
 
 
+#: Servers drawn in the per-hour chart and listed in the text/Markdown timeline (most terminal 401 first).
+TIMELINE_TOP_SERVERS = 12
+
+
+def timeline_servers(report: Mapping[str, Any], top: int = TIMELINE_TOP_SERVERS) -> list[tuple[str, dict[str, int]]]:
+    """The ``top`` servers with the most terminal 401 (ties by name), with their per-hour counts."""
+    ranked = sorted(report["timeline"].items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    return [(server, dict(hours)) for server, hours in ranked[:top]]
+
+
+def _signed_seconds(value: Any) -> str:
+    try:
+        return f"{float(value):+.0f} s"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def fleet_tables(report: Mapping[str, Any]) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """The fleet-wide sections every format shows, as ``(id, title, headers, rows)`` of display text:
+    the server × site matrix, terminal 401 per hour, clock outliers, duplicate SPNs, SPN mismatches and
+    the hosts table. Text and Markdown render them as tables; HTML renders the same rows (its matrix and
+    chart are drawn, with these rows as their readable form)."""
+    tables: list[tuple[str, str, list[str], list[list[str]]]] = []
+    if report["matrix"]:
+        tables.append(("matrix", "Server × site: terminal 401 rate and leading cause",
+                       ["server", "site", "requests", "terminal 401", "rate", "leading cause"],
+                       [[c["server"], c["site"], str(c["requests"]), str(c["terminal_401"]), _pct(c["rate"]),
+                         c.get("leading_cause") or ("-" if not c["terminal_401"] else "unexplained")]
+                        for c in report["matrix"]]))
+    shown = timeline_servers(report)
+    if shown:
+        more = len(report["timeline"]) - len(shown)
+        title = "Terminal 401 per hour (UTC)" + (f", top {len(shown)} of {len(report['timeline'])} servers"
+                                                 if more > 0 else "")
+        rows = []
+        for server, hours in shown:
+            peak_hour, peak = max(hours.items(), key=lambda kv: (kv[1], kv[0]))
+            busy = ", ".join(f"{hour[5:].replace('T', ' ')}h {count}" for hour, count in sorted(hours.items()) if count)
+            rows.append([server, str(sum(hours.values())), f"{peak_hour[5:].replace('T', ' ')}h {peak}", busy])
+        tables.append(("timeline", title, ["server", "terminal 401", "peak hour", "per hour"], rows))
+    if report["clock_outliers"]:
+        tables.append(("clocks", "Clock outliers (Kerberos fails beyond 5 minutes of skew)",
+                       ["host", "offset", "compared with", "host clock (UTC)"],
+                       [[str(o.get("host", "")), _signed_seconds(o.get("offset_s")), str(o.get("reference", "")),
+                         str(o.get("utc_now", ""))] for o in report["clock_outliers"]]))
+    if report["spn_duplicates"]:
+        tables.append(("spn-duplicates", "Duplicate SPNs (Kerberos cannot choose an account)",
+                       ["SPN", "accounts", "seen from"],
+                       [[str(d.get("spn", "")), ", ".join(d.get("accounts") or ()), ", ".join(d.get("hosts") or ())]
+                        for d in report["spn_duplicates"]]))
+    if report["spn_mismatches"]:
+        tables.append(("spn-mismatches", "SPN mismatches", ["host", "site", "SPN", "account", "problem"],
+                       [[str(m.get("host", "")), str(m.get("site", "")), str(m.get("spn", "")),
+                         str(m.get("account", "")), str(m.get("problem", ""))] for m in report["spn_mismatches"]]))
+    host_rows = []
+    for h in report["hosts"]:
+        err = h.get("error") or {}
+        problem = f"[{err.get('category', '')}] {err.get('message', '')}" if err else ""
+        if err.get("explanation"):
+            problem += f" → {err['explanation']}"
+        missing = "; ".join(h.get("missing_evidence") or ())
+        if missing:
+            problem += ("; " if problem else "") + f"missing: {missing}"
+        host_rows.append([h["name"], h.get("address") or "", h["status"], str(h["requests"]),
+                          str(h["terminal_401"]), problem])
+    tables.append(("hosts", "Hosts", ["host", "address", "status", "requests", "terminal 401", "problem"], host_rows))
+    return tables
+
+
+_NUMERIC_HEADERS = {"requests", "terminal 401", "rate", "offset"}
+
+
+def _text_table(headers: list[str], rows: list[list[str]], limit: int = 600) -> list[str]:
+    """Aligned columns, nothing cut but over-long host text (capped like every cell); the last column
+    is not padded."""
+    cells = [[clean(c, limit) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(widths[i]) if headers[i] in _NUMERIC_HEADERS else v.ljust(widths[i])
+                 for i, v in enumerate(values)]
+        return ("  " + "  ".join(parts)).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells]
+
+
 def render_text(report: Mapping[str, Any]) -> str:
     s = report["summary"]
     lines: list[str] = []
@@ -123,15 +209,9 @@ def render_text(report: Mapping[str, Any]) -> str:
         add("")
     for line in _clock_lines(report):
         add(line)
-    failed = [h for h in report["hosts"] if h["status"] in ("failed", "partial", "skipped")]
-    if failed:
-        add("Hosts with collection problems:")
-        for h in failed:
-            err = h.get("error") or {}
-            add(f"  - {clean(h['name'])}: {h['status']}"
-                + (f" [{err.get('category', '')}] {clean(err.get('message', ''))}" if err else ""))
-            if err.get("explanation"):
-                add(f"      {clean(err['explanation'], 600)}")
+    for _, title, headers, rows in fleet_tables(report):
+        add(f"{title}:")
+        lines.extend(_text_table(headers, rows))
         add("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -207,12 +287,6 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             out += ["", "Suggested fix (iisfleet never runs it):", "", "```" + str(fix.get("shell") or ""),
                     clean(fix["command"], 4000).replace("```", "'''"), "```"]
         out.append("")
-    if report["matrix"]:
-        out += ["## Server × site", "", "| server | site | requests | terminal 401 | rate | leading cause |",
-                "|---|---|---:|---:|---:|---|"]
-        out += [f"| {_md_cell(c['server'])} | {_md_cell(c['site'])} | {c['requests']} | {c['terminal_401']} | "
-                f"{_pct(c['rate'])} | {_md_cell(c['leading_cause'] or '')} |" for c in report["matrix"]]
-        out.append("")
     clock = _clock_lines(report)
     if clock:
         out += ["## Clocks", ""] + [f"- {_md_cell(line.lstrip(' -'))}" for line in clock[1:-1]] + [""]
@@ -224,11 +298,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out += ["## Domain evidence", ""]
         out += [f"- {_md_cell(n, 600)}" for n in report["evidence_notes"]]
         out.append("")
-    out += ["## Hosts", "", "| host | status | requests | terminal 401 | problem |", "|---|---|---:|---:|---|"]
-    for h in report["hosts"]:
-        err = h.get("error") or {}
-        problem = f"[{err.get('category', '')}] {err.get('message', '')}" if err else ""
-        if err.get("explanation"):
-            problem += f" → {err['explanation']}"
-        out.append(f"| {_md_cell(h['name'])} | {h['status']} | {h['requests']} | {h['terminal_401']} | {_md_cell(problem)} |")
+    for _, title, headers, rows in fleet_tables(report):
+        out += [f"## {title}", "", "| " + " | ".join(headers) + " |",
+                "|" + "|".join("---:" if h in _NUMERIC_HEADERS else "---" for h in headers) + "|"]
+        out += ["| " + " | ".join(_md_cell(c, 600) for c in row) + " |" for row in rows]
+        out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -1,7 +1,9 @@
 """The ``Transport`` protocol every way of reaching a host implements.
 
 A transport owns one session to one host. The runner drives it from one thread at a time:
-``open()`` once, ``run_script()`` once per collector, ``close()`` at the end. Every failure leaves a
+``open()`` once, ``run_script()`` once per collector, ``close()`` at the end. The one call another
+thread may make is ``cancel()`` (optional): the running script is stopped on the host within a few
+seconds and ``run_script`` raises ``stopped_on_request``; later calls fail the same way at once. Every failure leaves a
 transport as a ``toolkit.errors.TransportError`` or ``CollectorError`` carrying a category and a
 one-line explanation (see ``toolkit.transports.errors``); nothing else escapes.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from toolkit.errors import TransportError
 from toolkit.models import ScriptOutput
 
 #: Largest output accepted from one script, in characters. Host output is untrusted: a runaway or
@@ -38,3 +41,11 @@ class Transport(Protocol):
     def close(self) -> None:
         """Release the session. Never raises."""
         ...
+
+
+def stopped_on_request(host: str, elapsed_s: float) -> TransportError:
+    """What ``run_script`` raises once another thread called the transport's ``cancel()`` (an operator
+    stopping the run): the remote script has been stopped, its output is discarded."""
+    return TransportError(f"stopped on request after {elapsed_s:.0f} s (the run was interrupted)", host=host,
+                          category="timeout", explanation="the operator stopped the run; nothing is wrong "
+                          "with the host")

@@ -33,7 +33,7 @@ from typing import Any
 from toolkit.collectors import core_loader, core_loader_parameters, uses_core
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
-from toolkit.transports.base import MAX_OUTPUT_CHARS
+from toolkit.transports.base import MAX_OUTPUT_CHARS, stopped_on_request
 from toolkit.transports.clixml import decode_stderr
 from toolkit.transports.core import CoreStatus, parse_loader_output
 from toolkit.transports.errors import UnknownHostKey, ssh_error
@@ -97,6 +97,12 @@ class SSHTransport:
         #: what the core loader reported in the current bootstrap process (None: not loaded there yet)
         self.core_status: CoreStatus | None = None
         self._driver = threading.Lock()
+        self._cancelled = threading.Event()  # set by cancel() from another thread
+
+    def cancel(self) -> None:
+        """From any thread: the running request stops within a few tenths of a second; its bootstrap
+        session is closed (sshd then ends the host's PowerShell process)."""
+        self._cancelled.set()
 
     def _classify(self, exc: BaseException) -> TransportError:
         return ssh_error(exc, host=self.host.name, address=self.host.address, port=self.options.port)
@@ -205,6 +211,8 @@ class SSHTransport:
 
     def _run(self, script: str, parameters: dict[str, Any], timeout: float) -> ScriptOutput:
         deadline = time.monotonic() + max(0.0, timeout)
+        if self._cancelled.is_set():
+            raise stopped_on_request(self.host.name, 0.0)
         if uses_core(script) and (self._session is None or self.core_status is None):
             loader = self._request(core_loader(), core_loader_parameters(), deadline)
             self.core_status = parse_loader_output(loader, host=self.host.name)
@@ -254,6 +262,7 @@ class SSHTransport:
         channel = session.channel
         lines: list[str] = []
         size = 0
+        began = time.monotonic()
         while True:
             while b"\n" in session.buffer:
                 raw, _, session.buffer = session.buffer.partition(b"\n")
@@ -290,9 +299,12 @@ class SSHTransport:
                                      explanation="the SSH bootstrap could not start or read its request: check that "
                                      "Windows PowerShell 4.0+ is the host's powershell.exe")
             remaining = deadline - time.monotonic()
+            if self._cancelled.is_set():  # the caller ends the session: the host's process goes with it
+                raise stopped_on_request(self.host.name, time.monotonic() - began)
             if remaining <= 0:
                 timeout = TransportError(
-                    "the script did not finish within the step timeout", host=self.host.name,
+                    f"the script did not finish within its {deadline - began:.0f} s budget (stopped after "
+                    f"{time.monotonic() - began:.0f} s)", host=self.host.name,
                     category="timeout", explanation="the collector is slower than its step timeout: raise "
                     "the step's timeout in the playbook or narrow its parameters")
                 timeout.partial_stdout = "\n".join(lines)  # the complete lines (parts) that arrived

@@ -28,7 +28,7 @@ from typing import Any
 from toolkit.collectors import core_loader, core_loader_parameters, uses_core
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
-from toolkit.transports.base import MAX_OUTPUT_CHARS
+from toolkit.transports.base import MAX_OUTPUT_CHARS, stopped_on_request
 from toolkit.transports.core import CoreStatus, parse_loader_output
 from toolkit.transports.errors import is_dropped_connection, is_quota_fault, winrm_error
 
@@ -65,6 +65,7 @@ class WinRMTransport:
         self.jea = bool(host.winrm.jea)
         #: what the core loader reported in the current runspace pool (None: not loaded in this pool yet)
         self.core_status: CoreStatus | None = None
+        self._cancelled = threading.Event()  # set by cancel() from another thread
         # Not for concurrency (pypsrp must not be shared) but to fail loudly if someone tries.
         self._driver = threading.Lock()
 
@@ -201,6 +202,10 @@ class WinRMTransport:
     def close(self) -> None:
         self._teardown()
 
+    def cancel(self) -> None:
+        """From any thread: the running pipeline is stopped at its next poll (at most ``_MAX_POLL_S``)."""
+        self._cancelled.set()
+
     def _guard(self) -> "_Guard":
         return _Guard(self._driver, self.host.name)
 
@@ -277,13 +282,20 @@ class WinRMTransport:
 
     def _collect(self, ps: Any, deadline: float) -> ScriptOutput:
         started = time.monotonic()
+        if self._cancelled.is_set():
+            raise stopped_on_request(self.host.name, 0.0)
         ps.begin_invoke()
         while ps.state == _RUNNING:
             remaining = deadline - time.monotonic()
+            if self._cancelled.is_set():
+                self._stop(ps)
+                self._broken = True  # the runner closes the session next
+                raise stopped_on_request(self.host.name, time.monotonic() - started)
             if remaining <= 0:
                 self._stop(ps)
                 timeout = TransportError(
-                    f"the script did not finish within {deadline - started:.0f} s", host=self.host.name,
+                    f"the script did not finish within its {deadline - started:.0f} s budget (stopped after "
+                    f"{time.monotonic() - started:.0f} s)", host=self.host.name,
                     category="timeout", explanation="the collector is slower than its step timeout: raise the "
                     "step's timeout in the playbook or narrow its parameters (time window, caps)")
                 # What arrived before the stop: the finished parts of a collector that streams.
