@@ -100,7 +100,7 @@ def _parse_document(text: str, fail: Any) -> dict[str, Any]:
     try:
         envelope = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        detail = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        detail = f"{exc.msg} (character {exc.pos})" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise fail(f"output is not valid JSON ({detail}); it starts {_preview(text)}",
                    "the output was probably cut off (connection dropped or a size limit on the host)") from None
     if not isinstance(envelope, dict):

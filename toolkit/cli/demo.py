@@ -48,8 +48,11 @@ def demo(
 
     Nothing outside this machine is contacted. Exit code 0 when the demo completed.
     """
+    from toolkit.cli.run import setup_logging
     from toolkit.lab.demo import run_demo
     from toolkit.report import render
+
+    setup_logging(False)  # library log noise (paramiko, pypsrp) stays out of the demo's output
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     work_dir = out or Path("runs") / f"demo-{stamp}"

@@ -94,9 +94,13 @@ def serve_command(
 ) -> None:
     """Serve a fleet on loopback until Ctrl-C. Writes FLEET_DIR/inventory.yml (iisfleet's format, simulated,
     with the lab's documented demo credentials) before listening, then prints how to run against it."""
+    from toolkit.cli.run import setup_logging
     from toolkit.lab.model import load_fleet, write_inventory
     from toolkit.lab.server import LabServer
 
+    # paramiko logs a traceback for every connection that closes before the SSH banner (the TCP rung of
+    # `hosts check` does exactly that): the lab's own lines are what an operator needs here.
+    setup_logging(False)
     try:
         fleet = load_fleet(fleet_dir, port_base=port_base)
     except ToolkitError as error:

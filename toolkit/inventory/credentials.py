@@ -129,6 +129,11 @@ class CredentialResolver:
             name = str(ref.reference)
             value = self._environ.get(name)
             if value is None:
+                if ref.name.startswith("ansible:"):  # say it in the terms of the inventory the admin wrote
+                    raise InventoryError(
+                        f"environment variable {name} is not set (ansible_password reads it with "
+                        f"lookup('env', '{name}'))", path=ref.path, line=ref.line, field="ansible_password",
+                        explanation=f"export {name}=... in the shell that runs iisfleet, as for ansible-playbook.")
                 raise self._error(
                     ref,
                     f"environment variable {name} is not set",
