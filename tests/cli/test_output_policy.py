@@ -35,11 +35,14 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     prompt_inventory = root / "prompt.yml"
     prompt_inventory.write_text(inventory.read_text().replace("{env: IISFLEET_POLICY_PW}", "{prompt: true}"),
                                 encoding="utf-8")
+    demo_dir = root / "demo-20261124T220000Z"  # what `demo` leaves: the run is one level down
+    (demo_dir / "run").mkdir(parents=True)
+    (demo_dir / "run" / "run.json").write_text("{}")
     scratch = root / "not-empty"
     scratch.mkdir()
     (scratch / "keep.txt").write_text("x")
     return {"tmp": str(scratch), "long": str(long), "inventory": str(inventory),
-            "prompt_inventory": str(prompt_inventory)}
+            "prompt_inventory": str(prompt_inventory), "demo_dir": str(demo_dir)}
 
 
 def _fill(text: str, places: dict[str, str]) -> str:

@@ -45,3 +45,22 @@ def test_lab_generate_counts_in_words(tmp_path: Path) -> None:
                            "healthy", "--hosts", "1"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "1 host, 0 planted causes, 1 host without one." in done.stdout
+
+
+def test_password_prompt_has_one_colon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inventory's prompt text already ends with ": "; typer must not add its own."""
+    import typer
+
+    from toolkit.cli import run as run_cli
+
+    asked: list[tuple[str, str]] = []
+
+    def fake_prompt(text: str, *, prompt_suffix: str = ": ", **_: object) -> str:
+        asked.append((text, prompt_suffix))
+        return "typed"
+
+    monkeypatch.setattr(run_cli.sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(typer, "prompt", fake_prompt)
+    assert run_cli.prompt_secret("Password for CONTOSO\\svc (credential ops): ") == "typed"
+    shown = asked[0][0] + asked[0][1]
+    assert shown == "Password for CONTOSO\\svc (credential ops): "
