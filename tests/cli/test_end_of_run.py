@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.models import HostResult, StepResult
+from toolkit.report import SEVERITIES
 from toolkit.rundir import RunDirWriter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def test_demo_ends_with_findings_reports_and_the_next_command(tmp_path: Path) ->
     lines = done.stdout.splitlines()
     model = json.loads((out / "run" / "report" / "report.json").read_text())
     by_severity = model["summary"]["findings_by_severity"]
-    detail = ", ".join(f"{n} {sev}" for sev, n in by_severity.items() if n)
+    detail = ", ".join(f"{by_severity[sev]} {sev}" for sev in SEVERITIES if by_severity.get(sev))  # worst first
     assert f"findings: {sum(by_severity.values())} ({detail})" in lines
     assert f"report: {out.resolve() / 'run' / 'report' / 'report.html'}" in lines
     assert f"run directory: {out.resolve() / 'run'}" in lines

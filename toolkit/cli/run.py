@@ -452,7 +452,10 @@ def print_outcome(run_dir: Path, hosts: list[HostResult], *, retry_command: str 
         except (OSError, ValueError):
             model = None
     if model is not None:
-        by_severity = model.get("summary", {}).get("findings_by_severity", {})
+        from toolkit.report import SEVERITIES
+
+        counted = model.get("summary", {}).get("findings_by_severity", {})
+        by_severity = {severity: int(counted.get(severity) or 0) for severity in SEVERITIES}  # worst first
         total = sum(by_severity.values())
         detail = ", ".join(f"{count} {severity}" for severity, count in by_severity.items() if count)
         out.print(f"findings: {total}" + (f" ({detail})" if detail else ""), highlight=False)
@@ -476,8 +479,7 @@ def print_outcome(run_dir: Path, hosts: list[HostResult], *, retry_command: str 
         out.print(f"        {run_dir / 'report'}/ also holds {others}", highlight=False)
     quoted = shlex.quote(str(run_dir))
     if model is not None:
-        worst = next((sev for sev, count in model.get("summary", {}).get("findings_by_severity", {}).items()
-                      if count and sev != "info"), None)
+        worst = next((sev for sev, count in by_severity.items() if count and sev != "info"), None)
         threshold = "high" if worst in ("critical", "high") else "low"
         out.print(f"next: iisfleet report {quoted} --fail-on {threshold}   (exits 1 while a finding at "
                   f"{threshold} or above remains; use it in CI or after a fix)", highlight=False)
