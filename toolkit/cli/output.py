@@ -50,10 +50,6 @@ console = PolicyConsole(highlight=False)
 err_console = PolicyConsole(stderr=True, highlight=False)
 
 
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
-
-
 def emit_json(document: Any) -> None:
     """A JSON document on stdout: indented, never wrapped or styled, ASCII only (host-supplied text with
     terminal escapes or bidi controls stays inert as \\u escapes)."""
