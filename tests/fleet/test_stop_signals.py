@@ -37,10 +37,12 @@ def slow_fleet(tmp_path_factory: pytest.TempPathFactory):
     slow = names[0]
     generate("healthy", 3, fleet_dir, seed=0, faults={slow: ["slow_collector"]}, overwrite=True)
     fleet = load_fleet(fleet_dir, port_base=0)
-    with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=False) as server:
+    with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=True) as server:
         inventory = fleet_dir / "inventory.yml"
         write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path, inventory)
-        yield inventory, names, slow
+        ssh_inventory = fleet_dir / "inventory-ssh.yml"
+        ssh_inventory.write_text(inventory.read_text().replace("transport: winrm", "transport: ssh", 1))
+        yield inventory, names, slow, ssh_inventory
 
 
 def _run_until_only_the_slow_host_is_left(inventory: Path, out: Path, names: list[str]) -> subprocess.Popen:
@@ -63,9 +65,12 @@ def _run_until_only_the_slow_host_is_left(inventory: Path, out: Path, names: lis
     pytest.param([signal.SIGINT, signal.SIGINT], id="two-ctrl-c"),
     pytest.param([signal.SIGTERM], id="sigterm"),
     pytest.param([signal.SIGINT, signal.SIGINT, signal.SIGINT], id="three-ctrl-c"),
+    pytest.param([signal.SIGINT, signal.SIGINT], id="two-ctrl-c-over-ssh"),
 ])
-def test_signals_stop_a_hung_host_quickly(slow_fleet, tmp_path: Path, signals: list[int]) -> None:
-    inventory, names, slow = slow_fleet
+def test_signals_stop_a_hung_host_quickly(slow_fleet, tmp_path: Path, signals: list[int], request) -> None:
+    inventory, names, slow, ssh_inventory = slow_fleet
+    if request.node.callspec.id.endswith("over-ssh"):
+        inventory = ssh_inventory
     out = tmp_path / "run"
     process = _run_until_only_the_slow_host_is_left(inventory, out, names)
     sent = time.monotonic()
@@ -99,7 +104,7 @@ def test_progress_lines_when_not_on_a_terminal(slow_fleet, tmp_path: Path, monke
     and its step while nothing else happens."""
     import toolkit.cli.run as run_cli
 
-    inventory, names, slow = slow_fleet
+    inventory, names, slow, _ = slow_fleet
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     env["IISFLEET_TEST_HEARTBEAT_S"] = "2"
@@ -121,7 +126,7 @@ def test_progress_lines_when_not_on_a_terminal(slow_fleet, tmp_path: Path, monke
 def test_budgets_are_stated_truthfully(slow_fleet, tmp_path: Path) -> None:
     """A step that times out names its collector, how long it really ran and which limit stopped it (its
     own timeout, or what was left of the host's budget); steps the budget left out say the budget."""
-    inventory, names, slow = slow_fleet
+    inventory, names, slow, _ = slow_fleet
     tight = tmp_path / "inventory.yml"
     tight.write_text(inventory.read_text().replace("defaults:\n", "defaults:\n  time_budget: 5\n", 1))
     book = tmp_path / "three-steps.yml"
