@@ -431,14 +431,14 @@ class _Run:
                     log.info("the output that arrived from %s before %s failed is unusable: %s", host.name,
                              collector.id, type(kept).__name__)
         step.duration_s = time.monotonic() - started
-        if step.error is not None and step.error.category == "timeout" and not self.no_new_steps.is_set():
+        ran_out = step.duration_s >= timeout - 1.0  # not a network read timeout well inside the budget
+        if step.error is not None and step.error.category == "timeout" and ran_out and not self.no_new_steps.is_set():
             step.error = StepError(category="timeout", message=f"{collector.id}: {step.error.message}; "
                                    f"the limit was {limit}", explanation=step.error.explanation)
         if step.status == "failed" and self.no_new_steps.is_set():
-            # cancelled by a second Ctrl-C / SIGTERM: not the host's failure
-            step = StepResult(collector=collector.id, status="skipped", duration_s=step.duration_s,
-                              skipped_reason=f"the run was interrupted while this step ran "
-                                             f"(stopped after {step.duration_s:.0f} s)")
+            # cancelled by a second Ctrl-C / SIGTERM: not the host's failure (parts already stored stay)
+            step.status, step.error = "skipped", None
+            step.skipped_reason = f"the run was interrupted while this step ran (stopped after {step.duration_s:.0f} s)"
         return step
 
     def _store(self, host: HostConfig, collector: Any, stdout: str, step: StepResult,
