@@ -143,10 +143,12 @@ def test_budgets_are_stated_truthfully(slow_fleet, tmp_path: Path) -> None:
     steps = load_run(tmp_path / "run").hosts[slow].steps
     assert steps[0]["status"] == "failed"
     cut = [s for s in steps if s["status"] == "skipped"]
-    assert cut, steps  # 4 x 2 s do not fit in 5 s
+    limited = [s for s in steps if s["error"] and "what was left of the host's 5 s budget" in s["error"]["message"]]
+    assert cut or limited, steps  # 4 x 2 s do not fit in 5 s: later steps get less, or none
     for step in cut:
         assert step["skipped_reason"] == "the host's time budget was used up (5 s for all its steps)"
-    assert f"{len(cut)} step(s) not run: the host's time budget was used up (5 s for all its steps)" in one_line
+    if cut:
+        assert f"{len(cut)} step(s) not run: the host's time budget was used up (5 s for all its steps)" in one_line
     for step in steps:
         if step["error"] and step["error"]["category"] == "timeout":
             assert "the limit was the step's 2 s timeout" in step["error"]["message"] or \

@@ -3,6 +3,7 @@ attack it (tests/fixtures/hostile/, copied from ../shared/repro/hostile-input/) 
 
 from __future__ import annotations
 
+import re
 import base64
 import errno
 import gzip
@@ -455,7 +456,8 @@ def test_never_started_hosts_are_counted_as_skipped_after_a_kill(tmp_path: Path)
     written = write_reports(tmp_path / "run")
     text = written["text"].read_text()
     markdown = written["md"].read_text()
-    assert "2 skipped" in text and "web03: skipped" in text and "web04: skipped" in text
+    assert "2 skipped" in text  # the hosts table lists both as skipped
+    assert re.search(r"web03 .* skipped", text) and re.search(r"web04 .* skipped", text)
     assert "| 5 | " in markdown and "| skipped |" in markdown
     row = next(line for line in markdown.splitlines() if line.startswith("| 5 |"))
     assert row.split("|")[5].strip() == "2"
