@@ -33,14 +33,14 @@ def collect(fleet_dir: Path) -> dict[str, HostEvidence]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):
-    cache: dict[str, tuple[dict, Diagnosis]] = {}
+    cache: dict[tuple[str, int], tuple[dict, Diagnosis]] = {}
 
-    def run(scenario: str) -> tuple[dict, Diagnosis]:
-        if scenario not in cache:
-            out = tmp_path_factory.mktemp(scenario) / "fleet"
-            expected = generate(scenario, None, out, seed=0)
-            cache[scenario] = (expected, diagnose(collect(out)))
-        return cache[scenario]
+    def run(scenario: str, seed: int = 0) -> tuple[dict, Diagnosis]:
+        if (scenario, seed) not in cache:
+            out = tmp_path_factory.mktemp(f"{scenario}-{seed}") / "fleet"
+            expected = generate(scenario, None, out, seed=seed)
+            cache[(scenario, seed)] = (expected, diagnose(collect(out)))
+        return cache[(scenario, seed)]
 
     return run
 
@@ -56,8 +56,11 @@ def reported(diagnosis: Diagnosis) -> dict[str, set[tuple[str, str, str]]]:
     return out
 
 
-def test_seed_catalog_every_planted_cause_on_exactly_its_hosts(lab) -> None:
-    expected, diagnosis = lab("seed-catalog")
+# Seeds 1 and 3 once showed an auth-protocol-mismatch the answer key lacks (web09 Intranet, web04 Extranet):
+# every seed's fleet must match its own key, not only seed 0's.
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_seed_catalog_every_planted_cause_on_exactly_its_hosts(lab, seed: int) -> None:
+    expected, diagnosis = lab("seed-catalog", seed)
     found = reported(diagnosis)
     planted_causes = set()
     for host, entries in expected["hosts"].items():

@@ -15,6 +15,10 @@ from toolkit.parsers.types import EffectiveSettings, FrebTrace
 PROXY_MIN_USERS = 3
 PROXY_MIN_SHARE = 0.5
 PROXY_MIN_AGENTS = 3
+#: At most this many terminal 401.2 rows, all from one client, are one abandoned prompt as much as a
+#: method the clients cannot use (a user cancelling the credential dialog or closing the tab ends the
+#: same way): such a finding is reported with low confidence.
+LONE_CHALLENGE_MAX_ROWS = 2
 SEC_E_NO_CREDENTIALS = 0x8009030E
 
 
@@ -230,6 +234,11 @@ def auth_protocol_mismatch(ctx: RuleContext) -> list[Finding]:
     level = "high" if (traces or named == 0) else "medium"
     if conflict:
         level = "medium"
+    terminal = sum(g.terminal for g in ctx.groups)
+    clients = {ip for g in ctx.groups for ip, _ in g.top_clients}
+    lone = terminal <= LONE_CHALLENGE_MAX_ROWS and len(clients) <= 1
+    if lone:
+        level = "low"
     windows_only = settings.windows.enabled and not (settings.basic.enabled or settings.digest.enabled)
     explanation = (
         f"{ctx.site}{'' if settings.path == '/' else settings.path} does not let anonymous requests through "
@@ -257,8 +266,9 @@ def auth_protocol_mismatch(ctx: RuleContext) -> list[Finding]:
                          severity="medium", groups=ctx.groups, level=level,
                          reason=(f"anonymous {'denied' if deny_anonymous else 'disabled'}"
                                  + (" (per FREB; the parsed configuration disagrees)" if conflict else "")
-                                 + f"; enabled: {', '.join(methods) or 'none'}; the clients never completed a "
-                                   f"challenge"),
+                                 + f"; enabled: {', '.join(methods) or 'none'}; "
+                                 + (f"only {terminal} unanswered challenge(s) from one client: an abandoned prompt "
+                                    f"looks the same" if lone else "the clients never completed a challenge")),
                          evidence=evidence, explanation=explanation, fix=fix,
                          # when FREB settled what IIS offered, an unreadable config part no longer matters
                          uses=[] if conflict else ["config"], scope=settings.path)]
