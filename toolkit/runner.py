@@ -636,8 +636,19 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     if getattr(playbook, "report", False) and writer.storage_error is None:
         summary.report_written = _write_reports(out_dir, writer)
     writer.close()
+    _seal(out_dir)
     hooks.run_finished(summary)
     return summary
+
+
+def _seal(run_dir: Path) -> None:
+    """Manifests and the custody log's first entry, once the run wrote its last file (docs/bundle.md)."""
+    from toolkit.bundle import seal_run
+
+    try:
+        seal_run(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the evidence stays; `bundle verify` will say it is not sealed
+        log.warning("sealing %s failed: %s", run_dir, redact(f"{type(exc).__name__}: {exc}"))
 
 
 def _write_reports(run_dir: Path, writer: RunDirWriter) -> bool:

@@ -46,9 +46,9 @@ def _root(
 
 def _register_commands() -> None:
     # Imported here so `iisfleet --version` stays fast and a broken optional group cannot hide the others.
-    from toolkit.cli import analyze, demo, history, hosts, jea, lab, playbooks, report, run, worker
+    from toolkit.cli import analyze, bundle, demo, history, hosts, jea, lab, playbooks, report, run, worker
 
-    for module in (analyze, run, playbooks, hosts, report, history, worker, lab, demo, jea):
+    for module in (analyze, run, playbooks, hosts, report, bundle, history, worker, lab, demo, jea):
         module.register(app)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +32,7 @@ class Severity(str, Enum):
 
 
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `iisfleet run` (or `demo`).")],
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `iisfleet run` (or `demo`), or its `bundle export` zip.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file instead of standard output.")
@@ -50,15 +51,23 @@ def report(
     stderr says why the run is partial).
     """
     from toolkit import report as reports
+    from toolkit.bundle import opened_bundle, record_access
 
-    _check_run_dir(run_dir)
+    is_zip = run_dir.is_file() and zipfile.is_zipfile(run_dir)  # an exported bundle: read offline, never written
+    if is_zip and write_all:
+        fail(f"{run_dir}: --write-all writes into a run directory, not into a zip", EXIT_USAGE)
+    if not is_zip:
+        _check_run_dir(run_dir)
     try:
-        model = reports.report_for_run(run_dir)
+        with opened_bundle(run_dir) as unpacked:
+            model = reports.report_for_run(unpacked)
+            partial = partial_run_note(unpacked, model)
     except ToolkitError as error:
         fail(error, EXIT_USAGE)
-    partial = partial_run_note(run_dir, model)
     if partial:
         err_console.print(f"[yellow]note:[/] {escape(partial)}", highlight=False)
+    if not is_zip:
+        record_access(run_dir, "report")
     target = run_dir / "report"
     try:
         if write_all:
@@ -104,7 +113,8 @@ def partial_run_note(run_dir: Path, model: dict[str, Any]) -> str | None:
 def _check_run_dir(run_dir: Path) -> None:
     """Exit 2 with a line that says what RUN_DIR is instead, and where the run directory probably is."""
     if run_dir.is_file():
-        fail(f"{run_dir}: is a file, not a run directory (give the folder that holds run.json)", EXIT_USAGE)
+        fail(f"{run_dir}: is a file, not a run directory nor a bundle zip (give the folder that holds run.json)",
+             EXIT_USAGE)
     if not run_dir.is_dir():
         fail(f"{run_dir}: no such run directory", EXIT_USAGE)
     if (run_dir / "run.json").is_file():
