@@ -54,7 +54,7 @@ def test_the_run_seals_itself_with_manifests_that_match_what_was_collected(run_c
         assert (item["sha256"], item["size"]) == file_digest(run_copy / path), path
     for host in manifest["hosts"]:
         host_manifest = json.loads((run_copy / host["manifest"]).read_text(encoding="utf-8"))
-        fact = json.loads((run_copy / host["manifest"]).with_name("Get-HostFact.json").read_text())["data"]
+        fact = json.loads((run_copy / "hosts" / host["host"] / "Get-HostFact.json").read_text())["data"]
         assert host_manifest["identity"]["computer_name"] == fact["computer_name"]
         assert host_manifest["identity"]["os_build"] == fact["os_build"] and host_manifest["identity"]["ip"]
         assert host_manifest["started_utc"] <= host_manifest["finished_utc"]

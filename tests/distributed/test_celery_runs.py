@@ -50,7 +50,8 @@ def _tree(run_dir: Path) -> dict[str, Any]:
         name = str(path.relative_to(run_dir))
         if name == "log.jsonl":
             tree[name] = Counter(json.dumps(_without_times(e), sort_keys=True) for e in events(run_dir))
-        elif path.name == "manifest.json":  # the seal: digests of the files compared here, whose times differ
+        elif name == "manifest.json" or name.startswith("manifests/"):
+            # the seal (run and host manifests): digests of the files compared here, whose times differ
             manifest = json.loads(path.read_text(encoding="utf-8"))
             manifest["files"] = sorted(item["path"] for item in manifest["files"])
             tree[name] = _without_times(manifest)

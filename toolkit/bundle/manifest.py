@@ -21,7 +21,8 @@ from toolkit.bundle.custody import CUSTODY_FILE, append_entry, controller_identi
 from toolkit.rundir import write_json_atomic
 
 MANIFEST_FILE = "manifest.json"
-HOST_MANIFEST_FILE = "manifest.json"
+#: Host manifests live apart from hosts/<host>/, whose *.json files are the collector envelopes.
+HOST_MANIFEST_DIR = "manifests"
 RUN_MANIFEST_SCHEMA = "iisfleet.bundle/1"
 HOST_MANIFEST_SCHEMA = "iisfleet.bundle-host/1"
 #: Not part of the sealed evidence: the seal itself and derived output.
@@ -113,8 +114,6 @@ def _host_manifest(run_dir: Path, folder: Path, times: dict[str, dict[str, str]]
     host_doc = host_doc if isinstance(host_doc, dict) else {}
     files, artefacts = [], []
     for path in sorted(folder.glob("*.json")):
-        if path.name == HOST_MANIFEST_FILE:
-            continue
         digest, size = file_digest(path)
         files.append({"path": path.relative_to(run_dir).as_posix(), "sha256": digest, "size": size})
         if path.name != "host.json":
@@ -143,8 +142,9 @@ def seal_run(run_dir: Path) -> dict[str, Any]:
     for folder in sorted(p for p in hosts_root.iterdir() if p.is_dir()) if hosts_root.is_dir() else []:
         host_manifest = _host_manifest(run_dir, folder, times)
         name = host_manifest["host"]
-        write_json_atomic(folder / HOST_MANIFEST_FILE, host_manifest)
-        hosts.append({"host": name, "manifest": (folder / HOST_MANIFEST_FILE).relative_to(run_dir).as_posix(),
+        manifest_path = run_dir / HOST_MANIFEST_DIR / f"{folder.name}.json"
+        write_json_atomic(manifest_path, host_manifest)
+        hosts.append({"host": name, "manifest": manifest_path.relative_to(run_dir).as_posix(),
                       "identity": host_manifest["identity"]})
     files = []
     for relative in sealed_paths(run_dir):
