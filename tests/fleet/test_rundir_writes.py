@@ -42,7 +42,9 @@ def test_fsyncs_per_host_are_its_envelopes_and_its_final_state(lab, tmp_path, ca
         assert per_file[f"{name}/host.json"] == 1  # its final state only (it was written 5 times)
         assert per_file[f"{name}/{ECHO_ID}.json"] == 3  # each envelope once (the same file three times)
     assert per_file["run/run.json"] == 2
-    assert sum(per_file.values()) == 2 * 4 + 2
+    # then the seal (docs/bundle.md): each host manifest, the run manifest and the custody log's first entry
+    assert per_file["manifests/good.json"] == per_file["manifests/good2.json"] == per_file["run/manifest.json"] == 1
+    assert sum(per_file.values()) == 2 * 4 + 2 + 4
 
 
 KILLED_RUN = """
