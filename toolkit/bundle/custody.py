@@ -72,7 +72,8 @@ def append_entry(run_dir: Path, action: str, **details: Any) -> dict[str, Any]:
                              "details": {k: redact(v) if isinstance(v, str) else v for k, v in details.items()},
                              "prev_sha256": previous}
     entry["sha256"] = entry_hash(entry)
-    with open(path, "a", encoding="utf-8") as handle:
+    # owner-only like every file of a run directory (toolkit.rundir)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
