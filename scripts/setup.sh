@@ -22,7 +22,9 @@ fi
 # The lab and the target-core tests run the C# core under Mono (see README): install it when we can.
 if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1 || [ ! -f /usr/lib/mono/4.5-api/mscorlib.dll ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends mono-mcs mono-runtime mono-devel >/dev/null \
+    # A fresh machine has no package lists yet: without an update the install finds nothing.
+    { apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null &&
+      apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends mono-mcs mono-runtime mono-devel >/dev/null; } \
       || echo "note: could not install Mono; the lab cannot answer the log collectors and their tests skip" >&2
   else
     echo "note: Mono is not installed (apt-get install mono-mcs mono-runtime mono-devel);" \
