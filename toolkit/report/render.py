@@ -111,7 +111,8 @@ def fleet_tables(report: Mapping[str, Any]) -> list[tuple[str, str, list[str], l
             rows.append([server, str(sum(hours.values())), f"{peak_hour[5:].replace('T', ' ')}h {peak}", busy])
         tables.append(("timeline", title, ["server", "terminal 401", "peak hour", "per hour"], rows))
     if report["clock_outliers"]:
-        tables.append(("clocks", "Clock outliers (Kerberos fails beyond 5 minutes of skew)",
+        tables.append(("clocks", "Clock outliers (Kerberos fails beyond 5 minutes of skew; each one's log window "
+                       "followed its own clock)",
                        ["host", "offset", "compared with", "host clock (UTC)"],
                        [[str(o.get("host", "")), _signed_seconds(o.get("offset_s")), str(o.get("reference", "")),
                          str(o.get("utc_now", ""))] for o in report["clock_outliers"]]))
@@ -207,8 +208,6 @@ def render_text(report: Mapping[str, Any]) -> str:
         for note in report["evidence_notes"]:
             add(f"  - {clean(note, 600)}")
         add("")
-    for line in _clock_lines(report):
-        add(line)
     for _, title, headers, rows in fleet_tables(report):
         add(f"{title}:")
         lines.extend(_text_table(headers, rows))
@@ -222,19 +221,6 @@ def _skipped(report: Mapping[str, Any]) -> int:
     if "hosts_skipped" in summary:
         return int(summary["hosts_skipped"])
     return sum(1 for h in report["hosts"] if h.get("status") == "skipped")
-
-
-def _clock_lines(report: Mapping[str, Any]) -> list[str]:
-    """Hosts whose clock is far off: their log window was read on their own clock (see docs/run.md)."""
-    lines = []
-    for outlier in report.get("clock_outliers") or []:
-        if not isinstance(outlier, Mapping):
-            continue
-        offset = outlier.get("offset_s")
-        shown = f"{offset:+.0f} s" if isinstance(offset, (int, float)) else "unknown"
-        lines.append(f"  - {clean(outlier.get('host', ''))}: clock {shown} from "
-                     f"{clean(outlier.get('reference', 'the controller'))}; its log window followed its own clock")
-    return (["Hosts with a clock far from the others:", *lines, ""]) if lines else []
 
 
 def _md_cell(value: Any, limit: int = MAX_CELL) -> str:
@@ -287,9 +273,6 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             out += ["", "Suggested fix (iisfleet never runs it):", "", "```" + str(fix.get("shell") or ""),
                     clean(fix["command"], 4000).replace("```", "'''"), "```"]
         out.append("")
-    clock = _clock_lines(report)
-    if clock:
-        out += ["## Clocks", ""] + [f"- {_md_cell(line.lstrip(' -'))}" for line in clock[1:-1]] + [""]
     if report["drift"]:
         out += ["## Drift", ""]
         out += [f"- {_md_cell(d.get('summary') or d)}" for d in report["drift"]]
