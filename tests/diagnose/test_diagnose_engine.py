@@ -214,3 +214,24 @@ def test_missing_collectors_say_why_from_the_run_steps() -> None:
     assert evidence.missing["freb"] == "Get-IisFailedRequestTrace was skipped: no terminal 401 in the W3C logs"
     assert evidence.missing["events"] == "Get-AuthEventLog failed: Get-AuthEventLog did not answer within 60 s"
     assert evidence.missing["config"] == "Get-IisConfig was not collected"
+
+
+def test_a_step_its_playbook_skipped_by_condition_is_not_a_host_problem() -> None:
+    """`when:` false is the playbook's choice (no terminal 401, so no trace needed): rules still learn why
+    there is no trace, but the hosts table does not list it as missing. A condition that could not be
+    evaluated is not a choice and stays a problem."""
+    by_choice = {"collector": "Get-IisFailedRequestTrace", "status": "skipped", "error": None,
+                 "skipped_reason": "when 'Get-IisW3CLog.terminal_401 > 0' is false (Get-IisW3CLog.terminal_401 = 0)"}
+    undecidable = {"collector": "Get-AuthEventLog", "status": "skipped", "error": None,
+                   "skipped_reason": "when 'Get-HostFact.security_log_readable': Get-HostFact.security_log_readable "
+                                     "was not collected"}
+    evidence = build_host_evidence("web01", {}, status="ok", steps=[by_choice, undecidable])
+    assert "when 'Get-IisW3CLog.terminal_401 > 0' is false" in evidence.missing["freb"]
+    assert evidence.not_needed == frozenset({"freb"})
+
+    record = SimpleNamespace(status="ok", error=None, address="10.0.0.9", envelopes={},
+                             steps=[by_choice, undecidable])
+    run = SimpleNamespace(meta={"started_utc": "2026-11-24T12:00:00Z"}, hosts={"web01": record})
+    host = diagnose_run(run).to_dict()["hosts"][0]
+    assert not any("Get-IisFailedRequestTrace" in m for m in host["missing_evidence"])
+    assert any("Get-AuthEventLog was skipped" in m for m in host["missing_evidence"])

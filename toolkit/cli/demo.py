@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import threading
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -46,9 +47,10 @@ def demo(
     Generates a lab fleet, serves it on loopback over real WinRM (NTLM + message encryption) or SSH, runs
     the triage-401 playbook against it, and writes the cross-server report (text, Markdown, HTML, JSON, CSV).
 
-    Nothing outside this machine is contacted. Exit code 0 when the demo completed.
+    Nothing outside this machine is contacted. Exit code 0 when the demo completed; 130 when Ctrl-C or
+    SIGTERM stopped it (the reports then cover the hosts that finished).
     """
-    from toolkit.cli.run import setup_logging
+    from toolkit.cli.run import EXIT_INTERRUPTED, setup_logging, sigterm_stops, third_interrupt_exits
     from toolkit.lab.demo import run_demo
     from toolkit.report import render
 
@@ -70,10 +72,14 @@ def demo(
         err_console.print(f"[dim]demo:[/] {message}", highlight=False)
 
     live = is_tty() and sys.stderr.isatty() and not json_output
+    # SIGTERM stops the demo as two Ctrl-C stop a run: running steps end, the lab servers shut down
+    # (the with-blocks unwind), the partial run stays reportable, and the exit code says interrupted.
+    stop, stop_running = threading.Event(), threading.Event()
     try:
-        with ProgressHooks(hosts, live=live, json_mode=json_output) as progress:
+        with ProgressHooks(hosts, live=live, json_mode=json_output) as progress, \
+                sigterm_stops(stop, stop_running), third_interrupt_exits():
             result = run_demo(work_dir.resolve(), scenario=scenario.value, hosts=hosts, transport=transport.value,
-                              on_stage=stage, hooks=progress)
+                              on_stage=stage, hooks=progress, stop=stop, stop_running=stop_running)
     except ToolkitError as error:
         fail(error, EXIT_USAGE)
     if json_output:
@@ -85,6 +91,9 @@ def demo(
         console.print(f"\nSIMULATED fleet in {result.fleet_dir} (serve it again: iisfleet lab serve "
                       f"{shlex.quote(str(result.fleet_dir))})", highlight=False)
         print_outcome(result.run_dir, _host_results(load_run(result.run_dir)))
+    if result.interrupted:
+        err_console.print("[yellow]demo interrupted: the reports cover the hosts that finished[/]", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK)
 
 

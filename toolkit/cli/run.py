@@ -360,7 +360,7 @@ def run_command(
                                         broker_grace=broker_grace)
         stop, stop_running = threading.Event(), threading.Event()
         with ProgressHooks(len(hosts), live=live, json_mode=json_output) as hooks, \
-                _sigterm_stops(stop, stop_running), _third_interrupt_exits():
+                sigterm_stops(stop, stop_running), third_interrupt_exits():
             summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
                                    deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory),
                                    after_hosts=after_hosts, engine=distributed, stop=stop,
@@ -400,7 +400,7 @@ def run_command(
 
 
 @contextmanager
-def _sigterm_stops(stop: threading.Event, stop_running: threading.Event) -> Iterator[None]:
+def sigterm_stops(stop: threading.Event, stop_running: threading.Event) -> Iterator[None]:
     """While the block runs, SIGTERM does what two Ctrl-C do: no new hosts, running steps stopped, and
     run.json says ``interrupted``. Only the main thread may install a handler (tests call us elsewhere)."""
     if threading.current_thread() is not threading.main_thread():
@@ -420,7 +420,7 @@ def _sigterm_stops(stop: threading.Event, stop_running: threading.Event) -> Iter
 
 
 @contextmanager
-def _third_interrupt_exits() -> Iterator[None]:
+def third_interrupt_exits() -> Iterator[None]:
     """The runner lets a third Ctrl-C out at once (run.json already says ``interrupted``); worker threads
     may still sit in a network call, so leave without joining them."""
     try:

@@ -126,7 +126,8 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
         HostStatus(host=name, status=h.status, error=h.error, requests=h.log.requests,
                    terminal_401=sum(g.terminal for g in terminal_groups(h)),
                    handshake_401=h.log.handshake_401,
-                   missing_evidence=tuple(f"{EVIDENCE_NAMES.get(k, k)}: {v}" for k, v in sorted(h.missing.items())),
+                   missing_evidence=tuple(f"{EVIDENCE_NAMES.get(k, k)}: {v}" for k, v in sorted(h.missing.items())
+                                          if k not in h.not_needed),
                    terminal_by_hour=tuple(sorted((str(k), int(v)) for k, v in h.log.by_hour.items())),
                    shared_configuration=h.shared_config)
         for name, h in sorted(hosts.items()))

@@ -193,6 +193,9 @@ class HostEvidence:
     crash_on_audit_fail: int | None = None
     #: evidence key → why it is missing or incomplete
     missing: Mapping[str, str] = field(default_factory=dict)
+    #: evidence keys the playbook chose not to collect on this host (the step's ``when:`` was false):
+    #: still in ``missing`` so a rule says why it had no such evidence, but not a problem of the host
+    not_needed: frozenset[str] = frozenset()
     #: (right id of toolkit.jea.rights, what said so): the session refused collectors for lack of it
     environment: tuple[tuple[str, str], ...] = ()
 
@@ -251,12 +254,16 @@ def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *
     naming what and why.
     """
     missing: dict[str, str] = {}
+    not_needed: set[str] = set()
     kw: dict[str, Any] = {}
     step_by_collector = {str(st.get("collector")): st for st in steps if isinstance(st, Mapping)}
     for collector, key in COLLECTOR_KEYS.items():
         envelope = envelopes.get(collector)
         if envelope is None:
-            missing[key] = _absent_reason(collector, step_by_collector.get(collector), status, error)
+            step = step_by_collector.get(collector)
+            missing[key] = _absent_reason(collector, step, status, error)
+            if _skipped_by_condition(step):
+                not_needed.add(key)
             continue
         errors = [e for e in envelope.get("errors") or [] if isinstance(e, Mapping)]
         data = envelope.get("data") or {}
@@ -275,7 +282,16 @@ def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *
     config: IisConfig | None = kw.get("config")
     log = _rename_log_sites(log, config)
     return HostEvidence(name=name, status=status, error=error, log=log, missing=missing,
-                        environment=_environment_refusals(steps), **kw)
+                        not_needed=frozenset(not_needed), environment=_environment_refusals(steps), **kw)
+
+
+def _skipped_by_condition(step: Mapping[str, Any] | None) -> bool:
+    """The step did not run because its ``when:`` evaluated false (``toolkit.playbooks`` words it
+    "when '<text>' is false"): the playbook's choice. A condition that could not be evaluated (a fact
+    missing) is not a choice and stays a problem."""
+    reason = str((step or {}).get("skipped_reason") or "")
+    return step is not None and step.get("status") == "skipped" and reason.startswith("when ") \
+        and " is false" in reason
 
 
 def _environment_refusals(steps: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:

@@ -19,6 +19,8 @@ class DemoResult:
     reports: dict[str, Path]
     report: dict[str, Any]
     expected: dict[str, Any]
+    #: the run was stopped (Ctrl-C, SIGTERM) before every host finished; the reports cover what arrived
+    interrupted: bool = False
 
 
 def run_demo(
@@ -32,9 +34,11 @@ def run_demo(
     hooks: Any = None,
     on_stage: Callable[[str], None] = lambda _stage: None,
     playbook_name: str = "triage-401",
+    stop: Any = None,
+    stop_running: Any = None,
 ) -> DemoResult:
     """Generate ``scenario`` under ``work_dir/fleet``, serve it, run ``playbook_name`` (triage-401) into
-    ``work_dir/run``."""
+    ``work_dir/run``. ``stop``/``stop_running`` are the runner's stop events (what one and two Ctrl-C do)."""
     import json
 
     from toolkit.inventory import load_inventory
@@ -67,12 +71,13 @@ def run_demo(
         playbook = load_playbook(playbook_name)
         on_stage(f"running {playbook_name} over real {'WinRM' if transport == 'winrm' else 'SSH'} against "
                  f"{len(targets)} hosts")
-        run_playbook(playbook, targets, out_dir=run_dir, params={}, concurrency=concurrency, hooks=hooks,
-                     simulated=True)
+        summary = run_playbook(playbook, targets, out_dir=run_dir, params={}, concurrency=concurrency,
+                               hooks=hooks, simulated=True, stop=stop, stop_running=stop_running)
     on_stage("diagnosing and writing the reports")
     run = load_run(run_dir)
     model = build_report(run.meta, diagnose_run(run).to_dict(), run_hosts_of(run))
     reports = write_reports(run_dir, model)
     expected_path = fleet_dir / "expected.json"
     expected = json.loads(expected_path.read_text(encoding="utf-8")) if expected_path.is_file() else {}
-    return DemoResult(fleet_dir=fleet_dir, run_dir=run_dir, reports=reports, report=model, expected=expected)
+    return DemoResult(fleet_dir=fleet_dir, run_dir=run_dir, reports=reports, report=model, expected=expected,
+                      interrupted=summary.status == "interrupted")
