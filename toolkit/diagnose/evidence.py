@@ -159,6 +159,8 @@ class ContentPath:
     share_sd: SecurityDescriptor | None = None
     #: where ``sd`` was read when not by the web server's collector (e.g. "file server fs01 over SMB")
     sd_source: str = ""
+    #: where ``share_sd`` was read when not by the web server's collector
+    share_sd_source: str = ""
 
     @property
     def url_path(self) -> str:

@@ -48,6 +48,7 @@ IMPLICIT_SIDS = {"S-1-1-0"}
 AUTHENTICATED_IMPLICIT = {"S-1-5-11", "S-1-5-32-545"}
 
 READ_BITS = 0x1 | 0x80000000 | 0x10000000  # FILE_READ_DATA | GENERIC_READ | GENERIC_ALL
+WRITE_BITS = 0x2 | 0x40000000 | 0x10000000  # FILE_WRITE_DATA | GENERIC_WRITE | GENERIC_ALL
 
 
 def is_builtin_anonymous(user_name: str) -> bool:
@@ -221,3 +222,56 @@ def read_access(sd: SecurityDescriptor | None, identity: str, groups: Sequence[M
             return AclAnswer(False, _ace_text(ace, sid_names), with_read)
         return AclAnswer(True, _ace_text(ace, sid_names), with_read)
     return AclAnswer(False, "", with_read)
+
+
+def write_access(sd: SecurityDescriptor | None, identity: str, groups: Sequence[Mapping[str, Any]]) -> AclAnswer | None:
+    """Can ``identity`` write (FILE_WRITE_DATA) through ``sd``? The first ACE of the DACL that is about writing
+    and names one of the identity's SIDs or names decides, as in the Windows access check on a canonical
+    DACL; inherit-only ACEs do not apply to the object itself. None without a descriptor."""
+    if sd is None:
+        return None
+    with_write = tuple(sorted({_ace_trustee(a) for a in sd.dacl
+                               if not a.ace_type.upper().startswith("D") and a.rights & WRITE_BITS}))
+    if not sd.dacl_present:
+        return AclAnswer(True, "no DACL (everyone has access)", with_write)
+    sids, names = identity_sids(identity, groups), identity_names(identity, groups)
+    for ace in sd.dacl:
+        inherit_only = "IO" in [ace.flags.upper()[i:i + 2] for i in range(0, len(ace.flags), 2)]
+        if inherit_only or not (ace.rights & WRITE_BITS) or not _ace_matches(ace, sids, names):
+            continue
+        return AclAnswer(not ace.ace_type.upper().startswith("D"), _ace_text(ace), with_write)
+    return AclAnswer(False, "", with_write)
+
+
+@dataclass(frozen=True)
+class UncAccess:
+    """What an identity may do with content on a share: Windows checks the share's permissions and the NTFS
+    ACL and grants only what both allow. ``*_decided_by`` names the descriptor(s) that refused ("share",
+    "NTFS", "share and NTFS"), "" when the access is granted or nothing was collected to judge by."""
+
+    read: bool | None
+    write: bool | None
+    read_decided_by: str
+    write_decided_by: str
+    ntfs_read: AclAnswer | None
+    share_read: AclAnswer | None
+    ntfs_write: AclAnswer | None
+    share_write: AclAnswer | None
+
+
+def _refused_by(ntfs: AclAnswer | None, share: AclAnswer | None) -> tuple[bool | None, str]:
+    known = [a for a in (ntfs, share) if a is not None]
+    if not known:
+        return None, ""
+    refusing = [name for name, a in (("share", share), ("NTFS", ntfs)) if a is not None and not a.read]
+    return not refusing, " and ".join(refusing)
+
+
+def unc_access(ntfs_sd: SecurityDescriptor | None, share_sd: SecurityDescriptor | None, identity: str,
+               groups: Sequence[Mapping[str, Any]], pools: Sequence[str] = ()) -> UncAccess:
+    """Read and write for ``identity`` through both descriptors of a UNC path (either may be missing)."""
+    ntfs_read, share_read = read_access(ntfs_sd, identity, groups, pools), read_access(share_sd, identity, groups, pools)
+    ntfs_write, share_write = write_access(ntfs_sd, identity, groups), write_access(share_sd, identity, groups)
+    read, read_by = _refused_by(ntfs_read, share_read)
+    write, write_by = _refused_by(ntfs_write, share_write)
+    return UncAccess(read, write, read_by, write_by, ntfs_read, share_read, ntfs_write, share_write)

@@ -41,7 +41,7 @@ def collect_for_run(run_dir: Path, config: DirectoryConfig, credential: Any) -> 
     hosts = evidence_from_run(load_run(Path(run_dir)))
     needs = needs_from_hosts(hosts)
     files = collect_file_servers(config, credential, hosts)
-    for entry in files["shares"]:  # the file servers' ACEs name domain SIDs the directory must name
+    for entry in files["shares"] + files["share_permissions"]:  # ACEs name domain SIDs the directory must name
         needs.sids |= set(re.findall(r"S-1-5-21-[0-9-]+", str(entry.get("sddl") or "")))
     document = collect(config, credential, needs)
     document.update(files)

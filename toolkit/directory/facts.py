@@ -48,6 +48,8 @@ class DirectoryFacts:
     shares: Mapping[str, str] = field(default_factory=dict)
     #: since when the domain derives AES keys on a password change (docs/diagnosis.md), None when not known
     aes_keys_since: dt.datetime | None = None
+    #: lower-case ``\\\\server\\share`` → the share's own descriptor (SDDL), read from the server's srvsvc
+    share_permissions: Mapping[str, str] = field(default_factory=dict)
     #: lower-case shared-configuration folder → (UNC of its applicationHost.config, the file's text)
     shared_configs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -104,6 +106,11 @@ def facts_from_document(doc: Any, where: str = FILE_NAME) -> DirectoryFacts:
     errors += tuple(f"{e.get('unc')}: {(e.get('error') or {}).get('category', '?')}: "
                     f"{(e.get('error') or {}).get('message', '')}"[:300]
                     for e in doc.get("shares") or [] if isinstance(e, Mapping) and e.get("error"))
+    share_permissions = {str(e["share"]).lower(): str(e["sddl"]) for e in doc.get("share_permissions") or []
+                         if isinstance(e, Mapping) and e.get("share") and isinstance(e.get("sddl"), str)}
+    errors += tuple(f"{e.get('share')}: share permissions: {(e.get('error') or {}).get('category', '?')}: "
+                    f"{(e.get('error') or {}).get('message', '')}"[:300]
+                    for e in doc.get("share_permissions") or [] if isinstance(e, Mapping) and e.get("error"))
     shared = {str(e["folder"]).lower(): (str(e.get("file") or ""), str(e["content"]))
               for e in doc.get("shared_configs") or []
               if isinstance(e, Mapping) and e.get("folder") and isinstance(e.get("content"), str)}
@@ -111,7 +118,7 @@ def facts_from_document(doc: Any, where: str = FILE_NAME) -> DirectoryFacts:
                     f"{(e.get('error') or {}).get('message', '')}"[:300]
                     for e in doc.get("shared_configs") or [] if isinstance(e, Mapping) and e.get("error"))
     return DirectoryFacts(configured=bool(doc.get("configured", True)), dc=doc.get("dc") or None, netbios=netbios,
-                          shares=shares, shared_configs=shared,
+                          shares=shares, shared_configs=shared, share_permissions=share_permissions,
                           spn_scope=str(doc.get("spn_scope") or ""),
                           spn_holders={k: frozenset(v) for k, v in holders.items()}, accounts=accounts,
                           token_groups=groups, sids={str(k).upper(): str(v) for k, v in (doc.get("sids") or {}).items()},
@@ -194,7 +201,7 @@ def with_shared_configuration(run: Any, facts: DirectoryFacts | None) -> Any:
 
 
 def _with_shares(host: Any, facts: DirectoryFacts) -> Any:
-    if not facts.shares:
+    if not facts.shares and not facts.share_permissions:
         return host
     from toolkit.directory.smb import parse_unc
     from toolkit.parsers.sddl import parse_sddl
@@ -207,6 +214,14 @@ def _with_shares(host: Any, facts: DirectoryFacts) -> Any:
             try:
                 content = replace(content, sd=parse_sddl(sddl), exists=True,
                                   sd_source=f"file server {unc.server} over SMB")
+            except Exception:  # noqa: BLE001 - keep what the web server saw when the text does not parse
+                pass
+        share = f"\\\\{unc.server}\\{unc.share}" if unc is not None else ""
+        share_sddl = facts.share_permissions.get(share.lower()) if share else None
+        if share_sddl is not None:
+            try:
+                content = replace(content, share_sd=parse_sddl(share_sddl), share_name=share, is_unc=True,
+                                  share_sd_source=f"file server {unc.server} (srvsvc NetrShareGetInfo over SMB)")
             except Exception:  # noqa: BLE001 - keep what the web server saw when the text does not parse
                 pass
         changed.append(content)

@@ -207,6 +207,51 @@ class SmbReader:
         except ValueError as exc:
             raise DirectoryError(f"unreadable security descriptor for {unc.unc}: {exc}", dc=unc.server) from None
 
+    def share_security(self, server: str, share: str) -> ShareSecurity:
+        """The share-level descriptor ("Share Permissions") of ``\\\\server\\share``, asked of the server's
+        Server Service (NetrShareGetInfo over ``\\pipe\\srvsvc`` on IPC$, :mod:`toolkit.directory.srvsvc`).
+
+        Level 502 carries the descriptor but the server answers it only to Administrators, Server Operators
+        or Power Users; on ``access denied`` the same question is asked at level 2, then 1, so the answer
+        still says whether the share exists, and ``sddl`` stays None with ``note`` saying why. The RPC
+        rides the SMB session, so it has the session's protection: iisfleet's sessions require signing and
+        ask for SMB 3 encryption (``protection`` says which one the server agreed to)."""
+        from toolkit.directory import srvsvc
+
+        _connection, session, _trees = self._session(server)
+        protection = "SMB3 encryption" if getattr(session, "encrypt_data", False) else \
+            "SMB signing" if getattr(session, "signing_required", False) else "none"
+        try:
+            with self._pipe(UncPath(server, "IPC$", ""), "srvsvc") as pipe:
+                return ask_share_security(pipe, server, share, protection)
+        except srvsvc.RpcError as exc:
+            kind = "access-denied" if exc.status == srvsvc.ERROR_ACCESS_DENIED else "protocol"
+            raise DirectoryError(f"srvsvc on {server}: {exc}", kind=kind, dc=server) from None
+
+    @contextmanager
+    def _pipe(self, unc: UncPath, name: str) -> Any:
+        """A named pipe on IPC$ opened for reading and writing (a pipe is neither file nor directory)."""
+        from smbprotocol.open import (CreateDisposition, FilePipePrinterAccessMask, ImpersonationLevel, Open,
+                                      ShareAccess)
+
+        tree = self._tree(unc)
+        handle = Open(tree, name)
+        access = (FilePipePrinterAccessMask.FILE_READ_DATA | FilePipePrinterAccessMask.FILE_WRITE_DATA
+                  | FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES | FilePipePrinterAccessMask.READ_CONTROL)
+        try:
+            handle.create(ImpersonationLevel.Impersonation, access, 0,
+                          ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE, CreateDisposition.FILE_OPEN, 0)
+        except Exception as exc:  # noqa: BLE001
+            raise DirectoryError(_clean(f"cannot open \\pipe\\{name} on {unc.server}: {exc}", self.credential),
+                                 kind=_access_kind(exc), dc=unc.server) from None
+        try:
+            yield handle
+        finally:
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001 - the answer is in; a failing close changes nothing
+                pass
+
     def read_file(self, unc: UncPath, limit: int = MAX_FILE_BYTES) -> bytes:
         from smbprotocol.open import FilePipePrinterAccessMask
 
@@ -230,6 +275,118 @@ class SmbReader:
             except Exception:  # noqa: BLE001 - closing a dead connection is not an error
                 pass
         self._sessions.clear()
+
+
+@dataclass(frozen=True)
+class ShareSecurity:
+    server: str
+    share: str
+    level: int  # the NetrShareGetInfo level that answered: 502 with the descriptor, 2 or 1 without
+    sddl: str | None  # the share's descriptor as SDDL (level 502), None when it could not be read
+    note: str = ""  # why ``sddl`` is None
+    path: str = ""  # the share's local path on the server (levels 2 and 502)
+    protection: str = ""  # what protected the RPC: "SMB3 encryption", "SMB signing" or "none"
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"share": f"\\\\{self.server}\\{self.share}", "server": self.server,
+                               "level": self.level, "protection": self.protection}
+        if self.path:
+            out["path"] = self.path
+        if self.sddl is not None:
+            out["sddl"] = self.sddl
+        else:
+            out["error"] = {"category": "access-denied", "message": self.note}
+        return out
+
+
+def ask_share_security(pipe: Any, server: str, share: str, protection: str = "") -> ShareSecurity:
+    """Bind to SRVSVC over an open ``srvsvc`` pipe (anything with smbprotocol's ``Open.write``/``read``) and ask
+    NetrShareGetInfo at level 502, falling back to 2 and 1 when the server refuses it. Raises RpcError for a
+    broken exchange and DirectoryError for a missing share or another refusal."""
+    from toolkit.directory import srvsvc
+
+    denied: int | None = None
+    call = _PipeCall(pipe)
+    call.bind()
+    for level in (502, 2, 1):
+        info = call.share_get_info(server, share, level)
+        if info.status == srvsvc.ERROR_ACCESS_DENIED and level != 1:
+            denied = denied or level
+            continue
+        break
+    if info.status in srvsvc.NO_SUCH_SHARE:
+        raise DirectoryError(f"{server} has no share named {share} (NetrShareGetInfo: no such share)",
+                             kind="not-found", dc=server)
+    if info.status != 0:
+        kind = "access-denied" if info.status == srvsvc.ERROR_ACCESS_DENIED else "protocol"
+        raise DirectoryError(f"NetrShareGetInfo for \\\\{server}\\{share} at level {info.level}: "
+                             f"{info.status_text}", kind=kind, dc=server)
+    sddl, note = None, ""
+    if denied is not None:
+        note = (f"{server} refused level {denied} to this account: only Administrators, Server Operators or "
+                f"Power Users of the file server may read a share's permissions; level {info.level} answered, "
+                f"so the share exists")
+    elif not info.security_descriptor:
+        # Windows always keeps a descriptor for a share; Samba 4.17 answers a NULL one to an account that
+        # may not read it. So NULL means "not disclosed", never "no restriction".
+        note = f"{server} answered level 502 without a descriptor (not disclosed to this account)"
+    else:
+        try:
+            sddl = sd_to_sddl(info.security_descriptor)
+        except ValueError as exc:
+            raise DirectoryError(f"unreadable share descriptor of \\\\{server}\\{share}: {exc}",
+                                 dc=server) from None
+    return ShareSecurity(server=server, share=info.name or share, level=info.level, sddl=sddl, note=note,
+                         path=info.path, protection=protection)
+
+
+class _PipeCall:
+    """DCE/RPC calls over one open srvsvc pipe: PDUs written as pipe messages, answers read back."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.call_id = 0
+        self.max_fragment = 4280
+        self.buffer = b""
+
+    def _exchange(self, pdus: list[bytes]) -> list[Any]:
+        from toolkit.directory import srvsvc
+
+        for pdu in pdus:
+            self.pipe.write(pdu, 0)
+        answers = []
+        while not answers or not answers[-1].last:
+            while True:
+                if len(self.buffer) >= srvsvc.HEADER.size:
+                    length = struct.unpack_from("<H", self.buffer, 8)[0]
+                    if len(self.buffer) >= length:
+                        break
+                chunk = self.pipe.read(0, min(65536, self.pipe.connection.max_read_size))
+                if not chunk:
+                    raise srvsvc.RpcError("the pipe closed before the answer was complete")
+                self.buffer += bytes(chunk)
+            length = struct.unpack_from("<H", self.buffer, 8)[0]
+            pdu, self.buffer = srvsvc.parse_pdu(self.buffer[:length]), self.buffer[length:]
+            answers.append(pdu)
+            if pdu.ptype in (srvsvc.PTYPE_BIND_ACK, srvsvc.PTYPE_BIND_NAK, srvsvc.PTYPE_FAULT):
+                break
+        return answers
+
+    def bind(self) -> None:
+        from toolkit.directory import srvsvc
+
+        self.call_id += 1
+        answer = self._exchange([srvsvc.bind(self.call_id)])[0]
+        self.max_fragment = min(self.max_fragment, srvsvc.check_bind_ack(answer)) or self.max_fragment
+
+    def share_get_info(self, server: str, share: str, level: int) -> Any:
+        from toolkit.directory import srvsvc
+
+        self.call_id += 1
+        stub = srvsvc.share_get_info_stub(server, share, level)
+        answers = self._exchange(srvsvc.request(self.call_id, srvsvc.OPNUM_NETR_SHARE_GET_INFO, stub,
+                                                self.max_fragment))
+        return srvsvc.parse_share_get_info(srvsvc.response_stub(answers, self.call_id), level)
 
 
 def _access_kind(exc: BaseException | None) -> str:
@@ -269,16 +426,17 @@ def collect_shares(config: DirectoryConfig, credential: Any, hosts: Mapping[str,
 
 def collect_file_servers(config: DirectoryConfig, credential: Any, hosts: Mapping[str, Any],
                          reader: SmbReader | None = None) -> dict[str, list[dict[str, Any]]]:
-    """What the file servers hold for the fleet: ``shares`` (each UNC content path's descriptor) and
-    ``shared_configs`` (the applicationHost.config a shared-configuration farm's redirection.config points
-    at, read whole, with the hosts that use it). Failures are recorded per path, never raised."""
+    """What the file servers hold for the fleet: ``shares`` (each UNC content path's descriptor),
+    ``share_permissions`` (each share's own descriptor, from the server's srvsvc) and ``shared_configs``
+    (the applicationHost.config a shared-configuration farm's redirection.config points at, read whole,
+    with the hosts that use it). Failures are recorded per path or share, never raised."""
     paths = unc_paths(hosts)
     farms: dict[str, list[str]] = {}
     for name, host in sorted(hosts.items()):
         folder = parse_unc(getattr(host, "shared_config", None) or "")
         if folder is not None:
             farms.setdefault(folder.unc.lower(), []).append(name)
-    out: dict[str, list[dict[str, Any]]] = {"shares": [], "shared_configs": []}
+    out: dict[str, list[dict[str, Any]]] = {"shares": [], "share_permissions": [], "shared_configs": []}
     if not paths and not farms:
         return out
     reader = reader or SmbReader(config, credential)
@@ -291,6 +449,19 @@ def collect_file_servers(config: DirectoryConfig, credential: Any, hosts: Mappin
             except DirectoryError as exc:
                 out["shares"].append({"unc": unc.unc, "server": unc.server,
                                       "error": {"category": exc.kind, "message": str(exc)}})
+        asked: set[str] = set()
+        for text in paths:
+            unc = parse_unc(text)
+            assert unc is not None
+            share = UncPath(unc.server, unc.share, "")
+            if share.unc.lower() in asked:
+                continue
+            asked.add(share.unc.lower())
+            try:
+                out["share_permissions"].append(reader.share_security(unc.server, unc.share).record())
+            except DirectoryError as exc:
+                out["share_permissions"].append({"share": share.unc, "server": unc.server,
+                                                 "error": {"category": exc.kind, "message": str(exc)}})
         for key, names in sorted(farms.items()):
             folder = parse_unc(key)
             assert folder is not None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from toolkit.diagnose.evidence import ContentPath, LogGroup
 from toolkit.diagnose.model import EvidenceItem, EvidenceSource, Finding, Fix
 from toolkit.diagnose.rules.base import RuleContext, config_item, make_finding, q
-from toolkit.diagnose.security import AclAnswer, read_access
+from toolkit.diagnose.security import AclAnswer, read_access, unc_access
 from toolkit.parsers.freb import AccessDenial, denied_access
 from toolkit.parsers.types import AppPool, FrebTrace, VirtualDirectory
 
@@ -85,14 +85,17 @@ def _identities(ctx: RuleContext, groups: Sequence[LogGroup]) -> tuple[str | Non
 def _acl_item(ctx: RuleContext, content: ContentPath, answer: AclAnswer | None, identity: str,
               share: bool = False) -> EvidenceItem:
     where = content.share_name if share else content.expanded_path
+    kind = "share permissions" if share else "NTFS ACL"
     if answer is None:
-        text = f"{where}: no security descriptor collected"
+        text = f"{where}: no {kind} collected"
     else:
-        text = (f"{where}: {identity} {'can' if answer.read else 'cannot'} read"
-                + (f" ({answer.deciding_ace})" if answer.deciding_ace else "")
+        text = (f"{where} ({kind}): {identity} {'can' if answer.read else 'cannot'} read"
+                + (f" ({answer.deciding_ace})" if answer.deciding_ace else "" if answer.read
+                   else " (no entry grants it)")
                 + f"; read granted to: {', '.join(answer.trustees_with_read) or 'nobody'}")
-    if content.sd_source and not share and answer is not None:
-        text += f" [descriptor read on the {content.sd_source}]"
+    source = content.share_sd_source if share else content.sd_source
+    if source and answer is not None:
+        text += f" [read on the {source}]"
     return EvidenceItem("acl", ctx.host.name, text, EvidenceSource(file=where, element="share" if share else "ntfs"))
 
 
@@ -168,11 +171,11 @@ def unc_share_acl_mismatch(ctx: RuleContext) -> list[Finding]:
         identity, how = vdir.user_name, f"the virtual directory connects as {vdir.user_name}"
     if identity is None:
         return []
-    ntfs = read_access(content.sd, identity, ctx.host.groups, _pools(ctx))
-    share = read_access(content.share_sd, identity, ctx.host.groups, _pools(ctx))
+    access = unc_access(content.sd, content.share_sd, identity, ctx.host.groups, _pools(ctx))
+    ntfs, share = access.ntfs_read, access.share_read
     if ntfs is None or share is None or ntfs.read == share.read:
         return []
-    blocked = "share" if not share.read else "NTFS"
+    blocked = access.read_decided_by  # exactly one of the two refuses here
     evidence = [_acl_item(ctx, content, ntfs, identity), _acl_item(ctx, content, share, identity, share=True)]
     if denial is not None:
         evidence.append(_freb_denial_item(ctx, *denial))
@@ -191,13 +194,21 @@ def unc_share_acl_mismatch(ctx: RuleContext) -> list[Finding]:
         name = server_share.rstrip("\\").rsplit("\\", 1)[-1]
         command = (f"Grant-SmbShareAccess -Name {q(name)} -AccountName {q(identity)} -AccessRight Read -Force")
         notes = f"Run on the file server that hosts {server_share}. iisfleet never runs this."
+        if share.deciding_ace.startswith("Deny "):  # a share-level deny beats any grant: remove it first
+            trustee = share.deciding_ace[len("Deny "):].rsplit(" mask ", 1)[0]
+            command = f"Unblock-SmbShareAccess -Name {q(name)} -AccountName {q(trustee)} -Force"
+            notes = (f"Removes the share-level deny for {trustee}; if the share then still grants {identity} "
+                     f"nothing, also: Grant-SmbShareAccess -Name {q(name)} -AccountName {q(identity)} "
+                     f"-AccessRight Read -Force. Run on the file server that hosts {server_share}. "
+                     f"iisfleet never runs this.")
     else:
         command = f"icacls {q(content.physical_path)} /grant {q(identity + ':(OI)(CI)RX')}"
         notes = "Run against the file server's path. iisfleet never runs this."
     return [make_finding(ctx, cause="unc-share-acl-mismatch",
                          title=f"Share and NTFS permissions disagree for {identity}", severity="high",
                          groups=ctx.groups, level="high", reason=f"{identity} passes the "
-                         f"{'NTFS' if ntfs.read else 'share'} check but fails the {blocked} check",
+                         f"{'NTFS' if ntfs.read else 'share'} check but fails the {blocked} check, which decides "
+                         f"({(share if blocked == 'share' else ntfs).deciding_ace or 'no entry grants read'})",
                          evidence=evidence, explanation=explanation, fix=Fix(command, notes=notes),
                          uses=["acl", "config"])]
 
@@ -293,6 +304,12 @@ def content_acl_denied(ctx: RuleContext) -> list[Finding]:
     else:
         evidence.append(_acl_item(ctx, content, answer, identity))
         level, reason = "high", f"the NTFS ACL of {content.expanded_path} gives {identity} no read access"
+        share = read_access(content.share_sd, identity, ctx.host.groups, _pools(ctx)) if content.is_unc else None
+        if share is not None:  # both descriptors are checked on a share: say what the other one does
+            evidence.append(_acl_item(ctx, content, share, identity, share=True))
+            if not share.read:
+                reason = (f"both the share permissions of {content.share_name} and the NTFS ACL of "
+                          f"{content.expanded_path} refuse {identity} read access")
     if traced and content is None or (traced and answer is None):
         level, reason = "medium", (f"the Failed Request Trace shows {found.module or 'IIS'} denied opening "
                                    f"{found.file} as {found.identity or identity}; the ACL itself was not collected")

@@ -39,6 +39,9 @@ from toolkit.errors import ConfigError
 DEFAULT_IP = "127.0.0.53"
 DEFAULT_LOCK = Path("/run/lock/iisfleet-samba-dc.lock")
 PORTS = (88, 389, 636, 445)
+#: the lab file shares (acl_xattr): ``content`` keeps the default share permissions, ``archive`` is where a
+#: seed sets restrictive ones (a share-level deny would otherwise get in the way of the other tests)
+SHARES = ("content", "archive")
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-samba bindings live there, not in a venv
 
 
@@ -159,6 +162,7 @@ class SambaDC:
             self._provision()
             if template is not None:
                 self._save_template(template)
+        self._ensure_shares()
         self.timings["provision_s"] = time.monotonic() - t0
         t1 = time.monotonic()
         env = dict(os.environ, KRB5_CONFIG=str(self.krb5_conf))
@@ -243,6 +247,17 @@ class SambaDC:
         shutil.copy(tls / "cert.pem", tls / "ca.pem")
         self._run(["samba_spnupdate", "-s", str(self.smb_conf)])
 
+    def _ensure_shares(self) -> None:
+        """Every share of :data:`SHARES` in smb.conf (older cached templates have only ``content``), each with
+        NT ACLs in xattrs; the shares' own permissions (share_info.tdb) are the seed's to set."""
+        text = self.smb_conf.read_text()
+        for name in SHARES:
+            path = self.dir / "shares" / name
+            path.mkdir(parents=True, exist_ok=True)
+            if f"[{name}]" not in text:
+                text += f"\n[{name}]\n\tpath = {path}\n\tread only = no\n\tvfs objects = dfs_samba4 acl_xattr\n"
+        self.smb_conf.write_text(text)
+
     def _wait_ready(self, timeout_s: float) -> None:
         assert self.process is not None
         end = time.monotonic() + timeout_s
@@ -276,7 +291,10 @@ class SambaDC:
         """End samba and all its descendants, then remove the directory (unless ``keep``)."""
         proc = self.process
         if proc is not None and proc.poll() is None:
-            tree = [proc.pid] + _descendants(proc.pid)
+            # samba-dcerpcd (started on demand by smbd when a client opens a named pipe such as srvsvc) detaches
+            # to init, so it is found by the configuration file it was given, which is this DC's own.
+            helpers = _started_with(f"--configfile={self.smb_conf}")
+            tree = [proc.pid] + _descendants(proc.pid) + [p for h in helpers for p in [h] + _descendants(h)]
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGTERM)
             end = time.monotonic() + 10
@@ -311,6 +329,19 @@ def _descendants(root: int) -> list[int]:
         for child in children.get(stack.pop(), []):
             out.append(child)
             stack.append(child)
+    return out
+
+
+def _started_with(argument: str) -> list[int]:
+    """Processes with ``argument`` on their command line."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if argument.encode() in (entry / "cmdline").read_bytes().split(b"\0"):
+                    out.append(int(entry.name))
+            except OSError:
+                continue
     return out
 
 

@@ -11,7 +11,13 @@ Spec (every key optional)::
      "groups": [{"name": "WebAdmins", "members": ["alice", "OtherGroup"]}],
      "duplicate_spns": [{"spn": "HTTP/web01.contoso.test", "account": "svc_old"}],
      "keytabs": [{"principal": "HTTP/web01.contoso.test", "file": "web01.keytab"}],
-     "folders": [{"path": "reports", "acl": "<smbcacls --set ACL string>", "files": {"a.txt": "text"}}]}
+     "folders": [{"path": "reports", "acl": "<smbcacls --set ACL string>", "files": {"a.txt": "text"},
+                  "share": "content"}],
+     "share_permissions": [{"share": "archive", "acl": ["Everyone:ALLOWED/0/READ", "CONTOSO\\x:DENIED/0/FULL"]}]}
+
+A folder's ``share`` defaults to ``content``. Share permissions are written with ``sharesec --replace`` after
+the folders (a share-level deny must not stop the seed's own uploads); names become SIDs here, so sharesec
+needs no name lookup.
 
 Facts it relies on: computer accounts made by newcomputer() are disabled and have no password (so no
 keys: the KDC refuses them and exportkeytab writes nothing), so a random password is set and the account
@@ -134,20 +140,45 @@ def main():
             made["locked"].append(u["sam"])
     admin = ["-U", f"{NETBIOS}\\Administrator%{ADMINPASS}", "--use-kerberos=disabled"]
     for folder in spec.get("folders") or []:
-        os.makedirs(os.path.join(D, "shares", "content", folder["path"]), exist_ok=True)
+        share = folder.get("share", "content")
+        os.makedirs(os.path.join(D, "shares", share, folder["path"]), exist_ok=True)
         if folder.get("acl"):
             # Set over SMB like an administrator would, so acl_xattr stores a real NT ACL.
-            subprocess.run(["smbcacls", "-s", CONF, f"//{IP}/content", folder["path"], *admin, "--set",
+            subprocess.run(["smbcacls", "-s", CONF, f"//{IP}/{share}", folder["path"], *admin, "--set",
                             folder["acl"]], check=True, env=env, stdout=subprocess.DEVNULL)
         for name, text in (folder.get("files") or {}).items():
             # Files written over SMB inherit the folder's ACL.
             local = os.path.join(D, "run", "seed-upload.tmp")
             with open(local, "w") as handle:
                 handle.write(text)
-            subprocess.run(["smbclient", "-s", CONF, f"//{IP}/content", *admin, "-c",
+            subprocess.run(["smbclient", "-s", CONF, f"//{IP}/{share}", *admin, "-c",
                             f"put {local} {folder['path']}/{name}"], check=True, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for entry in spec.get("share_permissions") or []:
+        aces = [_sid_ace(db, ace) for ace in entry["acl"]]
+        subprocess.run(["sharesec", "-s", CONF, entry["share"], "--replace", ",".join(aces)], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        made.setdefault("share_permissions", {})[entry["share"]] = aces
     print(json.dumps(made))
+
+
+WELL_KNOWN = {"everyone": "S-1-1-0", "builtin\\administrators": "S-1-5-32-544",
+              "authenticated users": "S-1-5-11", "nt authority\\authenticated users": "S-1-5-11"}
+
+
+def _sid_ace(db, ace):
+    """``NAME:ALLOWED/0/READ`` with NAME a domain account or group (``DOMAIN\\sam`` or ``sam``), a well-known
+    name or a SID → the same ACE with the SID."""
+    who, _, rest = ace.rpartition(":")
+    if who.upper().startswith("S-1-"):
+        return ace
+    if who.lower() in WELL_KNOWN:
+        return f"{WELL_KNOWN[who.lower()]}:{rest}"
+    sam = who.split("\\", 1)[-1]
+    res = db.search(BASEDN, expression=f"(sAMAccountName={ldb.binary_encode(sam)})", attrs=["objectSid"])
+    if not res:
+        raise SystemExit(f"share permission for unknown account {who}")
+    return f"{db.schema_format_value('objectSid', res[0]['objectSid'][0]).decode()}:{rest}"
 
 
 if __name__ == "__main__":
