@@ -112,10 +112,14 @@ def parse_unc(text: str) -> UncPath | None:
 class SmbReader:
     """One SMB session per file server; opens paths read-only (READ_CONTROL / FILE_READ_DATA)."""
 
-    def __init__(self, config: DirectoryConfig, credential: Any, *, port: int = 445) -> None:
+    def __init__(self, config: DirectoryConfig, credential: Any, *, port: int = 445,
+                 addresses: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.credential = credential
         self.port = port
+        #: where to connect for a server name, instead of DNS; the name still makes the Kerberos SPN
+        #: (``cifs/<name>``). By default the directory's ``tls_name`` is known to live at its first DC.
+        self.addresses = {k.lower(): v for k, v in (addresses if addresses is not None else _dc_address(config)).items()}
         self._sessions: dict[str, Any] = {}
 
     def _session(self, server: str) -> Any:
@@ -124,11 +128,16 @@ class SmbReader:
 
         if server in self._sessions:
             return self._sessions[server]
+        if self.config.auth == "kerberos" and _is_address(server):
+            raise DirectoryError(f"Kerberos needs the file server's name, not the address {server} (no SPN names "
+                                 f"an address; Windows falls back to NTLM there): use the name in the UNC path, or "
+                                 f"auth: ntlm", kind="auth", dc=server)
         try:
-            connection = Connection(uuid.uuid4(), server, self.port)
+            connection = Connection(uuid.uuid4(), self.addresses.get(server.lower(), server), self.port)
             connection.connect(timeout=int(self.config.timeout))
             if self.config.auth == "kerberos":
-                session = Session(connection, None, None, auth_protocol="kerberos")
+                # the ticket is for cifs/<the UNC's server name>, whatever address the connection went to
+                session = Session(connection, None, None, auth_protocol="kerberos", hostname_override=server)
             else:
                 username = self.credential.username if self.credential else None
                 password = self.credential.password.reveal() if self.credential and self.credential.password \
@@ -136,6 +145,10 @@ class SmbReader:
                 session = Session(connection, username, password, auth_protocol="ntlm")
             session.connect()
         except Exception as exc:  # noqa: BLE001 - every library failure becomes one categorised error
+            reason = _kerberos_reason(exc) if self.config.auth == "kerberos" else None
+            if reason is not None:
+                raise DirectoryError(f"Kerberos logon to the file server {server} failed: {reason} (the ticket asked "
+                                     f"for was cifs/{server})", kind="auth", dc=server) from None
             raise DirectoryError(_clean(f"SMB session to {server} failed: {exc}", self.credential),
                                  kind=_classify(exc), dc=server) from None
         self._sessions[server] = (connection, session, {})
@@ -387,6 +400,40 @@ class _PipeCall:
         answers = self._exchange(srvsvc.request(self.call_id, srvsvc.OPNUM_NETR_SHARE_GET_INFO, stub,
                                                 self.max_fragment))
         return srvsvc.parse_share_get_info(srvsvc.response_stub(answers, self.call_id), level)
+
+
+def _kerberos_reason(exc: BaseException) -> str | None:
+    """The KDC's or the ticket cache's own words from a GSSAPI failure (pyspnego wraps them as
+    ``Minor (<code>): <text>, Context: ...``), with what to do for the common ones; None when it is not one."""
+    import re
+
+    found = re.search(r"Minor \(\d+\): (.+?)(?:, Context:|$)", str(exc))
+    if found is None:
+        return None
+    reason = found.group(1).strip()
+    if "not found in Kerberos database" in reason:
+        return reason + ": no account holds that SPN (a wrong or unregistered file server name, or a DNS alias " \
+                        "without its own SPN)"
+    if "No Kerberos credentials" in reason or "No credentials cache" in reason:
+        return reason + ": there is no ticket to present; run kinit (or point KRB5CCNAME at the cache)"
+    return reason
+
+
+def _dc_address(config: DirectoryConfig) -> dict[str, str]:
+    """``tls_name`` → the first DC, when the inventory names the DC by address and gives its name there."""
+    if config.tls_name and config.dcs and _is_address(config.dcs[0]):
+        return {config.tls_name: config.dcs[0]}
+    return {}
+
+
+def _is_address(server: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(server.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _access_kind(exc: BaseException | None) -> str:
