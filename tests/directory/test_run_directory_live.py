@@ -36,6 +36,14 @@ def sample_run(path: Path) -> Path:
     return path
 
 
+def use_shared_configuration(run: Path, folder: str) -> None:
+    """Make the run's host report that redirection.config points IIS at ``folder``."""
+    envelope_path = run / "hosts" / "web01" / "Get-IisConfig.json"
+    envelope = json.loads(envelope_path.read_text())
+    envelope["data"]["shared_configuration"] = {"enabled": True, "path": folder}
+    envelope_path.write_text(json.dumps(envelope))
+
+
 def test_directory_evidence_in_the_run_and_the_report(lab_domain, tmp_path) -> None:
     from toolkit.report import write_reports
 
@@ -64,11 +72,8 @@ def test_shared_configuration_read_on_the_file_server(lab_domain, tmp_path) -> N
     from toolkit.rundir import load_run
 
     run = sample_run(tmp_path / "run")
-    envelope_path = run / "hosts" / "web01" / "Get-IisConfig.json"
-    envelope = json.loads(envelope_path.read_text())
     folder = f"\\\\{lab_domain.ip}\\content\\iisconfig"
-    envelope["data"]["shared_configuration"] = {"enabled": True, "path": folder}
-    envelope_path.write_text(json.dumps(envelope))
+    use_shared_configuration(run, folder)
     before = diagnose_run(load_run(run))
     assert before.hosts[0].shared_configuration == folder  # the report warns: the config in force is unread
 

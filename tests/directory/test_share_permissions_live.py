@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from toolkit.directory.collect import collect, needs_from_hosts
-from toolkit.directory.config import DirectoryConfig
 from toolkit.directory.facts import facts_from_document
 from toolkit.directory.ldap import DirectoryError
 from toolkit.directory.smb import SmbReader, collect_file_servers, parse_unc
@@ -27,13 +26,10 @@ from toolkit.secrets import Secret
 sys.path.insert(0, str(Path(__file__).parents[1] / "diagnose"))
 from diag_builders import causes_by_host, host_from_spec  # noqa: E402
 
+from test_smb_live import config  # noqa: E402 - the NTLM directory configuration of the lab domain
+
 pytestmark = pytest.mark.samba
 PASSWORD = "Lab!Passw0rd-1"
-
-
-def config(domain) -> DirectoryConfig:
-    return DirectoryConfig(dcs=(domain.ip,), auth="ntlm", scheme="ldaps", ca_bundle=domain.ca,
-                           tls_name=domain.dc_fqdn)
 
 
 def user(sam: str) -> Credential:

@@ -4,8 +4,6 @@ a missing ticket fail with the KDC's / the cache's own reason as categorised err
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from toolkit.directory.config import DirectoryConfig
@@ -42,7 +40,7 @@ def test_shared_configuration_farm_read_with_kerberos(lab_domain, tmp_path, monk
     """The run's directory step with ``auth: kerberos``: LDAP over GSSAPI and SMB with the same ticket read the
     farm's redirected applicationHost.config from \\\\dc1.contoso.test\\content\\iisconfig."""
     pytest.importorskip("gssapi", reason="python-gssapi is not installed (it needs libkrb5-dev to build)")
-    from test_run_directory_live import sample_run
+    from test_run_directory_live import sample_run, use_shared_configuration
 
     from toolkit.diagnose.evidence import evidence_from_run
     from toolkit.directory import collect_for_run
@@ -51,11 +49,8 @@ def test_shared_configuration_farm_read_with_kerberos(lab_domain, tmp_path, monk
 
     monkeypatch.setenv("KRB5CCNAME", lab_domain.kinit("alice"))
     run = sample_run(tmp_path / "run")
-    envelope_path = run / "hosts" / "web01" / "Get-IisConfig.json"
-    envelope = json.loads(envelope_path.read_text())
     folder = f"\\\\{lab_domain.dc_fqdn}\\content\\iisconfig"
-    envelope["data"]["shared_configuration"] = {"enabled": True, "path": folder}
-    envelope_path.write_text(json.dumps(envelope))
+    use_shared_configuration(run, folder)
     document = collect_for_run(run, kerberos(lab_domain), None)
     [farm] = document["shared_configs"]
     assert "error" not in farm, farm

@@ -12,7 +12,9 @@ tolerant reader is needed for real-world descriptors. The result is SDDL, which 
 already reads (toolkit/parsers/sddl.py); SIDs are named through the directory.
 
 :func:`read_file` reads a whole file (the redirected ``applicationHost.config`` of a shared-configuration
-farm) the same way.
+farm) the same way. :meth:`SmbReader.share_security` reads the share's own permissions from the server's
+Server Service over ``\\pipe\\srvsvc`` (DCE/RPC in :mod:`toolkit.directory.srvsvc`). With Kerberos the
+ticket is for ``cifs/<the UNC's server name>``.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def available() -> str | None:
     """None when a DC can run here, else why not (one line)."""
     if os.geteuid() != 0:
         return "a Samba AD DC needs root (ports 88/389/445/636 and /run/samba/winbindd)"
-    for tool in ("samba", "samba-tool", "samba_spnupdate", "openssl", "smbcacls", "kinit"):
+    for tool in ("samba", "samba-tool", "samba_spnupdate", "openssl", "smbcacls", "sharesec", "kinit"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (Debian: samba samba-ad-dc samba-ad-provision winbind krb5-user " \
                    f"smbclient)"
