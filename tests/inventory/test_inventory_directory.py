@@ -51,3 +51,28 @@ def test_ansible_directory_ntlm_without_password_is_refused(tmp_path: Path) -> N
     (tmp_path / "group_vars" / "all.yml").write_text("iisfleet_directory: {dcs: [dc1], auth: ntlm}\n")
     with pytest.raises(InventoryError, match="needs a credential"):
         load_inventory(tmp_path / "hosts.ini", environ={})
+
+
+def test_engine_key_native_and_ansible(tmp_path: Path) -> None:
+    """``engine:`` (iisfleet YAML) and ``iisfleet_engine`` (Ansible ``all`` vars) name the default engine."""
+    native = tmp_path / "inv.yml"
+    native.write_text("engine: celery\nhosts: {web01: {address: web01.contoso.com}}\n")
+    assert load_inventory(native, environ={}).engine == "celery"
+    native.write_text("hosts: {web01: {address: web01.contoso.com}}\n")
+    assert load_inventory(native, environ={}).engine is None
+    (tmp_path / "ansible").mkdir()
+    ansible = tmp_path / "ansible" / "hosts.yml"
+    ansible.write_text("all:\n  vars: {iisfleet_engine: local}\n  hosts: {web01: {ansible_connection: psrp}}\n")
+    assert load_inventory(ansible, environ={}).engine == "local"
+
+
+@pytest.mark.parametrize("text, line", [
+    ("hosts: {web01: {address: w}}\nengine: cellery\n", 2),
+    ("all:\n  vars:\n    iisfleet_engine: threads\n  hosts: {web01: {ansible_connection: psrp}}\n", 3),
+])
+def test_unknown_engine_is_refused_with_its_line(tmp_path: Path, text: str, line: int) -> None:
+    path = tmp_path / "inv.yml"
+    path.write_text(text)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path, environ={})
+    assert "unknown engine" in str(caught.value) and caught.value.line == line, str(caught.value)

@@ -30,7 +30,8 @@ from rich.table import Table
 from toolkit.cli._common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, console, emit_json, err_console, fail, is_tty
 from toolkit.cli.history import HistoryOption, record_run
 from toolkit.cli.worker import (ArtifactCertOption, ArtifactKeyOption, ArtifactListenOption, ArtifactUrlOption,
-                                BrokerGraceOption, BrokerOption, Engine, EngineOption, VisibilityOption, celery_engine)
+                                BrokerGraceOption, BrokerOption, Engine, EngineOption, VisibilityOption, celery_engine,
+                                resolve_engine)
 from toolkit.errors import InventoryError, StorageError, ToolkitError
 from toolkit.models import HostConfig, HostResult
 from toolkit.runner import RunHooks
@@ -111,13 +112,14 @@ def load_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = No
     ``ca_bundle`` (``--ca-bundle``) replaces every WinRM host's CA bundle: the quick fix when certificates
     come from an internal CA the system store does not hold.
     """
-    hosts, simulated, _ = load_run_targets(inventory, limit, ca_bundle)
+    hosts, simulated, _, _ = load_run_targets(inventory, limit, ca_bundle)
     return hosts, simulated
 
 
 def load_run_targets(inventory: Path, limit: str | None, ca_bundle: Path | None = None) \
-        -> tuple[list[HostConfig], bool, Any]:
-    """``load_targets`` plus the controller-side step for the inventory's ``directory:`` section (or None)."""
+        -> tuple[list[HostConfig], bool, Any, str | None]:
+    """``load_targets`` plus the controller-side step for the inventory's ``directory:`` section (or None)
+    and the inventory's ``engine:`` (or None)."""
     from toolkit.inventory import load_inventory
 
     loaded = load_inventory(inventory, prompt=prompt_secret)
@@ -129,7 +131,7 @@ def load_run_targets(inventory: Path, limit: str | None, ca_bundle: Path | None 
                                  else f"{inventory}: the inventory has no hosts")
     if ca_bundle is not None:
         hosts = [replace(h, winrm=replace(h.winrm, ca_bundle=str(ca_bundle))) for h in hosts]
-    return hosts, bool(getattr(loaded, "simulated", False)), directory_step(loaded)
+    return hosts, bool(getattr(loaded, "simulated", False)), directory_step(loaded), getattr(loaded, "engine", None)
 
 
 def directory_step(loaded: Any) -> Any:
@@ -325,7 +327,7 @@ def run_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     verbose: VerboseOption = False,
     history: HistoryOption = None,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = None,
     broker: BrokerOption = None,
     visibility_timeout: VisibilityOption = 3600.0,
     artifact_listen: ArtifactListenOption = "127.0.0.1:0",
@@ -349,7 +351,8 @@ def run_command(
     try:
         params = parse_params(param)
         book = load_playbook(playbook)
-        hosts, simulated, after_hosts = load_run_targets(inventory, limit, ca_bundle)
+        hosts, simulated, after_hosts, inventory_engine = load_run_targets(inventory, limit, ca_bundle)
+        engine = resolve_engine(engine, inventory_engine)
         run_dir = out or default_run_dir(book.name)
         live = is_tty() and sys.stderr.isatty() and not json_output
         distributed = None

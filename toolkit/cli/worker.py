@@ -24,9 +24,18 @@ class Engine(str, Enum):
     celery = "celery"
 
 
-EngineOption = Annotated[Engine, typer.Option(
-    "--engine", envvar="IISFLEET_ENGINE", rich_help_panel=_PANEL,
-    help="local: this machine's threads. celery: one task per host to `iisfleet worker`s, by zone.")]
+EngineOption = Annotated[Engine | None, typer.Option(
+    "--engine", envvar="IISFLEET_ENGINE", rich_help_panel=_PANEL, show_default=False,
+    help="local: this machine's threads. celery: one task per host to `iisfleet worker`s, by zone. "
+         "Unset: IISFLEET_ENGINE, else the inventory's `engine:` (Ansible: iisfleet_engine), else local.")]
+
+
+def resolve_engine(given: Engine | None, inventory_engine: str | None) -> Engine:
+    """The engine a run uses: --engine, else IISFLEET_ENGINE (typer reads both into ``given``, the option
+    first), else the inventory's ``engine:``, else local."""
+    if given is not None:
+        return given
+    return Engine(inventory_engine) if inventory_engine else Engine.local
 BrokerOption = Annotated[str | None, typer.Option(
     "--broker", envvar="IISFLEET_BROKER", rich_help_panel=_PANEL,
     help="Celery broker URL (default redis://127.0.0.1:6379/0; a password goes in the URL or IISFLEET_BROKER).")]

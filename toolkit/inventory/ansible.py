@@ -816,7 +816,22 @@ def load_ansible(path: Path, *, document: Any = None, text: str | None = None) -
         "ansible-yaml" if kinds and all(k == "ansible-yaml" for k in kinds) else "ansible-ini"
     )
     return Inventory(path=path, format=kind, hosts=hosts, groups=groups, simulated=False, warnings=warnings,
-                     directory=_directory(parsed, mapper))
+                     directory=_directory(parsed, mapper), engine=_engine(parsed, mapper))
+
+
+def _engine(parsed: _Parsed, mapper: _Mapper) -> str | None:
+    """``iisfleet_engine`` in the ``all`` vars (inventory or group_vars/all): local or celery."""
+    from toolkit.inventory.native import ENGINES
+
+    found = dict(mapper.group_vars("all"))
+    found.update(parsed.group("all").vars)
+    sourced = found.get("iisfleet_engine")
+    if sourced is None or sourced.value is None:
+        return None
+    if sourced.value not in ENGINES:
+        raise InventoryError(f"unknown engine {sourced.value!r} (expected {' or '.join(ENGINES)})",
+                             path=sourced.path, line=sourced.line, field="iisfleet_engine")
+    return str(sourced.value)
 
 
 def _directory(parsed: _Parsed, mapper: _Mapper) -> Any:

@@ -50,6 +50,9 @@ class Inventory:
     resolver: CredentialResolver = field(default_factory=CredentialResolver)
     #: the ``directory:`` section (``toolkit.directory.config.DirectoryConfig``), None when absent
     directory: Any = None
+    #: how `iisfleet run` works the hosts when neither --engine nor IISFLEET_ENGINE says: "local" or "celery"
+    #: (``engine:`` at the top of an iisfleet inventory, ``iisfleet_engine`` in Ansible's ``all`` vars); None: unset
+    engine: str | None = None
 
     def match(self, limit: str | None = None) -> list[HostEntry]:
         """Hosts matching ``limit`` (see ``toolkit.inventory.limit``) without touching credentials."""

@@ -17,7 +17,9 @@ from toolkit.inventory.model import HostEntry, Inventory
 from toolkit.inventory.options import Sourced, build_ssh, build_winrm, check_option_names, layer
 from toolkit.inventory.yamlsource import key_line, line_of, start_line
 
-TOP_KEYS = {"simulated", "defaults", "credentials", "groups", "hosts", "directory"}
+TOP_KEYS = {"simulated", "defaults", "credentials", "groups", "hosts", "directory", "engine"}
+#: what `engine:` may say (toolkit/cli/worker.py Engine)
+ENGINES = ("local", "celery")
 DEFAULT_KEYS = {"transport", "credential", "winrm", "ssh", "time_budget", "vars", "tags"}
 GROUP_KEYS = {"hosts", "children", "vars", "tags", "transport", "credential", "winrm", "ssh", "time_budget"}
 HOST_KEYS = {"address", "transport", "credential", "winrm", "ssh", "tags", "vars", "time_budget"}
@@ -29,7 +31,7 @@ def looks_native(document: Any) -> bool:
     """True when a YAML document is an iisfleet inventory rather than an Ansible one."""
     if not isinstance(document, Mapping) or not document:
         return False
-    if {"simulated", "defaults", "credentials", "groups", "directory"} & set(document):
+    if {"simulated", "defaults", "credentials", "groups", "directory", "engine"} & set(document):
         return True
     # Only `hosts:` at the top: iisfleet maps host names to host settings; Ansible would make `hosts`
     # a group whose value has hosts/children/vars keys.
@@ -188,8 +190,18 @@ class _Loader:
             )
         return Inventory(
             path=self.path, format="iisfleet", hosts=entries, groups=group_members, simulated=simulated,
-            directory=self.directory(credentials),
+            directory=self.directory(credentials), engine=self.engine(),
         )
+
+    def engine(self) -> str | None:
+        """``engine:``: local or celery (None when absent)."""
+        value = self.doc.get("engine")
+        if value is None:
+            return None
+        if value not in ENGINES:
+            raise self.error(f"unknown engine {value!r} (expected {' or '.join(ENGINES)})", self.doc, "engine",
+                             "engine")
+        return str(value)
 
     def directory(self, credentials: Mapping[str, CredentialRef]) -> Any:
         """The ``directory:`` section (toolkit/directory/config.py), or None."""
