@@ -294,16 +294,51 @@ def uses_core(script: str) -> bool:
     return CORE_NAMESPACE in script
 
 
-def core_loader_parameters() -> dict[str, Any]:
+def core_loader_parameters(*, functions: bool = False) -> dict[str, Any]:
     """The loader's parameters: the core's source and version travel as data, never as script text.
 
     The source goes gzip-compressed and base64-encoded (``CompressedSource``): the loader runs once per
-    session, and the plain C# text was most of the bytes a host session sent (issue 17)."""
+    session, and the plain C# text was most of the bytes a host session sent (issue 17). With
+    ``functions`` the bundled wrappers go along the same way (``CompressedFunctions``, see
+    :func:`session_functions_text`), so each step is then a short command call instead of its script."""
     from toolkit.targetcore.source import REFERENCES, core_source
 
     source = core_source()
-    return {"CompressedSource": compress_core_text(source.text), "Version": source.version,
-            "ReferencedAssemblies": list(REFERENCES)}
+    parameters: dict[str, Any] = {"CompressedSource": compress_core_text(source.text), "Version": source.version,
+                                  "ReferencedAssemblies": list(REFERENCES)}
+    if functions:
+        parameters["CompressedFunctions"] = compress_core_text(session_functions_text())
+    return parameters
+
+
+def session_function_name(collector_id: str) -> str:
+    """The function a session defines for collector ``collector_id`` (``Get-IisFleetCollectorHostFact``): the
+    collector's verb, a noun no Windows module uses (the JEA module's private wrappers have the same names)."""
+    verb, _, noun = collector_id.partition("-")
+    return f"{verb}-IisFleetCollector{noun}"
+
+
+@functools.cache
+def session_functions_text() -> str:
+    """PowerShell text defining one global function per bundled collector, its body the wrapper as bundled.
+
+    The core loader runs it once per WinRM session (from ``CompressedFunctions``); the transport then calls
+    ``session_function_name(id)`` with the step's parameters (a command, not a script), so no wrapper's text
+    crosses the wire again in that session. The body is the wrapper file unchanged: ``[CmdletBinding()]`` and
+    ``param()`` make the function take the same parameters the script does."""
+    parts = ["# iisfleet collectors, one function per bundled wrapper (toolkit.collectors.session_functions_text)\n"]
+    for collector in _catalog():
+        parts.append(f"function global:{session_function_name(collector.id)} {{\n{collector.script.rstrip()}\n}}\n")
+    return "".join(parts)
+
+
+def bundled_collector(script: str) -> Collector | None:
+    """The bundled collector whose wrapper ``script`` is, exactly; None for any other script."""
+    marker = parse_marker(script)
+    if marker is None:
+        return None
+    collector = load_catalog().get(marker[0])
+    return collector if collector is not None and collector.script == script else None
 
 
 @functools.cache

@@ -154,6 +154,8 @@ WRITE_API_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("Get-LocalUserRight", "file write/delete/move"):
         "deletes the temp files secedit /export had to write; checked by check_temp_files_deleted_in_finally",
     ("_ssh_bootstrap", "dynamic code"): "the bootstrap's job is to run the collector script it receives",
+    ("_core_loader", "dynamic code"): "defines the bundled wrappers as the session's functions (WinRM, once per "
+        "session); the text is exactly toolkit.collectors.session_functions_text, which the lab checks",
     ("_ssh_bootstrap", "stream writer / file stream"):
         "its one StreamWriter wraps its own stdout ([Console]::OpenStandardOutput), never a file",
 }

@@ -235,3 +235,17 @@ def test_the_core_runs_setspn_only_to_list() -> None:
     assert not re.search(r'"-(S|A|D|R|U|C|F|Q|X|T)\b', source)
     cores = "".join(p.read_text("utf-8") for p in (SCRIPTS_DIR / "core").glob("*.cs"))
     assert cores.count("ProcessStartInfo(") == 1, "no other process is started by the core"
+
+
+def test_the_session_functions_parse_for_powershell_4(tmp_path: Path) -> None:
+    """What the core loader defines over WinRM (every wrapper as a global function) parses, on 4.0 too."""
+    from collector_static_checks import check_no_ps7_syntax, check_parses, check_ps4_syntax
+
+    from toolkit.collectors import load_catalog, session_function_name, session_functions_text
+
+    path = tmp_path / "session-functions.ps1"
+    path.write_text(session_functions_text(), encoding="utf-8")
+    script = Script.load(path)
+    assert check_parses(script) + check_ps4_syntax(script) + check_no_ps7_syntax(script) == []
+    defined = {script.text_of(n) for n in script.nodes("function_name")}
+    assert {f"global:{session_function_name(cid)}" for cid in load_catalog()} <= defined

@@ -51,3 +51,28 @@ def test_the_loader_gets_the_core_compressed_and_unpacks_it_before_add_type() ->
     assert len(parameters["CompressedSource"]) < len(core_source().text.encode("utf-8")) / 3
     loader = core_loader()
     assert loader.index("GZipStream") < loader.index("Add-Type -TypeDefinition $source")
+
+
+@pytest.mark.parametrize("source, expected", [
+    ('    a = "http://x"; // c\n', 'a = "http://x";\n'),
+    ("x = '\\''; /* a\n b */ y\n", "x = '\\'';\ny\n"),
+    ('v = @"a\n  // kept\n ""q"" "; z  \n', 'v = @"a\n  // kept\n ""q"" "; z\n'),
+    ('  #line 1 "A.cs"\n\tint  x; /**/ int y;\n', '#line 1 "A.cs"\nint  x;   int y;\n'),
+    ("c = '\"'; s = \"/*\"; // */\n", "c = '\"'; s = \"/*\";\n"),
+])
+def test_compact_drops_comments_and_edge_whitespace_but_never_literals_or_line_breaks(source, expected) -> None:
+    from toolkit.targetcore.source import compact
+
+    assert compact(source) == expected
+
+
+def test_the_shipped_core_keeps_every_line_of_the_files_as_written() -> None:
+    from toolkit.targetcore.source import _read_files, assemble
+
+    files = _read_files()
+    # compiler messages name file and line through #line: each file keeps its line count
+    for name, text in files:
+        shipped = core_source().text.split(f'#line 1 "{name}"\n', 1)[1].split("#line default", 1)[0]
+        assert shipped.count("\n") == text.rstrip().count("\n") + 1, name
+    assert assemble(files).version == core_source().version
+    assert "//" not in "".join(line for line in core_source().text.splitlines() if '"' not in line)

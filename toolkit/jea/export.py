@@ -140,8 +140,9 @@ def _canonical(name: str) -> str:
 
 
 def _private_name(collector: Collector) -> str:
-    verb, _, noun = collector.id.partition("-")
-    return f"{verb}-{MODULE_NAME}Collector{noun}"
+    from toolkit.collectors import session_function_name
+
+    return session_function_name(collector.id)  # the name a WinRM session's loader gives the same wrapper
 
 
 def _function(collector: Collector) -> str:

@@ -8,6 +8,9 @@ transport that forgets the loader (or loads it in the wrong place) fails here as
 * the loader, recognised by its marker and its exact bundled text, is answered with the loader's status
   line; its ``Source``/``Version`` parameters must be the bundled core (anything else is refused loudly,
   like a changed collector);
+* the loader's ``CompressedFunctions`` (WinRM) must unpack to exactly the bundled session functions
+  (``toolkit.collectors.session_functions_text``); in FullLanguage they are then defined in the session,
+  and a call of one of them (``add_cmdlet``) is answered as its wrapper would be, in this session only;
 * a script that calls the core (``toolkit.collectors.uses_core``) in a session without it gets the
   envelope the wrapper's probe writes;
 * the session's language mode (its WinRM endpoint's, ``toolkit.lab.winrm.endpoints``; over SSH the host's
@@ -63,6 +66,9 @@ class LabSession:
         self.loader_calls = 0
         #: (collector id, UseLocalScope flag) of each WinRM pipeline, as the client sent it
         self.scopes: list[tuple[str, bool | None]] = []
+        #: session function name (lower case) → the wrapper text it runs, once the loader defined them
+        self.functions: dict[str, str] = {}
+        self.function_calls = 0
 
     @property
     def host(self) -> Any:
@@ -73,9 +79,17 @@ class LabSession:
         marker = find_marker(script)
         self.scopes.append((marker[0] if marker else "", use_local_scope))
 
+    def defined_function(self, command: str) -> str | None:
+        """The wrapper text of session function ``command`` when the loader defined it here, else None."""
+        return self.functions.get(command.strip().lower())
+
     def answer(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
         from toolkit.collectors import uses_core
 
+        wrapper = self.defined_function(script)
+        if wrapper is not None:  # a call of a session function: its body is the bundled wrapper
+            self.function_calls += 1
+            script = wrapper
         marker = find_marker(script)
         if marker is not None and marker[0] == LOADER_ID:
             return self._load(script, parameters)
@@ -118,12 +132,20 @@ class LabSession:
             elif unpacked_core_text(parameters) != core.text or version != core.version:
                 return ScriptAnswer(error="the lab compiles only the bundled core: the loader was given another "
                                           "source or version")
-            elif self.core_version is not None:
-                status["loaded"] = True  # already there: Add-Type is not run again
+            elif "CompressedFunctions" in parameters and unpacked_functions(parameters) is None:
+                return ScriptAnswer(error="the lab defines only the bundled session functions: the loader was given "
+                                          "other CompressedFunctions")
             else:
-                self.core_version = version
-                self.compiles += 1
-                status["loaded"] = status["compiled"] = True
+                if self.core_version is not None:
+                    status["loaded"] = True  # already there: Add-Type is not run again
+                else:
+                    self.core_version = version
+                    self.compiles += 1
+                    status["loaded"] = status["compiled"] = True
+                if "CompressedFunctions" in parameters:
+                    self.functions = unpacked_functions(parameters) or {}
+                    status["functions"] = True
+        status.setdefault("functions", False)
         return ScriptAnswer(output=[json.dumps(status, separators=(",", ":"))])
 
     def _environment_envelope(self, script: str, message: str) -> str:
@@ -135,6 +157,20 @@ class LabSession:
                     "errors": [{"probe": "environment", "target": CORE_NOT_LOADED_TARGET, "category": "environment",
                                 "message": message}]}
         return json.dumps(envelope, separators=(",", ":"))
+
+
+def unpacked_functions(parameters: dict[str, Any]) -> dict[str, str] | None:
+    """Session function name (lower case) → wrapper text, when ``CompressedFunctions`` unpacks to exactly the
+    bundled definitions (what the real loader would define); None for anything else."""
+    from toolkit.collectors import decompress_core_text, load_catalog, session_function_name, session_functions_text
+
+    encoded = parameters.get("CompressedFunctions")
+    try:
+        if not isinstance(encoded, str) or decompress_core_text(encoded) != session_functions_text():
+            return None
+    except (ValueError, OSError, EOFError):
+        return None
+    return {session_function_name(cid).lower(): collector.script for cid, collector in load_catalog().items()}
 
 
 def unpacked_core_text(parameters: dict[str, Any]) -> str | None:

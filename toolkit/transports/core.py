@@ -31,6 +31,8 @@ class CoreStatus:
     ps_version: str
     language_mode: str
     error: str | None
+    #: True when the loader also defined the collectors' session functions (WinRM, FullLanguage)
+    functions: bool = False
 
 
 def parse_loader_output(output: ScriptOutput, *, host: str) -> CoreStatus:
@@ -49,7 +51,8 @@ def parse_loader_output(output: ScriptOutput, *, host: str) -> CoreStatus:
                           compile_ms=int(document.get("compile_ms") or 0), version=str(document.get("version") or ""),
                           ps_version=str(document.get("ps_version") or ""),
                           language_mode=str(document.get("language_mode") or ""),
-                          error=str(error.get("message") or "the loader failed") if isinstance(error, dict) else None)
+                          error=str(error.get("message") or "the loader failed") if isinstance(error, dict) else None,
+                          functions=document.get("functions") is True)
     except (ValueError, TypeError) as exc:
         raise TransportError(f"the core loader answered something unreadable ({exc}): {text[:120]!r}", host=host,
                              category="protocol", explanation="something on the host wrote to the output stream of "

@@ -6,6 +6,12 @@ host). Scripts go in with ``add_script`` and their values with ``add_parameters`
 inventory or playbook is ever pasted into script text. A pipeline is judged on ``had_errors`` (a
 terminating error) *and* ``streams.error`` (non-terminating ``Write-Error`` records).
 
+On other endpoints the first bundled collector of a session is preceded by the core loader, which also
+defines every bundled wrapper as a session function (``toolkit.collectors.session_functions_text``, sent
+gzip-compressed once); from then on a bundled collector is one ``add_cmdlet`` of its function with its
+parameters, so no wrapper text is sent again in that runspace pool (issue 17: bytes per host). Any other
+script, or a session whose loader could not define the functions (ConstrainedLanguage), gets the script.
+
 JEA endpoints (``jea: true``, or detected for a custom ``configuration_name``) run in NoLanguage mode and
 refuse any script. There each collector is one ``add_cmdlet(<function>)`` of the exported iisfleet module
 with named parameters (``toolkit.jea``); no script text is ever sent, and the output has the same shape.
@@ -25,7 +31,8 @@ import threading
 import time
 from typing import Any
 
-from toolkit.collectors import core_loader, core_loader_parameters, uses_core
+from toolkit.collectors import (bundled_collector, core_loader, core_loader_parameters, session_function_name,
+                                 uses_core)
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
 from toolkit.transports.base import MAX_OUTPUT_CHARS, stopped_on_request
@@ -242,11 +249,15 @@ class WinRMTransport:
         return self._invoke(script, parameters, deadline)
 
     def _invoke(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
-        if uses_core(script) and self.core_status is None:
-            loader = self._invoke_script(core_loader(), core_loader_parameters(), deadline)
+        bundled = bundled_collector(script)
+        if (bundled is not None or uses_core(script)) and self.core_status is None:
+            loader = self._invoke_script(core_loader(), core_loader_parameters(functions=True), deadline)
             self.core_status = parse_loader_output(loader, host=self.host.name)
-            log.debug("core on %s: loaded %s, compiled %s in %d ms, error %s", self.host.name, self.core_status.loaded,
-                      self.core_status.compiled, self.core_status.compile_ms, self.core_status.error)
+            log.debug("core on %s: loaded %s, compiled %s in %d ms, functions %s, error %s", self.host.name,
+                      self.core_status.loaded, self.core_status.compiled, self.core_status.compile_ms,
+                      self.core_status.functions, self.core_status.error)
+        if bundled is not None and self.core_status is not None and self.core_status.functions:
+            return self._invoke_command(session_function_name(bundled.id), parameters, deadline)
         return self._invoke_script(script, parameters, deadline)
 
     def _invoke_script(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
@@ -262,8 +273,6 @@ class WinRMTransport:
 
     def _invoke_function(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
         """JEA: call the exported module's function for the collector ``script`` is; never send the script."""
-        from pypsrp.powershell import PowerShell
-
         from toolkit.collectors import parse_marker
         from toolkit.jea import DEFAULT_ENDPOINT, function_name
 
@@ -274,8 +283,14 @@ class WinRMTransport:
                 "collector", host=self.host.name, category="config",
                 explanation="JEA endpoints run only the functions of their role: use the Microsoft.PowerShell "
                 f"endpoint for this, or the iisfleet collectors through the '{DEFAULT_ENDPOINT}' endpoint")
+        return self._invoke_command(function_name(marker[0]), parameters, deadline)
+
+    def _invoke_command(self, command: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+        """One command (a function of the session or of the JEA module) with named parameters: no script."""
+        from pypsrp.powershell import PowerShell
+
         ps = PowerShell(self._pool)
-        ps.add_cmdlet(function_name(marker[0]))
+        ps.add_cmdlet(command)
         for name, value in parameters.items():
             ps.add_parameter(name, value)
         return self._collect(ps, deadline)

@@ -125,20 +125,23 @@ class EndpointSession:
             return lambda: failure
         from toolkit.collectors import parse_marker
 
-        marker = parse_marker(script)
+        # A call of a function the core loader defined in this session is judged as the wrapper it runs.
+        defined = getattr(backend, "defined_function", None)
+        wrapper = (defined(script) if defined is not None else None) or script
+        marker = parse_marker(wrapper)
         self.calls.append(marker[0] if marker else "<script>")
         if marker is not None and marker[0] == "_session_probe":
             host_model = getattr(backend, "host", None)
             probe = session_probe_answer(getattr(host_model, "ps_version", "5.1.20348.2849"), self.endpoint)
             return lambda: probe
         if self.endpoint.language == "ConstrainedLanguage" and not (marker and marker[0] == "_core_loader"):
-            answer = environment_answer(script, "ConstrainedLanguage", self.host)
+            answer = environment_answer(wrapper, "ConstrainedLanguage", self.host)
             return lambda: answer  # the core loader instead reports the mode itself (toolkit.lab.session)
         if not self.endpoint.elevated and marker is not None and _needs_elevation(marker[0]):
-            answer = environment_answer(script, "not-elevated", self.host)
+            answer = environment_answer(wrapper, "not-elevated", self.host)
             return lambda: answer
         if not self.endpoint.reads_security_log and marker is not None and _reads_security_log(marker[0]):
-            answer = environment_answer(script, "no-security-log", self.host)
+            answer = environment_answer(wrapper, "no-security-log", self.host)
             return lambda: answer
         return lambda: backend.answer(script, parameters)
 
