@@ -108,12 +108,23 @@ def instrument(counted: dict[str, int]) -> dict:
         try:
             return original_run(self, script, parameters, timeout=timeout)
         finally:
-            _step.name = "session close"
+            _step.name = "between steps"
 
     WinRMTransport.run_script = run_script
+    original_open, original_close = WinRMTransport.open, WinRMTransport.close
+
+    def labelled(original, label):  # type: ignore[no-untyped-def]
+        def call(self):  # type: ignore[no-untyped-def]
+            _step.name = label
+            return original(self)
+        return call
+
+    WinRMTransport.open = labelled(original_open, "session open")
+    WinRMTransport.close = labelled(original_close, "session close")
 
     def restore() -> None:
         _TransportHTTP.send, WinRMTransport.run_script = original_send, original_run
+        WinRMTransport.open, WinRMTransport.close = original_open, original_close
 
     tables["restore"] = restore
     return tables

@@ -1,0 +1,85 @@
+"""Over WinRM the core loader also defines every bundled wrapper as a session function, once per runspace
+pool; each bundled step is then a command call with its parameters, and no wrapper text crosses the wire
+again (issue 17). Real parts: the lab's WinRM server and host model, the real transport."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from toolkit.collectors import load_catalog
+from toolkit.contract import validate_envelope
+from toolkit.inventory import load_inventory
+from toolkit.transports import create_transport
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from toolkit.lab.model import load_fleet, write_inventory
+    from toolkit.lab.scenarios import generate
+    from toolkit.lab.server import LabServer
+
+    fleet_dir = tmp_path_factory.mktemp("functions") / "fleet"
+    generate("healthy", 1, fleet_dir, seed=0)
+    fleet = load_fleet(fleet_dir, port_base=0)
+    with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=True) as server:
+        inventory = write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path,
+                                    fleet_dir / "inventory.yml")
+        yield server, load_inventory(Path(inventory)).select(None)[0]
+
+
+STEPS = (("Get-HostFact", {}), ("Get-IisConfig", {"MaxWebConfigDepth": 2}), ("Get-IisSpn", {}))
+
+
+def test_bundled_steps_are_function_calls_after_one_loader(served) -> None:
+    server, host = served
+    catalog = load_catalog()
+    before = len(server.sessions(host.name))
+    transport = create_transport(host)
+    transport.open()
+    try:
+        outputs = [transport.run_script(catalog[cid].script, params, timeout=60) for cid, params in STEPS]
+        status = transport.core_status
+    finally:
+        transport.close()
+    for (cid, _), output in zip(STEPS, outputs):
+        envelope = validate_envelope(output.stdout, collector=catalog[cid], host=host.name)
+        assert envelope["collector"] == cid and not output.errors
+    assert status is not None and status.functions and status.loaded
+    (session,) = server.sessions(host.name)[before:]
+    # one loader, then every step answered through the function the loader defined (never a script)
+    assert (session.loader_calls, session.compiles, session.function_calls) == (1, 1, len(STEPS))
+
+
+def test_the_same_collectors_over_ssh_still_go_as_scripts(served) -> None:
+    from dataclasses import replace
+
+    server, host = served
+    catalog = load_catalog()
+    ssh = replace(host, transport="ssh")
+    transport = create_transport(ssh)
+    transport.open()
+    try:
+        output = transport.run_script(catalog["Get-IisSpn"].script, {}, timeout=60)
+        status = transport.core_status
+    finally:
+        transport.close()
+    assert json.loads(output.stdout)["collector"] == "Get-IisSpn"
+    assert status is not None and status.loaded and not status.functions
+    assert server.sessions(host.name)[-1].function_calls == 0
+
+
+def test_a_loader_given_other_functions_is_refused(served) -> None:
+    from toolkit.collectors import compress_core_text, core_loader, core_loader_parameters
+    from toolkit.lab.session import LabSession
+
+    server, host = served
+    backend = dict((spec.name, backend) for spec, backend in server.hosts)[host.name]
+    session = LabSession(backend, host_name=host.name)
+    changed = core_loader_parameters(functions=True)
+    changed["CompressedFunctions"] = compress_core_text("function global:Get-IisFleetCollectorHostFact { 'x' }\n")
+    answer = session.answer(core_loader(), changed)
+    assert answer.error and "session functions" in answer.error and session.functions == {}
+    assert session.answer("Get-IisFleetCollectorHostFact", {}).error  # not defined: the lab knows no such script
