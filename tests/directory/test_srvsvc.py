@@ -179,3 +179,28 @@ def test_missing_share_is_not_found() -> None:
     with pytest.raises(DirectoryError) as caught:
         ask_share_security(NoSuchShare(), "fs01", "gone")
     assert caught.value.category == "not-found"
+
+
+def test_a_pipe_that_breaks_is_a_categorised_error() -> None:
+    """An SMB failure while talking on the pipe (here: the server closes it after the bind) becomes a
+    DirectoryError the run records for that share, not an exception that ends the directory step."""
+    from toolkit.directory.smb import SmbReader
+
+    class Closing(WindowsLikePipe):
+        def read(self, offset: int, length: int) -> bytes:
+            if not self.levels:
+                return super().read(offset, length)
+            raise OSError("STATUS_PIPE_BROKEN")
+
+    class Reader(SmbReader):
+        def _session(self, server):
+            return None, None, {}
+
+        def _pipe(self, unc, name):
+            import contextlib
+
+            return contextlib.nullcontext(Closing())
+
+    with pytest.raises(DirectoryError) as caught:
+        Reader(None, None, addresses={}).share_security("fs01", "web")
+    assert caught.value.category in ("protocol", "connect") and "STATUS_PIPE_BROKEN" in str(caught.value)

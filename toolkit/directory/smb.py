@@ -242,6 +242,11 @@ class SmbReader:
         except srvsvc.RpcError as exc:
             kind = "access-denied" if exc.status == srvsvc.ERROR_ACCESS_DENIED else "protocol"
             raise DirectoryError(f"srvsvc on {server}: {exc}", kind=kind, dc=server) from None
+        except DirectoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an SMB failure on the pipe (closed, refused, timed out)
+            raise DirectoryError(_clean(f"srvsvc on {server}: {exc}", self.credential), kind=_access_kind(exc),
+                                 dc=server) from None
 
     @contextmanager
     def _pipe(self, unc: UncPath, name: str) -> Any:
