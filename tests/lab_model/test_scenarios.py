@@ -167,8 +167,10 @@ def test_logon_right_denied_evidence_is_consistent(seed_dir: Path) -> None:
     assert {"name": "NT AUTHORITY\\IUSR", "sid": "S-1-5-17"} in guests["members"]
 
 
+# The account state lives where the account does: a local user in host.yml, a domain account in fleet.yml's
+# domain: section (which the lab DC is seeded from).
 @pytest.mark.parametrize(("cause", "log_code", "status", "substatus", "user_state"), [
-    ("account-locked-out", " 401 1 1909 ", "0xC0000234", "0x0", {"locked_out": True}),
+    ("account-locked-out", " 401 1 1909 ", "0xC0000234", "0x0", {"locked": True}),
     ("anonymous-credentials-invalid", " 401 1 1326 ", "0xC000006D", "0xC000006A", {"enabled": True}),
     ("account-disabled-or-expired", " 401 1 1331 ", "0xC000006E", "0xC0000072", {"enabled": False}),
 ])
@@ -180,8 +182,13 @@ def test_anonymous_account_failures_are_consistent(seed_dir: Path, cause: str, l
     config = (seed_dir / "hosts" / host / "files/C/Windows/System32/inetsrv/config/applicationHost.config").read_text()
     location = config[config.index(f'<location path="{site}"'):]
     location = location[:location.index("</location>")]
-    user = location.split('userName="', 1)[1].split('"', 1)[0].split("\\")[-1]
-    record = next(u for u in host_yml(seed_dir, host)["local_users"] if u["name"] == user)
+    owner, user = location.split('userName="', 1)[1].split('"', 1)[0].split("\\")
+    if owner == "CONTOSO":
+        domain = yaml.safe_load((seed_dir / "fleet.yml").read_text())["domain"]
+        record = next(a for a in domain["accounts"] if a["sAMAccountName"] == user)
+    else:
+        record = next(u for u in host_yml(seed_dir, host)["local_users"] if u["name"] == user)
+        record["locked"] = record.get("locked_out")
     assert all(record[k] == v for k, v in user_state.items())
     failures = [e for e in events(seed_dir, host) if e["id"] == 4625 and e["data"]["TargetUserName"] == user]
     assert failures and {(e["data"]["Status"], e["data"]["SubStatus"]) for e in failures} == {(status, substatus)}

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from enum import Enum
@@ -108,15 +106,15 @@ def serve_command(
     hosts = fleet.hosts
     inventory_path = fleet_dir / "inventory.yml"
     dc_stack = contextlib.ExitStack()
-    if domain_controller:
-        dc_stack.enter_context(_domain_controller(fleet, fleet_dir))
+    directory = dc_stack.enter_context(_domain_controller(fleet, fleet_dir)) if domain_controller else None
     server = LabServer(hosts, state_dir=fleet_dir / ".lab", ssh=ssh)
     fixed_ports = port_base != 0
     if fixed_ports:
         # every endpoint is known up front: the inventory exists before the first port listens
         planned = {spec.name: {"address": spec.address, "http_port": spec.http_port, "https_port": spec.https_port,
                                "ssh_port": spec.ssh_port if ssh else None} for spec, _ in hosts}
-        write_inventory(fleet, planned, server.ca_cert_path, server.known_hosts_path, inventory_path, scheme=scheme.value)
+        write_inventory(fleet, planned, server.ca_cert_path, server.known_hosts_path, inventory_path, scheme=scheme.value,
+                        directory=directory)
     try:
         server.start()
     except OSError as error:
@@ -129,7 +127,7 @@ def serve_command(
     try:
         if not fixed_ports:
             write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path, inventory_path,
-                            scheme=scheme.value)
+                            scheme=scheme.value, directory=directory)
         endpoints = server.endpoints()
         first = next(iter(endpoints.values()))
         console.print(f"Serving {len(endpoints)} SIMULATED IIS hosts of '{fleet.name}' on loopback "
@@ -151,36 +149,29 @@ def serve_command(
 
 
 @contextlib.contextmanager
-def _domain_controller(fleet: Any, fleet_dir: Path) -> Iterator[None]:
-    """A Samba AD DC for the served fleet, seeded from its domain: section; stopped when serving ends."""
-    from toolkit.lab.addc import DomainSpec, SambaDC, available, exclusive_lock, seed_from_fleet
+def _domain_controller(fleet: Any, fleet_dir: Path) -> Iterator[dict[str, Any]]:
+    """A Samba AD DC for the served fleet, seeded from its domain: section; stopped when serving ends. Yields
+    the inventory's ``directory:`` section for it (the run then reads SPNs, account states and groups there)."""
+    from toolkit.lab.addc import available
+    from toolkit.lab.addc.live import directory_section, lab_domain
     from toolkit.lab.winrm.auth import use_keytab
 
     why = available()
     if why:
         fail(f"--domain-controller: {why}", EXIT_USAGE)
-    domain = fleet.model.domain
-    spec = DomainSpec(realm=domain.name.upper(), netbios=domain.netbios.upper())
-    with exclusive_lock():
-        # A short directory: samba's sockets live below it and a Unix socket path has ~107 bytes at most.
-        home = Path(tempfile.mkdtemp(prefix="iisfleet-dc-"))
-        dc = SambaDC(home / "dc", spec, template_root=fleet_dir / ".lab" / "dc-templates")
-        try:
-            dc.start()
-            made = dc.seed(seed_from_fleet(fleet.model))
-            restore = use_keytab(dc.dir / "lab-hosts.keytab", dc.krb5_conf) if made.get("keytabs") else (lambda: None)
-        except ToolkitError as error:
-            dc.stop()
-            shutil.rmtree(home, ignore_errors=True)
-            fail(error, EXIT_USAGE)
-        console.print(f"Domain controller: {spec.dc_fqdn} ({spec.realm}) on {spec.ip}, LDAPS CA {dc.ca_file}; "
-                      f"Kerberos: KRB5_CONFIG={dc.krb5_conf} kinit <user>@{spec.realm}", highlight=False)
-        try:
-            yield
-        finally:
-            restore()
-            dc.stop()
-            shutil.rmtree(home, ignore_errors=True)
+    try:
+        with lab_domain(fleet.model, template_root=fleet_dir / ".lab" / "dc-templates") as dc:
+            keytab = dc.dir / "lab-hosts.keytab"
+            restore = use_keytab(keytab, dc.krb5_conf) if dc.seeded.get("keytabs") else (lambda: None)
+            spec = dc.spec
+            console.print(f"Domain controller: {spec.dc_fqdn} ({spec.realm}) on {spec.ip}, LDAPS CA {dc.ca_file}; "
+                          f"Kerberos: KRB5_CONFIG={dc.krb5_conf} kinit <user>@{spec.realm}", highlight=False)
+            try:
+                yield directory_section(dc)
+            finally:
+                restore()
+    except ToolkitError as error:
+        fail(error, EXIT_USAGE)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ from toolkit.diagnose.model import (
     SpnDuplicate,
     SpnMismatch,
 )
-from toolkit.diagnose.rules.kerberos import host_names, same_principal, spn_key, spns_on
+from toolkit.diagnose.rules.kerberos import host_names, same_principal, spn_key, spns_on, wanted_spns
 from toolkit.diagnose.security import (
     check_right,
     is_custom_account,
@@ -139,10 +139,12 @@ def spn_mismatches(hosts: Mapping[str, HostEvidence], owners: Mapping[str, froze
             pool = _root_pool(host, site)
             w = settings.windows
             machine_decrypts = w.use_kernel_mode and not w.use_app_pool_credentials
-            for spn in (f"http/{n}" for n in host_names(host, site.name)):
+            for spn in wanted_spns(host, site.name):  # the names clients ask for this site, as the rules do
                 holders = owners.get(spn, frozenset())
                 if is_custom_account(pool) and is_domain_account(pool.user_name, host.facts):
-                    on_pool = spn in spns_on(host, pool.user_name)
+                    # the holders come from the directory when it answered (the host's setspn view otherwise)
+                    on_pool = spn in spns_on(host, pool.user_name) or any(
+                        same_principal(host, h, pool.user_name) for h in holders)
                     if on_pool and machine_decrypts:
                         out.append(SpnMismatch(name, site.name, spn, pool.user_name,
                                                "SPN is on the pool account but kernel-mode auth decrypts with the "

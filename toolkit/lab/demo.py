@@ -36,9 +36,16 @@ def run_demo(
     playbook_name: str = "triage-401",
     stop: Any = None,
     stop_running: Any = None,
+    domain_controller: bool = False,
 ) -> DemoResult:
     """Generate ``scenario`` under ``work_dir/fleet``, serve it, run ``playbook_name`` (triage-401) into
-    ``work_dir/run``. ``stop``/``stop_running`` are the runner's stop events (what one and two Ctrl-C do)."""
+    ``work_dir/run``. ``stop``/``stop_running`` are the runner's stop events (what one and two Ctrl-C do).
+
+    ``domain_controller``: also run the lab's Samba AD DC seeded from the fleet's domain (the caller checks
+    ``toolkit.lab.addc.available()`` first); the fleet is then regenerated with the Kerberos outcomes of real
+    exchanges with that DC, and the run queries it as the inventory's ``directory:``.
+    """
+    import contextlib
     import json
 
     from toolkit.inventory import load_inventory
@@ -54,16 +61,41 @@ def run_demo(
     fleet_dir = work_dir / "fleet"
     run_dir = work_dir / "run"
     on_stage(f"generating the '{scenario}' lab fleet ({hosts} hosts)")
-    generate(scenario, hosts, fleet_dir, seed=seed)
-    # Free ports on each host's own loopback address: the demo never clashes with a `lab serve` or
-    # another demo already running on this machine.
-    fleet = load_fleet(fleet_dir, port_base=0)
-    on_stage("starting the simulated WinRM/SSH servers on loopback")
-    with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=(transport == "ssh")) as server:
+    expected = generate(scenario, hosts, fleet_dir, seed=seed)
+    with contextlib.ExitStack() as stack:
+        directory, after_hosts = None, None
+        if domain_controller:
+            from toolkit.lab.addc.live import directory_section, lab_domain, real_tickets
+            from toolkit.lab.model.fleet import load_fleet_model
+            from toolkit.lab.scenarios.causes import recorded_tickets
+
+            on_stage("starting the lab's Samba AD domain controller, seeded from the fleet's domain")
+            fleet_model = load_fleet_model(fleet_dir)
+            dc = stack.enter_context(lab_domain(fleet_model))
+            outcomes = real_tickets(dc, expected, fleet_model)
+            if outcomes:
+                on_stage(f"replaying {len(outcomes)} Kerberos logons with real tickets")
+                generate(scenario, hosts, fleet_dir, seed=seed, overwrite=True, tickets=recorded_tickets(outcomes))
+            directory = directory_section(dc)
+        # Free ports on each host's own loopback address: the demo never clashes with a `lab serve` or
+        # another demo already running on this machine.
+        fleet = load_fleet(fleet_dir, port_base=0)
+        on_stage("starting the simulated WinRM/SSH servers on loopback")
+        server = stack.enter_context(LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=(transport == "ssh")))
         inventory_path = fleet_dir / "inventory.yml"
-        write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path, inventory_path)
+        write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path, inventory_path,
+                        directory=directory)
         inventory = load_inventory(inventory_path)
         targets = inventory.select(None)
+        directory_config = getattr(inventory, "directory", None)
+        if directory_config is not None:
+            from toolkit.directory import collect_for_run
+
+            ref = directory_config.credential
+            credential = inventory.resolver.resolve(ref) if ref is not None else None
+
+            def after_hosts(run_dir: Path) -> None:
+                collect_for_run(run_dir, directory_config, credential)
         if transport == "ssh":
             from dataclasses import replace
 
@@ -72,7 +104,8 @@ def run_demo(
         on_stage(f"running {playbook_name} over real {'WinRM' if transport == 'winrm' else 'SSH'} against "
                  f"{len(targets)} hosts")
         summary = run_playbook(playbook, targets, out_dir=run_dir, params={}, concurrency=concurrency,
-                               hooks=hooks, simulated=True, stop=stop, stop_running=stop_running)
+                               hooks=hooks, simulated=True, stop=stop, stop_running=stop_running,
+                               after_hosts=after_hosts)
     on_stage("diagnosing and writing the reports")
     run = load_run(run_dir)
     model = build_report(run.meta, diagnose_run(run).to_dict(), run_hosts_of(run))

@@ -252,10 +252,18 @@ def decrypting_account(ctx: RuleContext, settings: EffectiveSettings, pool: AppP
     useAppPoolCredentials is on or kernel mode is off, else the machine account (built-in pool
     identities reach the domain as the machine account either way)."""
     w = settings.windows
-    if is_custom_account(pool) and (w.use_app_pool_credentials or not w.use_kernel_mode):
-        assert pool is not None
-        return pool.user_name
-    return ctx.host.machine_account or ""
+    return decrypting_identity(pool.user_name if pool is not None and is_custom_account(pool) else None,
+                               use_kernel_mode=w.use_kernel_mode, use_app_pool_credentials=w.use_app_pool_credentials,
+                               machine_account=ctx.host.machine_account or "")
+
+
+def decrypting_identity(pool_account: str | None, *, use_kernel_mode: bool, use_app_pool_credentials: bool,
+                        machine_account: str) -> str:
+    """The one rule (also the lab's, toolkit/lab/scenarios/causes.py): a custom pool account decrypts when
+    useAppPoolCredentials is on or kernel mode is off; otherwise the machine account does."""
+    if pool_account and (use_app_pool_credentials or not use_kernel_mode):
+        return pool_account
+    return machine_account
 
 
 SETSPN_LISTINGS = "setspn -L on the web servers"

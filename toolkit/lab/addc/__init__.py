@@ -120,6 +120,7 @@ class SambaDC:
         self.max_runtime_s = max_runtime_s
         self.process: subprocess.Popen[bytes] | None = None
         self.timings: dict[str, float] = {}
+        self.seeded: dict = {}  # what the last seed() made
 
     # --- paths ---------------------------------------------------------------------------------
     @property
@@ -285,7 +286,8 @@ class SambaDC:
                               env=env, timeout=300)
         if done.returncode != 0:
             raise ConfigError(f"seeding the lab DC failed: {done.stderr[-1500:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        self.seeded = json.loads(done.stdout.strip().splitlines()[-1])
+        return self.seeded
 
     def stop(self, *, keep: bool = False) -> None:
         """End samba and all its descendants, then remove the directory (unless ``keep``)."""
@@ -411,4 +413,6 @@ def seed_from_fleet(model: object) -> dict:
         if held.get(f"http/{host.fqdn}".lower()) and not any(d["spn"].lower() == f"http/{host.fqdn}".lower()
                                                             for d in duplicates):
             keytabs.append({"principal": f"HTTP/{host.fqdn}", "file": "lab-hosts.keytab"})
-    return {"users": users, "computers": computers, "duplicate_spns": duplicates, "keytabs": keytabs}
+    groups = [{"name": g.name, "members": list(g.members)} for g in getattr(domain, "groups", ())]
+    return {"users": users, "computers": computers, "groups": groups, "duplicate_spns": duplicates,
+            "keytabs": keytabs}

@@ -85,6 +85,8 @@ def main():
     # Passwords never expire by age in the lab (no clock-dependent flakiness); lockout as asked.
     replace(db, BASEDN, lockoutThreshold=int(policy.get("lockout_threshold", 3)),
             lockoutDuration=-18000000000, lockOutObservationWindow=-18000000000, maxPwdAge=-0x8000000000000000)
+    # One transaction for the accounts and groups: ldb commits (and syncs) every modify otherwise.
+    db.transaction_start()
     for u in spec.get("users") or []:
         sam = u["sam"]
         db.newuser(sam, u.get("password", default_pw))
@@ -115,12 +117,22 @@ def main():
     for g in spec.get("groups") or []:
         if g.get("members"):
             db.add_remove_group_members(g["name"], list(g["members"]))
+    db.transaction_commit()
     env = dict(os.environ)
+    net = None
     for k in spec.get("keytabs") or []:
         path = os.path.join(D, k["file"])
-        subprocess.run(["samba-tool", "domain", "exportkeytab", "-s", CONF, path, f"--principal={k['principal']}"],
-                       check=True, stdout=subprocess.DEVNULL)
-        if not os.path.exists(path) or os.path.getsize(path) == 0:
+        if net is None:  # what `samba-tool domain exportkeytab` does, without an interpreter start per principal
+            from samba import enable_net_export_keytab
+            from samba.net import Net
+
+            enable_net_export_keytab()
+            lp = LoadParm()
+            lp.load(CONF)
+            net = Net(None, lp)
+        before = os.path.getsize(path) if os.path.exists(path) else 0
+        net.export_keytab(keytab=path, principal=k["principal"])
+        if not os.path.exists(path) or os.path.getsize(path) == before:
             raise SystemExit(f"exportkeytab wrote nothing for {k['principal']} (no keys, or a duplicated SPN)")
         # several principals may share one file: exportkeytab adds to an existing keytab
         made["keytabs"][k["principal"]] = path

@@ -105,10 +105,18 @@ class AdAccount:
 
 
 @dataclass(frozen=True)
+class AdGroup:
+    name: str  # e.g. "WebDenyLogon"
+    members: tuple[str, ...] = ()  # sAMAccountNames of accounts or other groups (nesting)
+    sid: str = ""
+
+
+@dataclass(frozen=True)
 class Domain:
     name: str  # DNS name, e.g. contoso.com
     netbios: str  # e.g. CONTOSO
     accounts: dict[str, AdAccount] = field(default_factory=dict)  # lower-case sam -> account
+    groups: tuple[AdGroup, ...] = ()  # domain groups, seeded into the lab DC (lab serve --domain-controller)
 
     @property
     def base_dn(self) -> str:
@@ -307,7 +315,7 @@ def _faults(node: _Fields, inherited: HostFaults | None = None) -> HostFaults:
 
 
 def _domain(node: _Fields) -> Domain:
-    node.unknown({"name", "netbios", "accounts"})
+    node.unknown({"name", "netbios", "accounts", "groups"})
     name = node.get("name", str, required=True)
     netbios = node.get("netbios", str, name.split(".")[0].upper())
     base_dn = ",".join(f"DC={part}" for part in name.split("."))
@@ -333,7 +341,15 @@ def _domain(node: _Fields) -> Domain:
             trusted_for_delegation=entry.get("trusted_for_delegation", bool, False),
             allowed_to_delegate_to=tuple(entry.get("allowed_to_delegate_to", list, [])),
         )
-    return Domain(name=name, netbios=netbios, accounts=accounts)
+    groups = []
+    for entry in node.items("groups"):
+        entry.unknown({"name", "members", "sid"})
+        members = entry.get("members", list, [])
+        if not all(isinstance(m, str) for m in members):
+            raise entry.error("members", "expected a list of account or group names")
+        groups.append(AdGroup(name=entry.get("name", str, required=True), members=tuple(members),
+                              sid=entry.get("sid", str, "")))
+    return Domain(name=name, netbios=netbios, accounts=accounts, groups=tuple(groups))
 
 
 def _host(directory: Path, listing: _Fields, domain: Domain, fleet_faults: HostFaults,

@@ -13,10 +13,12 @@ import yaml
 
 
 def inventory_document(fleet: Any, endpoints: Mapping[str, Mapping[str, Any]], ca_cert_path: Path | None,
-                       known_hosts_path: Path | None, *, transport: str = "winrm", scheme: str = "http") -> dict[str, Any]:
+                       known_hosts_path: Path | None, *, transport: str = "winrm", scheme: str = "http",
+                       directory: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The inventory as a dict. WinRM over HTTP with Negotiate (message encryption) by default.
 
-    ``fleet`` is a ``LabFleet`` or its ``FleetModel``.
+    ``fleet`` is a ``LabFleet`` or its ``FleetModel``; ``directory`` becomes the ``directory:`` section (the
+    lab DC: ``toolkit.lab.addc.live.directory_section``).
     """
     fleet = getattr(fleet, "model", fleet)
     winrm: dict[str, Any] = {"scheme": scheme, "auth": "negotiate", "cert_validation": True,
@@ -54,6 +56,8 @@ def inventory_document(fleet: Any, endpoints: Mapping[str, Mapping[str, Any]], c
     }
     if groups:
         document["groups"] = groups
+    if directory:
+        document["directory"] = dict(directory)
     return document
 
 
@@ -70,9 +74,11 @@ def _endpoint_to_use(host: Any) -> dict[str, Any] | None:
 
 
 def write_inventory(fleet: Any, endpoints: Mapping[str, Mapping[str, Any]], ca_cert_path: Path | None,
-                    known_hosts_path: Path | None, out: Path, *, transport: str = "winrm", scheme: str = "http") -> Path:
+                    known_hosts_path: Path | None, out: Path, *, transport: str = "winrm", scheme: str = "http",
+                    directory: Mapping[str, Any] | None = None) -> Path:
     """Write the inventory atomically to ``out`` and return it."""
-    document = inventory_document(fleet, endpoints, ca_cert_path, known_hosts_path, transport=transport, scheme=scheme)
+    document = inventory_document(fleet, endpoints, ca_cert_path, known_hosts_path, transport=transport, scheme=scheme,
+                                  directory=directory)
     header = ("# Written by `iisfleet lab serve` for a SIMULATED fleet. The password below is the lab's fixed,\n"
               "# documented demo credential (docs/lab-fleet.md); only lab hosts accept it.\n")
     out = Path(out)

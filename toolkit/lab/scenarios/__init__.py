@@ -26,7 +26,7 @@ import yaml
 from toolkit.errors import UsageError
 from toolkit.lab.model.fleet import DEMO_PASSWORD, DEMO_USERNAME
 from toolkit.lab.model.hostile import HOSTILE_CLOCK_OFFSET_S, HOSTILE_MODES
-from toolkit.lab.scenarios.causes import HOST_WIDE, PLANTERS, Domain, PlantContext
+from toolkit.lab.scenarios.causes import HOST_WIDE, PLANTERS, Domain, PlantContext, TicketOracle, planned_ticket
 from toolkit.lab.scenarios.hostgen import HostBuild, write_host
 from toolkit.lab.scenarios.traffic import terminal_groups
 
@@ -63,8 +63,10 @@ def host_address(index: int) -> str:
 
 
 class _Fleet:
-    def __init__(self, scenario: str, count: int, seed: int, reference: dt.datetime) -> None:
+    def __init__(self, scenario: str, count: int, seed: int, reference: dt.datetime,
+                 tickets: TicketOracle = planned_ticket) -> None:
         self.scenario = scenario
+        self.tickets = tickets
         self.rng = random.Random(f"{scenario}:{seed}")
         self.reference = reference
         self.domain = Domain()
@@ -96,7 +98,7 @@ class _Fleet:
         # fleet-wide causes borrow a healthy host (e.g. as the other holder of a duplicate SPN)
         others = sorted((b for b in self.builds if b is not build and not self.expected[b.name]),
                         key=lambda b: ("healthy" not in b.tags, b.name))
-        ctx = PlantContext(self.domain, others, self.notes)
+        ctx = PlantContext(self.domain, others, self.notes, self.tickets)
         self.expected[build.name] += PLANTERS[cause](build, ctx)
 
     def apply_fault(self, build: HostBuild, fault: str) -> None:
@@ -131,9 +133,12 @@ class _Fleet:
             write_host(build, hosts_dir / build.name)
         accounts = [dict({"sAMAccountName": a["sam"]}, **{k: v for k, v in a.items() if k != "sam"})
                     for _, a in sorted(self.domain.accounts.items())]
+        domain: dict[str, Any] = {"name": self.domain.name, "netbios": self.domain.netbios, "accounts": accounts}
+        if self.domain.groups:
+            domain["groups"] = [dict(g) for _, g in sorted(self.domain.groups.items())]
         fleet = {
             "name": f"lab-{self.scenario}",
-            "domain": {"name": self.domain.name, "netbios": self.domain.netbios, "accounts": accounts},
+            "domain": domain,
             "credentials": {"username": DEMO_USERNAME, "password": DEMO_PASSWORD},
             "clock": {"reference_time": self.reference.strftime("%Y-%m-%dT%H:%M:%SZ"), "shift": True},
             "hosts": [{"name": b.name, "address": b.address, **({"tags": b.tags} if b.tags else {})} for b in self.builds],
@@ -151,6 +156,9 @@ class _Fleet:
             "drift": self.drift,
             "faults": dict(sorted(self.faults.items())),
             "spn_duplicates": self.notes.get("spn_duplicates", []),
+            # each site whose planted cause Kerberos makes: the SPN clients ask for, the account that decrypts
+            # for the site, and the outcome (predicted, or from a real KDC: toolkit.lab.addc.tickets)
+            "kerberos": self.notes.get("kerberos", []),
         }
         (out / "expected.json").write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
 
@@ -228,10 +236,13 @@ _BUILDERS = {"healthy": _healthy, "seed-catalog": _seed_catalog, "drift": _drift
 
 
 def generate(scenario: str, hosts: int | None, out: Path, seed: int = 0, *, reference_time: dt.datetime | None = None,
-             faults: Mapping[str, Sequence[str]] | None = None, overwrite: bool = False) -> dict[str, Any]:
+             faults: Mapping[str, Sequence[str]] | None = None, overwrite: bool = False,
+             tickets: TicketOracle = planned_ticket) -> dict[str, Any]:
     """Write a fleet for ``scenario`` with ``hosts`` hosts (None: the scenario's default) into ``out``.
 
-    ``faults`` plants named faults (``FAULTS``) on named hosts on top of the scenario. Returns the answer
+    ``faults`` plants named faults (``FAULTS``) on named hosts on top of the scenario. ``tickets`` decides
+    each Kerberos logon to a site whose cause Kerberos makes (default: predicted from the domain section;
+    ``toolkit.lab.addc.live`` passes the outcomes of real exchanges with the lab DC). Returns the answer
     key (the content of ``expected.json``). ``out`` must be empty or missing unless ``overwrite``.
     """
     if scenario not in _BUILDERS:
@@ -250,7 +261,7 @@ def generate(scenario: str, hosts: int | None, out: Path, seed: int = 0, *, refe
     reference = (reference_time or DEFAULT_REFERENCE)
     if reference.tzinfo is not None:
         reference = reference.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    fleet = _Fleet(scenario, count, seed, reference.replace(microsecond=0))
+    fleet = _Fleet(scenario, count, seed, reference.replace(microsecond=0), tickets)
     _BUILDERS[scenario](fleet)
     by_name = {b.name: b for b in fleet.builds}
     for name, names in (faults or {}).items():

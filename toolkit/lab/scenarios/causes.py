@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolkit.diagnose.rules.kerberos import decrypting_identity
 from toolkit.lab.scenarios.hostgen import READ_EXECUTE, HostBuild, Pool, Site, VDir, content_sddl
 from toolkit.lab.scenarios.traffic import BROWSERS, NON_DOMAIN_CLIENTS, NTLM_CONTINUE, USERS
 
@@ -29,6 +30,7 @@ class Domain:
     name: str = "contoso.com"
     netbios: str = "CONTOSO"
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-case name -> {name, sid, members}
     next_rid: int = 1200
 
     def account(self, sam: str, **state: Any) -> dict[str, Any]:
@@ -45,6 +47,15 @@ class Domain:
         record.update(state)
         return record
 
+    def group(self, name: str, members: list[str]) -> dict[str, Any]:
+        """A domain group (members: account or group names; nesting is how a right reaches an account)."""
+        if name.lower() not in self.groups:
+            self.groups[name.lower()] = {"name": name, "sid": f"{DOMAIN_SID}-{self.next_rid}", "members": []}
+            self.next_rid += 1
+        record = self.groups[name.lower()]
+        record["members"] += [m for m in members if m not in record["members"]]
+        return record
+
     def computer(self, build: HostBuild) -> dict[str, Any]:
         short, fqdn = build.computer, build.fqdn
         return self.account(f"{short}$", type="computer", spns=[
@@ -52,11 +63,52 @@ class Domain:
             f"HOST/{short}", f"RestrictedKrbHost/{fqdn}", f"HOST/{fqdn}"])
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """What became of one client's Kerberos logon to a site: ``accepted``, ``rejected`` (the KDC issued a
+    ticket the site could not decrypt) or ``refused`` (the KDC issued none); ``detail`` says why."""
+
+    result: str
+    detail: str
+
+
+def planned_ticket(domain: Domain, spn: str, account: str) -> Ticket:
+    """The outcome predicted from the domain section, as a KDC and IIS decide it: no holder, or more than one,
+    and the KDC issues no ticket; one holder, and the ticket carries its key, which only that account
+    decrypts. ``toolkit.lab.addc.tickets`` replays the same attempts against a real KDC (tests/lab_dc
+    checks both agree)."""
+    holders = sorted(a["sam"] for a in domain.accounts.values() if spn.lower() in {s.lower() for s in a["spns"]})
+    if not holders:
+        return Ticket("refused", f"no account holds {spn}: KDC_ERR_S_PRINCIPAL_UNKNOWN")
+    if len(holders) > 1:
+        return Ticket("refused", f"{spn} is held by {', '.join(holders)}: the KDC refuses a duplicate")
+    if holders[0].lower() != account.lower():
+        return Ticket("rejected", f"the ticket is encrypted with {holders[0]}'s key and {account} decrypts: "
+                                  f"KRB_AP_ERR_MODIFIED")
+    return Ticket("accepted", f"{account} holds {spn} and decrypts")
+
+
+TicketOracle = Callable[[Domain, str, str], Ticket]
+
+
+def recorded_tickets(outcomes: list[dict[str, str]]) -> TicketOracle:
+    """An oracle answering from real exchanges (``toolkit.lab.addc.tickets.exchange``'s rows)."""
+    known = {(o["spn"].lower(), o["account"].lower()): Ticket(o["result"], o["detail"]) for o in outcomes}
+
+    def oracle(domain: Domain, spn: str, account: str) -> Ticket:
+        found = known.get((spn.lower(), account.lower()))
+        if found is None:  # an attempt the live replay was not asked for: the fleet changed between passes
+            raise KeyError(f"no real Kerberos exchange recorded for {spn} decrypted by {account}")
+        return found
+    return oracle
+
+
 @dataclass
 class PlantContext:
     domain: Domain
     others: list[HostBuild]  # the fleet's other hosts (for fleet-wide causes such as duplicate SPNs)
     notes: dict[str, Any] = field(default_factory=dict)
+    tickets: TicketOracle = planned_ticket
 
 
 Entry = dict[str, str]
@@ -106,17 +158,25 @@ def logon_right_denied(build: HostBuild, ctx: PlantContext) -> list[Entry]:
     return [entry("logon-right-denied", site, "401.1")]
 
 
+def _domain_identity_site(build: HostBuild, ctx: PlantContext, name: str, user: str, **state: Any) -> Site:
+    """A site whose anonymous identity is a domain account in ``state`` (the domain section, so the lab DC
+    holds it in that state too)."""
+    ctx.domain.account(user, **state)
+    return build.add_site(name, anonymous_user=f"{build.netbios}\\{user}")
+
+
 def account_locked_out(build: HostBuild, ctx: PlantContext) -> list[Entry]:
-    # a personal account someone typed in as the anonymous identity, now locked out
-    site, _ = _local_identity_site(build, "Timesheets", "jsmith", locked_out=True)
-    _failures_with_events(build, site, sub=1, win32=1909, user="jsmith", domain=build.computer,
+    # a personal domain account someone typed in as the anonymous identity, now locked out in the domain
+    site = _domain_identity_site(build, ctx, "Timesheets", "jsmith", locked=True)
+    _failures_with_events(build, site, sub=1, win32=1909, user="jsmith", domain=build.netbios,
                           status="0xC0000234", substatus="0x0", reason="%%2307")
     return [entry("account-locked-out", site, "401.1")]
 
 
 def account_disabled_or_expired(build: HostBuild, ctx: PlantContext) -> list[Entry]:
-    site, _ = _local_identity_site(build, "Reports", "svc_reports", enabled=False)
-    _failures_with_events(build, site, sub=1, win32=1331, user="svc_reports", domain=build.computer,
+    # a domain service account that was disabled while a site still logs on with it
+    site = _domain_identity_site(build, ctx, "Reports", "svc_reports", enabled=False)
+    _failures_with_events(build, site, sub=1, win32=1331, user="svc_reports", domain=build.netbios,
                           status="0xC000006E", substatus="0xC0000072", reason="%%2310")
     return [entry("account-disabled-or-expired", site, "401.1")]
 
@@ -133,37 +193,71 @@ def _kerberos_site(build: HostBuild, ctx: PlantContext, label: str, account: str
     return site, host_name
 
 
+def kerberos_logons(build: HostBuild, ctx: PlantContext, site: Site, *, spn: str, count: int) -> Ticket:
+    """Domain users' Windows-auth visits to ``site``, written as the Kerberos outcome decides them.
+
+    The account that decrypts is the one rule's (``decrypting_identity``); the outcome comes from
+    ``ctx.tickets`` (predicted from the domain section, or recorded from a real KDC). Accepted: Kerberos
+    logons succeed. Rejected: the challenge round, then 401.1 SEC_E_LOGON_DENIED (the server could not decrypt
+    the ticket). Refused: the client has no ticket; with NTLM offered it falls back and gets in, with
+    Negotiate:Kerberos only its logon ends in the same 401.1.
+    """
+    pool = next(p for p in build.pools if p.name == site.pool)
+    custom = pool.user.split("\\")[-1] if pool.identity == "SpecificUser" and pool.user else None
+    account = decrypting_identity(custom, use_kernel_mode=site.kernel_mode,
+                                  use_app_pool_credentials=site.app_pool_credentials,
+                                  machine_account=f"{build.computer}$")
+    ticket = ctx.tickets(ctx.domain, spn, account)
+    ctx.notes.setdefault("kerberos", []).append({"host": build.name, "site": site.name, "spn": spn,
+                                                 "account": account, "result": ticket.result,
+                                                 "detail": ticket.detail})
+    traffic = build.traffic[site.id]
+    ntlm_offered = any(p.lower() in ("negotiate", "ntlm") for p in site.providers)
+    if ticket.result == "accepted":
+        traffic.windows_ok(count, site.pages, ntlm_share=0.0)
+    elif ticket.result == "refused" and ntlm_offered:
+        traffic.windows_ok(count, site.pages, ntlm_share=1.0)
+    else:
+        traffic.terminal(count, site.pages, 401, 1, SEC_E_LOGON_DENIED, challenge_first=True)
+    return ticket
+
+
+def _failed(ticket: Ticket, found: Entry) -> list[Entry]:
+    """The answer-key entry, when the Kerberos outcome left failures to find."""
+    return [found] if ticket.result != "accepted" else []
+
+
 def kerberos_spn_missing(build: HostBuild, ctx: PlantContext) -> list[Entry]:
     # pool account set up for Kerberos (useAppPoolCredentials) but nobody registered HTTP/<name> on it;
     # Kerberos-only provider, so there is no NTLM fallback
-    site, _ = _kerberos_site(build, ctx, "portal", "svc_portal", providers=("Negotiate:Kerberos",), app_pool_credentials=True)
-    traffic = build.traffic[site.id]
-    traffic.terminal(20, site.pages, 401, 1, SEC_E_LOGON_DENIED, challenge_first=True)
-    return [entry("kerberos-spn-missing", site, "401.1")]
+    site, host_name = _kerberos_site(build, ctx, "portal", "svc_portal", providers=("Negotiate:Kerberos",),
+                                     app_pool_credentials=True)
+    ticket = kerberos_logons(build, ctx, site, spn=f"HTTP/{host_name}", count=20)
+    return _failed(ticket, entry("kerberos-spn-missing", site, "401.1"))
 
 
 def kerberos_kernel_mode_mismatch(build: HostBuild, ctx: PlantContext) -> list[Entry]:
     # SPN correctly on the pool account, but kernel-mode auth decrypts with the machine key
     site, host_name = _kerberos_site(build, ctx, "hr", "svc_hr")
     ctx.domain.account("svc_hr", spns=[f"HTTP/{host_name}", f"HTTP/{host_name.split('.')[0]}"])
-    traffic = build.traffic[site.id]
-    traffic.terminal(22, site.pages, 401, 1, SEC_E_LOGON_DENIED, challenge_first=True)
-    return [entry("kerberos-kernel-mode-mismatch", site, "401.1")]
+    ticket = kerberos_logons(build, ctx, site, spn=f"HTTP/{host_name}", count=22)
+    return _failed(ticket, entry("kerberos-kernel-mode-mismatch", site, "401.1"))
 
 
 def kerberos_spn_duplicate(build: HostBuild, ctx: PlantContext) -> list[Entry]:
-    # the pool account holds HTTP/<name>, and so does another host's computer account (a leftover)
-    site, host_name = _kerberos_site(build, ctx, "wiki", "svc_wiki", app_pool_credentials=True)
+    # the pool account holds HTTP/<name>, and so does another host's computer account (a leftover). A KDC
+    # refuses a ticket for a name two accounts hold (KDC_ERR_S_PRINCIPAL_UNKNOWN, KDC event 11 on Windows;
+    # Samba likewise), so clients fall back to NTLM where they can: this site offers Kerberos only.
+    site, host_name = _kerberos_site(build, ctx, "wiki", "svc_wiki", providers=("Negotiate:Kerberos",),
+                                     app_pool_credentials=True)
     spn = f"HTTP/{host_name}"
     ctx.domain.account("svc_wiki", spns=[spn, f"HTTP/{host_name.split('.')[0]}"])
     holder = ctx.others[0] if ctx.others else build
     ctx.domain.computer(holder)["spns"].append(spn)
     ctx.notes.setdefault("spn_duplicates", []).append(
         {"spn": spn, "accounts": sorted([f"{build.netbios}\\svc_wiki", f"{build.netbios}\\{holder.computer}$"])})
-    traffic = build.traffic[site.id]
-    traffic.windows_ok(10, site.pages, ntlm_share=0.0)  # tickets encrypted with the right key still work
-    traffic.terminal(18, site.pages, 401, 1, SEC_E_LOGON_DENIED, challenge_first=True)
-    return [entry("kerberos-spn-duplicate", site, "401.1")]
+    ticket = kerberos_logons(build, ctx, site, spn=spn, count=18)
+    return _failed(ticket, entry("kerberos-spn-duplicate", site, "401.1"))
 
 
 def security_log_full(build: HostBuild, ctx: PlantContext) -> list[Entry]:
