@@ -104,6 +104,11 @@ def test_seed_catalog_domain_causes_are_read_from_the_domain_controller(demo) ->
     assert "CONTOSO\\svc_reports: disabled" in by_cause["account-disabled-or-expired"]["confidence"]["reason"]
     duplicate = " ".join(e["summary"] for e in by_cause["kerberos-spn-duplicate"]["evidence"] if e["kind"] == "directory")
     assert "svc_wiki" in duplicate and "WEB01$" in duplicate
+    # a deny right on a domain group the account reaches through two levels of nesting: tokenGroups from the DC
+    kiosk = next(f for f in result.report["findings"] if f["cause"] == "logon-right-denied" and f["site"] == "Kiosk")
+    assert kiosk["confidence"]["level"] == "high"
+    assert "via CONTOSO\\WebDenyNetworkLogon" in kiosk["confidence"]["reason"]
+    assert "CONTOSO\\svc_kiosk" in directory["token_groups"]
 
 
 @pytest.mark.samba

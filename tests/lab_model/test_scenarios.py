@@ -39,8 +39,8 @@ def expected(root: Path) -> dict:
     return json.loads((root / "expected.json").read_text(encoding="utf-8"))
 
 
-def w3c_lines(root: Path, host: str) -> list[str]:
-    logs = root / "hosts" / host / "files" / "C" / "inetpub" / "logs" / "LogFiles"
+def w3c_lines(root: Path, host: str, folder: str = "") -> list[str]:
+    logs = root / "hosts" / host / "files" / "C" / "inetpub" / "logs" / "LogFiles" / folder
     return [row for path in sorted(logs.rglob("*.log")) for row in path.read_text(encoding="utf-8").splitlines()
             if row and not row.startswith("#")]
 
@@ -153,12 +153,20 @@ def test_log_analysis_agrees_with_the_answer_key(seed_dir: Path) -> None:
 def test_logon_right_denied_evidence_is_consistent(seed_dir: Path) -> None:
     key = expected(seed_dir)
     host = host_with(key, "logon-right-denied")
-    rows = w3c_lines(seed_dir, host)
+    # Default Web Site (W3SVC1): IUSR through the local Guests group; Kiosk: a domain account through nested
+    # domain groups (the DC knows them: fleet.yml's domain groups)
+    assert {e["site"] for e in key["hosts"][host] if e["cause"] == "logon-right-denied"} == {"Default Web Site", "Kiosk"}
+    rows = [r for r in w3c_lines(seed_dir, host, "W3SVC1")]
     assert sum(" 401 1 1385 " in r for r in rows) >= 20
-    denied = [e for e in events(seed_dir, host) if e["id"] == 4625]
-    assert denied and all(e["data"]["Status"] == "0xC000015B" and e["data"]["SubStatus"] == "0x0"
-                          and e["data"]["TargetUserName"] == "IUSR" for e in denied)
+    denied = [e for e in events(seed_dir, host) if e["id"] == 4625 and e["data"]["TargetUserName"] == "IUSR"]
+    assert denied and all(e["data"]["Status"] == "0xC000015B" and e["data"]["SubStatus"] == "0x0" for e in denied)
     assert len(denied) == sum(" 401 1 1385 " in r for r in rows)
+    kiosk = [e for e in events(seed_dir, host) if e["id"] == 4625 and e["data"]["TargetUserName"] == "svc_kiosk"]
+    assert kiosk and {e["data"]["Status"] for e in kiosk} == {"0xC000015B"}
+    domain = yaml.safe_load((seed_dir / "fleet.yml").read_text())["domain"]
+    groups = {g["name"]: g for g in domain["groups"]}
+    assert groups["KioskAccounts"]["members"] == ["svc_kiosk"] and groups["Contractors"]["members"] == ["KioskAccounts"]
+    assert f"*{groups['WebDenyNetworkLogon']['sid']}" in (seed_dir / "hosts" / host / "secedit.inf").read_bytes().decode("utf-16")
     secedit = (seed_dir / "hosts" / host / "secedit.inf").read_bytes()
     assert secedit.startswith(b"\xff\xfe")
     text = secedit.decode("utf-16")

@@ -106,7 +106,7 @@ def serve_command(
     hosts = fleet.hosts
     inventory_path = fleet_dir / "inventory.yml"
     dc_stack = contextlib.ExitStack()
-    directory = dc_stack.enter_context(_domain_controller(fleet, fleet_dir)) if domain_controller else None
+    directory = dc_stack.enter_context(_domain_controller(fleet)) if domain_controller else None
     server = LabServer(hosts, state_dir=fleet_dir / ".lab", ssh=ssh)
     fixed_ports = port_base != 0
     if fixed_ports:
@@ -149,7 +149,7 @@ def serve_command(
 
 
 @contextlib.contextmanager
-def _domain_controller(fleet: Any, fleet_dir: Path) -> Iterator[dict[str, Any]]:
+def _domain_controller(fleet: Any) -> Iterator[dict[str, Any]]:
     """A Samba AD DC for the served fleet, seeded from its domain: section; stopped when serving ends. Yields
     the inventory's ``directory:`` section for it (the run then reads SPNs, account states and groups there)."""
     from toolkit.lab.addc import available
@@ -160,7 +160,7 @@ def _domain_controller(fleet: Any, fleet_dir: Path) -> Iterator[dict[str, Any]]:
     if why:
         fail(f"--domain-controller: {why}", EXIT_USAGE)
     try:
-        with lab_domain(fleet.model, template_root=fleet_dir / ".lab" / "dc-templates") as dc:
+        with lab_domain(fleet.model) as dc:  # the machine-wide provision template: a copy, not 10 s of provision
             keytab = dc.dir / "lab-hosts.keytab"
             restore = use_keytab(keytab, dc.krb5_conf) if dc.seeded.get("keytabs") else (lambda: None)
             spec = dc.spec

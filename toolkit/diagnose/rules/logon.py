@@ -296,6 +296,16 @@ def logon_right_denied(ctx: RuleContext) -> list[Finding]:
                             "that sets it. iisfleet never runs this.")
             level = "high"
             reason = f"{reason}, and the secedit export shows it lacks {allow}"
+        elif (unexpanded := _unexpanded_domain_holders(rights.get(deny, ()), ctx.host.groups)) and \
+                is_domain_account(identity.name, ctx.host.facts):
+            # A domain account, and the deny right names domain groups nobody here could expand: only the
+            # domain knows whether the account is in them (an inventory directory: asks it, tokenGroups).
+            evidence.append(EvidenceItem("right", ctx.host.name,
+                                         f"{deny} ({RIGHT_NAMES[deny]}) is held by {', '.join(unexpanded)}: domain "
+                                         f"group(s) whose members the host's data does not list"))
+            level = "medium"
+            reason = (f"{reason}; {deny} names domain group(s) {', '.join(unexpanded)} that may contain "
+                      f"{identity.name} (membership not read: no directory)")
         else:
             evidence.append(EvidenceItem("right", ctx.host.name,
                                          f"{identity.name} holds {allow} and no {deny}: the local export does not "
@@ -321,6 +331,13 @@ def logon_right_denied(ctx: RuleContext) -> list[Finding]:
                          title=f"{identity.name} is denied the logon IIS needs ({RIGHT_NAMES[deny] if culprit.startswith(deny) else RIGHT_NAMES[allow]})", severity="high",
                          groups=groups, level=level, reason=reason, evidence=evidence, explanation=explanation,
                          fix=fix, uses=["rights", "events", "security-log"])]
+
+
+def _unexpanded_domain_holders(principals: Iterable[Any], groups: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Holders of a right that are domain SIDs (S-1-5-21-…) no known group entry describes."""
+    known = {str(g.get("sid") or "") for g in groups}
+    return sorted({p.sid for p in principals
+                   if p.sid and p.sid.startswith("S-1-5-21-") and not p.name and p.sid not in known})
 
 
 def account_locked_out(ctx: RuleContext) -> list[Finding]:

@@ -78,6 +78,7 @@ class DomainSpec:
     admin_password: str = "Adm1n!Passw0rd"  # lab-only, like the lab's other fixed demo credentials
     ip: str = DEFAULT_IP
     dc_name: str = "dc1"
+    domain_sid: str = ""  # S-1-5-21-x-y-z: provision with this domain SID (empty: Samba picks one)
 
     @property
     def dns_domain(self) -> str:
@@ -186,6 +187,8 @@ class SambaDC:
         if self.template_root is None:
             return None
         key = f"{self.spec.realm}-{self.spec.netbios}-{self.spec.ip}-{_samba_version()}"
+        if self.spec.domain_sid:
+            key += f"-{self.spec.domain_sid}"
         return Path(self.template_root) / key
 
     def _save_template(self, template: Path) -> None:
@@ -217,6 +220,8 @@ class SambaDC:
         argv = ["samba-tool", "domain", "provision", "-s", str(d / "empty.conf"), f"--targetdir={d}",
                 f"--realm={spec.realm}", f"--domain={spec.netbios}", "--server-role=dc", "--dns-backend=NONE",
                 f"--host-name={spec.dc_name}", f"--host-ip={spec.ip}", f"--adminpass={spec.admin_password}"]
+        if spec.domain_sid:
+            argv.append(f"--domain-sid={spec.domain_sid}")
         argv += [f"--option={k}={v}" for k, v in options.items()]
         self._run(argv)
         text = self.smb_conf.read_text()
@@ -371,6 +376,11 @@ def seed_from_fleet(model: object) -> dict:
     domain allows: the first holder gets it normally, the others below Samba's uniqueness check.
     """
     domain = model.domain  # type: ignore[attr-defined]
+    domain_sid = getattr(domain, "sid", "")
+
+    def own_sid(sid: str) -> bool:  # a SID the DC can give: one of its own domain (provisioned with domain_sid)
+        return bool(domain_sid and sid.startswith(domain_sid + "-"))
+
     users, computers, duplicates = [], [], []
     held: dict[str, str] = {}
     for account in domain.accounts.values():
@@ -382,6 +392,8 @@ def seed_from_fleet(model: object) -> dict:
                 held[spn.lower()] = account.sam
                 spns.append(spn)
         entry = {"sam": account.sam, "spns": spns}
+        if own_sid(account.sid):
+            entry["sid"] = account.sid
         if account.kind == "computer":
             computers.append(entry)
         else:
@@ -413,6 +425,7 @@ def seed_from_fleet(model: object) -> dict:
         if held.get(f"http/{host.fqdn}".lower()) and not any(d["spn"].lower() == f"http/{host.fqdn}".lower()
                                                             for d in duplicates):
             keytabs.append({"principal": f"HTTP/{host.fqdn}", "file": "lab-hosts.keytab"})
-    groups = [{"name": g.name, "members": list(g.members)} for g in getattr(domain, "groups", ())]
+    groups = [{"name": g.name, "members": list(g.members), **({"sid": g.sid} if own_sid(g.sid) else {})}
+              for g in getattr(domain, "groups", ())]
     return {"users": users, "computers": computers, "groups": groups, "duplicate_spns": duplicates,
             "keytabs": keytabs}

@@ -28,7 +28,7 @@ DEFAULT_TEMPLATES = Path(tempfile.gettempdir()) / "iisfleet-samba" / "templates"
 def lab_domain(model: Any, *, template_root: Path = DEFAULT_TEMPLATES) -> Iterator[SambaDC]:
     """The lab DC for ``model`` (a FleetModel), seeded; ``dc.seeded`` holds what the seed made."""
     domain = model.domain
-    spec = DomainSpec(realm=domain.name.upper(), netbios=domain.netbios.upper())
+    spec = DomainSpec(realm=domain.name.upper(), netbios=domain.netbios.upper(), domain_sid=domain.sid)
     with exclusive_lock():
         # A short directory: samba's sockets live below it and a Unix socket path has ~107 bytes at most.
         home = Path(tempfile.mkdtemp(prefix="iisfleet-dc-"))

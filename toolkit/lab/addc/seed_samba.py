@@ -5,7 +5,7 @@ Spec (every key optional)::
 
     {"password": "default password",
      "policy": {"lockout_threshold": 3},
-     "users": [{"sam": "svc_web", "password": "...", "disabled": false, "expired": false,
+     "users": [{"sam": "svc_web", "sid": "S-1-5-21-...-1201 (optional)", "password": "...", "disabled": false, "expired": false,
                 "must_change": false, "locked": false, "spns": ["HTTP/web.contoso.test"], "enctypes": 24}],
      "computers": [{"sam": "WEB01$", "dns": "web01.contoso.test", "spns": [...]}],
      "groups": [{"name": "WebAdmins", "members": ["alice", "OtherGroup"]}],
@@ -76,6 +76,16 @@ def add_spns(db, dn, spns):
         db.modify(m)
 
 
+def add_with_sid(db, dn, object_class, sam, sid, **attrs):
+    """Add an account or group with the SID the fleet gave it (the DC was provisioned with the fleet's domain
+    SID): objectSid is the system's to set, so this needs the relax control."""
+    from samba.dcerpc import security
+    from samba.ndr import ndr_pack
+
+    db.add(dict({"dn": dn, "objectClass": object_class, "sAMAccountName": sam,
+                 "objectSid": ndr_pack(security.dom_sid(sid))}, **attrs), controls=["relax:0"])
+
+
 def main():
     spec = json.loads(sys.stdin.read() or "{}")
     default_pw = spec.get("password", "Lab!Passw0rd-1")
@@ -89,7 +99,13 @@ def main():
     db.transaction_start()
     for u in spec.get("users") or []:
         sam = u["sam"]
-        db.newuser(sam, u.get("password", default_pw))
+        if u.get("sid"):
+            add_with_sid(db, f"CN={sam},CN=Users,{BASEDN}", "user", sam, u["sid"],
+                         userPrincipalName=f"{sam}@{REALM.lower()}")
+            db.setpassword(f"(sAMAccountName={sam})", u.get("password", default_pw))
+            db.enable_account(f"(sAMAccountName={sam})")
+        else:
+            db.newuser(sam, u.get("password", default_pw))
         dn = dn_of(db, sam)
         if u.get("enctypes", 24):
             replace(db, dn, **{"msDS-SupportedEncryptionTypes": int(u.get("enctypes", 24))})
@@ -103,7 +119,11 @@ def main():
         made["users"].append(sam)
     for c in spec.get("computers") or []:
         sam = c["sam"].rstrip("$")
-        db.newcomputer(sam)
+        if c.get("sid"):  # like newcomputer(): a disabled workstation trust account, enabled below
+            add_with_sid(db, f"CN={sam.upper()},CN=Computers,{BASEDN}", "computer", sam + "$", c["sid"],
+                         userAccountControl=str(0x1000 | 0x2))
+        else:
+            db.newcomputer(sam)
         dn = dn_of(db, sam + "$")
         db.setpassword(f"(sAMAccountName={sam}$)", "Mach1ne!" + secrets.token_hex(12))
         db.enable_account(f"(sAMAccountName={sam}$)")
@@ -112,7 +132,11 @@ def main():
         add_spns(db, dn, c.get("spns") or [])
         made["computers"].append(sam + "$")
     for g in spec.get("groups") or []:
-        db.newgroup(g["name"])
+        if g.get("sid"):  # a global security group, as newgroup() makes
+            add_with_sid(db, f"CN={g['name']},CN=Users,{BASEDN}", "group", g["name"], g["sid"],
+                         groupType=str(-2147483646))
+        else:
+            db.newgroup(g["name"])
         made["groups"].append(g["name"])
     for g in spec.get("groups") or []:
         if g.get("members"):

@@ -8,9 +8,9 @@ authentication is on and useAppPoolCredentials off (or the pool runs as a built-
 application pool's account (``toolkit.diagnose.rules.kerberos.decrypting_account``, the same rule).
 
 Here the client is a domain user of the lab DC (python-gssapi over MIT Kerberos, the KDC being Samba's), and
-the "site" is a GSS acceptor holding only the keytab ``samba-tool domain exportkeytab`` writes for the
-decrypting account. MIT's acceptor, given no name of its own, tries every key of its keytab, as HTTP.sys
-does with the machine account's keys whatever name the ticket carries. The three outcomes are the real ones:
+the "site" is a GSS acceptor holding only the decrypting account's keys (from ``samba-tool domain
+exportkeytab``), written under the name the client asked for (``keys_as``: HTTP.sys tries its account's keys
+whatever name the ticket carries, MIT looks keys up by that name). The three outcomes are the real ones:
 
 * ``accepted``: the ticket decrypted and the context was established;
 * ``rejected``: the KDC issued a ticket, the acceptor could not decrypt it (the SPN is on another account);

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ class Domain:
     netbios: str  # e.g. CONTOSO
     accounts: dict[str, AdAccount] = field(default_factory=dict)  # lower-case sam -> account
     groups: tuple[AdGroup, ...] = ()  # domain groups, seeded into the lab DC (lab serve --domain-controller)
+    sid: str = ""  # the domain SID (S-1-5-21-x-y-z): the lab DC is provisioned with it, accounts keep their SIDs
 
     @property
     def base_dn(self) -> str:
@@ -315,7 +317,7 @@ def _faults(node: _Fields, inherited: HostFaults | None = None) -> HostFaults:
 
 
 def _domain(node: _Fields) -> Domain:
-    node.unknown({"name", "netbios", "accounts", "groups"})
+    node.unknown({"name", "netbios", "sid", "accounts", "groups"})
     name = node.get("name", str, required=True)
     netbios = node.get("netbios", str, name.split(".")[0].upper())
     base_dn = ",".join(f"DC={part}" for part in name.split("."))
@@ -349,7 +351,10 @@ def _domain(node: _Fields) -> Domain:
             raise entry.error("members", "expected a list of account or group names")
         groups.append(AdGroup(name=entry.get("name", str, required=True), members=tuple(members),
                               sid=entry.get("sid", str, "")))
-    return Domain(name=name, netbios=netbios, accounts=accounts, groups=tuple(groups))
+    sid = node.get("sid", str, "")
+    if sid and not re.fullmatch(r"S-1-5-21-\d+-\d+-\d+", sid):
+        raise node.error("sid", "expected a domain SID, S-1-5-21-<three numbers>")
+    return Domain(name=name, netbios=netbios, accounts=accounts, groups=tuple(groups), sid=sid)
 
 
 def _host(directory: Path, listing: _Fields, domain: Domain, fleet_faults: HostFaults,

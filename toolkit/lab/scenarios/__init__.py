@@ -26,7 +26,17 @@ import yaml
 from toolkit.errors import UsageError
 from toolkit.lab.model.fleet import DEMO_PASSWORD, DEMO_USERNAME
 from toolkit.lab.model.hostile import HOSTILE_CLOCK_OFFSET_S, HOSTILE_MODES
-from toolkit.lab.scenarios.causes import HOST_WIDE, PLANTERS, Domain, PlantContext, TicketOracle, planned_ticket
+from toolkit.lab.scenarios.causes import (
+    DOMAIN_SID,
+    HOST_WIDE,
+    PLANTERS,
+    Domain,
+    Planter,
+    PlantContext,
+    TicketOracle,
+    logon_right_denied_nested,
+    planned_ticket,
+)
 from toolkit.lab.scenarios.hostgen import HostBuild, write_host
 from toolkit.lab.scenarios.traffic import terminal_groups
 
@@ -94,12 +104,12 @@ class _Fleet:
             site = build.add_site("Intranet", windows=True, anonymous=False, host_header=f"intranet-{build.name}.{build.domain}")
             build.traffic[site.id].windows_ok(int(30 * volume))
 
-    def plant(self, build: HostBuild, cause: str) -> None:
+    def plant(self, build: HostBuild, cause: str, planter: Planter | None = None) -> None:
         # fleet-wide causes borrow a healthy host (e.g. as the other holder of a duplicate SPN)
         others = sorted((b for b in self.builds if b is not build and not self.expected[b.name]),
                         key=lambda b: ("healthy" not in b.tags, b.name))
         ctx = PlantContext(self.domain, others, self.notes, self.tickets)
-        self.expected[build.name] += PLANTERS[cause](build, ctx)
+        self.expected[build.name] += (planter or PLANTERS[cause])(build, ctx)
 
     def apply_fault(self, build: HostBuild, fault: str) -> None:
         if fault not in FAULTS and fault not in HOSTILE_FAULTS:
@@ -133,7 +143,8 @@ class _Fleet:
             write_host(build, hosts_dir / build.name)
         accounts = [dict({"sAMAccountName": a["sam"]}, **{k: v for k, v in a.items() if k != "sam"})
                     for _, a in sorted(self.domain.accounts.items())]
-        domain: dict[str, Any] = {"name": self.domain.name, "netbios": self.domain.netbios, "accounts": accounts}
+        domain: dict[str, Any] = {"name": self.domain.name, "netbios": self.domain.netbios, "sid": DOMAIN_SID,
+                                  "accounts": accounts}
         if self.domain.groups:
             domain["groups"] = [dict(g) for _, g in sorted(self.domain.groups.items())]
         fleet = {
@@ -185,6 +196,8 @@ def _seed_catalog(fleet: _Fleet) -> None:
     wide_hosts, packed_hosts = planted_hosts[: len(HOST_WIDE)], planted_hosts[len(HOST_WIDE):]
     for build, cause in zip(wide_hosts, HOST_WIDE):
         fleet.plant(build, cause)
+        if cause == "logon-right-denied":  # the same cause through the domain: a nested domain group denied
+            fleet.plant(build, cause, logon_right_denied_nested)
     for i, cause in enumerate(site_causes):
         fleet.plant(packed_hosts[i % len(packed_hosts)], cause)
 

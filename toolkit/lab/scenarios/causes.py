@@ -165,6 +165,20 @@ def _domain_identity_site(build: HostBuild, ctx: PlantContext, name: str, user: 
     return build.add_site(name, anonymous_user=f"{build.netbios}\\{user}")
 
 
+def logon_right_denied_nested(build: HostBuild, ctx: PlantContext) -> list[Entry]:
+    """A kiosk site whose anonymous identity is a domain account; the host denies network logon to a domain
+    group that reaches the account through two levels of nesting. Only the domain knows the nesting: without
+    a directory the host's own export cannot explain the 1385s (low confidence); with one, tokenGroups does."""
+    deny = ctx.domain.group("WebDenyNetworkLogon", ["Contractors"])
+    ctx.domain.group("Contractors", ["KioskAccounts"])
+    ctx.domain.group("KioskAccounts", ["svc_kiosk"])
+    site = _domain_identity_site(build, ctx, "Kiosk", "svc_kiosk")
+    build.rights.setdefault("SeDenyNetworkLogonRight", []).append(f"*{deny['sid']}")
+    _failures_with_events(build, site, sub=1, win32=1385, user="svc_kiosk", domain=build.netbios,
+                          status="0xC000015B", substatus="0x0", reason="%%2308")
+    return [entry("logon-right-denied", site, "401.1")]
+
+
 def account_locked_out(build: HostBuild, ctx: PlantContext) -> list[Entry]:
     # a personal domain account someone typed in as the anonymous identity, now locked out in the domain
     site = _domain_identity_site(build, ctx, "Timesheets", "jsmith", locked=True)
