@@ -51,6 +51,10 @@ class WinRMOptions:
     # The endpoint is the iisfleet JEA endpoint (NoLanguage): collectors are called as its module's functions
     # with named parameters, never sent as script text. Detected for a custom configuration_name when unset.
     jea: bool = False
+    # The core loader also defines the bundled wrappers as session functions, and bundled steps are calls of
+    # them (toolkit.transports.winrm). False sends each step's wrapper text as before: for a host whose
+    # endpoint or endpoint protection refuses [scriptblock]::Create, and as the benchmark's peer.
+    session_functions: bool = True
 
     @property
     def effective_port(self) -> int:

@@ -77,6 +77,13 @@ def _raw_bytes(fleet: Path, *, logs: bool) -> float:
     return total / max(hosts, 1)
 
 
+def _wrappers_as_scripts(hosts):  # type: ignore[no-untyped-def]
+    """The same hosts with the WinRM option ``session_functions`` off: every step sends its wrapper's text."""
+    from dataclasses import replace
+
+    return [replace(h, winrm=replace(h.winrm, session_functions=False)) for h in hosts]
+
+
 def _cpu_of(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -160,12 +167,14 @@ def main() -> None:
         _count_socket_bytes()
         if not args.skip_wire:
             for name, logs in (("triage-401", True), ("health-sweep", False)):
-                measured = _local(name, hosts, workdir / f"wire-{name}", 32)
                 raw = _raw_bytes(fleet, logs=logs)
-                measured["raw_file_bytes_per_host"] = round(raw)
-                measured["wire_total_over_raw"] = round(
-                    (measured["wire_sent_per_host"] + measured["wire_received_per_host"]) / raw, 2)
-                results[f"wire_{name}"] = measured
+                # the peer, same run and fleet: each step's wrapper sent as script text (session_functions off)
+                for label, targets in (("", hosts), ("_wrappers_as_scripts", _wrappers_as_scripts(hosts))):
+                    measured = _local(name, targets, workdir / f"wire-{name}{label}", 32)
+                    measured["raw_file_bytes_per_host"] = round(raw)
+                    measured["wire_total_over_raw"] = round(
+                        (measured["wire_sent_per_host"] + measured["wire_received_per_host"]) / raw, 2)
+                    results[f"wire_{name}{label}"] = measured
         if args.skip_engines:
             return print(json.dumps(results, indent=2))
         redis = RedisServer(workdir / "redis")

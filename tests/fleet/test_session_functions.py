@@ -83,3 +83,45 @@ def test_a_loader_given_other_functions_is_refused(served) -> None:
     answer = session.answer(core_loader(), changed)
     assert answer.error and "session functions" in answer.error and session.functions == {}
     assert session.answer("Get-IisFleetCollectorHostFact", {}).error  # not defined: the lab knows no such script
+
+
+def _run_steps(host, monkeypatch) -> tuple[list, int]:
+    """The STEPS on a new session; their outputs and the SOAP bytes the controller sent (before sealing)."""
+    from pypsrp.wsman import _TransportHTTP
+
+    sent = []
+    original = _TransportHTTP.send
+
+    def counting(self, message, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(len(message))
+        return original(self, message, **kwargs)
+
+    monkeypatch.setattr(_TransportHTTP, "send", counting)
+    catalog = load_catalog()
+    transport = create_transport(host)
+    transport.open()
+    try:
+        outputs = [transport.run_script(catalog[cid].script, params, timeout=60) for cid, params in STEPS]
+    finally:
+        transport.close()
+    monkeypatch.setattr(_TransportHTTP, "send", original)
+    return outputs, sum(sent)
+
+
+def test_session_functions_false_sends_the_scripts_and_costs_more_bytes(served, monkeypatch) -> None:
+    from dataclasses import replace
+
+    server, host = served
+    as_scripts = replace(host, winrm=replace(host.winrm, session_functions=False))
+    with_functions, functions_bytes = _run_steps(host, monkeypatch)
+    with_scripts, scripts_bytes = _run_steps(as_scripts, monkeypatch)
+    assert server.sessions(host.name)[-1].function_calls == 0
+    catalog = load_catalog()
+    for (cid, _), a, b in zip(STEPS, with_functions, with_scripts):
+        first = validate_envelope(a.stdout, collector=catalog[cid], host=host.name)
+        second = validate_envelope(b.stdout, collector=catalog[cid], host=host.name)
+        # the same answer either way (but for the host's clock reading)
+        assert {k: v for k, v in first["data"].items() if k != "utc_now"} == \
+            {k: v for k, v in second["data"].items() if k != "utc_now"}, cid
+    # one loader carrying all nine wrappers compressed beats three wrappers sent as text plus the bare loader
+    assert functions_bytes < scripts_bytes, (functions_bytes, scripts_bytes)

@@ -117,6 +117,7 @@ WINRM_FIELDS: dict[str, Any] = {
     "path": _str,
     "kerberos_delegation": _bool,
     "jea": _bool,
+    "session_functions": _bool,
 }
 
 SSH_FIELDS: dict[str, Any] = {

@@ -10,7 +10,8 @@ On other endpoints the first bundled collector of a session is preceded by the c
 defines every bundled wrapper as a session function (``toolkit.collectors.session_functions_text``, sent
 gzip-compressed once); from then on a bundled collector is one ``add_cmdlet`` of its function with its
 parameters, so no wrapper text is sent again in that runspace pool (issue 17: bytes per host). Any other
-script, or a session whose loader could not define the functions (ConstrainedLanguage), gets the script.
+script, a session whose loader could not define the functions (ConstrainedLanguage), and a host with the
+WinRM option ``session_functions: false`` get the script.
 
 JEA endpoints (``jea: true``, or detected for a custom ``configuration_name``) run in NoLanguage mode and
 refuse any script. There each collector is one ``add_cmdlet(<function>)`` of the exported iisfleet module
@@ -249,9 +250,10 @@ class WinRMTransport:
         return self._invoke(script, parameters, deadline)
 
     def _invoke(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
-        bundled = bundled_collector(script)
+        bundled = bundled_collector(script) if self.options.session_functions else None
         if (bundled is not None or uses_core(script)) and self.core_status is None:
-            loader = self._invoke_script(core_loader(), core_loader_parameters(functions=True), deadline)
+            loader = self._invoke_script(core_loader(), core_loader_parameters(functions=bundled is not None),
+                                         deadline)
             self.core_status = parse_loader_output(loader, host=self.host.name)
             log.debug("core on %s: loaded %s, compiled %s in %d ms, functions %s, error %s", self.host.name,
                       self.core_status.loaded, self.core_status.compiled, self.core_status.compile_ms,
