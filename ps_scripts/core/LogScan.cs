@@ -610,6 +610,14 @@ namespace IisFleet.Target
                     if (server != ev.Server || site != ev.Site) continue;
                     if (ev.T != W3CTime.None)
                     {
+                        // The log moved past this 401's window before this line (a line logged far ahead, or the
+                        // 401 itself logged late): the user saw it, whatever time this success carries. The queue
+                        // Expire walks is in line order, so a later-opened 401 with an earlier time can wait there.
+                        if (runningMax != long.MinValue && runningMax - ev.T > settings.WindowSeconds + SlackSeconds)
+                        {
+                            Settle(ev, false);
+                            continue;
+                        }
                         if (t == W3CTime.None) continue;  // a success with no readable time does not settle a timed 401
                         Settle(ev, t - ev.T <= settings.WindowSeconds);
                     }

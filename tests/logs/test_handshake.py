@@ -109,3 +109,36 @@ def test_log_without_times_resolves_within_the_file(write_log, analyse) -> None:
     result = analyse(write_log("u_ex261124.log", text))
     assert _counts(result) == (2, 1, 1)
     assert result.first_time is None
+
+
+@pytest.mark.parametrize("between,expected", [
+    ("10:00:35", (1, 1, 0)),  # the log is 35 s past the 401: inside the window plus its 5 s of tolerance
+    ("10:00:36", (1, 0, 1)),  # 36 s: the log moved past the window, so the success after it comes too late
+    ("14:10:00", (1, 0, 1)),
+])
+def test_a_success_after_the_log_moved_past_the_window_does_not_settle_it(
+        write_log, header, row, analyse, between, expected) -> None:
+    """docs/analyze.md: the window closes at the first line more than window + 5 s past the 401, even when a
+    success with an earlier time follows. Found by the W3C differential fuzz run: the pure-Python engine used
+    to close the window only at line times sampled every 16 KiB, so the line in between went unseen."""
+    text = (header + row("10:00:00", "401 2 5") + row(between, "200 0 0", ip="10.0.0.77", stem="/other")
+            + row("10:00:00", "200 0 0"))
+    assert _counts(analyse(write_log("W3SVC1/u_ex261124.log", text))) == expected
+
+
+def test_the_log_moved_past_the_window_between_a_challenge_and_its_second_leg(
+        write_log, header, row, analyse) -> None:
+    """The NTLM second leg settles the first 401 only while the log has not moved past it either."""
+    text = (header + row("10:00:00", "401 2 5") + row("10:01:00", "200 0 0", ip="10.0.0.77")
+            + row("10:00:01", "401 1 2148074254") + row("10:00:02", "200 0 0"))
+    assert _counts(analyse(write_log("W3SVC1/u_ex261124.log", text))) == (2, 0, 2)
+
+
+def test_lines_far_out_of_order_close_windows_where_they_stand(log_engine: str, analyse) -> None:
+    """tests/fixtures/logs/admin-cases/out-of-order: which 401s the log moved past (see its README)."""
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "fixtures" / "logs" / "admin-cases" / "out-of-order"
+    result = analyse(folder)
+    assert _counts(result) == (6, 4, 2)
+    assert sorted((s.line, s.c_ip) for g in result.groups for s in g.samples) == [(8, "10.0.1.2"), (12, "10.0.1.4")]

@@ -80,6 +80,8 @@ PROOF_BLOCK = 256 * 1024
 #: Bytes between sampled line times when bounding a time window (see :meth:`Scanner._pos_after`).
 TIME_PROBE = 16 * 1024
 BATCH_RATIO = 40.0
+#: Bytes per stretch whose latest line time is kept for the exact window checks (see :meth:`Scanner._moved_past`).
+RUN_STRETCH = 16 * 1024
 
 #: The date used for logs that record only the time of day (their times count from day 0).
 NO_DATE = b"1970-01-01"
@@ -88,6 +90,9 @@ _EPOCH_DAY_CACHE: dict[bytes, int] = {}
 
 
 _DECIMAL = re.compile(rb"-?[0-9]+")
+#: The start of a line whose date and time are in the canonical form, digits shown as 0 (_DIGITS_AS_ZERO).
+_CANONICAL_HEAD = b"0000-00-00 00:00:00 "
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 
 
 def win32_fits(raw: bytes) -> bool:
@@ -367,6 +372,14 @@ class Scanner:
         self._probes: tuple[list[int], list[float]] = ([], [])
         self._probe_next = 0  # where sampling goes on
         self._probe_running = float("-inf")
+        # Every line's time, as a running maximum, as far as the exact window checks reached (_moved_past).
+        self._run_key: tuple[int, int, int] | None = None
+        self._run_starts: list[int] = []  # stretch starts
+        self._run_before: list[float] = []  # the latest time before each stretch
+        self._run_through: list[float] = []  # ... and up to its end
+        self._run_lines: dict[int, tuple[list[int], list[float]]] = {}
+        self._run_next = 0
+        self._resolving = (0, 0)  # the segment _resolve works on: (start, end)
         for ev in self.pending:
             ev.pos = -1
         agg.add_source(source)
@@ -496,6 +509,7 @@ class Scanner:
         width = layout.width
         window = self.window
         stamp = self._stamp
+        moved_past = self._moved_past
         source = self.source
         find = buf.find
         rfind = buf.rfind
@@ -532,10 +546,12 @@ class Scanner:
                 known = known_success(key)
                 if known is not None and known[0] > line_start:
                     # That success is also the first one after this 401.
-                    if known[2] == clock and known[1] == date:
+                    t = stamp(date, clock)
+                    if t is not None and moved_past(buf, start, end, known[0], t + window + SLACK_S, layout):
+                        verdict = False
+                    elif known[2] == clock and known[1] == date:
                         verdict = True
                     else:
-                        t = stamp(date, clock)
                         t_ok = stamp(known[1], known[2])
                         verdict = t is None or t_ok is None or t_ok - t <= window
                 else:
@@ -559,10 +575,13 @@ class Scanner:
                             if len(status) == 3 and status < b"400" and status.isdigit():
                                 ok_date, ok_clock = other[i_date], other[i_time]
                                 t_ok = stamp(ok_date, ok_clock)
-                                if ok_clock == clock and ok_date == date:
+                                t = stamp(date, clock)
+                                if t is not None and moved_past(buf, start, end, other_start,
+                                                                t + window + SLACK_S, layout):
+                                    verdict = False  # the log moved past this 401's window before
+                                elif ok_clock == clock and ok_date == date:
                                     verdict = True
                                 else:
-                                    t = stamp(date, clock)
                                     if t is not None and t_ok is None:
                                         continue  # no readable time: it cannot settle a timed 401
                                     verdict = t is None or t_ok - t <= window  # type: ignore[operator]
@@ -1008,6 +1027,108 @@ class Scanner:
         self._probe_next = pos
         self._probe_running = running
 
+    def _moved_past(self, buf: bytes, segment: int, end: int, at: int, t_limit: int,
+                    layout: Layout | None) -> bool:
+        """Whether a well-formed line of ``buf[segment:at]`` carries a time past ``t_limit``: the log moved past
+        a 401's window before the line at ``at``, so no success from there on settles that 401 (docs/analyze.md,
+        "Handshake or terminal"). Exact, as the compiled scanner's running maximum is (the sampled times of
+        :meth:`_pos_after` only bound a search: a line between two samples may be the one that moved past).
+
+        Line times are summarised per stretch of about :data:`RUN_STRETCH` bytes, as far as the checks reach;
+        only a stretch where the running maximum crosses ``t_limit`` is looked at line by line."""
+        if layout is None or "time" not in layout.index:
+            return False
+        key = (self._serial, segment, end)
+        if self._run_key != key:
+            self._run_key = key
+            self._run_starts, self._run_before, self._run_through = [], [], []
+            self._run_lines = {}
+            self._run_next = segment
+        while self._run_next < at:
+            self._add_stretch(buf, end, layout)
+        i = bisect_right(self._run_starts, at - 1) - 1
+        if i < 0 or self._run_through[i] <= t_limit:
+            return False
+        if self._run_before[i] > t_limit:
+            return True
+        line_starts, latest = self._stretch_lines(buf, i, end, layout)
+        j = bisect_left(line_starts, at) - 1
+        return j >= 0 and latest[j] > t_limit
+
+    def _add_stretch(self, buf: bytes, end: int, layout: Layout) -> None:
+        """Summarise the next stretch of whole lines: the latest time on its well-formed lines."""
+        pos = self._run_next
+        newline = buf.find(b"\n", min(pos + RUN_STRETCH, end) - 1, end)
+        stop = newline + 1 if newline >= 0 else end
+        before = self._run_through[-1] if self._run_through else float("-inf")
+        latest = self._stretch_latest(buf[pos:stop], layout)
+        self._run_starts.append(pos)
+        self._run_before.append(before)
+        if latest is None:  # an unusual stretch: read line by line
+            self._run_through.append(before)
+            self._run_next = stop
+            latest_each = self._stretch_lines(buf, len(self._run_starts) - 1, end, layout)[1]
+            self._run_through[-1] = latest_each[-1] if latest_each else before
+        else:
+            self._run_through.append(max(before, latest))
+            self._run_next = stop
+
+    def _stretch_latest(self, chunk: bytes, layout: Layout) -> float | None:
+        """The latest time in ``chunk`` at C speed when every line is plain (``date time`` first in the canonical
+        form, the right field count); None when a line is not, or the latest line is no real time or is
+        malformed by its win32 code: then the stretch is read line by line."""
+        if layout.index.get("date", -1) != 0 or layout.index.get("time", -1) != 1:
+            return None
+        lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+        if chunk.count(b" ") != (layout.width - 1) * lines:
+            return None
+        shapes = chunk.translate(_DIGITS_AS_ZERO)
+        if shapes.startswith(_CANONICAL_HEAD) + shapes.count(b"\n" + _CANONICAL_HEAD) != lines:
+            return None
+        # Every line starts with its date and time, so the latest sorts last. Only that line's own
+        # exclusion matters (a 401 whose win32 code does not fit): then the stretch is read line by line.
+        latest = max(chunk.split(b"\n"))
+        index = layout.index
+        i_status, i_win32 = index.get("sc-status", -1), index.get("sc-win32-status", -1)
+        if i_status >= 0 and i_win32 >= 0:
+            parts = latest.rstrip(b"\r").split(b" ")
+            if len(parts) != layout.width or (parts[i_status] == b"401" and not win32_fits(parts[i_win32])):
+                return None
+        return self._stamp(latest[:10], latest[11:19])
+
+    def _stretch_lines(self, buf: bytes, i: int, end: int, layout: Layout) -> tuple[list[int], list[float]]:
+        """Line starts of stretch ``i`` and the running maximum of line times after each line. Lines the
+        compiled scanner skips are skipped: a wrong field count, a 401 whose win32 code does not fit."""
+        cached = self._run_lines.get(i)
+        if cached is not None:
+            return cached
+        pos = self._run_starts[i]
+        stop = self._run_starts[i + 1] if i + 1 < len(self._run_starts) else self._run_next
+        lines = buf[pos:stop].split(b"\n")
+        if buf[stop - 1:stop] == b"\n":
+            lines.pop()  # what follows the last newline belongs to the next stretch
+        index = layout.index
+        per_line = layout.width - 1
+        i_date, i_time = index.get("date", -1), index["time"]
+        i_status, i_win32 = index.get("sc-status", -1), index.get("sc-win32-status", -1)
+        stamp = self._stamp
+        starts: list[int] = []
+        latest_each: list[float] = []
+        latest = self._run_before[i]
+        for line in lines:
+            if line.count(b" ") == per_line:
+                parts = (line[:-1] if line.endswith(b"\r") else line).split(b" ")
+                if not (i_status >= 0 and i_win32 >= 0 and parts[i_status] == b"401"
+                        and not win32_fits(parts[i_win32])):
+                    t = stamp(parts[i_date] if i_date >= 0 else NO_DATE, parts[i_time])
+                    if t is not None and t > latest:
+                        latest = t
+            starts.append(pos)
+            latest_each.append(latest)
+            pos += len(line) + 1
+        self._run_lines[i] = (starts, latest_each)
+        return starts, latest_each
+
     def _resolve(self, buf: bytes, start: int, end: int, events: list[Event401],
                  layout: Layout | None) -> None:
         """Classify ``events`` (still open after the short look-ahead) and the 401s carried in
@@ -1022,6 +1143,7 @@ class Scanner:
         waiting = carried + events if carried else events
         if not waiting:
             return
+        self._resolving = (start, end)
         usable = layout is None or (layout.kind == "w3c" and "c-ip" in layout.index)
         timed = layout is not None and "time" in layout.index
         window = self.window
@@ -1059,15 +1181,13 @@ class Scanner:
                 self._resolve_batched(buf, spans, clients, layout)
             else:
                 self._resolve_each(buf, spans, clients, layout)
-        # Whatever is left: terminal when its whole window was in this buffer, else it waits for more.
-        last_start = buf.rfind(b"\n", start, end - 1) + 1 or start
-        last_t = self._line_time(buf, last_start, layout) if layout is not None else None
+        # Whatever is left: terminal when the log moved past its window in this buffer, else it waits for more.
         for group in clients.values():
             for ev in group:
                 # Without logged times there is no window: the search stops at the end of this buffer
                 # (memory stays bounded however many 401s a time-less log holds).
-                if ev.until < end or ev.t is None or (last_t is not None
-                                                      and last_t - ev.t > window + SLACK_S):
+                if ev.until < end or ev.t is None or self._moved_past(buf, start, end, end,
+                                                                      ev.t + window + SLACK_S, layout):
                     self._terminal(buf, ev)
                 else:
                     self._carry(buf, ev)
@@ -1083,6 +1203,9 @@ class Scanner:
         for ev in group:
             if ev.pos <= line_start:
                 verdict = self._check(parts, current, ev)
+                if verdict > 0 and ev.t is not None and self._moved_past(
+                        buf, *self._resolving, line_start, ev.t + self.window + SLACK_S, layout):
+                    verdict = -1  # a success after the log moved past the 401's window does not settle it
                 if verdict:
                     if verdict > 0:
                         self.agg.classify(ev, False)
