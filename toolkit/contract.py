@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import threading
 import time
 import zlib
@@ -320,11 +321,17 @@ DECODE_CHUNK = 1024 * 1024
 
 
 class DecodeBudget:
-    """Bytes of decoded blobs that may be held at once across every host of the process.
+    """Bytes of decoded host output that may be held at once across every host of the process.
 
-    A caller that keeps a decoded blob in memory (facts, the secret check) reserves its declared size
-    first; a reservation waits while the budget is used up, so 32 hosts answering with 200 MB blobs at
-    once take their turn instead of exhausting the controller. ``IISFLEET_DECODE_BUDGET_MB`` sets it.
+    The runner reserves each envelope's size (its text and the parsed copy, ``envelope_cost``) while it
+    validates, checks and stores it; a caller that keeps a decoded blob in memory (facts) reserves the
+    blob's declared size as well. A reservation waits while the budget is used up, so 32 hosts answering
+    with 200 MB blobs or 100 MB strings at once take their turn instead of exhausting the controller.
+    ``IISFLEET_DECODE_BUDGET_MB`` sets it.
+
+    Reservations nest (the facts of an envelope inside the envelope's own): while a thread waits for a
+    further reservation, what it already holds is not counted, so two threads each holding one and
+    waiting for another can never block each other for good.
     """
 
     def __init__(self, total: int) -> None:
@@ -332,25 +339,41 @@ class DecodeBudget:
         self.in_use = 0
         self.peak = 0
         self._cond = threading.Condition()
+        self._held = threading.local()
 
     @contextlib.contextmanager
     def reserve(self, size: int, *, timeout: float = 900.0) -> Iterator[None]:
-        size = min(max(0, int(size)), self.total)
+        held = getattr(self._held, "bytes", 0)
+        want = min(held + max(0, int(size)), self.total)  # this thread's holding once granted
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self.in_use + size > self.total:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("waited too long for the controller's decode memory budget")
-                self._cond.wait(left)
-            self.in_use += size
+            if self.in_use + want - held > self.total:
+                self.in_use -= held  # not counted while waiting: no thread holds while it waits
+                try:
+                    while self.in_use + want > self.total:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            raise TimeoutError("waited too long for the controller's decode memory budget")
+                        self._cond.wait(left)
+                finally:
+                    self.in_use += held
+            self.in_use += want - held
             self.peak = max(self.peak, self.in_use)
+        self._held.bytes = want
         try:
             yield
         finally:
+            self._held.bytes = held
             with self._cond:
-                self.in_use -= size
+                self.in_use -= want - held
                 self._cond.notify_all()
+
+
+def envelope_cost(stdout: str) -> int:
+    """Bytes a collector's answer takes while it is validated and stored: the text as held in memory and
+    about as much again for the strings ``json.loads`` makes of it. Counted on ``DECODE_BUDGET`` so that
+    huge plain strings (no blob at all) take their turn like inflated blobs do."""
+    return 2 * sys.getsizeof(stdout)
 
 
 def _budget_bytes() -> int:

@@ -443,7 +443,15 @@ class _Run:
 
     def _store(self, host: HostConfig, collector: Any, stdout: str, step: StepResult,
                facts: dict[str, dict[str, Any]]) -> None:
-        """Validate a collector's output, write its envelope and compute its facts."""
+        """Validate a collector's output, write its envelope and compute its facts, counting the envelope
+        against the process-wide decode budget meanwhile (toolkit.contract.DecodeBudget)."""
+        from toolkit.contract import DECODE_BUDGET, envelope_cost
+
+        with DECODE_BUDGET.reserve(envelope_cost(stdout)):
+            self._store_reserved(host, collector, stdout, step, facts)
+
+    def _store_reserved(self, host: HostConfig, collector: Any, stdout: str, step: StepResult,
+                        facts: dict[str, dict[str, Any]]) -> None:
         envelope = _validate(stdout, collector, host.name)
         if _holds_a_secret(envelope, host=host.name, collector=collector.id):
             # a host echoed a credential back; the run directory must never hold it

@@ -204,6 +204,45 @@ def test_the_decode_budget_makes_hosts_take_turns() -> None:
     assert order == ["first", "second"] and budget.peak == 80 and budget.in_use == 0
 
 
+def test_nested_reservations_never_block_each_other_for_good() -> None:
+    """An envelope's reservation holds while its facts reserve a blob: two hosts doing that at once must
+    both finish (the one waiting does not count what it already holds)."""
+    budget = DecodeBudget(100)
+    both_hold = threading.Barrier(2)
+    done: list[str] = []
+
+    def host(name: str) -> None:
+        with budget.reserve(50):
+            both_hold.wait(5)
+            with budget.reserve(40):
+                time.sleep(0.05)
+                done.append(name)
+
+    workers = [threading.Thread(target=host, args=(name,)) for name in ("web01", "web02")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    assert sorted(done) == ["web01", "web02"] and budget.in_use == 0 and budget.peak <= 100
+
+
+def test_huge_plain_strings_count_against_the_decode_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No blob at all, only a long string: the envelope still counts (its text and parsed copy) and hosts
+    answering with such envelopes take turns instead of all being decoded at once."""
+    import toolkit.contract as contract
+
+    note = "A" * (8 * 1024 * 1024)
+    answer = ScriptOutput(stdout=envelope(note=note, file=b"x"))
+    cost = contract.envelope_cost(answer.stdout)
+    budget = DecodeBudget(cost + cost // 2)  # room for one such envelope at a time, not two
+    monkeypatch.setattr(contract, "DECODE_BUDGET", budget)
+    summary = run_one(tmp_path, [hostile_host(f"web0{i}", answer) for i in range(1, 4)])
+    assert [h.steps[0].status for h in summary.hosts] == ["ok", "ok", "ok"]
+    assert cost <= budget.peak <= budget.total and budget.in_use == 0
+    stored = json.loads((tmp_path / "run" / "hosts" / "web01" / f"{BLOB_ID}.json").read_text())
+    assert stored["data"]["note"] == note
+
+
 # --------------------------------------------------------------------------- 3. the BOM-only file
 @pytest.mark.parametrize("native", ["1", "0"], ids=["compiled-scanner", "python-engine"])
 def test_a_log_holding_only_a_bom_ends_promptly(native: str) -> None:
