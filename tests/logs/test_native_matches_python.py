@@ -82,7 +82,7 @@ def _random_log(seed: int, lines: int = 2500) -> tuple[bytes, int]:
         clock += rng.choice([0.0, 0.0, 0.2, 1.0, 3.0, 40.0]) if rng.random() < 0.97 else 400.0
         # Completion order: a line may be logged up to 3 s out of time order (within the engine's slack).
         logged = max(0.0, clock - rng.choice([0.0, 0.0, 0.0, 1.0, 3.0]))
-        if rng.random() < 0.01:  # far out of order: it moves the log past open 401s' windows (docs/analyze.md)
+        if rng.random() < 0.01:  # far out of order: it moves the log past open 401s' windows
             logged = max(0.0, clock + rng.choice([-90.0, -40.0, 40.0, 90.0]))
         seconds = int(logged)
         values = {

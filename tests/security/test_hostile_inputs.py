@@ -226,7 +226,8 @@ def test_nested_reservations_never_block_each_other_for_good() -> None:
     assert sorted(done) == ["web01", "web02"] and budget.in_use == 0 and budget.peak <= 100
 
 
-def test_huge_plain_strings_count_against_the_decode_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_huge_plain_strings_count_against_the_decode_budget(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """No blob at all, only a long string: the envelope still counts (its text and parsed copy) and hosts
     answering with such envelopes take turns instead of all being decoded at once."""
     import toolkit.contract as contract

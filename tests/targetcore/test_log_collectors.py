@@ -72,10 +72,10 @@ def test_generated_logs_agree(core_host, tmp_path: Path, name: str) -> None:
     assert entry["terminal_401"] == truth.terminal and entry["excerpt"]["bytes"] < entry["size_bytes"] / 5
 
 
-def test_the_core_closes_a_window_where_the_log_moved_past_it_as_toolkit_logs_does(core_host, tmp_path: Path) -> None:
+def test_the_core_closes_a_window_where_the_log_moved_past_it(core_host, tmp_path: Path) -> None:
     """The W3C differential fuzz finding (tests/fuzz/corpus/w3c_differential/handshake-window-moved-past.log):
     a line hours ahead sits between two 401s and their client's success, so both are terminal
-    (docs/analyze.md, "Handshake or terminal"). The core must say so too, not only the controller's engines."""
+    (docs/analyze.md, "Handshake or terminal"). The core must say so too, as the controller's engines do."""
     folder = tmp_path / "W3SVC1"
     folder.mkdir()
     shutil.copy(REPO / "tests" / "fuzz" / "corpus" / "w3c_differential" / "handshake-window-moved-past.log",

@@ -80,7 +80,7 @@ PROOF_BLOCK = 256 * 1024
 #: Bytes between sampled line times when bounding a time window (see :meth:`Scanner._pos_after`).
 TIME_PROBE = 16 * 1024
 BATCH_RATIO = 40.0
-#: Bytes per stretch whose latest line time is kept for the exact window checks (see :meth:`Scanner._moved_past`).
+#: Bytes per stretch whose latest line time is kept for the exact window checks (:meth:`Scanner._moved_past`).
 RUN_STRETCH = 16 * 1024
 
 #: The date used for logs that record only the time of day (their times count from day 0).
@@ -1029,10 +1029,10 @@ class Scanner:
 
     def _moved_past(self, buf: bytes, segment: int, end: int, at: int, t_limit: int,
                     layout: Layout | None) -> bool:
-        """Whether a well-formed line of ``buf[segment:at]`` carries a time past ``t_limit``: the log moved past
-        a 401's window before the line at ``at``, so no success from there on settles that 401 (docs/analyze.md,
-        "Handshake or terminal"). Exact, as the compiled scanner's running maximum is (the sampled times of
-        :meth:`_pos_after` only bound a search: a line between two samples may be the one that moved past).
+        """Whether a well-formed line of ``buf[segment:at]`` carries a time past ``t_limit``: the log moved
+        past a 401's window before the line at ``at``, so no success from there on settles that 401
+        (docs/analyze.md, "Handshake or terminal"). Exact, as the compiled scanner's running maximum is (the
+        sampled times of :meth:`_pos_after` only bound a search: a line between two samples may be the one).
 
         Line times are summarised per stretch of about :data:`RUN_STRETCH` bytes, as far as the checks reach;
         only a stretch where the running maximum crosses ``t_limit`` is looked at line by line."""
@@ -1051,7 +1051,7 @@ class Scanner:
             return False
         if self._run_before[i] > t_limit:
             return True
-        line_starts, latest = self._stretch_lines(buf, i, end, layout)
+        line_starts, latest = self._stretch_lines(buf, i, layout)
         j = bisect_left(line_starts, at) - 1
         return j >= 0 and latest[j] > t_limit
 
@@ -1064,19 +1064,18 @@ class Scanner:
         latest = self._stretch_latest(buf[pos:stop], layout)
         self._run_starts.append(pos)
         self._run_before.append(before)
+        self._run_next = stop
         if latest is None:  # an unusual stretch: read line by line
             self._run_through.append(before)
-            self._run_next = stop
-            latest_each = self._stretch_lines(buf, len(self._run_starts) - 1, end, layout)[1]
+            latest_each = self._stretch_lines(buf, len(self._run_starts) - 1, layout)[1]
             self._run_through[-1] = latest_each[-1] if latest_each else before
         else:
             self._run_through.append(max(before, latest))
-            self._run_next = stop
 
     def _stretch_latest(self, chunk: bytes, layout: Layout) -> float | None:
-        """The latest time in ``chunk`` at C speed when every line is plain (``date time`` first in the canonical
-        form, the right field count); None when a line is not, or the latest line is no real time or is
-        malformed by its win32 code: then the stretch is read line by line."""
+        """The latest time in ``chunk`` at C speed when every line is plain (``date time`` first in the
+        canonical form, the right field count); None when a line is not, or the latest line is no real time
+        or is malformed by its win32 code: then the stretch is read line by line."""
         if layout.index.get("date", -1) != 0 or layout.index.get("time", -1) != 1:
             return None
         lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
@@ -1096,7 +1095,7 @@ class Scanner:
                 return None
         return self._stamp(latest[:10], latest[11:19])
 
-    def _stretch_lines(self, buf: bytes, i: int, end: int, layout: Layout) -> tuple[list[int], list[float]]:
+    def _stretch_lines(self, buf: bytes, i: int, layout: Layout) -> tuple[list[int], list[float]]:
         """Line starts of stretch ``i`` and the running maximum of line times after each line. Lines the
         compiled scanner skips are skipped: a wrong field count, a 401 whose win32 code does not fit."""
         cached = self._run_lines.get(i)
@@ -1181,7 +1180,7 @@ class Scanner:
                 self._resolve_batched(buf, spans, clients, layout)
             else:
                 self._resolve_each(buf, spans, clients, layout)
-        # Whatever is left: terminal when the log moved past its window in this buffer, else it waits for more.
+        # Whatever is left: terminal when the log moved past its window in this buffer, else it waits.
         for group in clients.values():
             for ev in group:
                 # Without logged times there is no window: the search stops at the end of this buffer
