@@ -143,3 +143,14 @@ def test_lines_far_out_of_order_close_windows_where_they_stand(log_engine: str, 
     assert _counts(result) == (6, 4, 2)
     terminal = sorted((s.line, s.c_ip) for g in result.groups for s in g.samples)
     assert terminal == [(8, "10.0.1.2"), (12, "10.0.1.4")]
+
+
+def test_a_malformed_line_never_moves_the_log_past_a_window(write_log, header, row, analyse) -> None:
+    """Malformed lines are never read (docs/analyze.md), their times included. Found by the W3C differential
+    fuzz run: the line times sampled to bound a window's search were read from malformed lines, so a 401
+    carried across a directive was closed by a cut-short line hours ahead."""
+    text = (header + row("10:00:00", "401 2 5") + "#Date: 2026-11-24 10:00:00\n"
+            + "2026-11-24 14:00:00 10.0.0.5 GET /- 200 0 0 127\n" + row("10:00:00", "401 2 5")
+            + "#Date: 2026-11-24 10:00:00\n" + row("10:00:01", "200 0 0"))
+    result = analyse(write_log("W3SVC1/u_ex261124.log", text))
+    assert _counts(result) == (2, 2, 0) and result.lines_malformed == 1

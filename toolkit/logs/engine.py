@@ -899,15 +899,21 @@ class Scanner:
         return self._stamp(parts[i_date] if i_date >= 0 else NO_DATE, parts[i_time])
 
     def _line_time(self, buf: bytes, line_start: int, layout: Layout | None) -> int | None:
+        """The time of the line at ``line_start`` as the compiled scanner reads it: from its own date and
+        time fields, and None for a line the scanner skips (a wrong field count, a 401 whose win32 code
+        does not fit), so a sampled malformed line cannot close a window early."""
         if layout is None:
             return None
-        index = layout.index
-        i_date, i_time = index.get("date", -1), index.get("time", -1)
-        if i_date == 0 and i_time == 1:
-            return self._stamp(buf[line_start:line_start + 10], buf[line_start + 11:line_start + 19])
         end = buf.find(b"\n", line_start)
-        parts = buf[line_start:end].rstrip(b"\r").split(b" ")
+        raw = buf[line_start:end if end >= 0 else len(buf)]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        parts = raw.split(b" ")
         if len(parts) != layout.width:
+            return None
+        index = layout.index
+        i_status, i_win32 = index.get("sc-status", -1), index.get("sc-win32-status", -1)
+        if i_status >= 0 and i_win32 >= 0 and parts[i_status] == b"401" and not win32_fits(parts[i_win32]):
             return None
         return self._time_of(parts, layout)
 
