@@ -324,12 +324,35 @@ def session_functions_text() -> str:
 
     The core loader runs it once per WinRM session (from ``CompressedFunctions``); the transport then calls
     ``session_function_name(id)`` with the step's parameters (a command, not a script), so no wrapper's text
-    crosses the wire again in that session. The body is the wrapper file unchanged: ``[CmdletBinding()]`` and
-    ``param()`` make the function take the same parameters the script does."""
-    parts = ["# iisfleet collectors, one function per bundled wrapper (toolkit.collectors.session_functions_text)\n"]
+    crosses the wire again in that session. The body is the wrapper file without its comments
+    (:func:`without_comment_lines`; half the compressed size): ``[CmdletBinding()]`` and ``param()`` make the
+    function take the same parameters the script does."""
+    parts = []
     for collector in _catalog():
-        parts.append(f"function global:{session_function_name(collector.id)} {{\n{collector.script.rstrip()}\n}}\n")
+        body = without_comment_lines(collector.script).rstrip()
+        parts.append(f"function global:{session_function_name(collector.id)} {{\n{body}\n}}\n")
     return "".join(parts)
+
+
+def without_comment_lines(script: str) -> str:
+    """``script`` without its whole-line comments: ``<# ... #>`` blocks that open a line and close one, and
+    lines whose first non-blank character is ``#`` (``#requires`` kept). Comments at the end of a code line
+    stay. Only for the bundled wrappers, which have no here-strings and no string spanning lines (a test
+    compares the parsed code of both texts, token by token)."""
+    kept: list[str] = []
+    in_block = False
+    for line in script.split("\n"):
+        stripped = line.strip()
+        if in_block:
+            in_block = not stripped.endswith("#>")
+            continue
+        if stripped.startswith("<#"):
+            in_block = len(stripped) < 4 or not stripped.endswith("#>")
+            continue
+        if stripped.startswith("#") and not stripped.lower().startswith("#requires"):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def bundled_collector(script: str) -> Collector | None:

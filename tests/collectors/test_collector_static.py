@@ -249,3 +249,30 @@ def test_the_session_functions_parse_for_powershell_4(tmp_path: Path) -> None:
     assert check_parses(script) + check_ps4_syntax(script) + check_no_ps7_syntax(script) == []
     defined = {script.text_of(n) for n in script.nodes("function_name")}
     assert {f"global:{session_function_name(cid)}" for cid in load_catalog()} <= defined
+
+
+def _code_tokens(text: str) -> list[str]:
+    """The parsed leaves of ``text`` that are code (comments left out), in order."""
+    from collector_static_checks import _parser
+
+    raw = text.encode("utf-8")
+    tokens: list[str] = []
+    stack = [_parser().parse(raw).root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "comment":
+            continue
+        if node.child_count == 0:
+            tokens.append(raw[node.start_byte:node.end_byte].decode("utf-8"))
+        stack.extend(reversed(node.children))
+    return tokens
+
+
+@pytest.mark.parametrize("path", [p for p in SCRIPT_PATHS if not p.stem.startswith("_")], ids=lambda p: p.stem)
+def test_a_session_function_body_is_its_wrapper_less_only_comments(path: Path) -> None:
+    from toolkit.collectors import without_comment_lines
+
+    script = path.read_text(encoding="utf-8").replace("\r\n", "\n")
+    stripped = without_comment_lines(script)
+    assert _code_tokens(stripped) == _code_tokens(script)
+    assert len(stripped) < len(script)
