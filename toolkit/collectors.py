@@ -320,7 +320,7 @@ def session_function_name(collector_id: str) -> str:
 
 @functools.cache
 def session_functions_text() -> str:
-    """PowerShell text defining one global function per bundled collector, its body the wrapper as bundled.
+    """PowerShell text defining one global function per bundled collector, its body the wrapper's code.
 
     The core loader runs it once per WinRM session (from ``CompressedFunctions``); the transport then calls
     ``session_function_name(id)`` with the step's parameters (a command, not a script), so no wrapper's text
