@@ -37,7 +37,7 @@ CORE_LOADER_ID = "_core_loader"
 CORE_NAMESPACE = "[IisFleet.Target."
 
 #: Parameter types a sidecar may declare, and the PowerShell type each maps to in ``param()``.
-PARAM_TYPES: dict[str, str] = {"int": "int", "string": "string", "string[]": "string[]", "bool": "bool"}
+PARAM_TYPES: dict[str, str] = {"int": "int", "long": "long", "string": "string", "string[]": "string[]", "bool": "bool"}
 
 #: How the SSH transport starts PowerShell; the bootstrap then reads the collector from stdin.
 POWERSHELL_ARGS = ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
@@ -110,7 +110,7 @@ def _coerce(collector_id: str, spec: ParamSpec, value: Any) -> Any:
     def fail(expected: str) -> ConfigError:
         return ConfigError(f"{where}: expected {expected}, got {value!r}", field=spec.name)
 
-    if spec.type == "int":
+    if spec.type in ("int", "long"):
         # bool is an int subclass in Python; True as a line count is always a mistake.
         if isinstance(value, bool):
             raise fail("a whole number")
@@ -122,8 +122,9 @@ def _coerce(collector_id: str, spec: ParamSpec, value: Any) -> Any:
             result = int(value)
         else:
             raise fail("a whole number")
-        if not -(2**31) <= result < 2**31:
-            raise fail("a number that fits a 32-bit [int]")
+        bits = 32 if spec.type == "int" else 64
+        if not -(2 ** (bits - 1)) <= result < 2 ** (bits - 1):
+            raise fail(f"a number that fits a {bits}-bit [{spec.type}]")
         return result
     if spec.type == "bool":
         if isinstance(value, bool):

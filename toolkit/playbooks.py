@@ -603,6 +603,16 @@ CONTRACT_COLLECTORS: dict[str, dict[str, str]] = {
     "Get-LocalUserRight": {},
     "Get-IisSpn": {},
     "Get-AuthEventLog": {"Since": "string", "Until": "string", "MaxEvents": "int"},
+    "Get-IisRawArtefact": {
+        "Since": "string",
+        "Until": "string",
+        "Kinds": "list",
+        "EventLogs": "list",
+        "ChunkBytes": "int",
+        "MaxTotalBytes": "int",
+        "Have": "list",
+        "HttpErrDirectory": "string",
+    },
 }
 
 

@@ -93,7 +93,7 @@ namespace IisFleet.Target
             }
         }
 
-        private static HashAlgorithm NewSha256()
+        internal static HashAlgorithm NewSha256()
         {
             // The CryptoServiceProvider class is the FIPS-validated one: SHA256Managed throws
             // InvalidOperationException on a Windows host with the FIPS policy enforced.
@@ -102,7 +102,7 @@ namespace IisFleet.Target
             catch (CryptographicException) { return new SHA256Managed(); }
         }
 
-        private static string Hex(byte[] digest)
+        internal static string Hex(byte[] digest)
         {
             StringBuilder hex = new StringBuilder(digest.Length * 2);
             foreach (byte b in digest) hex.Append(b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture));

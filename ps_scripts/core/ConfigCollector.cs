@@ -51,7 +51,8 @@ namespace IisFleet.Target
             json.Name("web_configs").BeginArray();
             List<VirtualDirectory> directories = appHost == null ? new List<VirtualDirectory>()
                 : ReadVirtualDirectories(appHost, appHostPath, errors, true);
-            WebConfigSearch search = new WebConfigSearch(host, json, errors, maxWebConfigDepth, maxWebConfigCount, budget);
+            WebConfigWriter writer = new WebConfigWriter(host, json, errors, maxWebConfigCount, budget);
+            WebConfigSearch search = new WebConfigSearch(host, errors, maxWebConfigDepth, writer.Add);
             foreach (VirtualDirectory directory in directories) search.Walk(directory);
             json.EndArray();
             return envelope.End(json);
@@ -231,28 +232,26 @@ namespace IisFleet.Target
         public string PhysicalPath { get; private set; }
     }
 
-    /// <summary>The level-by-level web.config search below each virtual directory.</summary>
+    /// <summary>Called once per web.config the search finds (each path once): the virtual directory it was found
+    /// under, that directory's expanded physical path, and the file.</summary>
+    internal delegate void WebConfigFound(VirtualDirectory directory, string root, FileEntry file);
+
+    /// <summary>The level-by-level web.config search below each virtual directory (Get-IisConfig and
+    /// Get-IisRawArtefact use the same one).</summary>
     internal sealed class WebConfigSearch
     {
         private readonly IHostContext host;
-        private readonly JsonWriter json;
         private readonly List<ProbeError> errors;
         private readonly int maxDepth;
-        private readonly int maxCount;
+        private readonly WebConfigFound found;
         private readonly HashSet<string> seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        private long budget;
-        private int count;
-        private bool countReported;
 
-        public WebConfigSearch(IHostContext host, JsonWriter json, List<ProbeError> errors, int maxDepth, int maxCount,
-                               long budget)
+        public WebConfigSearch(IHostContext host, List<ProbeError> errors, int maxDepth, WebConfigFound found)
         {
             this.host = host;
-            this.json = json;
             this.errors = errors;
             this.maxDepth = Math.Max(0, maxDepth);
-            this.maxCount = Math.Max(0, maxCount);
-            this.budget = budget;
+            this.found = found;
         }
 
         public void Walk(VirtualDirectory directory)
@@ -292,17 +291,40 @@ namespace IisFleet.Target
                     }
                     foreach (FileEntry file in files)
                     {
-                        if (string.Equals(file.Name, "web.config", StringComparison.OrdinalIgnoreCase)) Add(directory, root, file);
+                        if (string.Equals(file.Name, "web.config", StringComparison.OrdinalIgnoreCase) && seen.Add(file.Path))
+                        {
+                            found(directory, root, file);
+                        }
                     }
                     next.AddRange(folders);
                 }
                 level = next;
             }
         }
+    }
 
-        private void Add(VirtualDirectory directory, string root, FileEntry file)
+    /// <summary>Get-IisConfig's use of the search: each web.config whole as a blob, within the count and byte caps.</summary>
+    internal sealed class WebConfigWriter
+    {
+        private readonly IHostContext host;
+        private readonly JsonWriter json;
+        private readonly List<ProbeError> errors;
+        private readonly int maxCount;
+        private long budget;
+        private int count;
+        private bool countReported;
+
+        public WebConfigWriter(IHostContext host, JsonWriter json, List<ProbeError> errors, int maxCount, long budget)
         {
-            if (!seen.Add(file.Path)) return;
+            this.host = host;
+            this.json = json;
+            this.errors = errors;
+            this.maxCount = Math.Max(0, maxCount);
+            this.budget = budget;
+        }
+
+        public void Add(VirtualDirectory directory, string root, FileEntry file)
+        {
             if (count >= maxCount)
             {
                 if (!countReported)

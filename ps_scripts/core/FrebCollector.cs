@@ -36,6 +36,23 @@ namespace IisFleet.Target
             Regex status = new Regex("<failedRequest\\b[^>]*?\\sstatusCode=\"" + statusCode.ToString(CultureInfo.InvariantCulture) +
                                      "(\\.\\d+)?\"", RegexOptions.CultureInvariant);
             List<string> searched = new List<string>();
+            List<Trace> traces = Find(host, status, sinceUtc, DateTime.MaxValue, searched, errors);
+            traces.Sort(delegate(Trace a, Trace b)
+            {
+                int byTime = b.TimeUtc.CompareTo(a.TimeUtc);
+                return byTime != 0 ? byTime : string.CompareOrdinal(b.File.Path, a.File.Path);
+            });
+            json.StringArray("directories", searched).Name("files").BeginArray();
+            WriteTraces(json, host.Files, traces, maxFiles, maxBytes, errors);
+            json.EndArray();
+            return envelope.End(json);
+        }
+
+        /// <summary>Every fr*.xml trace in the trace folders whose head matches <paramref name="status"/> (null: any
+        /// status) and whose request time is inside [sinceUtc, untilUtc]. Unsorted.</summary>
+        internal static List<Trace> Find(IHostContext host, Regex status, DateTime sinceUtc, DateTime untilUtc,
+                                         List<string> searched, List<ProbeError> errors)
+        {
             List<Trace> traces = new List<Trace>();
             HashSet<string> seenRoots = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             HashSet<string> seenFiles = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -61,7 +78,7 @@ namespace IisFleet.Target
                             if (!name.StartsWith("fr", StringComparison.OrdinalIgnoreCase) ||
                                 !name.EndsWith(".xml", StringComparison.OrdinalIgnoreCase) || !seenFiles.Add(file.Path)) continue;
                             Trace trace = ReadHead(host.Files, file, status, errors);
-                            if (trace == null || trace.TimeUtc < sinceUtc) continue;
+                            if (trace == null || trace.TimeUtc < sinceUtc || trace.TimeUtc > untilUtc) continue;
                             trace.SiteId = site.Success ? (long?)long.Parse(site.Groups[1].Value, CultureInfo.InvariantCulture) : null;
                             traces.Add(trace);
                         }
@@ -73,15 +90,7 @@ namespace IisFleet.Target
                     errors.Add(ProbeError.FromException("trace-directory", expanded, error));
                 }
             }
-            traces.Sort(delegate(Trace a, Trace b)
-            {
-                int byTime = b.TimeUtc.CompareTo(a.TimeUtc);
-                return byTime != 0 ? byTime : string.CompareOrdinal(b.File.Path, a.File.Path);
-            });
-            json.StringArray("directories", searched).Name("files").BeginArray();
-            WriteTraces(json, host.Files, traces, maxFiles, maxBytes, errors);
-            json.EndArray();
-            return envelope.End(json);
+            return traces;
         }
 
         private static void WriteTraces(JsonWriter json, IFileSystem files, List<Trace> traces, int maxFiles, long maxBytes,
@@ -182,7 +191,7 @@ namespace IisFleet.Target
                 errors.Add(ProbeError.FromException("trace-file", file.Path, error));
                 return null;
             }
-            if (!status.IsMatch(head)) return null;
+            if (status != null && !status.IsMatch(head)) return null;
             Match time = SystemTime.Match(head);
             DateTime when = file.LastWriteUtc;
             if (time.Success)
@@ -206,7 +215,7 @@ namespace IisFleet.Target
             return cut < 0 ? trimmed : trimmed.Substring(cut + 1);
         }
 
-        private sealed class Trace
+        internal sealed class Trace
         {
             public Trace(FileEntry file, DateTime timeUtc)
             {

@@ -161,7 +161,7 @@ WRITE_API_EXCEPTIONS: dict[tuple[str, str], str] = {
 }
 
 #: Sidecar type -> the PowerShell type literal in param().
-PS_TYPE_FOR = {"int": "int", "string": "string", "string[]": "string[]", "bool": "bool"}
+PS_TYPE_FOR = {"int": "int", "long": "long", "string": "string", "string[]": "string[]", "bool": "bool"}
 
 MARKER_RE = re.compile(r"^# collector-id: (?P<id>[A-Za-z_][\w-]*)/(?P<version>\d+)$", re.M)
 

@@ -33,11 +33,11 @@ COLLECTOR_PATHS = [p for p in SCRIPT_PATHS if not p.name.startswith("_")]
 
 EXPECTED_COLLECTORS = {
     "Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisFailedRequestTrace",
-    "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog",
+    "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog", "Get-IisRawArtefact",
 }
 
 
-def test_the_nine_collectors_and_the_bootstrap_are_bundled() -> None:
+def test_the_collectors_and_the_bootstrap_are_bundled() -> None:
     assert {p.stem for p in COLLECTOR_PATHS} == EXPECTED_COLLECTORS
     assert (SCRIPTS_DIR / "_ssh_bootstrap.ps1").is_file()
     assert not (SCRIPTS_DIR / ".keep").exists()
@@ -234,7 +234,7 @@ def test_the_core_runs_setspn_only_to_list() -> None:
     assert arguments == ["-L \\"], arguments
     assert not re.search(r'"-(S|A|D|R|U|C|F|Q|X|T)\b', source)
     cores = "".join(p.read_text("utf-8") for p in (SCRIPTS_DIR / "core").glob("*.cs"))
-    assert cores.count("ProcessStartInfo(") == 1, "no other process is started by the core"
+    assert cores.count("ProcessStartInfo(") == 2, "no process but setspn -L and secedit /export is started by the core"
 
 
 def test_the_session_functions_parse_for_powershell_4(tmp_path: Path) -> None:
@@ -276,3 +276,11 @@ def test_a_session_function_body_is_its_wrapper_less_only_comments(path: Path) -
     stripped = without_comment_lines(script)
     assert _code_tokens(stripped) == _code_tokens(script)
     assert len(stripped) < len(script)
+
+
+def test_the_core_runs_secedit_only_to_export() -> None:
+    """Get-IisRawArtefact's secedit (RawArtefacts.Windows.cs) only ever exports, into the collector's own temp folder."""
+    source = (SCRIPTS_DIR / "core" / "RawArtefacts.Windows.cs").read_text("utf-8")
+    assert source.count('new ProcessStartInfo("secedit.exe")') == 1
+    assert re.findall(r'start\.Arguments = "([^"]*)', source) == ["/export /cfg \\"]
+    assert not re.search(r"/(configure|import|generaterollback|refreshpolicy)", source, re.I)

@@ -157,8 +157,7 @@ def test_a_broken_event_export_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_an_evtx_file_is_accepted_offline(tmp_path: Path) -> None:
     pytest.importorskip("evtx", reason="the evtx package did not install (pip install 'iisfleet[evtx]')")
-    sys.path.insert(0, str(Path(__file__).parents[1] / "parsers"))
-    from evtx_writer import write_evtx
+    from toolkit.lab.model.evtx import write_evtx
 
     event = {"provider": "Microsoft-Windows-Security-Auditing", "id": 4625, "time": "2026-11-24T10:00:01Z",
              "record_id": 7, "channel": "Security", "computer": "WEB05",

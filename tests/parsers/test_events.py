@@ -144,7 +144,7 @@ def test_evtx_files_are_read_with_the_evtx_package(tmp_path) -> None:
     """A binary log written in the EVTX layout (file header, CRC'd chunk, Binary XML records) goes through
     the evtx package and the same XML reader as the exports."""
     pytest.importorskip("evtx", reason="the evtx package did not install (pip install 'iisfleet[evtx]')")
-    from evtx_writer import write_evtx
+    from toolkit.lab.model.evtx import write_evtx
 
     from toolkit.parsers.events import read_event_export
 

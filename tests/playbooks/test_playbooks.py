@@ -65,7 +65,11 @@ def test_bundled_playbooks_validate_against_the_collector_catalog(name: str) -> 
 def test_triage_runs_all_nine_collectors_and_freb_only_after_terminal_401s() -> None:
     playbook = load_playbook("triage-401", catalog=contract_catalog())
     assert playbook.report is True
-    assert sorted(step.collector for step in playbook.steps) == sorted(contract_catalog().parameters)
+    # every summary collector; the raw artefact copy is incident-collect's alone
+    assert sorted(step.collector for step in playbook.steps) == sorted(set(contract_catalog().parameters) -
+                                                                        {"Get-IisRawArtefact"})
+    incident = load_playbook("incident-collect", catalog=contract_catalog())
+    assert sorted(step.collector for step in incident.steps) == sorted(contract_catalog().parameters)
     freb = next(s for s in playbook.steps if s.collector == "Get-IisFailedRequestTrace")
     assert freb.should_run({"Get-IisW3CLog": {"terminal_401": 0}})[0] is False
     assert freb.should_run({"Get-IisW3CLog": {"terminal_401": 7}})[0] is True

@@ -69,7 +69,7 @@ def test_validate_json() -> None:
         "path": "incident-collect",
         "valid": True,
         "name": "incident-collect",
-        "steps": 9,
+        "steps": 10,
         "catalog": rows[1]["catalog"],
     }
 

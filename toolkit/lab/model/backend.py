@@ -15,12 +15,15 @@ import base64
 import datetime as dt
 import gzip
 import json
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from toolkit.lab.backend import ScriptAnswer
 from toolkit.lab.model.corehost import CoreHost, SimulatedHost, shared_core_host
+from toolkit.lab.model.evtx import write_evtx
 from toolkit.lab.model.presented import HOST_VARIABLES, PresentedFiles
 from toolkit.lab.model.appconfig import AppHostSummary, summarise
 from toolkit.lab.model.catalog import BundledCollector, find_marker, normalise_text
@@ -36,10 +39,10 @@ CRASH_ON_AUDIT_FAIL = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa\\CrashOnAud
 HTTP_ERROR_LOGGING_DIR = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters\\ErrorLoggingDir"
 #: answered by the target-side C# core under Mono, not by a Python model
 CORE_ANSWERED = frozenset({"Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisConfig", "Get-IisFailedRequestTrace",
-                           "Get-IisContentAcl"})
+                           "Get-IisContentAcl", "Get-IisRawArtefact"})
 #: the collectors this model answers (the test suite checks it covers the whole bundled catalog)
 MODELLED = ("Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisFailedRequestTrace",
-            "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog")
+            "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog", "Get-IisRawArtefact")
 
 
 class ParameterError(ValueError):
@@ -103,7 +106,7 @@ class ModelBackend:
             self.shift += dt.timedelta(seconds=host.clock_offset_s)
         self.files = HostFiles(host.files_root)
         self._events: list[dict[str, Any]] | None = None
-        answerers = (self._host_fact, None, None, None, None, None, self._user_rights, self._spn, self._auth_events)
+        answerers = (self._host_fact, None, None, None, None, None, self._user_rights, self._spn, self._auth_events, None)
         self._answerers: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], list[dict[str, str]]]]] = \
             {cid: answerer for cid, answerer in zip(MODELLED, answerers, strict=True) if answerer is not None}
         self._core = core
@@ -170,15 +173,20 @@ class ModelBackend:
     def _from_core(self, cid: str, params: dict[str, Any]) -> ScriptAnswer:
         """What the real core answers on this host's files: the code that runs on Windows, here under Mono."""
         core = self._core or shared_core_host()
-        if cid == "Get-IisHttpErrLog" and not params.get("LogDirectory"):
+        folder_parameter = {"Get-IisHttpErrLog": "LogDirectory", "Get-IisRawArtefact": "HttpErrDirectory"}.get(cid)
+        if folder_parameter and not params.get(folder_parameter):
             # The wrapper reads HTTP.sys' ErrorLoggingDir from the registry and passes <dir>\HTTPERR.
             configured = self.host.registry_value(HTTP_ERROR_LOGGING_DIR)
             if configured:
-                params["LogDirectory"] = str(configured).rstrip("\\") + "\\HTTPERR"
+                params[folder_parameter] = str(configured).rstrip("\\") + "\\HTTPERR"
         collector = self.bundled[cid].collector
         if collector is not None:
             params = with_defaults(collector, params)  # as the wrapper's param() block would
         params.update(lab_only_parameters(cid, self.host))
+        scratch = None
+        if cid == "Get-IisRawArtefact":
+            scratch = tempfile.TemporaryDirectory(prefix="iisfleet-lab-exports-")
+            params.update(self._exports(params, Path(scratch.name)))
         if self._presented is None:
             self._presented = PresentedFiles(self.host.files_root, self.shift)
         simulated = SimulatedHost(computer_name=self.host.computer_name, utc_now=iso_z(self.now()),
@@ -188,9 +196,44 @@ class ModelBackend:
         except MonoUnavailable as exc:
             return ScriptAnswer(error=f"{cid}: the lab answers this collector with the target-side C# core, "
                                       f"which needs Mono: {exc}")
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
         if answer.error is not None:
             return ScriptAnswer(error=f"{cid}: {answer.error}")
         return self._with_faults(cid, answer.outputs)
+
+    def _exports(self, params: dict[str, Any], scratch: Path) -> dict[str, Any]:
+        """What Get-IisRawArtefact's exports copy in the lab (``RawArtefactEntry.cs``): per event log, the host's own
+        ``evtx/<log>.evtx`` when the fleet holds one, else an .evtx written from ``events.jsonl`` with the events
+        of the window (as the host's export query would select them); an empty path for a log the account may
+        not read. And the host's secedit export."""
+        since, until = self._window(params)
+        if self._events is None:
+            self._events = read_events(self.host)
+        states = {log.name.lower(): log for log in self.host.event_logs}
+        files = []
+        for log in params.get("EventLogs") or ["Security", "System", "Application"]:
+            state = states.get(str(log).lower())
+            if state is not None and not state.readable:
+                files.append(f"{log}\t")
+                continue
+            held = self.host.directory / "evtx" / f"{log}.evtx"
+            if held.is_file():
+                files.append(f"{log}\t{held}")
+                continue
+            chosen = sorted(((self._shifted(e["_time"]), e) for e in self._events if e["log"].lower() == str(log).lower()),
+                            key=lambda item: (item[0], item[1].get("record_id", 0)))
+            records = [{"provider": e.get("provider", ""), "id": e["id"], "record_id": e.get("record_id") or number,
+                        "time": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "channel": log,
+                        "computer": e.get("machine", self.host.fqdn),
+                        "data": [(str(k), "" if v is None else str(v)) for k, v in (e.get("data") or {}).items()]}
+                       for number, (when, e) in enumerate(chosen, 1) if since <= when <= until]
+            target = scratch / f"{len(files)}.evtx"
+            write_evtx(str(target), records)
+            files.append(f"{log}\t{target}")
+        secedit = self.host.directory / "secedit.inf"
+        return {"__EventLogFiles": files, "__SeceditFile": str(secedit) if secedit.is_file() else ""}
 
     def _with_faults(self, cid: str, outputs: list[str]) -> ScriptAnswer:
         for mode in self.hostile:  # a compromised host rewrites what its collectors printed

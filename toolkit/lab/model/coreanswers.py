@@ -4,7 +4,7 @@
   sidecar default, overridden by what the controller bound).
 * :func:`lab_only_parameters`: what the lab's stand-ins for Windows-only readers need from the host model
   (never sent to a real host): Get-IisContentAcl's descriptors come from the model's ``acls`` and ``shares``
-  (``toolkit/lab/targethost/ContentAclEntry.cs``).
+  (``toolkit/lab/targethost/ContentAclEntry.cs``), and Get-IisRawArtefact's owners from the same ``acls``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ def with_defaults(collector: Any, bound: dict[str, Any]) -> dict[str, Any]:
 
 
 def lab_only_parameters(collector_id: str, host: Any) -> dict[str, Any]:
+    if collector_id == "Get-IisRawArtefact":  # owners come from the same descriptors
+        return {"__Acls": [f"{path}\t{sddl}" for path, sddl in sorted(host.acls.items())], "__DefaultSddl": DEFAULT_SDDL}
     if collector_id != "Get-IisContentAcl":
         return {}
     return {"__Acls": [f"{path}\t{sddl}" for path, sddl in sorted(host.acls.items())],

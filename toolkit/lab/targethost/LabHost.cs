@@ -28,6 +28,18 @@ namespace IisFleet.Lab
             });
         }
 
+        /// <summary>Adds a mapping for the rest of this host's request (the lab's export folder).</summary>
+        public void AddMount(string windowsPrefix, string localFolder)
+        {
+            string prefix = windowsPrefix.Replace('/', '\\');
+            if (!prefix.EndsWith("\\", StringComparison.Ordinal)) prefix += "\\";
+            mounts.Add(new KeyValuePair<string, string>(prefix, localFolder));
+            mounts.Sort(delegate(KeyValuePair<string, string> a, KeyValuePair<string, string> b)
+            {
+                return b.Key.Length.CompareTo(a.Key.Length);
+            });
+        }
+
         public bool DirectoryExists(string path)
         {
             string local = Resolve(path);

@@ -1,9 +1,10 @@
-"""Write a small .evtx file (one chunk) from event dicts, for iisfleet's tests (written here from the
-published format description, not copied).
+"""Write an .evtx file from event dicts: what the lab's hosts "export" for Get-IisRawArtefact, and sample
+files for the parser tests (written here from the published format description, not copied).
 
 The layout follows the published EVTX format: a 4096-byte file header ("ElfFile"), 64 KiB chunks
 ("ElfChnk") with CRC32 checksums, event records ("**") whose payload is Binary XML written without
-templates (open/close element tokens, attributes, UTF-16 text values).
+templates (open/close element tokens, attributes, UTF-16 text values). A record never spans chunks: a
+chunk is closed when the next record does not fit, and the file header counts the chunks.
 """
 from __future__ import annotations
 
@@ -80,28 +81,54 @@ def event_tree(event: dict):
             [("System", [], system), ("EventData", [], data)])
 
 
-def write_evtx(path: str, events: list[dict]) -> None:
-    chunk = bytearray(65536)
-    offset = 512
-    last_offset = 512
-    for event in events:
-        # fragment header, the element tree (names inline: their offsets are chunk offsets), end of fragment
-        tree = bytearray()
-        _element(tree, offset + 24 + 4, *event_tree(event))
-        body = b"\x0f\x01\x01\x00" + tree + b"\x00"
-        size = 24 + len(body) + 4
-        record = struct.pack("<4sIQQ", b"**\x00\x00", size, event["record_id"], _filetime(event["time"])) + body + \
-            struct.pack("<I", size)
-        chunk[offset:offset + len(record)] = record
-        last_offset = offset
-        offset += len(record)
-    first_id, last_id = events[0]["record_id"], events[-1]["record_id"]
-    header = struct.pack("<8sQQQQIII", b"ElfChnk\x00", first_id, last_id, first_id, last_id, 128, last_offset, offset)
+CHUNK_BYTES = 65536
+CHUNK_HEADER_BYTES = 512
+
+
+def _record(event: dict, offset: int) -> bytes:
+    # fragment header, the element tree (names inline: their offsets are chunk offsets), end of fragment
+    tree = bytearray()
+    _element(tree, offset + 24 + 4, *event_tree(event))
+    body = b"\x0f\x01\x01\x00" + tree + b"\x00"
+    size = 24 + len(body) + 4
+    return struct.pack("<4sIQQ", b"**\x00\x00", size, event["record_id"], _filetime(event["time"])) + body + \
+        struct.pack("<I", size)
+
+
+def _close_chunk(chunk: bytearray, first_id: int, last_id: int, last_offset: int, free: int) -> bytes:
+    header = struct.pack("<8sQQQQIII", b"ElfChnk\x00", first_id, last_id, first_id, last_id, 128, last_offset, free)
     chunk[0:len(header)] = header
-    struct.pack_into("<I", chunk, 52, zlib.crc32(bytes(chunk[512:offset])) & 0xFFFFFFFF)
-    struct.pack_into("<I", chunk, 124, zlib.crc32(bytes(chunk[0:120]) + bytes(chunk[128:512])) & 0xFFFFFFFF)
+    struct.pack_into("<I", chunk, 52, zlib.crc32(bytes(chunk[CHUNK_HEADER_BYTES:free])) & 0xFFFFFFFF)
+    struct.pack_into("<I", chunk, 124, zlib.crc32(bytes(chunk[0:120]) + bytes(chunk[128:CHUNK_HEADER_BYTES])) & 0xFFFFFFFF)
+    return bytes(chunk)
+
+
+def evtx_bytes(events: list[dict]) -> bytes:
+    """The whole file; events need ``provider, id, time, record_id, channel, computer, data`` (pairs)."""
+    chunks: list[bytes] = []
+    chunk, offset, last_offset, first_id = bytearray(CHUNK_BYTES), CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES, None
+    last_id = 0
+    for event in events:
+        record = _record(event, offset)
+        if offset + len(record) > CHUNK_BYTES and first_id is not None:
+            chunks.append(_close_chunk(chunk, first_id, last_id, last_offset, offset))
+            chunk, offset, first_id = bytearray(CHUNK_BYTES), CHUNK_HEADER_BYTES, None
+            record = _record(event, offset)
+        if offset + len(record) > CHUNK_BYTES:
+            raise ValueError(f"event record {event['record_id']} is larger than a chunk")
+        chunk[offset:offset + len(record)] = record
+        first_id = event["record_id"] if first_id is None else first_id
+        last_id, last_offset = event["record_id"], offset
+        offset += len(record)
+    if first_id is not None:
+        chunks.append(_close_chunk(chunk, first_id, last_id, last_offset, offset))
     file_header = bytearray(4096)
-    struct.pack_into("<8sQQQIHHHH", file_header, 0, b"ElfFile\x00", 0, 0, last_id + 1, 128, 2, 3, 4096, 1)
+    struct.pack_into("<8sQQQIHHHH", file_header, 0, b"ElfFile\x00", 0, max(0, len(chunks) - 1), last_id + 1, 128, 2, 3,
+                     4096, len(chunks))
     struct.pack_into("<I", file_header, 124, zlib.crc32(bytes(file_header[:120])) & 0xFFFFFFFF)
+    return bytes(file_header) + b"".join(chunks)
+
+
+def write_evtx(path: str, events: list[dict]) -> None:
     with open(path, "wb") as handle:
-        handle.write(bytes(file_header) + bytes(chunk))
+        handle.write(evtx_bytes(events))
