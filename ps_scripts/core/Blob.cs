@@ -27,6 +27,9 @@ namespace IisFleet.Target
         /// <summary>Uncompressed bytes appended so far.</summary>
         public long Bytes { get; private set; }
 
+        /// <summary>The lower-case hex SHA-256 of the bytes appended, once WriteTo has finished the blob (else null).</summary>
+        public string Sha256 { get; private set; }
+
         /// <summary>Compressed bytes produced so far (what the blob will cost on the wire, before base64).</summary>
         public long CompressedBytes { get { return compressed.Length; } }
 
@@ -55,6 +58,7 @@ namespace IisFleet.Target
             gzip.Dispose();  // flushes the gzip trailer into `compressed`
             gzip = null;
             hash.TransformFinalBlock(new byte[0], 0, 0);
+            Sha256 = Hex(hash.Hash);
             // GZipStream writes nothing at all for no input (not even a header): send a valid empty member.
             string content = Bytes == 0 && compressed.Length == 0
                 ? Convert.ToBase64String(EmptyGzip)
@@ -64,7 +68,7 @@ namespace IisFleet.Target
                 .Name("content").UncappedValue(content)  // a cut base64 string would not decode
                 .Property("bytes", Bytes)
                 .Property("truncated", truncated)
-                .Property("sha256", Hex(hash.Hash))
+                .Property("sha256", Sha256)
                 .EndObject();
         }
 

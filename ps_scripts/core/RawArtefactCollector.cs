@@ -593,9 +593,14 @@ namespace IisFleet.Target
                         .Property("file_id", fileId)
                         .Property("offset", offset)
                         .Property("length", (long)length)
-                        .Property("sha256", BlobBuilder.Sha256Hex(buffer, 0, length))
                         .Name("content");
-                    BlobBuilder.Write(json, buffer, 0, length, false);
+                    using (BlobBuilder blob = new BlobBuilder())
+                    {
+                        // The chunk's digest is the blob's: the bytes are hashed once, as they are compressed.
+                        blob.Append(buffer, 0, length);
+                        blob.WriteTo(json, false);
+                        json.Property("sha256", blob.Sha256);
+                    }
                     json.EndObject().EndArray();
                 });
             }
