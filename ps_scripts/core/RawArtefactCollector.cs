@@ -495,8 +495,9 @@ namespace IisFleet.Target
                         {
                             size = have.Size;
                             sha256 = have.Sha256;
-                            start = have.Received - have.Received % request.ChunkBytes;
-                            status = have.Received >= have.Size ? "already-collected" : "send";
+                            bool complete = have.Received >= have.Size;
+                            start = complete ? size : have.Received - have.Received % request.ChunkBytes;
+                            status = complete ? "already-collected" : "send";
                         }
                         else
                         {
@@ -516,7 +517,7 @@ namespace IisFleet.Target
                     {
                         sha256 = HashPrefix(size);
                     }
-                    else if (state.BytesSent + (size - start) > request.MaxTotalBytes)
+                    else if (status == "send" && state.BytesSent + (size - start) > request.MaxTotalBytes)
                     {
                         status = "error";
                         headerNote = "cap: the rest of the file was not sent, MaxTotalBytes would be passed";

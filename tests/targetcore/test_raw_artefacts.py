@@ -95,12 +95,13 @@ class Collected:
         return bytes(self.bytes[self.by_path(host_path)["file_id"]])
 
 
-def _collect(core_host: CoreHost, root: Path, collector: str = "Get-IisRawArtefact", **parameters: Any) -> Collected:
+def _collect(core_host: CoreHost, root: Path, collector: str = "Get-IisRawArtefact", *, validate: bool = True,
+             **parameters: Any) -> Collected:
     parameters.setdefault("ChunkBytes", CHUNK)
     parameters.setdefault("Since", "2026-11-23T21:00:00Z")
     answer = core_host.run(collector, _host(root), parameters)
     assert answer.error is None, answer.error
-    if collector == "Get-IisRawArtefact":  # the real entry: the controller's contract accepts the merged parts
+    if collector == "Get-IisRawArtefact" and validate:  # the real entry: the contract accepts the merged parts
         validate_envelope("\n".join(answer.outputs), collector=get_collector("Get-IisRawArtefact"), host="web07")
     return Collected(answer.outputs)
 
@@ -151,6 +152,7 @@ def test_have_already_collected_resume_mid_file_and_changed(core_host: CoreHost,
     got = _collect(core_host, root, Kinds=["config", "w3c"], Have=have)
     redirection = got.by_path(CONFIG_WIN + "redirection.config")
     assert redirection["status"] == "already-collected" and got.chunks[redirection["file_id"]] == []
+    assert redirection["start_offset"] == redirection["size"] == 17
     changed = got.by_path(CONFIG_WIN + "administration.config")
     assert changed["status"] == "changed" and changed["start_offset"] == 0
     assert changed["sha256"] == hashlib.sha256(admin).hexdigest() and got.content(CONFIG_WIN + "administration.config") == admin
@@ -206,6 +208,10 @@ def test_the_byte_cap_lists_what_it_leaves_out_and_smaller_files_still_go(core_h
     assert got.content("C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex261123.log") == small  # older, smaller: it fits
     assert [e["category"] for e in got.errors if e["target"] == LOG_WIN] == ["cap"]
     assert got.summary["bytes_sent"] == len(APPHOST) + 1000 + len(small) <= cap
+    # a file that arrived whole before costs nothing against the cap, however small the cap
+    again = _collect(core_host, root, validate=False, Kinds=["config"], MaxTotalBytes=1,  # no chunk part at all
+                     Have=[_have(CONFIG_WIN + "redirection.config", b"x" * 1000, 1000)])
+    assert again.by_path(CONFIG_WIN + "redirection.config")["status"] == "already-collected"
 
 
 def test_a_file_that_cannot_be_read_is_an_error_and_the_others_go(core_host: CoreHost, tmp_path: Path) -> None:
