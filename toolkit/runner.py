@@ -453,6 +453,10 @@ class _Run:
     def _store_reserved(self, host: HostConfig, collector: Any, stdout: str, step: StepResult,
                         facts: dict[str, dict[str, Any]]) -> None:
         envelope = _validate(stdout, collector, host.name)
+        from toolkit.bundle.integrity import refuse_damaged_blobs
+
+        for refused in refuse_damaged_blobs(envelope):  # bytes that differ from the host's SHA-256
+            self.writer.log("integrity_refused", host=host.name, collector=collector.id, **refused)
         if _holds_a_secret(envelope, host=host.name, collector=collector.id):
             # a host echoed a credential back; the run directory must never hold it
             raise ContractError("the collector output contains a credential value; it was not stored",

@@ -80,17 +80,24 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _host_times(run_dir: Path) -> dict[str, dict[str, str]]:
-    times: dict[str, dict[str, str]] = {}
+def _events(run_dir: Path) -> list[dict[str, Any]]:
     log_path = run_dir / "log.jsonl"
-    if not log_path.is_file():
-        return times
-    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and event.get("event") in ("host_started", "host_finished", "host_skipped"):
+    found = []
+    if log_path.is_file():
+        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn line of a killed run
+            if isinstance(event, dict):
+                found.append(event)
+    return found
+
+
+def _host_times(events: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    times: dict[str, dict[str, str]] = {}
+    for event in events:
+        if event.get("event") in ("host_started", "host_finished", "host_skipped"):
             key = "started_utc" if event["event"] == "host_started" else "finished_utc"
             times.setdefault(str(event.get("host")), {})[key] = event.get("time_utc")
     return times
@@ -136,12 +143,16 @@ def seal_run(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     meta = _read_json(run_dir / "run.json")
     meta = meta if isinstance(meta, dict) else {}
-    times = _host_times(run_dir)
+    events = _events(run_dir)
+    times = _host_times(events)
+    refused = [{key: event.get(key) for key in ("host", "collector", "field", "host_path", "reason")}
+               for event in events if event.get("event") == "integrity_refused"]
     hosts = []
     hosts_root = run_dir / "hosts"
     for folder in sorted(p for p in hosts_root.iterdir() if p.is_dir()) if hosts_root.is_dir() else []:
         host_manifest = _host_manifest(run_dir, folder, times)
         name = host_manifest["host"]
+        host_manifest["refused"] = [item for item in refused if item["host"] == name]
         manifest_path = run_dir / HOST_MANIFEST_DIR / f"{folder.name}.json"
         write_json_atomic(manifest_path, host_manifest)
         hosts.append({"host": name, "manifest": manifest_path.relative_to(run_dir).as_posix(),
@@ -159,5 +170,5 @@ def seal_run(run_dir: Path) -> dict[str, Any]:
     write_json_atomic(run_dir / MANIFEST_FILE, manifest)
     digest, _size = file_digest(run_dir / MANIFEST_FILE)
     append_entry(run_dir, "collection", manifest_sha256=digest, files=len(files), hosts=len(hosts),
-                 playbook=meta.get("playbook"))
+                 playbook=meta.get("playbook"), refused=refused)
     return manifest
