@@ -93,3 +93,16 @@ def test_refusal_drops_only_the_damaged_list_entries(lab_run: Path) -> None:
     assert damaged["errors"][-1]["target"] == web_configs[1]["path"]
     untouched = copy.deepcopy(envelope)
     assert refuse_damaged_blobs(untouched) == [] and untouched == envelope
+
+
+def test_a_lying_size_stays_fatal_for_the_whole_envelope(lab_run: Path) -> None:
+    """Only a digest mismatch is per file: a blob that lies about its size is a hostile answer, and the
+    envelope is refused as a contract failure (the hostile-fleet rule)."""
+    from toolkit.errors import ContractError
+
+    envelope = json.loads((lab_run / "hosts/web02/Get-IisConfig.json").read_text(encoding="utf-8"))
+    for lie in (1 << 40, envelope["data"]["web_configs"][0]["content"]["bytes"] + 1):
+        damaged = copy.deepcopy(envelope)
+        damaged["data"]["web_configs"][0]["content"]["bytes"] = lie
+        with pytest.raises(ContractError, match="declares"):
+            refuse_damaged_blobs(damaged)
