@@ -21,6 +21,7 @@ The runner never prints: progress goes through ``RunHooks``, which a CLI impleme
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -53,6 +54,9 @@ STEP_RESERVE_SHARE = 0.5
 #: A host clock further than this from the controller's has ``utc-time`` parameters (the log and event
 #: window) moved onto its own clock: its logs are stamped with that clock.
 CLOCK_FOLLOW_S = 60.0
+#: A streamed step (raw files in chunks) is resumed on a new session this many times at most after dropped
+#: connections, within its timeout; a later drop leaves its partial files for `iisfleet run --resume`.
+STREAM_ATTEMPTS = 4
 #: Categories that mean "could not reach the host" (exit code 3 of `iisfleet run`).
 UNREACHABLE_CATEGORIES = frozenset({"dns", "connect", "tls", "auth", "timeout"})
 
@@ -235,8 +239,11 @@ class _HostClock:
 
 class _Run:
     def __init__(self, *, steps: list[_PreparedStep], writer: RunDirWriter, hooks: RunHooks,
-                 transport_factory: Callable[[HostConfig], Transport], deadline: float | None) -> None:
+                 transport_factory: Callable[[HostConfig], Transport], deadline: float | None,
+                 previous: Mapping[str, Any] | None = None) -> None:
         self.steps = steps
+        #: host name -> toolkit.resume.PreviousHost: what an interrupted run left (``run --resume``)
+        self.previous = previous or {}
         self.writer = writer
         self.hooks = hooks
         self.transport_factory = transport_factory
@@ -288,6 +295,12 @@ class _Run:
         return result
 
     def run_host(self, host: HostConfig) -> HostResult:
+        previous = self.previous.get(host.name)
+        if previous is not None and previous.complete:  # resumed run: this host finished before
+            result = previous.result()
+            self.writer.log("host_kept", host=host.name, status=result.status)
+            self.hooks.host_finished(result)
+            return result
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
             self.deadline_hit = True
@@ -320,6 +333,9 @@ class _Run:
         facts: dict[str, dict[str, Any]] = {}
         stop_reason: str | None = None
         clock = _HostClock()
+        previous = self.previous.get(host.name)
+        if previous is not None:  # steps kept from the interrupted run had their window moved by this much
+            clock.offset_s = float(previous.document.get("clock_offset_s") or 0.0)
         try:
             transport = self.transport_factory(host)
             with self._active_lock:
@@ -333,9 +349,13 @@ class _Run:
                 stop_reason = f"not run: {result.error.category} failure connecting to the host"
             for index, prepared in enumerate(self.steps):
                 collector_id = prepared.collector.id
+                kept = previous.kept_step(collector_id) if previous is not None else None
                 if stop_reason is None:
                     stop_reason = self._why_stop(budget_end, host)
-                if stop_reason is not None:
+                if kept is not None:  # resumed run: done before, not run again
+                    step = kept
+                    facts[collector_id] = _facts_from_envelope(collector_id, kept.envelope or {})
+                elif stop_reason is not None:
                     step = StepResult(collector=collector_id, status="skipped", skipped_reason=stop_reason)
                 else:
                     should_run, why = prepared.step.should_run(facts, prepared.playbook_parameters)
@@ -409,11 +429,15 @@ class _Run:
         started = time.monotonic()
         started_wall = time.time()
         step = StepResult(collector=collector.id, status="ok")
+        receiver = self._receiver(host, collector)
         try:
             parameters = clock.parameters_for(collector, prepared.parameters)
-            output = transport.run_script(collector.script, parameters, timeout=max(timeout, 0.001))
+            if receiver is None:
+                output = transport.run_script(collector.script, parameters, timeout=max(timeout, 0.001))
+            else:
+                output = self._run_streamed(host, transport, collector, parameters, started + timeout, receiver)
             self._raise_for_script_errors(output, host, collector.id)
-            self._store(host, collector, output.stdout, step, facts)
+            self._store(host, collector, receiver.finish() if receiver else output.stdout, step, facts, receiver)
             if step.envelope is not None:
                 clock.observe(step.envelope, (started_wall + time.time()) / 2)
         except Exception as exc:
@@ -422,11 +446,13 @@ class _Run:
             step.status = "failed"
             step.error = _step_error(exc)
             arrived = exc.partial_stdout if isinstance(exc, TransportError) else ""
+            if receiver is not None:  # the parts that arrived (their chunks are on disk, resumable)
+                arrived = receiver.finish()
             if arrived.strip():
                 # A collector that streams finished these parts before the step was stopped: keep them (the
                 # merged envelope says in errors[] that the rest is missing). Anything unusable is dropped.
                 try:
-                    self._store(host, collector, arrived, step, facts)
+                    self._store(host, collector, arrived, step, facts, receiver)
                 except Exception as kept:
                     log.info("the output that arrived from %s before %s failed is unusable: %s", host.name,
                              collector.id, type(kept).__name__)
@@ -441,21 +467,58 @@ class _Run:
             step.skipped_reason = f"the run was interrupted while this step ran (stopped after {step.duration_s:.0f} s)"
         return step
 
+    def _receiver(self, host: HostConfig, collector: Any) -> Any:
+        """The receiver of a collector that streams raw files in chunks (None for every other collector,
+        and for a writer without a host folder, e.g. a distributed worker's)."""
+        from toolkit.artefacts import ARTEFACT_DIR, ArtefactReceiver, streams_artefacts
+
+        host_path = getattr(self.writer, "host_path", None)
+        if not streams_artefacts(collector.id) or host_path is None:
+            return None
+        return ArtefactReceiver(host_path(host.name) / ARTEFACT_DIR, host=host.name, collector=collector.id)
+
+    def _run_streamed(self, host: HostConfig, transport: Transport, collector: Any, parameters: Mapping[str, Any],
+                      deadline: float, receiver: Any) -> ScriptOutput:
+        """Run a streaming collector, handing each part to ``receiver``; after a dropped connection, run it
+        again on a new session with ``Have`` (what is on disk), so only the missing bytes travel."""
+        from toolkit.artefacts import have_from_disk
+
+        for attempt in range(1, STREAM_ATTEMPTS + 1):
+            have = have_from_disk(receiver.dir)
+            bound = dict(parameters, Have=have) if have else dict(parameters)
+            try:
+                return transport.run_script(collector.script, bound, timeout=max(deadline - time.monotonic(), 0.001),
+                                            on_output=receiver.feed)
+            except TransportError as exc:
+                if (exc.category != "connect" or attempt == STREAM_ATTEMPTS or self.no_new_steps.is_set()
+                        or deadline - time.monotonic() < 1.0):
+                    raise
+                log.info("%s: the connection dropped during %s; resuming from %d bytes already received",
+                         host.name, collector.id, sum(item["received"] for item in have))
+                self.writer.log("transfer_resumed", host=host.name, collector=collector.id, attempt=attempt + 1,
+                                message=exc.message)
+                receiver.restart()
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     def _store(self, host: HostConfig, collector: Any, stdout: str, step: StepResult,
-               facts: dict[str, dict[str, Any]]) -> None:
+               facts: dict[str, dict[str, Any]], receiver: Any = None) -> None:
         """Validate a collector's output, write its envelope and compute its facts, counting the envelope
         against the process-wide decode budget meanwhile (toolkit.contract.DecodeBudget)."""
         from toolkit.contract import DECODE_BUDGET, envelope_cost
 
         with DECODE_BUDGET.reserve(envelope_cost(stdout)):
-            self._store_reserved(host, collector, stdout, step, facts)
+            self._store_reserved(host, collector, stdout, step, facts, receiver)
 
     def _store_reserved(self, host: HostConfig, collector: Any, stdout: str, step: StepResult,
-                        facts: dict[str, dict[str, Any]]) -> None:
+                        facts: dict[str, dict[str, Any]], receiver: Any = None) -> None:
         envelope = _validate(stdout, collector, host.name)
         from toolkit.bundle.integrity import refuse_damaged_blobs
 
-        for refused in refuse_damaged_blobs(envelope):  # bytes that differ from the host's SHA-256
+        refusals = refuse_damaged_blobs(envelope)  # bytes that differ from the host's SHA-256
+        if receiver is not None:
+            receiver.annotate(envelope)
+            refusals += receiver.refused
+        for refused in refusals:
             self.writer.log("integrity_refused", host=host.name, collector=collector.id, **refused)
         if _holds_a_secret(envelope, host=host.name, collector=collector.id):
             # a host echoed a credential back; the run directory must never hold it
@@ -509,13 +572,14 @@ def run_one_host(host: HostConfig, steps: list[_PreparedStep], writer: Any, *, d
     return run.run_host(host)
 
 
-def prepare_steps(playbook: Any, params: Mapping[str, Any], catalog: Mapping[str, Any]) -> list[_PreparedStep]:
+def prepare_steps(playbook: Any, params: Mapping[str, Any], catalog: Mapping[str, Any], *,
+                  now: datetime | None = None) -> list[_PreparedStep]:
     """Bind the playbook's parameters and every step's collector parameters once, before any host starts.
 
     Raises ``ConfigError`` for an unknown collector or a parameter the collector's sidecar refuses, so a
     typo fails the command instead of every host.
     """
-    bound = playbook.bind(dict(params))
+    bound = _bind(playbook, params, now)
     prepared: list[_PreparedStep] = []
     for index, step in enumerate(playbook.steps):
         collector = catalog.get(step.collector)
@@ -535,7 +599,8 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                  catalog: Mapping[str, Any] | None = None,
                  transport_factory: Callable[[HostConfig], Transport] | None = None,
                  stop: threading.Event | None = None, stop_running: threading.Event | None = None,
-                 after_hosts: Callable[[Path], None] | None = None, engine: Any = None) -> RunSummary:
+                 after_hosts: Callable[[Path], None] | None = None, engine: Any = None,
+                 resume: bool = False) -> RunSummary:
     """Run ``playbook`` on ``hosts`` and record everything in ``out_dir``.
 
     ``catalog`` defaults to ``toolkit.collectors.load_catalog()``, ``transport_factory`` to
@@ -544,30 +609,42 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     handler sets both). ``after_hosts(run_dir)`` runs on the controller once every host is done and
     before the report (the directory queries); its failure is logged, never fatal. ``engine`` (e.g.
     ``toolkit.distributed.CeleryEngine``) works the hosts somewhere else: its ``executor(run, hosts)``
-    stands in for the local thread pool. Raises ``ConfigError`` before contacting any host when the playbook
-    does not bind, ``UsageError`` when ``out_dir`` already holds a run, ``OSError`` when it cannot be
-    written; per-host problems are results, never exceptions.
+    stands in for the local thread pool. ``resume`` finishes the interrupted run in ``out_dir`` (docs/run.md,
+    "Resuming"): hosts that finished ok are not contacted, steps recorded ok are kept, the playbook's time
+    window is the first run's, partial raw files continue where they stopped. Raises ``ConfigError`` before
+    contacting any host when the playbook does not bind, ``UsageError`` when ``out_dir`` already holds a
+    run (or, with ``resume``, holds none), ``OSError`` when it cannot be written; per-host problems are
+    results, never exceptions.
     """
     if catalog is None:
         from toolkit.collectors import load_catalog
 
         catalog = load_catalog()
     hooks = hooks or RunHooks()
-    steps = prepare_steps(playbook, params, catalog)
+    out_dir = Path(out_dir)
+    previous_meta: dict[str, Any] = {}
+    previous_hosts: dict[str, Any] = {}
+    if resume:
+        from toolkit.resume import load_previous
+
+        previous_meta, previous_hosts = load_previous(out_dir)
+    elif (out_dir / "run.json").exists():
+        raise UsageError(f"{out_dir} already holds a run; choose another --out (runs are never mixed)")
+    # the playbook's time window ({{ since | ago }}) is computed from this; a resumed run keeps the first's
+    reference = _parse_utc(previous_meta.get("reference_utc")) or datetime.now(timezone.utc).replace(microsecond=0)
+    steps = prepare_steps(playbook, params, catalog, now=reference)
     if len({h.name for h in hosts}) != len(hosts):
         raise ConfigError("the host list names a host twice")
     concurrency = max(1, int(concurrency))
-    out_dir = Path(out_dir)
-    if (out_dir / "run.json").exists():
-        raise UsageError(f"{out_dir} already holds a run; choose another --out (runs are never mixed)")
     writer = RunDirWriter(out_dir)
     started_mono = time.monotonic()
     deadline = None if deadline_s is None else started_mono + deadline_s
     run = _Run(steps=steps, writer=writer, hooks=hooks,
-               transport_factory=transport_factory or create_transport, deadline=deadline)
+               transport_factory=transport_factory or create_transport, deadline=deadline, previous=previous_hosts)
     meta: dict[str, Any] = {
         "playbook": playbook.name,
-        "parameters": redact_parameters(playbook.bind(dict(params))),
+        "parameters": redact_parameters(_bind(playbook, params, reference)),
+        "reference_utc": reference.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inventory": inventory,
         "started_utc": utc_now(),
         "finished_utc": None,
@@ -577,8 +654,11 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
         "concurrency": concurrency,
         "deadline_s": deadline_s,
     }
+    if resume:  # the run keeps its first start; each resumption is recorded
+        meta.update(started_utc=previous_meta.get("started_utc") or meta["started_utc"],
+                    resumed_utc=[*(previous_meta.get("resumed_utc") or []), utc_now()])
     writer.write_meta(meta)
-    writer.log("run_started", playbook=playbook.name, hosts=len(hosts), concurrency=concurrency,
+    writer.log("run_resumed" if resume else "run_started", playbook=playbook.name, hosts=len(hosts), concurrency=concurrency,
                steps=[p.collector.id for p in steps])
     hooks.run_started(out_dir, hosts)
 
@@ -651,6 +731,20 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     _seal(out_dir)
     hooks.run_finished(summary)
     return summary
+
+
+def _bind(playbook: Any, params: Mapping[str, Any], now: datetime | None) -> Any:
+    """``playbook.bind`` at the run's reference time (a playbook object without one binds at its own)."""
+    if now is not None and "now" in inspect.signature(playbook.bind).parameters:
+        return playbook.bind(dict(params), now=now)
+    return playbook.bind(dict(params))
+
+
+def _parse_utc(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
 
 
 def _seal(run_dir: Path) -> None:

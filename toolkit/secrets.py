@@ -227,19 +227,29 @@ def contains_secret_in_stream(chunks: Iterable[bytes]) -> bool:
     chunk is searched together with the tail of the one before, so a value cut by a chunk boundary is
     still found. The stream is always read to its end, so the checks the stream makes itself (a blob's
     size and inflation limits) run whether or not there is a secret to look for."""
-    values = _known()
-    if not values:
-        for _chunk in chunks:
-            pass
-        return False
-    overlap = _overlap(values)
-    tail = b""
+    scanner = StreamSecretScanner()
+    found = False
     for chunk in chunks:
-        window = tail + chunk
-        if _bytes_hold(window, values):
-            return True
-        tail = window[-overlap:]
-    return False
+        found = found or scanner.feed(chunk)
+    return found
+
+
+class StreamSecretScanner:
+    """``contains_known_secret`` fed a byte stream piece by piece (a file arriving in chunks): each piece
+    is searched together with the tail of the one before, so a value cut by a boundary is still found."""
+
+    def __init__(self) -> None:
+        self._values = _known()
+        self._overlap = _overlap(self._values) if self._values else 0
+        self._tail = b""
+
+    def feed(self, piece: bytes) -> bool:
+        """Whether the stream so far holds a secret (checked up to the end of ``piece``)."""
+        if not self._values:
+            return False
+        window = self._tail + piece
+        self._tail = window[-self._overlap:]
+        return _bytes_hold(window, self._values)
 
 
 #: What a host-supplied text becomes when it holds a secret in an encoded form ``redact`` cannot mask.

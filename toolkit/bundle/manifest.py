@@ -116,6 +116,21 @@ def _identity(host_doc: dict[str, Any], fact: Any) -> dict[str, Any]:
     return identity
 
 
+def _raw_artefacts(run_dir: Path, folder: Path) -> list[dict[str, Any]]:
+    """Every raw file the host streamed (toolkit.artefacts), from the receiver's index: host path, size,
+    the host's and the controller's SHA-256, times, owner, and whether it arrived whole."""
+    from toolkit.artefacts import ARTEFACT_DIR, read_index
+
+    artefact_dir = folder / ARTEFACT_DIR
+    listed = []
+    for record in read_index(artefact_dir).values():
+        listed.append({"path": (artefact_dir / record["path"]).relative_to(run_dir).as_posix(),
+                       **{key: record.get(key) for key in ("kind", "host_path", "size", "sha256", "controller_sha256",
+                                                            "created_utc", "modified_utc", "accessed_utc", "owner",
+                                                            "status", "reason")}})
+    return sorted(listed, key=lambda item: item["path"])
+
+
 def _host_manifest(run_dir: Path, folder: Path, times: dict[str, dict[str, str]]) -> dict[str, Any]:
     host_doc = _read_json(folder / "host.json")
     host_doc = host_doc if isinstance(host_doc, dict) else {}
@@ -132,13 +147,15 @@ def _host_manifest(run_dir: Path, folder: Path, times: dict[str, dict[str, str]]
     return {"schema": HOST_MANIFEST_SCHEMA, "host": name,
             "identity": _identity(host_doc, _read_json(folder / "Get-HostFact.json")),
             "status": host_doc.get("status"), "started_utc": times.get(name, {}).get("started_utc"),
-            "finished_utc": times.get(name, {}).get("finished_utc"), "files": files, "artefacts": artefacts}
+            "finished_utc": times.get(name, {}).get("finished_utc"), "files": files, "artefacts": artefacts,
+            "raw_artefacts": _raw_artefacts(run_dir, folder)}
 
 
 def seal_run(run_dir: Path) -> dict[str, Any]:
     """Write every host manifest and the run manifest, then the custody log's ``collection`` entry.
 
-    Returns the run manifest. Called once, when the run has written its last file.
+    Returns the run manifest. Called when the run has written its last file; again when ``run --resume``
+    finished it, which appends a ``resumption`` entry recording the new manifest's hash (the chain goes on).
     """
     run_dir = Path(run_dir)
     meta = _read_json(run_dir / "run.json")
@@ -169,6 +186,7 @@ def seal_run(run_dir: Path) -> dict[str, Any]:
                 "hosts": hosts, "files": files}
     write_json_atomic(run_dir / MANIFEST_FILE, manifest)
     digest, _size = file_digest(run_dir / MANIFEST_FILE)
-    append_entry(run_dir, "collection", manifest_sha256=digest, files=len(files), hosts=len(hosts),
+    action = "resumption" if (run_dir / CUSTODY_FILE).is_file() else "collection"
+    append_entry(run_dir, action, manifest_sha256=digest, files=len(files), hosts=len(hosts),
                  playbook=meta.get("playbook"), refused=refused)
     return manifest

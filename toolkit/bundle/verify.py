@@ -17,6 +17,9 @@ from toolkit.bundle.manifest import MANIFEST_FILE, RUN_MANIFEST_SCHEMA, UNSEALED
 from toolkit.bundle.source import BundleSource
 from toolkit.errors import InputError, ToolkitError
 
+#: Custody actions that (re)seal the run and record the manifest's hash.
+SEALING_ACTIONS = ("collection", "resumption")
+
 
 @dataclass
 class Problem:
@@ -145,11 +148,13 @@ def _check_custody(source: BundleSource, manifest_digest: str | None, result: Ve
         previous_seq = entry.get("seq")
         previous = entry.get("sha256") if isinstance(entry.get("sha256"), str) else None
     first = entries[0] if entries else None
+    # the manifest in force is the one the last sealing recorded: the collection, or a later resumption
+    sealings = [e for e in entries if isinstance(e, dict) and e.get("action") in SEALING_ACTIONS]
     if not isinstance(first, dict) or first.get("action") != "collection":
         result.problems.append(Problem("custody-chain", f"{CUSTODY_FILE} entry 1", "the first entry is not the collection"))
-    elif manifest_digest is not None and first.get("details", {}).get("manifest_sha256") != manifest_digest:
+    elif manifest_digest is not None and (sealings[-1].get("details") or {}).get("manifest_sha256") != manifest_digest:
         result.problems.append(Problem("manifest", MANIFEST_FILE, "changed after sealing: its hash differs from "
-                                       "the one the collection entry of the custody log recorded"))
+                                       f"the one the {sealings[-1].get('action')} entry of the custody log recorded"))
 
 
 def _check_detached_digest(path: Path, result: Verification) -> None:

@@ -316,8 +316,10 @@ def summary_json(summary: Any) -> dict[str, Any]:
 
 
 def run_command(
-    playbook: Annotated[str, typer.Argument(help="A bundled playbook name (e.g. triage-401) or a path to a .yml.")],
-    inventory: InventoryOption,
+    playbook: Annotated[str | None, typer.Argument(
+        help="A bundled playbook name (e.g. triage-401) or a path to a .yml (with --resume: the run's own).")] = None,
+    inventory: Annotated[Path | None, typer.Option(
+        "--inventory", "-i", help="Inventory file (iisfleet or Ansible); with --resume: the run's own.")] = None,
     limit: LimitOption = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default ./runs/<UTC>-<playbook>).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Playbook parameter NAME=VALUE (repeat).")] = None,
@@ -335,8 +337,16 @@ def run_command(
     artifact_cert: ArtifactCertOption = None,
     artifact_key: ArtifactKeyOption = None,
     broker_grace: BrokerGraceOption = 30.0,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", file_okay=False, help="Finish the interrupted run in this run directory: hosts and steps "
+        "that finished are not run again, partial raw files continue where they stopped. The playbook, "
+        "inventory, hosts, parameters and time window are the run's own (-p overrides a parameter).")] = None,
 ) -> None:
     """Run a playbook's collectors on every selected host and write a run directory.
+
+    `iisfleet run --resume RUN_DIR` finishes a run that a dropped connection, Ctrl-C, SIGTERM, a timeout or
+    a crash cut short, in the same directory: only what is missing is collected (docs/run.md, "Resuming").
+    Exit codes are those of a run; 2 also when RUN_DIR holds no run to resume.
 
     The run is then recorded in the run history (`iisfleet runs list`, `iisfleet diff`); IISFLEET_HISTORY=off
     turns that off."""
@@ -350,10 +360,14 @@ def run_command(
         fail("playbook support (toolkit.playbooks) is not available in this installation")
     try:
         params = parse_params(param)
+        if resume is not None:
+            playbook, inventory, limit, params = _resume_targets(resume, playbook, inventory, limit, params, out, engine)
+        if playbook is None or inventory is None:
+            raise typer.BadParameter("give a PLAYBOOK and --inventory (or --resume RUN_DIR)")
         book = load_playbook(playbook)
         hosts, simulated, after_hosts, inventory_engine = load_run_targets(inventory, limit, ca_bundle)
         engine = resolve_engine(engine, inventory_engine)
-        run_dir = out or default_run_dir(book.name)
+        run_dir = resume or out or default_run_dir(book.name)
         live = is_tty() and sys.stderr.isatty() and not json_output
         distributed = None
         if engine is Engine.celery:
@@ -367,7 +381,7 @@ def run_command(
             summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
                                    deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory),
                                    after_hosts=after_hosts, engine=distributed, stop=stop,
-                                   stop_running=stop_running)
+                                   stop_running=stop_running, resume=resume is not None)
     except typer.BadParameter as exc:
         fail(str(exc))
     except ToolkitError as exc:
@@ -385,8 +399,12 @@ def run_command(
         retry = [h.host for h in summary.hosts if h.status in ("failed", "skipped", "partial")]
         retry_command = None
         if retry:
-            retry_command = shlex.join(["iisfleet", "run", playbook, "-i", str(inventory), "--limit", ",".join(retry)])
+            retry_command = shlex.join(["iisfleet", "run", str(playbook), "-i", str(inventory), "--limit", ",".join(retry)])
         print_outcome(summary.run_dir, summary.hosts, retry_command=retry_command)
+        if retry:
+            console.print("or finish this run in its own directory (only what is missing is collected): "
+                          + shlex.join(["iisfleet", "run", "--resume", str(summary.run_dir)]), highlight=False,
+                          soft_wrap=True)
     if summary.storage_error is not None:
         # The run stopped early: what was collected is on disk, and run.json says how the run ended.
         error = summary.storage_error
@@ -400,6 +418,37 @@ def run_command(
     if summary.status == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_UNREACHABLE if summary.unreachable else EXIT_OK)
+
+
+def _resume_targets(run_dir: Path, playbook: str | None, inventory: Path | None, limit: str | None,
+                    params: dict[str, Any], out: Path | None, engine: Any) -> tuple[str, Path, str, dict[str, Any]]:
+    """Playbook, inventory, hosts and parameters of the run to resume (the command line may name the
+    playbook file and inventory again, e.g. when they moved, and override parameters)."""
+    from toolkit.errors import UsageError
+    from toolkit.resume import load_previous
+    from toolkit.secrets import MASK
+
+    if out is not None:
+        raise UsageError("--resume writes into the run directory it finishes: leave out --out")
+    if engine is Engine.celery:
+        raise UsageError("--resume works with the local engine only")
+    if limit is not None:
+        raise UsageError("--resume works on the run's own hosts: leave out --limit")
+    meta, _hosts = load_previous(run_dir)
+    names = [str(name) for name in meta.get("hosts") or []]
+    if not names:
+        raise UsageError(f"{run_dir}: the run names no hosts; nothing to resume")
+    recorded = meta.get("parameters") if isinstance(meta.get("parameters"), dict) else {}
+    masked = sorted(name for name, value in recorded.items() if value == MASK and name not in params)
+    if masked:
+        raise UsageError(f"parameter(s) {', '.join(masked)} were secrets and are not stored in run.json: give them "
+                         "again with -p NAME=VALUE")
+    merged = {**{k: v for k, v in recorded.items() if v is not None}, **params}
+    inventory = inventory or (Path(meta["inventory"]) if meta.get("inventory") else None)
+    if inventory is None:
+        raise UsageError(f"{run_dir}: run.json does not say which inventory it used: give it with -i")
+    # every host by its exact name (a name that is also a group or glob would select more)
+    return playbook or str(meta.get("playbook")), inventory, ",".join(names), merged
 
 
 @contextmanager

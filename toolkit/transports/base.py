@@ -10,6 +10,7 @@ one-line explanation (see ``toolkit.transports.errors``); nothing else escapes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from toolkit.errors import TransportError
@@ -18,6 +19,9 @@ from toolkit.models import ScriptOutput
 #: Largest output accepted from one script, in characters. Host output is untrusted: a runaway or
 #: hostile collector must not exhaust the controller's memory. Collector caps keep real output far below.
 MAX_OUTPUT_CHARS = 256 * 1024 * 1024
+
+#: Receives a streamed step's output objects (WinRM) / lines (SSH) one at a time, as they arrive.
+OutputSink = Callable[[str], None]
 
 
 @runtime_checkable
@@ -28,8 +32,15 @@ class Transport(Protocol):
         """Connect and authenticate. Raises ``TransportError`` (dns, connect, tls, auth, timeout, protocol)."""
         ...
 
-    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float) -> ScriptOutput:
+    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float,
+                   on_output: OutputSink | None = None) -> ScriptOutput:
         """Run ``script`` with ``parameters`` bound as PowerShell parameters, within ``timeout`` seconds.
+
+        ``on_output`` (a step whose output is a stream of large parts, e.g. raw files in chunks): each
+        output object is handed to it as it arrives and not kept, so ``stdout`` comes back empty and a
+        timeout's ``partial_stdout`` too; ``MAX_OUTPUT_CHARS`` then bounds each object, not the sum. A
+        dropped connection is raised (category ``connect``) instead of running the step again from its
+        start: the caller resumes it from what it received.
 
         Parameters travel as data (PSRP parameters or JSON on stdin), never pasted into script text.
         A script that ran but reported errors comes back as ``ScriptOutput`` with ``had_errors``/``errors``

@@ -33,7 +33,7 @@ from typing import Any
 from toolkit.collectors import core_loader, core_loader_parameters, uses_core
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
-from toolkit.transports.base import MAX_OUTPUT_CHARS, stopped_on_request
+from toolkit.transports.base import MAX_OUTPUT_CHARS, OutputSink, stopped_on_request
 from toolkit.transports.clixml import decode_stderr
 from toolkit.transports.core import CoreStatus, parse_loader_output
 from toolkit.transports.errors import UnknownHostKey, ssh_error
@@ -181,7 +181,8 @@ class SSHTransport:
             except Exception:
                 pass
 
-    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float) -> ScriptOutput:
+    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float,
+                   on_output: OutputSink | None = None) -> ScriptOutput:
         if not self._driver.acquire(blocking=False):
             raise RuntimeError(f"SSH session to {self.host.name} used by two threads at once")
         try:
@@ -189,12 +190,12 @@ class SSHTransport:
                 self.open()
             started = time.monotonic()
             try:
-                return self._run(script, parameters, timeout)
+                return self._run(script, parameters, timeout, on_output)
             except HostError:
                 raise
             except Exception as exc:
                 log.debug("SSH run on %s failed", self.host.name, exc_info=True)
-                if not _is_drop(exc):
+                if not _is_drop(exc) or on_output is not None:  # a streamed step is resumed by its caller
                     raise self._classify(exc) from None
             # One rebuild-and-retry on a dropped connection, as for WinRM; collectors are read-only.
             log.info("SSH connection to %s dropped mid-run; reconnecting once", self.host.name)
@@ -209,7 +210,8 @@ class SSHTransport:
         finally:
             self._driver.release()
 
-    def _run(self, script: str, parameters: dict[str, Any], timeout: float) -> ScriptOutput:
+    def _run(self, script: str, parameters: dict[str, Any], timeout: float,
+             on_output: OutputSink | None = None) -> ScriptOutput:
         deadline = time.monotonic() + max(0.0, timeout)
         if self._cancelled.is_set():
             raise stopped_on_request(self.host.name, 0.0)
@@ -218,7 +220,7 @@ class SSHTransport:
             self.core_status = parse_loader_output(loader, host=self.host.name)
             log.debug("core on %s: loaded %s, compiled %s in %d ms, error %s", self.host.name, self.core_status.loaded,
                       self.core_status.compiled, self.core_status.compile_ms, self.core_status.error)
-        return self._request(script, parameters, deadline)
+        return self._request(script, parameters, deadline, on_output)
 
     def _start_session(self) -> _Session:
         transport = self._client.get_transport()
@@ -241,7 +243,8 @@ class SSHTransport:
             except Exception:
                 pass
 
-    def _request(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+    def _request(self, script: str, parameters: dict[str, Any], deadline: float,
+                 on_output: OutputSink | None = None) -> ScriptOutput:
         """Send one request to the connection's bootstrap process and read its answer up to the end line."""
         session = self._session if self._session is not None and not self._session.channel.closed \
             else self._start_session()
@@ -250,7 +253,7 @@ class SSHTransport:
         document = json.dumps({"script": script, "parameters": parameters, "end": token}, ensure_ascii=False)
         try:
             session.channel.sendall(document.encode("utf-8") + b"\n")
-            output, status = self._read_answer(session, token.encode("ascii"), deadline)
+            output, status = self._read_answer(session, token.encode("ascii"), deadline, on_output)
         except BaseException:
             self._end_session()  # a half-read answer leaves the process out of step: never reuse it
             raise
@@ -258,7 +261,8 @@ class SSHTransport:
         return ScriptOutput(stdout="\n".join(output).lstrip("\ufeff").strip(), errors=tuple(errors),
                             had_errors=status.get("failed") is True, duration_s=time.monotonic() - started)
 
-    def _read_answer(self, session: _Session, token: bytes, deadline: float) -> tuple[list[str], dict[str, Any]]:
+    def _read_answer(self, session: _Session, token: bytes, deadline: float,
+                     on_output: OutputSink | None = None) -> tuple[list[str], dict[str, Any]]:
         channel = session.channel
         lines: list[str] = []
         size = 0
@@ -269,16 +273,23 @@ class SSHTransport:
                 line = raw.rstrip(b"\r")
                 if line.startswith(token):
                     return lines, _status(line[len(token):])
-                size += len(line)
+                size = len(line) if on_output is not None else size + len(line)  # streamed: per line
                 if size > MAX_OUTPUT_CHARS:
                     raise TransportError(f"the host sent more than {MAX_OUTPUT_CHARS} bytes of output",
                                          host=self.host.name, category="protocol",
                                          explanation="output beyond the controller's cap was refused")
-                lines.append(line.decode("utf-8", errors="replace"))
+                text = line.decode("utf-8", errors="replace")
+                if on_output is not None:
+                    on_output(text.lstrip("\ufeff"))
+                else:
+                    lines.append(text)
             drained = False
             while channel.recv_ready():
-                session.buffer += channel.recv(1 << 16)
+                piece = channel.recv(1 << 16)
+                session.buffer += piece
                 drained = True
+                if b"\n" in piece:  # a whole line to hand over first: what is held stays about one line
+                    break
             while channel.recv_stderr_ready():
                 chunk = channel.recv_stderr(1 << 16)
                 if len(session.stderr) < _MAX_STDERR:

@@ -36,7 +36,7 @@ from toolkit.collectors import (bundled_collector, core_loader, core_loader_para
                                  uses_core)
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
-from toolkit.transports.base import MAX_OUTPUT_CHARS, stopped_on_request
+from toolkit.transports.base import MAX_OUTPUT_CHARS, OutputSink, stopped_on_request
 from toolkit.transports.core import CoreStatus, parse_loader_output
 from toolkit.transports.errors import is_dropped_connection, is_quota_fault, winrm_error
 
@@ -218,18 +218,22 @@ class WinRMTransport:
         return _Guard(self._driver, self.host.name)
 
     # ------------------------------------------------------------------ running
-    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float) -> ScriptOutput:
+    def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float,
+                   on_output: OutputSink | None = None) -> ScriptOutput:
         with self._guard():
             deadline = time.monotonic() + max(0.0, timeout)
             if self._pool is None or self._broken:
                 self._teardown()
                 self._open_with_retry()
             try:
-                return self._run(script, parameters, deadline)
+                return self._run(script, parameters, deadline, on_output)
             except HostError:  # already classified (TransportError, environment)
                 raise
             except Exception as exc:
-                if not (is_dropped_connection(exc) or is_quota_fault(exc)) or time.monotonic() >= deadline:
+                # A streamed step is not run again from its start here: its caller resumes it from what
+                # it received (toolkit.transports.base, ``on_output``).
+                if (not (is_dropped_connection(exc) or is_quota_fault(exc)) or time.monotonic() >= deadline
+                        or on_output is not None):
                     self._broken = True
                     raise self._classify(exc, "run") from None
                 log.info("session to %s failed mid-run (%s); rebuilding once", self.host.name,
@@ -244,12 +248,14 @@ class WinRMTransport:
                 self._broken = True
                 raise self._classify(exc, "run") from None
 
-    def _run(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+    def _run(self, script: str, parameters: dict[str, Any], deadline: float,
+             on_output: OutputSink | None = None) -> ScriptOutput:
         if self.jea:
-            return self._invoke_function(script, parameters, deadline)
-        return self._invoke(script, parameters, deadline)
+            return self._invoke_function(script, parameters, deadline, on_output)
+        return self._invoke(script, parameters, deadline, on_output)
 
-    def _invoke(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+    def _invoke(self, script: str, parameters: dict[str, Any], deadline: float,
+                on_output: OutputSink | None = None) -> ScriptOutput:
         bundled = bundled_collector(script) if self.options.session_functions else None
         if (bundled is not None or uses_core(script)) and self.core_status is None:
             loader = self._invoke_script(core_loader(), core_loader_parameters(functions=bundled is not None),
@@ -259,10 +265,11 @@ class WinRMTransport:
                       self.core_status.loaded, self.core_status.compiled, self.core_status.compile_ms,
                       self.core_status.functions, self.core_status.error)
         if bundled is not None and self.core_status is not None and self.core_status.functions:
-            return self._invoke_command(session_function_name(bundled.id), parameters, deadline)
-        return self._invoke_script(script, parameters, deadline)
+            return self._invoke_command(session_function_name(bundled.id), parameters, deadline, on_output)
+        return self._invoke_script(script, parameters, deadline, on_output)
 
-    def _invoke_script(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+    def _invoke_script(self, script: str, parameters: dict[str, Any], deadline: float,
+                       on_output: OutputSink | None = None) -> ScriptOutput:
         from pypsrp.powershell import PowerShell
 
         ps = PowerShell(self._pool)
@@ -271,9 +278,10 @@ class WinRMTransport:
         ps.add_script(script, use_local_scope=True)
         if parameters:
             ps.add_parameters(parameters)
-        return self._collect(ps, deadline)
+        return self._collect(ps, deadline, on_output)
 
-    def _invoke_function(self, script: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+    def _invoke_function(self, script: str, parameters: dict[str, Any], deadline: float,
+                         on_output: OutputSink | None = None) -> ScriptOutput:
         """JEA: call the exported module's function for the collector ``script`` is; never send the script."""
         from toolkit.collectors import parse_marker
         from toolkit.jea import DEFAULT_ENDPOINT, function_name
@@ -285,9 +293,10 @@ class WinRMTransport:
                 "collector", host=self.host.name, category="config",
                 explanation="JEA endpoints run only the functions of their role: use the Microsoft.PowerShell "
                 f"endpoint for this, or the iisfleet collectors through the '{DEFAULT_ENDPOINT}' endpoint")
-        return self._invoke_command(function_name(marker[0]), parameters, deadline)
+        return self._invoke_command(function_name(marker[0]), parameters, deadline, on_output)
 
-    def _invoke_command(self, command: str, parameters: dict[str, Any], deadline: float) -> ScriptOutput:
+    def _invoke_command(self, command: str, parameters: dict[str, Any], deadline: float,
+                        on_output: OutputSink | None = None) -> ScriptOutput:
         """One command (a function of the session or of the JEA module) with named parameters: no script."""
         from pypsrp.powershell import PowerShell
 
@@ -295,9 +304,9 @@ class WinRMTransport:
         ps.add_cmdlet(command)
         for name, value in parameters.items():
             ps.add_parameter(name, value)
-        return self._collect(ps, deadline)
+        return self._collect(ps, deadline, on_output)
 
-    def _collect(self, ps: Any, deadline: float) -> ScriptOutput:
+    def _collect(self, ps: Any, deadline: float, on_output: OutputSink | None = None) -> ScriptOutput:
         started = time.monotonic()
         if self._cancelled.is_set():
             raise stopped_on_request(self.host.name, 0.0)
@@ -322,9 +331,11 @@ class WinRMTransport:
             poll = max(1, min(_MAX_POLL_S, int(self.options.operation_timeout), int(math.ceil(remaining))))
             ps.poll_invoke(timeout=poll)
             self._check_size(ps.output)
+            _hand_over(ps.output, on_output)
 
         output = ps.output
         self._check_size(output)
+        _hand_over(output, on_output)
         if any(str(getattr(r, "fq_error", "") or "").startswith("ScriptsNotAllowed") for r in ps.streams.error):
             from toolkit.jea.rights import RIGHTS
 
@@ -367,6 +378,15 @@ class WinRMTransport:
 def _custom_endpoint(configuration_name: str) -> bool:
     """A configuration other than the ones Windows ships (``microsoft.powershell``, ``…32``, ``…workflow``)."""
     return not configuration_name.lower().startswith("microsoft.")
+
+
+def _hand_over(output: list[Any], on_output: OutputSink | None) -> None:
+    """Give the output objects received so far to ``on_output`` and forget them (a streamed step keeps
+    no more than one Receive's objects in memory)."""
+    if on_output is None:
+        return
+    while output:
+        on_output(_as_text(output.pop(0)))
 
 
 def _as_text(value: Any) -> str:
