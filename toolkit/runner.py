@@ -353,9 +353,11 @@ class _Run:
                 if stop_reason is None:
                     stop_reason = self._why_stop(budget_end, host)
                 if kept is not None:  # resumed run: done before, not run again
-                    step = kept
                     facts[collector_id] = _facts_from_envelope(collector_id, kept.envelope or {})
-                elif stop_reason is not None:
+                    result.steps.append(kept)
+                    self.writer.log("step_kept", host=host.name, collector=collector_id)
+                    continue
+                if stop_reason is not None:
                     step = StepResult(collector=collector_id, status="skipped", skipped_reason=stop_reason)
                 else:
                     should_run, why = prepared.step.should_run(facts, prepared.playbook_parameters)
@@ -600,7 +602,7 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                  transport_factory: Callable[[HostConfig], Transport] | None = None,
                  stop: threading.Event | None = None, stop_running: threading.Event | None = None,
                  after_hosts: Callable[[Path], None] | None = None, engine: Any = None,
-                 resume: bool = False) -> RunSummary:
+                 resume: bool = False, reference: datetime | None = None) -> RunSummary:
     """Run ``playbook`` on ``hosts`` and record everything in ``out_dir``.
 
     ``catalog`` defaults to ``toolkit.collectors.load_catalog()``, ``transport_factory`` to
@@ -613,7 +615,8 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     "Resuming"): hosts that finished ok are not contacted, steps recorded ok are kept, the playbook's time
     window is the first run's, partial raw files continue where they stopped. Raises ``ConfigError`` before
     contacting any host when the playbook does not bind, ``UsageError`` when ``out_dir`` already holds a
-    run (or, with ``resume``, holds none), ``OSError`` when it cannot be written; per-host problems are
+    run (or, with ``resume``, holds none). ``reference`` is the "now" the playbook's window is computed from
+    (default: the run's start; a resumed run keeps its first's), ``OSError`` when it cannot be written; per-host problems are
     results, never exceptions.
     """
     if catalog is None:
@@ -631,7 +634,8 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     elif (out_dir / "run.json").exists():
         raise UsageError(f"{out_dir} already holds a run; choose another --out (runs are never mixed)")
     # the playbook's time window ({{ since | ago }}) is computed from this; a resumed run keeps the first's
-    reference = _parse_utc(previous_meta.get("reference_utc")) or datetime.now(timezone.utc).replace(microsecond=0)
+    reference = (_parse_utc(previous_meta.get("reference_utc")) or reference
+                 or datetime.now(timezone.utc).replace(microsecond=0))
     steps = prepare_steps(playbook, params, catalog, now=reference)
     if len({h.name for h in hosts}) != len(hosts):
         raise ConfigError("the host list names a host twice")
@@ -643,6 +647,7 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
                transport_factory=transport_factory or create_transport, deadline=deadline, previous=previous_hosts)
     meta: dict[str, Any] = {
         "playbook": playbook.name,
+        "playbook_file": str(getattr(playbook, "path", "") or "") or None,  # what `run --resume` loads again
         "parameters": redact_parameters(_bind(playbook, params, reference)),
         "reference_utc": reference.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inventory": inventory,

@@ -337,6 +337,10 @@ def run_command(
     artifact_cert: ArtifactCertOption = None,
     artifact_key: ArtifactKeyOption = None,
     broker_grace: BrokerGraceOption = 30.0,
+    reference_time: Annotated[str | None, typer.Option(
+        "--reference-time", help="The 'now' the playbook's time window ({{ since | ago }}) is computed from, ISO "
+        "8601 UTC (e.g. 2026-12-04T20:00:00Z); default: when the run starts. Two runs with the same reference "
+        "time collect the same window.")] = None,
     resume: Annotated[Path | None, typer.Option(
         "--resume", file_okay=False, help="Finish the interrupted run in this run directory: hosts and steps "
         "that finished are not run again, partial raw files continue where they stopped. The playbook, "
@@ -360,6 +364,7 @@ def run_command(
         fail("playbook support (toolkit.playbooks) is not available in this installation")
     try:
         params = parse_params(param)
+        reference = _reference_time(reference_time)
         if resume is not None:
             playbook, inventory, limit, params = _resume_targets(resume, playbook, inventory, limit, params, out, engine)
         if playbook is None or inventory is None:
@@ -381,7 +386,7 @@ def run_command(
             summary = run_playbook(book, hosts, out_dir=run_dir, params=params, concurrency=concurrency,
                                    deadline_s=deadline, hooks=hooks, simulated=simulated, inventory=str(inventory),
                                    after_hosts=after_hosts, engine=distributed, stop=stop,
-                                   stop_running=stop_running, resume=resume is not None)
+                                   stop_running=stop_running, resume=resume is not None, reference=reference)
     except typer.BadParameter as exc:
         fail(str(exc))
     except ToolkitError as exc:
@@ -420,6 +425,21 @@ def run_command(
     raise typer.Exit(EXIT_UNREACHABLE if summary.unreachable else EXIT_OK)
 
 
+def _reference_time(text: str | None) -> Any:
+    from datetime import datetime, timezone
+
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"expected an ISO 8601 UTC time such as 2026-12-04T20:00:00Z, got {text!r}",
+                                 param_hint="--reference-time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).replace(microsecond=0)
+
+
 def _resume_targets(run_dir: Path, playbook: str | None, inventory: Path | None, limit: str | None,
                     params: dict[str, Any], out: Path | None, engine: Any) -> tuple[str, Path, str, dict[str, Any]]:
     """Playbook, inventory, hosts and parameters of the run to resume (the command line may name the
@@ -448,7 +468,10 @@ def _resume_targets(run_dir: Path, playbook: str | None, inventory: Path | None,
     if inventory is None:
         raise UsageError(f"{run_dir}: run.json does not say which inventory it used: give it with -i")
     # every host by its exact name (a name that is also a group or glob would select more)
-    return playbook or str(meta.get("playbook")), inventory, ",".join(names), merged
+    recorded_file = meta.get("playbook_file")
+    if playbook is None:
+        playbook = recorded_file if recorded_file and Path(recorded_file).is_file() else str(meta.get("playbook"))
+    return playbook, inventory, ",".join(names), merged
 
 
 @contextmanager
