@@ -87,10 +87,17 @@ class ScriptAnswer:
     delay_s: float = 0.0
     #: after writing ``output`` the script keeps running this long (a streaming collector busy with its next part)
     stall_s: float = 0.0
+    #: after writing ``output`` the connection is cut with a RST (a network failing mid-transfer)
+    drop_connection: bool = False
     #: for ``error``: the ErrorRecord's FullyQualifiedErrorId, category and exception type, as Windows sets them
     error_id: str = "RuntimeException"
     error_category: str = "OperationStopped"
     error_type: str = "System.Management.Automation.RuntimeException"
+
+
+class ConnectionCut(Exception):
+    """Raised by a protocol server once an answer with ``drop_connection`` was sent: the server resets the
+    client's connection."""
 
 
 class HostBackend(Protocol):

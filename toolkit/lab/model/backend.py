@@ -31,6 +31,7 @@ from toolkit.lab.model.coreanswers import lab_only_parameters, with_defaults
 from toolkit.lab.model.fleet import FleetModel, HostModel, iso_z, read_events
 from toolkit.targetcore import MonoUnavailable
 from toolkit.lab.model.hostile import hostile_envelope
+from toolkit.lab.model.transfer import TransferFaults
 from toolkit.lab.model.winfs import HostFiles
 
 SCHEMA = "iisfleet.collector/1"
@@ -102,6 +103,7 @@ class ModelBackend:
         #: how far the fleet's stored timestamps are moved when presented
         self.shift = (loaded - reference) if (fleet.shift_time and reference is not None) else dt.timedelta(0)
         self.hostile = tuple(f.mode for f in host.faults.hostile)
+        self.transfer_faults = TransferFaults(host.faults.transfer)
         if "clock" in self.hostile:  # a host whose clock is off stamps its logs and events with that clock
             self.shift += dt.timedelta(seconds=host.clock_offset_s)
         self.files = HostFiles(host.files_root)
@@ -261,7 +263,7 @@ class ModelBackend:
                     return ScriptAnswer(output=[text[: max(1, len(text) // 2)]], delay_s=delay)
                 return ScriptAnswer(output=["WARNING: Get-Item : Cannot find path", "System.Object[]",
                                             "\x1b[31mThis is not JSON\x1b[0m"], delay_s=delay)
-        return ScriptAnswer(output=list(outputs), delay_s=delay)
+        return self.transfer_faults.apply(cid, ScriptAnswer(output=list(outputs), delay_s=delay))
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _apphost(self) -> tuple[AppHostSummary | None, list[dict[str, str]]]:

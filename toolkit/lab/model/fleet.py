@@ -27,7 +27,7 @@ DEMO_USERNAME = "CONTOSO\\iisfleet-lab"
 DEMO_PASSWORD = "Lab-Only-NotASecret-1"
 
 #: Collector-level faults a host may carry (protocol faults are the ProtocolFaults fields).
-COLLECTOR_FAULTS = ("slow_collector", "garbage_output", "hostile")
+COLLECTOR_FAULTS = ("slow_collector", "garbage_output", "hostile", "transfer")
 PROTOCOL_FAULTS = tuple(ProtocolFaults.__dataclass_fields__)
 
 
@@ -143,6 +143,7 @@ class CollectorFault:
     collector: str  # collector id, or "*" for every collector
     delay_s: float = 0.0  # slow_collector
     mode: str = ""  # garbage_output: "non-json" | "truncated"; hostile: one of hostile.HOSTILE_MODES
+    after_parts: int = 0  # transfer (toolkit.lab.model.transfer): parts sent before the fault
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class HostFaults:
     slow_collector: tuple[CollectorFault, ...] = ()
     garbage_output: tuple[CollectorFault, ...] = ()
     hostile: tuple[CollectorFault, ...] = ()  # a compromised host (toolkit.lab.model.hostile)
+    transfer: tuple[CollectorFault, ...] = ()  # one per run, in order (toolkit.lab.model.transfer)
 
 
 @dataclass(frozen=True)
@@ -303,15 +305,17 @@ def _faults(node: _Fields, inherited: HostFaults | None = None) -> HostFaults:
         parsed = []
         for i, item in enumerate(items):
             entry = _Fields(item, node.path, f"{node._name(kind)}[{i}]")
-            entry.unknown({"collector", "delay_s", "mode"})
+            entry.unknown({"collector", "delay_s", "mode", "after_parts"})
             mode = entry.get("mode", str, "non-json" if kind == "garbage_output" else "")
             if kind == "garbage_output" and mode not in ("non-json", "truncated"):
                 raise entry.error("mode", "expected non-json or truncated")
             if kind == "hostile" and mode not in HOSTILE_MODES:
                 raise entry.error("mode", f"expected one of {', '.join(HOSTILE_MODES)}")
+            if kind == "transfer" and mode not in ("drop", "stall", "corrupt"):
+                raise entry.error("mode", "expected drop, stall or corrupt")
             parsed.append(CollectorFault(collector=entry.get("collector", str, "*"),
                                          delay_s=entry.get("delay_s", float, 120.0 if kind == "slow_collector" else 0.0),
-                                         mode=mode))
+                                         mode=mode, after_parts=entry.get("after_parts", int, 0)))
         collector[kind] = tuple(parsed)
     return HostFaults(protocol=ProtocolFaults(**values), **collector)
 

@@ -19,7 +19,7 @@ from typing import Iterable
 
 import paramiko
 
-from toolkit.lab.backend import HostBackend, LabHostSpec
+from toolkit.lab.backend import ConnectionCut, HostBackend, LabHostSpec
 from toolkit.lab.session import LabSession
 from toolkit.lab.winrm import console
 from toolkit.lab.winrm.auth import AccountTable
@@ -167,7 +167,10 @@ class SshHost:
                 return
             program = console.parse_command_line(command_line, self.spec.name)
             if program.kind == "session":
-                self._serve_session(channel)
+                try:
+                    self._serve_session(channel)
+                except ConnectionCut:  # a transfer fault: the network fails mid-answer
+                    _abort(channel.get_transport())
                 return
             stdin = _read_stdin(channel) if program.reads_stdin else b""
             result = console.run_program(program, stdin, self.backend)

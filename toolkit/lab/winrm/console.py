@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from toolkit.lab.backend import HostBackend, ScriptAnswer
+from toolkit.lab.backend import ConnectionCut, HostBackend, ScriptAnswer
 
 #: The line that identifies ps_scripts/_ssh_bootstrap.ps1 (docs/contracts.md, team sheet): version 1 runs
 #: one request per process, version 2 one session (many requests) per process.
@@ -249,6 +249,8 @@ def serve_session(read_line: Callable[[], bytes | None], write: Callable[[bytes]
         status = json.dumps({"failed": answer.error is not None, "errors": errors}, separators=(",", ":"))
         if answer.output:
             write("".join(f"{item}\n" for item in answer.output).encode("utf-8"))
+        if answer.drop_connection:
+            raise ConnectionCut("the lab cuts this connection mid-answer (a transfer fault)")
         if answer.stall_s > 0:
             sleep(answer.stall_s)  # the parts above are already on the wire, as a streaming collector's are
         write((end + status + "\n").encode("utf-8"))

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 import spnego
 
-from toolkit.lab.backend import HostBackend, LabHostSpec
+from toolkit.lab.backend import ConnectionCut, HostBackend, LabHostSpec
 from toolkit.lab.session import LabSession
 from toolkit.lab.winrm import auth, soap
 from toolkit.lab.winrm.endpoints import EndpointSession
@@ -332,7 +332,10 @@ class WinRMHost:
         state.soap_requests += 1
         if faults.reset_mid_exchange and state.soap_requests >= 2:
             raise _ResetConnection()
-        status, reply = self.dispatch(plain, principal or "", client_ip, tls)
+        try:
+            status, reply = self.dispatch(plain, principal or "", client_ip, tls)
+        except ConnectionCut:
+            raise _ResetConnection() from None
         if encrypted and context is not None:
             content_type_out, body = auth.wrap_encrypted(context, reply)
             return HttpResponse(status, body, content_type_out, extra_auth)

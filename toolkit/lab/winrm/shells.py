@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 from psrpcore import PSRPCoreError, PSRPPayload, ServerPipeline, ServerRunspacePool, StreamType
 from psrpcore.types import ErrorCategory, ErrorCategoryInfo, ErrorRecord, NETException, PSInvocationState
 
-from toolkit.lab.backend import HostBackend, ScriptAnswer
+from toolkit.lab.backend import ConnectionCut, HostBackend, ScriptAnswer
 from toolkit.lab.winrm import console, soap
 from toolkit.lab.winrm.endpoints import EndpointSession
 from toolkit.lab.winrm.soap import NS, Request, SoapError
@@ -143,6 +143,10 @@ class _PipelineState:
     run: ScriptRun | None = None
     finalised: bool = False
     out_lines: bool = False  # execute_ps shape: Out-String -Stream after Invoke-Expression
+    #: a transfer fault (toolkit.lab.model.transfer): the output was written and the script hangs (stall),
+    #: or the connection is cut once that output was received (drop)
+    hanging: bool = False
+    cut: bool = False
 
 
 def _plain(value: Any) -> Any:
@@ -302,6 +306,10 @@ class PowerShellShell(Shell):
                     pipeline.write_output(line)
             else:
                 pipeline.write_output(item)
+        if answer.stall_s > 0 or answer.drop_connection:
+            state.hanging, state.cut = True, answer.drop_connection  # the pipeline stays Running
+            self._drain()
+            return
         for message in answer.non_terminating_errors:
             pipeline.write_error(
                 NETException(Message=message),
@@ -392,6 +400,8 @@ class PowerShellShell(Shell):
                 queued = self.outgoing.get(target)
                 if queued:
                     break
+                if state is not None and state.cut:
+                    raise ConnectionCut("the lab cuts this connection mid-answer (a transfer fault)")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise soap.operation_timeout()
@@ -402,7 +412,7 @@ class PowerShellShell(Shell):
                 chunk = queued.pop(0)
                 chunks.append(chunk)
                 size += len(chunk)
-            done = state is not None and state.finalised and not queued
+            done = state is not None and state.finalised and not queued and not state.hanging
         command_attr = f" CommandId={quoteattr(target)}" if target else ""
         streams = "".join(
             f'<rsp:Stream Name="stdout"{command_attr}>{base64.b64encode(c).decode()}</rsp:Stream>'
