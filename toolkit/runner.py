@@ -483,11 +483,11 @@ class _Run:
                       deadline: float, receiver: Any) -> ScriptOutput:
         """Run a streaming collector, handing each part to ``receiver``; after a dropped connection, run it
         again on a new session with ``Have`` (what is on disk), so only the missing bytes travel."""
-        from toolkit.artefacts import have_from_disk
+        from toolkit.artefacts import have_from_disk, have_lines
 
         for attempt in range(1, STREAM_ATTEMPTS + 1):
             have = have_from_disk(receiver.dir)
-            bound = dict(parameters, Have=have) if have else dict(parameters)
+            bound = dict(parameters, Have=have_lines(have)) if have else dict(parameters)
             try:
                 return transport.run_script(collector.script, bound, timeout=max(deadline - time.monotonic(), 0.001),
                                             on_output=receiver.feed)

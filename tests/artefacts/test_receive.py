@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streams import FIXTURES, sample_files, stream
 
-from toolkit.artefacts import ArtefactReceiver, have_from_disk, read_index
+from toolkit.artefacts import ArtefactReceiver, have_from_disk, have_lines, read_index
 from toolkit.artefacts.receive import local_name
 
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "stream.jsonl").is_file())
@@ -137,3 +137,21 @@ def test_hostile_parts_become_errors_not_crashes(tmp_path: Path) -> None:
     messages = " | ".join(e["message"] for e in receiver.errors)
     assert "had no header" in messages and "without file_id" in messages and "over the" in messages
     assert "file header without" in messages
+
+
+def test_a_stream_with_nothing_left_to_send_still_has_the_collectors_shape(tmp_path: Path) -> None:
+    """Every file already collected: no chunk part at all; the kept parts still merge into headers, an
+    empty chunk list and the summary."""
+    files = sample_files()
+    _receive(tmp_path, stream(files))
+    have = {item["path"]: item["received"] for item in have_from_disk(tmp_path)}
+    assert len(have) == 4 and all(have[path] == len(content) for _kind, path, content in files)
+    receiver = ArtefactReceiver(tmp_path, host="web01")
+    for line in stream(files, have=have):
+        receiver.feed(line)
+    parts = [json.loads(line) for line in receiver.finish().splitlines()]
+    assert parts[0]["data"]["chunks"] == [] and receiver.bytes_written == 0
+    assert [h["status"] for p in parts for h in p["data"].get("artefacts", [])] == ["already-collected"] * 4
+    lines = {line.split("\t")[3]: line.split("\t")[:3] for line in have_lines(have_from_disk(tmp_path))}
+    kind, path, content = files[0]
+    assert lines[path] == [hashlib.sha256(content).hexdigest(), str(len(content)), str(len(content))]

@@ -121,4 +121,4 @@ def test_resume_refuses_what_it_cannot_finish(tmp_path: Path) -> None:
     both = iisfleet("run", "--resume", str(tmp_path), "--out", str(tmp_path / "x"))
     assert both.returncode == 2 and "leave out --out" in both.stderr
     neither = iisfleet("run")
-    assert neither.returncode == 2 and "--resume" in neither.stderr
+    assert neither.returncode == 2 and "Missing argument 'PLAYBOOK' (or --resume RUN_DIR)" in neither.stderr

@@ -113,6 +113,12 @@ def have_from_disk(artefact_dir: Path) -> list[dict[str, Any]]:
     return have
 
 
+def have_lines(have: list[dict[str, Any]]) -> list[str]:
+    """``Have`` as the collector takes it: one ``<sha256>TAB<size>TAB<received>TAB<host path>`` per file
+    (a plain string array travels alike over WinRM, SSH and a JEA function; docs/raw-artefacts.md)."""
+    return [f"{item['sha256']}\t{item['size']}\t{item['received']}\t{item['path']}" for item in have]
+
+
 def _check_header(header: Any) -> str | None:
     """What is wrong with a file header, or None."""
     if not isinstance(header, dict):
@@ -202,6 +208,7 @@ class ArtefactReceiver:
         self._local: dict[str, str] = {}  # file_id -> local path (relative to dir)
         self._current: _Incoming | None = None
         self._done: set[str] = set()  # file ids finished or refused in this attempt
+        self._seen: set[str] = set()  # the data keys the parts of this attempt carried
 
     # ------------------------------------------------------------------ the stream
     def feed(self, text: str) -> None:
@@ -219,6 +226,7 @@ class ArtefactReceiver:
         if not isinstance(data, dict):
             self._lines.append(text)  # not a part: the contract check says what it is
             return
+        self._seen.update(data)
         if isinstance(data.get("artefacts"), list):
             for header in data["artefacts"]:
                 self._header(header)
@@ -237,6 +245,7 @@ class ArtefactReceiver:
             self._current.close()
             self._current = None
         self._lines.clear()
+        self._seen.clear()
         self._headers.clear()
         self._local.clear()
         self._done.clear()
@@ -247,7 +256,24 @@ class ArtefactReceiver:
             self._current.close()  # the stream ended inside this file: it stays partial, resumable
             self._current = None
         self._write_index(durable=True)
+        self._complete_the_shape()
         return "\n".join(self._lines)
+
+    def _complete_the_shape(self) -> None:
+        """Every part holds one key of ``data``; a stream with no chunk (every file already collected) or no
+        header still merges into the collector's full shape: the missing lists are added, empty, to part 0."""
+        if not self._lines:
+            return
+        try:
+            first = json.loads(self._lines[0])
+        except ValueError:
+            return
+        if not (isinstance(first, dict) and isinstance(first.get("data"), dict)):
+            return
+        missing = {key: [] for key in ("artefacts", "chunks") if key not in self._seen}
+        if missing:
+            first["data"] = {**first["data"], **missing}
+            self._lines[0] = json.dumps(first, ensure_ascii=False, separators=(",", ":"))
 
     def annotate(self, envelope: dict[str, Any]) -> None:
         """Add this step's integrity and transfer errors to the validated envelope."""

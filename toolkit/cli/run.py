@@ -358,6 +358,11 @@ def run_command(
     from toolkit.runner import run_playbook
 
     setup_logging(verbose)
+    if resume is None and (playbook is None or inventory is None):  # as Click says it for required ones
+        missing = sys.modules[typer.BadParameter.__module__].MissingParameter  # the Click typer runs on
+        raise missing(param_type="argument" if playbook is None else "option",
+                      param_hint="'PLAYBOOK' (or --resume RUN_DIR)" if playbook is None
+                      else "'--inventory' / '-i'")
     try:
         from toolkit.playbooks import load_playbook
     except ImportError:
@@ -367,8 +372,6 @@ def run_command(
         reference = _reference_time(reference_time)
         if resume is not None:
             playbook, inventory, limit, params = _resume_targets(resume, playbook, inventory, limit, params, out, engine)
-        if playbook is None or inventory is None:
-            raise typer.BadParameter("give a PLAYBOOK and --inventory (or --resume RUN_DIR)")
         book = load_playbook(playbook)
         hosts, simulated, after_hosts, inventory_engine = load_run_targets(inventory, limit, ca_bundle)
         engine = resolve_engine(engine, inventory_engine)
