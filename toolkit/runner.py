@@ -613,11 +613,11 @@ def run_playbook(playbook: Any, hosts: list[HostConfig], *, out_dir: Path, param
     ``toolkit.distributed.CeleryEngine``) works the hosts somewhere else: its ``executor(run, hosts)``
     stands in for the local thread pool. ``resume`` finishes the interrupted run in ``out_dir`` (docs/run.md,
     "Resuming"): hosts that finished ok are not contacted, steps recorded ok are kept, the playbook's time
-    window is the first run's, partial raw files continue where they stopped. Raises ``ConfigError`` before
-    contacting any host when the playbook does not bind, ``UsageError`` when ``out_dir`` already holds a
-    run (or, with ``resume``, holds none). ``reference`` is the "now" the playbook's window is computed from
-    (default: the run's start; a resumed run keeps its first's), ``OSError`` when it cannot be written; per-host problems are
-    results, never exceptions.
+    window is the first run's, partial raw files continue where they stopped. ``reference`` is the "now"
+    the playbook's window is computed from (default: the run's start; a resumed run keeps its first's).
+    Raises ``ConfigError`` before contacting any host when the playbook does not bind, ``UsageError`` when
+    ``out_dir`` already holds a run (``InputError`` when, with ``resume``, it holds none), ``OSError`` when
+    it cannot be written; per-host problems are results, never exceptions.
     """
     if catalog is None:
         from toolkit.collectors import load_catalog

@@ -53,6 +53,7 @@ def rebucket_daily(files: list[tuple[str, str]], shift: dt.timedelta) -> list[tu
         return files
     others: list[tuple[str, str]] = []
     buckets: dict[str, list[str]] = {}
+    bucket_fields: dict[str, str] = {}  # the #Fields line in force at each bucket's end (kept, not searched for)
     prefix = "u_"
     software = "#Software: Microsoft Internet Information Services 10.0"
     for name, text in sorted(files):
@@ -78,9 +79,10 @@ def rebucket_daily(files: list[tuple[str, str]], shift: dt.timedelta) -> list[tu
             line = shift_line(raw, date_idx, time_idx, shift)
             day = line.split(" ")[date_idx] if date_idx is not None else ""
             bucket = buckets.setdefault(day, [])
-            if fields_line is not None and (not bucket or bucket[-1] == "" or _current_fields(bucket) != fields_line):
+            if fields_line is not None and (not bucket or bucket[-1] == "" or bucket_fields.get(day) != fields_line):
                 first_time = line.split(" ")[date_idx] + " " + line.split(" ")[time_idx] if time_idx is not None else ""
                 bucket += [software, "#Version: 1.0", f"#Date: {first_time}", fields_line]
+                bucket_fields[day] = fields_line
             bucket.append(line)
     result = others
     for day, lines in buckets.items():
@@ -90,13 +92,6 @@ def rebucket_daily(files: list[tuple[str, str]], shift: dt.timedelta) -> list[tu
             continue
         result.append((f"{prefix}ex{stamp}.log", "\r\n".join(lines) + "\r\n"))
     return sorted(result)
-
-
-def _current_fields(bucket: list[str]) -> str | None:
-    for line in reversed(bucket):
-        if line.startswith("#Fields:"):
-            return line
-    return None
 
 
 def _shift_all(lines: list[str], shift: dt.timedelta) -> list[str]:

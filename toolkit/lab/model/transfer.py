@@ -6,8 +6,8 @@ test can interrupt a transfer and then watch it resume.
 * ``drop``: the first ``after_parts`` output objects are sent, then the connection is cut (a RST);
 * ``stall``: the first ``after_parts`` output objects are sent, then the script hangs (until the client's
   step timeout or Ctrl-C stops it);
-* ``corrupt``: every object is sent, one byte of the raw bytes carried by part ``after_parts`` is flipped
-  on the way (its hashes, computed on the host, no longer match).
+* ``corrupt``: every object is sent; in the first part from ``after_parts`` on that carries a chunk, one bit
+  of the chunk's raw bytes is flipped on the way (its hashes, computed on the host, no longer match).
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ class TransferFaults:
         if fault.mode == "stall":
             return ScriptAnswer(output=answer.output[:cut], delay_s=answer.delay_s, stall_s=STALL_S)
         output = list(answer.output)
-        if cut < len(output):
-            output[cut] = _flip_a_byte(output[cut])
+        carrying = [i for i, text in enumerate(output) if i >= cut and '"chunks":[{' in text.replace(" ", "")[:4096]]
+        if carrying:
+            output[carrying[0]] = _flip_a_byte(output[carrying[0]])
         return ScriptAnswer(output=output, delay_s=answer.delay_s, non_terminating_errors=answer.non_terminating_errors)
 
 
