@@ -173,14 +173,14 @@ def test_one_rebuild_and_retry_after_a_drop_or_quota_fault(lab, monkeypatch, fai
     real_invoke = WinRMTransport._invoke
     calls = []
 
-    def flaky(self, script, parameters, deadline):
+    def flaky(self, script, parameters, deadline, *more):
         calls.append(self._pool)
         if len(calls) == 1:  # the server drops us (or refuses a shell) once, after the session was opened
             if failure == "dropped":
                 raise requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
             raise WSManFaultError(2150859173, "m", "The WS-Management service cannot process the request. This "
                                   "user has exceeded the maximum number of concurrent shells allowed", None, None, None)
-        return real_invoke(self, script, parameters, deadline)
+        return real_invoke(self, script, parameters, deadline, *more)
 
     monkeypatch.setattr(WinRMTransport, "_invoke", flaky)
     try:
