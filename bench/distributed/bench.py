@@ -138,6 +138,79 @@ def _celery(hosts, inventory: Path, out: Path, redis, workers: int, workdir: Pat
             "envelope_bytes_per_host_via_http": round(engine.stats.get("envelope_bytes_received", 0) / n)}
 
 
+def _ansible_project(fleet: Path, workdir: Path, hosts) -> tuple[Path, Path]:
+    """An INI inventory of the same lab hosts (psrp connection, same WinRM HTTP + NTLM sealing, same account)
+    and a playbook that runs health-sweep's collectors with `raw`, one task each, scripts passed as data."""
+    import yaml
+
+    from toolkit.collectors import load_catalog
+    from toolkit.playbooks import load_playbook
+
+    catalog = load_catalog()
+    collectors = [step.collector for step in load_playbook("health-sweep").steps]
+    project = workdir / "ansible"
+    project.mkdir(parents=True, exist_ok=True)
+    credential = hosts[0].credential
+    lines = ["[lab]"]
+    lines += [f"{h.name} ansible_host={h.address} ansible_psrp_port={h.winrm.port}" for h in hosts]
+    lines += ["[lab:vars]", "ansible_connection=psrp", "ansible_psrp_protocol=http", "ansible_psrp_auth=ntlm",
+              "ansible_psrp_message_encryption=always", "ansible_psrp_ignore_proxy=true",
+              f"ansible_user={credential.username}", f"ansible_password={credential.password.reveal()}"]
+    inventory = project / "inventory.ini"
+    inventory.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    scripts = {cid.replace("-", "_"): catalog[cid].script for cid in collectors}
+    # !unsafe: the script text is data, never a Jinja template
+    (project / "scripts.yml").write_text("".join(f"{name}: !unsafe {json.dumps(text)}\n"
+                                                 for name, text in scripts.items()), encoding="utf-8")
+    play = [{"hosts": "lab", "gather_facts": False, "strategy": "free", "vars_files": ["scripts.yml"],
+             "tasks": [{"name": cid, "raw": f"{{{{ {cid.replace('-', '_')} }}}}"} for cid in collectors]}]
+    playbook = project / "health-sweep.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False), encoding="utf-8")
+    return inventory, playbook
+
+
+def _ansible(ansible_playbook: str, inventory: Path, playbook: Path, forks: int, limit: int | None) -> dict:
+    """One `ansible-playbook` sweep; its CPU (every fork it waited for) from this process's children usage."""
+    import resource
+
+    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_FORKS=str(forks), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_DEPRECATION_WARNINGS="False", ANSIBLE_RETRY_FILES_ENABLED="False",
+               ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_DISPLAY_OK_HOSTS="False", ANSIBLE_DISPLAY_SKIPPED_HOSTS="False")
+    command = [ansible_playbook, "-i", str(inventory), str(playbook)]
+    if limit is not None:
+        command += ["--limit", f"lab[0:{limit - 1}]"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    run = subprocess.run(command, capture_output=True, text=True, env=env, cwd=playbook.parent)
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    recap = [line for line in run.stdout.splitlines() if " : ok=" in line]
+    ok = sum(1 for line in recap if "failed=0" in line and "unreachable=0" in line)
+    n = len(recap) or 1
+    result = {"forks": forks, "hosts": len(recap), "ok": ok, "wall_s": round(wall, 2),
+              "hosts_per_s": round(len(recap) / wall, 1), "controller_cpu_ms_per_host": round(cpu / n * 1000, 1)}
+    if ok < len(recap) or not recap:
+        result["sample_output"] = (run.stdout[-1500:] + run.stderr[-1500:])
+    return result
+
+
+def _ansible_side_by_side(args: argparse.Namespace, fleet: Path, workdir: Path, hosts) -> dict:
+    """Ansible's forks tried on the first --tune-hosts hosts (iisfleet's local sweep of the same hosts just
+    before, as the peer), then the best fork count over the whole fleet, next to iisfleet's again."""
+    inventory, playbook = _ansible_project(fleet, workdir, hosts)
+    subset = hosts[: args.tune_hosts]
+    out: dict[str, object] = {"local_health_sweep_tune_subset": _local("health-sweep", subset, workdir / "local-subset",
+                                                                       32)}
+    trials = [_ansible(args.ansible_playbook, inventory, playbook, int(f), len(subset))
+              for f in args.forks.split(",") if f]
+    out["ansible_fork_trials"] = trials
+    best = max(trials, key=lambda t: (t["ok"], t["hosts_per_s"]))
+    out["local_health_sweep_before_ansible"] = _local("health-sweep", hosts, workdir / "local-again", 32)
+    out["ansible_best_forks_full_fleet"] = _ansible(args.ansible_playbook, inventory, playbook, best["forks"], None)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, default=300)
@@ -145,6 +218,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip-wire", action="store_true")
     parser.add_argument("--skip-engines", action="store_true")
+    parser.add_argument("--ansible-playbook", default="",
+                        help="ansible-playbook of a venv with `ansible` and `pypsrp`: adds Ansible side by side")
+    parser.add_argument("--forks", default="8,16,32", help="Ansible fork counts tried on --tune-hosts hosts")
+    parser.add_argument("--tune-hosts", type=int, default=200, help="hosts of the fork trials (the best then sweeps all)")
     args = parser.parse_args()
 
     from toolkit.inventory import load_inventory
@@ -179,9 +256,11 @@ def main() -> None:
             return print(json.dumps(results, indent=2))
         redis = RedisServer(workdir / "redis")
         results["local_health_sweep"] = _local("health-sweep", hosts, workdir / "local", 32)
-        for count in (int(c) for c in args.workers.split(",")):
+        for count in (int(c) for c in args.workers.split(",") if c):
             results[f"celery_{count}_workers"] = _celery(hosts, inventory, workdir / f"celery-{count}", redis, count,
                                                          workdir)
+        if args.ansible_playbook:
+            results.update(_ansible_side_by_side(args, fleet, workdir, hosts))
     finally:
         if redis is not None:
             redis.stop()

@@ -56,3 +56,43 @@ def zoned_lab(tmp_path_factory):
         names = sorted(server.endpoints())
         zones = {name: ("dmz" if index % 2 == 0 else "branch") for index, name in enumerate(names)}
         yield zone_inventory(Path(inventory), zones, time_budget=BUDGET), zones
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    """moto's S3-protocol server as its own process on a free loopback port: a stand-in for the object
+    storage an admin configures (AWS S3, MinIO, Ceph RGW); nothing here reaches a real S3."""
+    try:
+        import boto3
+        import moto  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"moto[server] could not be installed: {exc}")
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from toolkit.lab.broker import free_port, stop_process
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=handle, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=2).read()  # noqa: S310
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_process(process)
+                pytest.fail(f"moto_server did not start: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="AKIDLABTEST",
+                          aws_secret_access_key="lab-secret-not-real")
+    try:
+        yield url, client
+    finally:
+        stop_process(process)

@@ -120,6 +120,12 @@ def load_run_targets(inventory: Path, limit: str | None, ca_bundle: Path | None 
         -> tuple[list[HostConfig], bool, Any, str | None]:
     """``load_targets`` plus the controller-side step for the inventory's ``directory:`` section (or None)
     and the inventory's ``engine:`` (or None)."""
+    hosts, loaded = load_selected(inventory, limit, ca_bundle)
+    return hosts, bool(getattr(loaded, "simulated", False)), directory_step(loaded), getattr(loaded, "engine", None)
+
+
+def load_selected(inventory: Path, limit: str | None, ca_bundle: Path | None = None) -> tuple[list[HostConfig], Any]:
+    """The selected hosts (credentials resolved) and the loaded inventory (its other sections)."""
     from toolkit.inventory import load_inventory
 
     loaded = load_inventory(inventory, prompt=prompt_secret)
@@ -131,7 +137,7 @@ def load_run_targets(inventory: Path, limit: str | None, ca_bundle: Path | None 
                                  else f"{inventory}: the inventory has no hosts")
     if ca_bundle is not None:
         hosts = [replace(h, winrm=replace(h.winrm, ca_bundle=str(ca_bundle))) for h in hosts]
-    return hosts, bool(getattr(loaded, "simulated", False)), directory_step(loaded), getattr(loaded, "engine", None)
+    return hosts, loaded
 
 
 def directory_step(loaded: Any) -> Any:
@@ -354,6 +360,7 @@ def run_command(
 
     The run is then recorded in the run history (`iisfleet runs list`, `iisfleet diff`); IISFLEET_HISTORY=off
     turns that off."""
+    from toolkit.cli.worker import artifact_store_of
     from toolkit.rundir import default_run_dir
     from toolkit.runner import run_playbook
 
@@ -373,8 +380,9 @@ def run_command(
         if resume is not None:
             playbook, inventory, limit, params = _resume_targets(resume, playbook, inventory, limit, params, out, engine)
         book = load_playbook(playbook)
-        hosts, simulated, after_hosts, inventory_engine = load_run_targets(inventory, limit, ca_bundle)
-        engine = resolve_engine(engine, inventory_engine)
+        hosts, loaded = load_selected(inventory, limit, ca_bundle)
+        simulated, after_hosts = bool(getattr(loaded, "simulated", False)), directory_step(loaded)
+        engine = resolve_engine(engine, getattr(loaded, "engine", None))
         run_dir = resume or out or default_run_dir(book.name)
         live = is_tty() and sys.stderr.isatty() and not json_output
         distributed = None
@@ -382,7 +390,7 @@ def run_command(
             distributed = celery_engine(book, params, hosts, broker=broker, visibility_timeout=visibility_timeout,
                                         artifact_listen=artifact_listen, artifact_url=artifact_url,
                                         artifact_cert=artifact_cert, artifact_key=artifact_key, deadline=deadline,
-                                        broker_grace=broker_grace)
+                                        broker_grace=broker_grace, artifact_store=artifact_store_of(loaded))
         stop, stop_running = threading.Event(), threading.Event()
         with ProgressHooks(len(hosts), live=live, json_mode=json_output) as hooks, \
                 sigterm_stops(stop, stop_running), third_interrupt_exits():

@@ -69,7 +69,7 @@ def _listen_address(text: str) -> tuple[str, int]:
 def celery_engine(playbook: Any, params: dict[str, Any], hosts: list[HostConfig], *, broker: str | None,
                   visibility_timeout: float, artifact_listen: str, artifact_url: str | None,
                   artifact_cert: Path | None, artifact_key: Path | None, deadline: float | None,
-                  broker_grace: float = 30.0) -> Any:
+                  broker_grace: float = 30.0, artifact_store: Any = None) -> Any:
     """The ``CeleryEngine`` for `iisfleet run --engine celery` (checked before any host is contacted)."""
     require_celery()
     from toolkit.distributed.controller import CeleryEngine
@@ -78,9 +78,19 @@ def celery_engine(playbook: Any, params: dict[str, Any], hosts: list[HostConfig]
                           artifact_listen=_listen_address(artifact_listen), artifact_url=artifact_url,
                           artifact_cert=str(artifact_cert) if artifact_cert else None,
                           artifact_key=str(artifact_key) if artifact_key else None, deadline_s=deadline,
-                          broker_grace_s=broker_grace)
+                          broker_grace_s=broker_grace, artifact_store=artifact_store)
     engine.validate(hosts)
     return engine
+
+
+def artifact_store_of(loaded: Any) -> Any:
+    """The ``ObjectStore`` of the inventory's ``artifact_store:`` (its credential resolved here), or None."""
+    config = getattr(loaded, "artifact_store", None)
+    if config is None:
+        return None
+    from toolkit.distributed.objectstore import ObjectStore
+
+    return ObjectStore.from_config(config, loaded.resolver.resolve)
 
 
 def require_celery() -> None:
@@ -115,19 +125,20 @@ def worker_command(
     are reachable.
     """
     require_celery()
-    from toolkit.cli.run import load_targets, setup_logging
+    from toolkit.cli.run import load_selected, setup_logging
     from toolkit.distributed.app import broker_url
     from toolkit.distributed.worker import serve
 
     setup_logging(verbose)
     try:
-        hosts, _simulated = load_targets(inventory, limit, ca_bundle)
+        hosts, loaded = load_selected(inventory, limit, ca_bundle)
+        store = artifact_store_of(loaded)
     except typer.BadParameter as exc:
         fail(str(exc))
     except ToolkitError as exc:
         fail(exc, EXIT_USAGE)
     serve(zone, hosts, broker=broker_url(broker), concurrency=concurrency, visibility_timeout=visibility_timeout,
-          cafile=str(artifact_ca) if artifact_ca else None)
+          cafile=str(artifact_ca) if artifact_ca else None, store=store)
 
 
 def register(app: typer.Typer) -> None:

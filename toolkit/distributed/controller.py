@@ -38,6 +38,7 @@ from toolkit.distributed.app import (
     zone_of,
 )
 from toolkit.distributed.artifacts import ArtifactReceiver
+from toolkit.distributed.objectstore import assemble_stored
 from toolkit.distributed.worker import stop_key
 from toolkit.errors import ConfigError
 from toolkit.models import HostConfig, HostResult, StepError, StepResult
@@ -95,7 +96,8 @@ class CeleryEngine:
     def __init__(self, *, playbook: Any, params: dict[str, Any], broker: str | None = None,
                  visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT, artifact_listen: tuple[str, int] = ("127.0.0.1", 0),
                  artifact_url: str | None = None, artifact_cert: str | None = None, artifact_key: str | None = None,
-                 broker_grace_s: float = 30.0, deadline_s: float | None = None, worker_check_s: float = 2.0) -> None:
+                 broker_grace_s: float = 30.0, deadline_s: float | None = None, worker_check_s: float = 2.0,
+                 artifact_store: Any = None) -> None:
         self.broker = broker_url(broker)
         self.playbook, self.params = playbook, dict(params)
         self.visibility_timeout = visibility_timeout
@@ -104,6 +106,9 @@ class CeleryEngine:
         self.broker_grace_s = broker_grace_s
         self.deadline_s = deadline_s
         self.worker_check_s = worker_check_s
+        #: ``ObjectStore`` from the inventory's ``artifact_store:``: workers put envelopes there instead of
+        #: sending them to the receiver
+        self.artifact_store = artifact_store
         self.failed = False
         self.error: str | None = None
         self.stats: dict[str, Any] = {}
@@ -142,6 +147,7 @@ class _CeleryExecutor:
         self._stop_sent = False
         self._zones_without_worker = self._zones_without_worker_of(hosts)
         self._published = 0
+        self.stored_bytes = 0
         self._pubsub = self._subscribe()  # before the first task is published, so no result can be missed
         self._poller = threading.Thread(target=self._poll, name="iisfleet-celery-results", daemon=True)
         self._poller.start()
@@ -171,7 +177,8 @@ class _CeleryExecutor:
             return future
         payload = {"run": self.run_id, "host": host.name, "zone": zone, "playbook_text": self.playbook_text,
                    "playbook_path": self.playbook_path, "params": self.engine.params,
-                   "deadline_epoch": self.deadline_epoch, "artifact_url": self.receiver.url, "token": self.token}
+                   "deadline_epoch": self.deadline_epoch, "artifact_url": self.receiver.url, "token": self.token,
+                   "delivery": "store" if self.engine.artifact_store is not None else "http"}
         task_id = f"{self.run_id}:{host.name}"
         give_up_at = time.monotonic() + host.time_budget + self.engine.visibility_timeout + 30.0
         with self._lock:
@@ -223,14 +230,22 @@ class _CeleryExecutor:
             return
         document = dict(value["host"])
         document["host"] = host.name  # the controller's name is the one the run directory uses
+        self._fetch_stored(host, document, value.get("artifacts"))
         for event in value.get("events") or []:
             if isinstance(event, dict) and isinstance(event.get("event"), str):
                 fields = {k: v for k, v in event.items() if k not in ("event", "time_utc")}
+                if event["event"] == "host_finished":
+                    fields["status"] = document.get("status")  # a stored envelope that failed its check
                 self.run.writer.log(event["event"], **fields)
         write_json_atomic(self.run.writer.host_path(host.name) / "host.json", document)
         result = host_result_from_document(document)
         self.run.hooks.host_finished(result)
         future.set_result(result)
+
+    def _fetch_stored(self, host: HostConfig, document: dict[str, Any], references: Any) -> None:
+        if references:
+            self.stored_bytes += assemble_stored(self.engine.artifact_store, self.run.writer, host.name, document,
+                                                 references, self.receiver.collectors)
 
     def _subscribe(self) -> Any:
         """With Redis as result backend every stored result is also published on its key's channel: listen to
@@ -330,7 +345,8 @@ class _CeleryExecutor:
         self._done.set()
         self._poller.join(timeout=5)
         self.engine.stats = {"tasks_published": self._published, "envelopes_received": self.receiver.received,
-                             "envelope_bytes_received": self.receiver.received_bytes}
+                             "envelope_bytes_received": self.receiver.received_bytes,
+                             "envelope_bytes_from_store": self.stored_bytes}
         self.receiver.stop()
         try:
             if self._pubsub is not None:

@@ -23,6 +23,8 @@ from typing import Any
 
 from toolkit.distributed.app import TASK_NAME, make_app, queue_for_zone, zone_of
 from toolkit.distributed.artifacts import upload_envelope
+from toolkit.distributed.objectstore import store_envelope
+from toolkit.errors import HostError
 from toolkit.models import HostConfig, HostResult, StepError, StepResult
 from toolkit.rundir import host_document, utc_now
 from toolkit.secrets import redact
@@ -41,16 +43,26 @@ def stop_key(run_id: str) -> str:
 
 
 class _RemoteWriter:
-    """Stands in for ``RunDirWriter`` on a worker: envelopes go to the controller, the rest is returned."""
+    """Stands in for ``RunDirWriter`` on a worker: envelopes go to the controller (or to the artifact store,
+    their references then travel with the result), the rest is returned."""
 
-    def __init__(self, payload: dict[str, Any], cafile: str | None) -> None:
+    def __init__(self, payload: dict[str, Any], cafile: str | None, store: Any = None, delivery: int = 1) -> None:
         self.payload = payload
         self.cafile = cafile
+        self.store, self.delivery = store, delivery
         self.events: list[dict[str, Any]] = []
         self.document: dict[str, Any] | None = None
+        self.stored: list[dict[str, Any]] = []
 
     def write_envelope(self, host: str, collector_id: str, envelope: dict[str, Any]) -> None:
         p = self.payload
+        if p.get("delivery") == "store":
+            if self.store is None:
+                raise HostError("the controller expects evidence in the artifact store, but this worker's inventory "
+                                "has no artifact_store:", host=host, category="config", collector=collector_id,
+                                explanation="give the worker the same artifact_store: section as the controller")
+            self.stored.append(store_envelope(self.store, p["run"], host, self.delivery, collector_id, envelope))
+            return
         upload_envelope(p["artifact_url"], p["token"], p["run"], host, collector_id, envelope, cafile=self.cafile)
 
     def write_host(self, result: HostResult, *, finished: bool) -> None:
@@ -66,8 +78,10 @@ class _RemoteWriter:
 class WorkerState:
     """What one worker process knows: its zone, its inventory's hosts, prepared playbooks per run."""
 
-    def __init__(self, zone: str, hosts: list[HostConfig], *, cafile: str | None = None, catalog: Any = None) -> None:
+    def __init__(self, zone: str, hosts: list[HostConfig], *, cafile: str | None = None, catalog: Any = None,
+                 store: Any = None) -> None:
         self.zone = zone
+        self.store = store  # ObjectStore from this worker's inventory (artifact_store:), or None
         self.hosts = {h.name: h for h in hosts}
         self.cafile = cafile
         self.catalog = catalog
@@ -132,10 +146,10 @@ def run_host_payload(state: WorkerState, payload: dict[str, Any], *, deliveries:
     deadline = None
     if payload.get("deadline_epoch") is not None:
         deadline = time.monotonic() + (float(payload["deadline_epoch"]) - time.time())
-    writer = _RemoteWriter(payload, state.cafile)
+    writer = _RemoteWriter(payload, state.cafile, state.store, deliveries)
     result = run_one_host(host, steps, writer, deadline=deadline)
     document = writer.document or host_document(result, finished=True)
-    return {"host": document, "events": writer.events}
+    return {"host": document, "events": writer.events, "artifacts": writer.stored}
 
 
 def register_task(app: Any, state: WorkerState) -> Any:
@@ -157,11 +171,11 @@ def register_task(app: Any, state: WorkerState) -> Any:
 
 def serve(zone: str, hosts: list[HostConfig], *, broker: str, concurrency: int = 8,
           visibility_timeout: float, restore_interval: float = 10.0, cafile: str | None = None,
-          name: str | None = None) -> None:
+          name: str | None = None, store: Any = None) -> None:
     """Run a Celery worker (thread pool) on the zone's queue until it is stopped (SIGTERM/SIGINT: warm
     shutdown, running hosts finish)."""
     app = make_app(broker, visibility_timeout=visibility_timeout, restore_interval=restore_interval)
-    state = WorkerState(zone, [h for h in hosts if zone_of(h) == zone], cafile=cafile)
+    state = WorkerState(zone, [h for h in hosts if zone_of(h) == zone], cafile=cafile, store=store)
     register_task(app, state)
     node = name or f"iisfleet-{zone}-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(["worker", "--queues", queue_for_zone(zone), "--pool", "threads", "--concurrency",

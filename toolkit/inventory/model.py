@@ -53,6 +53,8 @@ class Inventory:
     #: how `iisfleet run` works the hosts when neither --engine nor IISFLEET_ENGINE says: "local" or "celery"
     #: (``engine:`` at the top of an iisfleet inventory, ``iisfleet_engine`` in Ansible's ``all`` vars); None: unset
     engine: str | None = None
+    #: the ``artifact_store:`` section (``toolkit.distributed.objectstore.ArtifactStoreConfig``), None when absent
+    artifact_store: Any = None
 
     def match(self, limit: str | None = None) -> list[HostEntry]:
         """Hosts matching ``limit`` (see ``toolkit.inventory.limit``) without touching credentials."""

@@ -17,7 +17,7 @@ from toolkit.inventory.model import HostEntry, Inventory
 from toolkit.inventory.options import Sourced, build_ssh, build_winrm, check_option_names, layer
 from toolkit.inventory.yamlsource import key_line, line_of, start_line
 
-TOP_KEYS = {"simulated", "defaults", "credentials", "groups", "hosts", "directory", "engine"}
+TOP_KEYS = {"simulated", "defaults", "credentials", "groups", "hosts", "directory", "engine", "artifact_store"}
 #: what `engine:` may say (toolkit/cli/worker.py Engine)
 ENGINES = ("local", "celery")
 DEFAULT_KEYS = {"transport", "credential", "winrm", "ssh", "time_budget", "vars", "tags"}
@@ -31,7 +31,7 @@ def looks_native(document: Any) -> bool:
     """True when a YAML document is an iisfleet inventory rather than an Ansible one."""
     if not isinstance(document, Mapping) or not document:
         return False
-    if {"simulated", "defaults", "credentials", "groups", "directory", "engine"} & set(document):
+    if {"simulated", "defaults", "credentials", "groups", "directory", "engine", "artifact_store"} & set(document):
         return True
     # Only `hosts:` at the top: iisfleet maps host names to host settings; Ansible would make `hosts`
     # a group whose value has hosts/children/vars keys.
@@ -191,6 +191,7 @@ class _Loader:
         return Inventory(
             path=self.path, format="iisfleet", hosts=entries, groups=group_members, simulated=simulated,
             directory=self.directory(credentials), engine=self.engine(),
+            artifact_store=self.artifact_store(credentials),
         )
 
     def engine(self) -> str | None:
@@ -203,17 +204,35 @@ class _Loader:
                              "engine")
         return str(value)
 
+    def _named_credential(self, credentials: Mapping[str, CredentialRef], section: str) -> Any:
+        """Look up a ``credential:`` of a top-level section among the inventory's credentials."""
+
+        def named(value: Any, field: str) -> CredentialRef:
+            if not isinstance(value, str) or value not in credentials:
+                raise self.error(f"unknown credential {value!r} (define it under credentials:)",
+                                 self.doc[section], "credential", field)
+            return credentials[value]
+
+        return named
+
+    def artifact_store(self, credentials: Mapping[str, CredentialRef]) -> Any:
+        """The ``artifact_store:`` section (toolkit/distributed/objectstore.py), or None."""
+        if self.doc.get("artifact_store") is None:
+            return None
+        from toolkit.distributed.objectstore import parse_artifact_store
+
+        section = self.doc["artifact_store"]
+        return parse_artifact_store(section, path=self.file, line=key_line(self.doc, "artifact_store") or None,
+                                    credential_ref=self._named_credential(credentials, "artifact_store"),
+                                    key_line=lambda key: key_line(section, key) if isinstance(section, Mapping) else None)
+
     def directory(self, credentials: Mapping[str, CredentialRef]) -> Any:
         """The ``directory:`` section (toolkit/directory/config.py), or None."""
         if self.doc.get("directory") is None:
             return None
         from toolkit.directory.config import parse_directory
 
-        def named(value: Any, field: str) -> CredentialRef:
-            if not isinstance(value, str) or value not in credentials:
-                raise self.error(f"unknown credential {value!r} (define it under credentials:)",
-                                 self.doc["directory"], "credential", field)
-            return credentials[value]
+        named = self._named_credential(credentials, "directory")
 
         section = self.doc["directory"]
         return parse_directory(section, path=self.file, line=key_line(self.doc, "directory") or None,

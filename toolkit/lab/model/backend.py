@@ -88,6 +88,17 @@ def _time(params: dict[str, Any], name: str, default: dt.datetime) -> dt.datetim
     return parsed
 
 
+#: What Ansible's psrp/winrm `raw` module appends to a script so that the exit code comes back.
+_EXIT_CODE_LINE = "exit $LASTEXITCODE"
+
+
+def without_exit_code_line(script: str) -> str:
+    """The script as written when a client appended ``exit $LASTEXITCODE`` (Windows runs the script, then that
+    line, which changes no output): so that bench/distributed can sweep the lab with Ansible's `raw`."""
+    text = normalise_text(script)
+    return text[: -len(_EXIT_CODE_LINE)] if text.endswith("\n" + _EXIT_CODE_LINE) else script
+
+
 class ModelBackend:
     """Answers the bundled collectors for one host of a loaded fleet (implements ``HostBackend``)."""
 
@@ -130,6 +141,7 @@ class ModelBackend:
 
     # -- entry point --------------------------------------------------------------------------------------------
     def answer(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
+        script = without_exit_code_line(script)
         marker = find_marker(script)
         if marker is None:
             return ScriptAnswer(error="unknown collector: the script has no '# collector-id: <Id>/<n>' marker line; "
