@@ -60,6 +60,9 @@ def test_changed_unknown_and_unmarked_scripts_are_refused_loudly(seed_fleet: Lab
     backend = seed_fleet.backend("web01")
     original = bundled["Get-HostFact"].script
     assert backend.answer(original.replace("\n", "\r\n"), {}).error is None  # line endings do not matter
+    # what Ansible's `raw` appends (Windows runs it after the script); anything else after it is a change
+    assert backend.answer(original + "\r\nexit $LASTEXITCODE", {}).error is None
+    assert "differs" in (backend.answer(original + "\nexit $LASTEXITCODE\nRemove-Item C:\\x", {}).error or "")
     changed = original.replace("$ErrorActionPreference = 'Stop'", "$ErrorActionPreference = 'Continue'", 1)
     assert changed != original
     for script, words in [
