@@ -4,6 +4,7 @@ Files are read in 16 MiB buffers of complete lines, so memory stays flat whateve
 plain file is cut into byte ranges at line boundaries and scanned by one process per core; each range
 starts with the ``#Fields`` layout in force at its first byte (found with a backwards memchr search), and
 401s still open at the end of a range are finished against the start of the next range by the parent.
+A multi-member ``.gz`` is split at member boundaries the same way (``toolkit/logs/gzsplit.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from toolkit.codes import decode_win32, substatus_meaning
 from toolkit.errors import InputError
 from toolkit.logs.engine import Aggregate, Event401, Scanner
+from toolkit.logs.gzsplit import Misaligned, head_layout, member_splits, scan_member_range
 from toolkit.logs.w3c import (Layout, LogFile, discover, looks_like_log, open_log, parse_fields_directive,
                                server_from_layout, site_from_path)
 
@@ -32,6 +34,8 @@ ANALYZE_SCHEMA = "iisfleet.analyze/1"
 CHUNK_BYTES = 16 * 1024 * 1024
 #: Files at least this large are split across processes (below it, process start-up costs more).
 PARALLEL_MIN_BYTES = 96 * 1024 * 1024
+#: The same for a multi-member ``.gz`` (compressed size; IIS logs deflate about tenfold).
+PARALLEL_MIN_GZ_BYTES = 8 * 1024 * 1024
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -417,9 +421,12 @@ class LogAnalyzer:
         folder = (str(log.path.parent), "httperr" if log.httperr else "w3c")
         carried = self._pending.pop(folder, [])
         size = log.path.stat().st_size
-        if not log.gz and self.workers > 1 and size >= PARALLEL_MIN_BYTES:
+        pending: list[Event401] | None = None
+        if self.workers > 1 and not log.gz and size >= PARALLEL_MIN_BYTES:
             pending = self._feed_parallel(log, size, options, carried, progress)
-        else:
+        elif self.workers > 1 and log.gz and size >= PARALLEL_MIN_GZ_BYTES:
+            pending = self._feed_parallel_gz(log, size, options, carried, progress, head)
+        if pending is None:
             scanner = Scanner(self._agg, pending=carried, **options)
             try:
                 if log.gz:
@@ -525,6 +532,44 @@ class LogAnalyzer:
                 ev.line += line_base
             self._agg.merge(result.agg)
             pending = pending + result.pending
+            line_base += result.lines
+        return pending
+
+    def _feed_parallel_gz(self, log: LogFile, size: int, options: dict, carried: list[Event401],
+                          progress: Callable[[int], None] | None, head: bytes) -> list[Event401] | None:
+        """A multi-member ``.gz`` split at member boundaries, one process per range (toolkit/logs/gzsplit.py).
+        ``None`` when it cannot be split or a boundary turns out not to be one: the caller reads it whole."""
+        with open(log.path, "rb", buffering=0) as handle:
+            points = member_splits(handle.fileno(), size, self.workers)
+        if len(points) < 2:
+            return None
+        assumed = head_layout(head, bool(options.get("httperr")))
+        jobs = []
+        try:
+            with ProcessPoolExecutor(max_workers=len(points), mp_context=get_context("fork")) as pool:
+                for i, start in enumerate(points):
+                    stop = points[i + 1] if i + 1 < len(points) else None
+                    jobs.append(pool.submit(scan_member_range, str(log.path), start, stop,
+                                            assumed if i else None, options, carried if i == 0 else []))
+                results = [job.result() for job in jobs]
+            in_force = results[0].end_layout
+            for i in range(1, len(results)):
+                if results[i].start_layout != in_force:  # the layout changed in an earlier range: scan again
+                    stop = points[i + 1] if i + 1 < len(points) else None
+                    results[i] = scan_member_range(str(log.path), points[i], stop, in_force, options, [])
+                in_force = results[i].end_layout
+        except (Misaligned, OSError, EOFError):
+            return None
+        if progress is not None:
+            progress(size)
+        pending: list[Event401] = []
+        line_base = 0
+        for result in results:
+            result.agg.shift_lines(log.source, line_base)
+            for ev in result.pending:
+                ev.line += line_base
+            self._agg.merge(result.agg)
+            pending += result.pending
             line_base += result.lines
         return pending
 
