@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from celery_fleet import events
-from test_celery_runs import VISIBILITY, _run_cli, _tree
+from test_celery_runs import VISIBILITY, _run_cli, assert_same_run
 
 from toolkit.distributed.objectstore import (
     ArtifactStoreConfig,
@@ -149,11 +149,7 @@ def test_a_celery_run_through_the_store_gives_the_local_run_directory(zoned_lab,
                           "--visibility-timeout", str(VISIBILITY))
     finally:
         stop_process(worker)
-    assert remote.exit_code == local.exit_code, remote.output
-    local_tree, remote_tree = _tree(tmp_path / "local"), _tree(tmp_path / "celery")
-    assert sorted(remote_tree) == sorted(local_tree)
-    for name in local_tree:
-        assert remote_tree[name] == local_tree[name], name
+    assert_same_run(local, remote, tmp_path / "local", tmp_path / "celery")
     envelopes = sorted(str(p.relative_to(tmp_path / "celery" / "hosts")).removesuffix(".json")
                        for p in (tmp_path / "celery" / "hosts").glob("*/*.json") if p.name != "host.json")
     objects = sorted(o["Key"] for o in boto.list_objects_v2(Bucket="fleet-evidence").get("Contents", []))

@@ -64,6 +64,15 @@ def _tree(run_dir: Path) -> dict[str, Any]:
     return tree
 
 
+def assert_same_run(local: Any, remote: Any, local_dir: Path, remote_dir: Path) -> None:
+    """Same exit code, and the same run directory file by file (but for times)."""
+    assert remote.exit_code == local.exit_code, remote.output
+    local_tree, remote_tree = _tree(local_dir), _tree(remote_dir)
+    assert sorted(remote_tree) == sorted(local_tree)
+    for name in local_tree:
+        assert remote_tree[name] == local_tree[name], name
+
+
 def _run_cli(*args: str) -> Any:
     env = {"IISFLEET_HISTORY": "off"}
     return CliRunner().invoke(app, list(args), env=env)
@@ -80,11 +89,7 @@ def test_two_zones_give_the_run_directory_of_a_local_run(zoned_lab, redis_server
     finally:
         for worker in workers:
             stop_process(worker)
-    assert remote.exit_code == local.exit_code, remote.output
-    local_tree, remote_tree = _tree(tmp_path / "local"), _tree(tmp_path / "celery")
-    assert sorted(remote_tree) == sorted(local_tree)
-    for name in local_tree:
-        assert remote_tree[name] == local_tree[name], name
+    assert_same_run(local, remote, tmp_path / "local", tmp_path / "celery")
     report = json.loads((tmp_path / "celery" / "report" / "report.json").read_text(encoding="utf-8"))
     assert report["findings"] and report["summary"]["hosts_ok"] == len(zones)
     # both zones did work: every host's task went to its own zone's worker
