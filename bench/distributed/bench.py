@@ -206,6 +206,8 @@ def _ansible_side_by_side(args: argparse.Namespace, fleet: Path, workdir: Path, 
               for f in args.forks.split(",") if f]
     out["ansible_fork_trials"] = trials
     best = max(trials, key=lambda t: (t["ok"], t["hosts_per_s"]))
+    if args.trials_only:
+        return out
     out["local_health_sweep_before_ansible"] = _local("health-sweep", hosts, workdir / "local-again", 32)
     out["ansible_best_forks_full_fleet"] = _ansible(args.ansible_playbook, inventory, playbook, best["forks"], None)
     return out
@@ -222,6 +224,7 @@ def main() -> None:
                         help="ansible-playbook of a venv with `ansible` and `pypsrp`: adds Ansible side by side")
     parser.add_argument("--forks", default="8,16,32", help="Ansible fork counts tried on --tune-hosts hosts")
     parser.add_argument("--tune-hosts", type=int, default=200, help="hosts of the fork trials (the best then sweeps all)")
+    parser.add_argument("--trials-only", action="store_true", help="Ansible: only the fork trials, no full sweep")
     args = parser.parse_args()
 
     from toolkit.inventory import load_inventory
