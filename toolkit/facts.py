@@ -75,6 +75,10 @@ FACTS: dict[str, dict[str, str]] = {
         "kerberos_errors": "System Kerberos event 4 (KRB_AP_ERR_MODIFIED) events",
         "security_log_full": "the Security log is full (bool)",
     },
+    "Get-IisCertificate": {
+        "ssl_bindings": "HTTP.sys SSL bindings returned",
+        "missing_certificates": "SSL bindings whose certificate is not in the store",
+    },
 }
 for _facts in FACTS.values():
     _facts.update(_COMMON)
@@ -260,6 +264,10 @@ def facts_from_envelope(collector_id: str, envelope: Mapping[str, Any] | None) -
         facts.update(
             queries=len(queries), failed_queries=sum(1 for q in queries if _int(q.get("exit_code")) != 0)
         )
+    elif collector_id == "Get-IisCertificate":
+        bindings = [b for b in _list(data.get("ssl_bindings")) if isinstance(b, Mapping)]
+        facts.update(ssl_bindings=len(bindings),
+                     missing_certificates=sum(1 for b in bindings if b.get("certificate_status") == "not-found"))
     elif collector_id == "Get-AuthEventLog":
         events = [e for e in _list(data.get("events")) if isinstance(e, Mapping)]
         logs = [entry for entry in _list(data.get("logs")) if isinstance(entry, Mapping)]

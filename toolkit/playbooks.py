@@ -613,6 +613,7 @@ CONTRACT_COLLECTORS: dict[str, dict[str, str]] = {
         "Have": "list",
         "HttpErrDirectory": "string",
     },
+    "Get-IisCertificate": {"MaxBindings": "int"},
 }
 
 

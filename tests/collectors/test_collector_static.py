@@ -34,6 +34,7 @@ COLLECTOR_PATHS = [p for p in SCRIPT_PATHS if not p.name.startswith("_")]
 EXPECTED_COLLECTORS = {
     "Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisFailedRequestTrace",
     "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog", "Get-IisRawArtefact",
+    "Get-IisCertificate",
 }
 
 

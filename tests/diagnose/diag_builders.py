@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.diagnose.evidence import ClientProfile, ContentPath, HostEvidence, LogGroup, LogSample, LogView
+from toolkit.parsers.certificates import parse_ssl_bindings, parse_utc
 from toolkit.parsers.freb import parse_freb
 from toolkit.parsers.sddl import parse_sddl
 from toolkit.parsers.types import (
@@ -119,7 +120,9 @@ def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
     members: [name]), ``users`` (local account records), ``acl`` (list: site, url, physical, sddl,
     unc, share_sddl), ``spns`` (account → list of SPNs), ``machine_account``, ``event_logs``,
     ``crash_on_audit_fail``, ``events`` (raw), ``missing`` (key → reason), ``requests`` (site → n),
-    ``freb`` (trace files under tests/fixtures/parsers/freb/, matched to sites by their siteId).
+    ``freb`` (trace files under tests/fixtures/parsers/freb/, matched to sites by their siteId),
+    ``ssl_bindings`` (Get-IisCertificate's ``data.ssl_bindings`` as the collector writes it; site bindings take
+    ``ssl_flags`` and ``line``).
     """
     sites, effective, pools = [], [], []
     for i, s in enumerate(spec.get("sites", [])):
@@ -131,7 +134,9 @@ def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
                       for v in s.get("vdirs", []))
         root_vdir = VirtualDirectory(site=site_name, application_path="/", path="/",
                                      physical_path=s.get("physical", f"C:\\inetpub\\{site_name}"))
-        bindings = tuple(Binding(b.get("protocol", "http"), b["info"]) for b in s["bindings"]) if "bindings" in s \
+        bindings = tuple(Binding(b.get("protocol", "http"), b["info"], ssl_flags=b.get("ssl_flags", 0),
+                                 source=Source(APPHOST, b.get("line", 150 + 10 * i + j), f'site[@name="{site_name}"]/bindings'))
+                         for j, b in enumerate(s["bindings"])) if "bindings" in s \
             else (Binding("http", f"*:80:{s.get('host_header', '')}"),)
         sites.append(Site(id=site_id, name=site_name, bindings=bindings,
                           applications=(Application(site_name, "/", pool, (root_vdir,) + vdirs),),
@@ -200,6 +205,8 @@ def host_from_spec(name: str, spec: Mapping[str, Any]) -> HostEvidence:
                         spn_queries=spn_queries, spns=spns, logon_failures=failures,
                         events=tuple(spec.get("events", [])), event_logs=event_logs,
                         crash_on_audit_fail=spec.get("crash_on_audit_fail"),
+                        ssl_bindings=parse_ssl_bindings({"ssl_bindings": spec.get("ssl_bindings") or []}),
+                        ssl_collected="ssl_bindings" in spec, ssl_time=parse_utc(facts.get("utc_now")),
                         missing=dict(spec.get("missing") or {}))
 
 

@@ -104,6 +104,6 @@ def test_w3c_facts_survive_a_corrupt_blob() -> None:
 
 
 def test_every_collector_has_facts_and_unknown_input_is_empty() -> None:
-    assert len(FACTS) == 9 and all("errors" in names for names in FACTS.values())
+    assert len(FACTS) == 10 and all("errors" in names for names in FACTS.values())
     assert facts_from_envelope("Get-HostFact", None) == {}
     assert facts_from_envelope("Get-Nothing", {"errors": [1]}) == {"errors": 1}

@@ -20,7 +20,7 @@ def test_list_json_has_the_bundled_playbooks() -> None:
     rows = json.loads(result.stdout)
     assert [row["name"] for row in rows] == ["health-sweep", "incident-collect", "triage-401"]
     assert all(row["valid"] for row in rows)
-    assert {row["name"]: row["steps"] for row in rows}["triage-401"] == 9
+    assert {row["name"]: row["steps"] for row in rows}["triage-401"] == 10
 
 
 def test_list_table() -> None:

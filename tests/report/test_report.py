@@ -35,7 +35,7 @@ def test_golden(model: dict, fmt: str) -> None:
 
 
 def test_findings_sorted_by_severity_then_volume(model: dict) -> None:
-    assert [f["cause"] for f in model["findings"]] == ["logon-right-denied", "content-acl-denied"]
+    assert [f["cause"] for f in model["findings"]] == ["logon-right-denied", "content-acl-denied", "certificate-expiring"]
     assert model["summary"]["findings_by_severity"]["high"] == 1
     assert model["summary"]["hosts_failed"] == 1
 

@@ -43,6 +43,7 @@ from toolkit.diagnose.fleet import (
     drift,
     matrix,
     merge_findings,
+    parse_time,
     spn_duplicates,
     spn_mismatches,
     spn_owners,
@@ -120,7 +121,10 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
     findings = merge_findings(f for name in sorted(per_host) for f in per_host[name])
     findings = attach_drift(findings, drift_items)
     duplicates, mismatches = spn_duplicates(owners, seen_by), spn_mismatches(hosts, owners)
-    findings += health_findings(hosts, offsets, label, duplicates, mismatches, findings)
+    collected = collected_utc if isinstance(collected_utc, dt.datetime) else parse_time(collected_utc)
+    if collected is not None and collected.tzinfo is None:
+        collected = collected.replace(tzinfo=dt.timezone.utc)
+    findings += health_findings(hosts, offsets, label, duplicates, mismatches, findings, collected)
     findings += environment_findings(hosts)
     statuses = tuple(
         HostStatus(host=name, status=h.status, error=h.error, requests=h.log.requests,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from toolkit.errors import InputError
+from toolkit.parsers.certificates import SslBinding
 from toolkit.parsers.types import (
     EventLogState,
     FrebTrace,
@@ -193,6 +194,10 @@ class HostEvidence:
     events: tuple[Mapping[str, Any], ...] = ()  # other raw events: 1102/1104, Kerberos 4
     event_logs: tuple[EventLogState, ...] = ()
     crash_on_audit_fail: int | None = None
+    #: HTTP.sys SSL bindings and their certificates (Get-IisCertificate), whether it answered, and its host time
+    ssl_bindings: tuple[SslBinding, ...] = ()
+    ssl_collected: bool = False
+    ssl_time: dt.datetime | None = None
     #: evidence key → why it is missing or incomplete
     missing: Mapping[str, str] = field(default_factory=dict)
     #: evidence keys the playbook chose not to collect on this host (the step's ``when:`` was false):
@@ -279,6 +284,8 @@ def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *
         except Exception as exc:  # noqa: BLE001 - untrusted input: a parse failure is missing evidence
             missing.setdefault(key, f"{collector} could not be parsed: {exc}"[:300])
 
+    _certificates(envelopes.get(CERTIFICATE_COLLECTOR), step_by_collector.get(CERTIFICATE_COLLECTOR), status, error,
+                  kw, missing)
     # Map W3C sites ("W3SVC2") to configured site names now that both are known.
     log: LogView = kw.pop("log", LogView())
     config: IisConfig | None = kw.get("config")
@@ -294,6 +301,31 @@ def _skipped_by_condition(step: Mapping[str, Any] | None) -> bool:
     reason = str((step or {}).get("skipped_reason") or "")
     return step is not None and step.get("status") == "skipped" and reason.startswith("when ") \
         and " is false" in reason
+
+
+#: Get-IisCertificate is not in COLLECTOR_KEYS: runs that never asked for it (older playbooks) must not list it
+#: as missing on every host; when a run did ask and it failed, that is named like any other collector.
+CERTIFICATE_COLLECTOR = "Get-IisCertificate"
+
+
+def _certificates(envelope: Mapping[str, Any] | None, step: Mapping[str, Any] | None, status: str,
+                  error: str | None, kw: dict[str, Any], missing: dict[str, str]) -> None:
+    from toolkit.parsers.certificates import parse_ssl_bindings, parse_utc
+
+    if envelope is None:
+        if step is not None:
+            missing["certificates"] = _absent_reason(CERTIFICATE_COLLECTOR, step, status, error)
+        return
+    for err in envelope.get("errors") or []:
+        if isinstance(err, Mapping):
+            key = "certificates-capped" if str(err.get("category") or "") == "cap" else "certificates"
+            missing.setdefault(key, f"{CERTIFICATE_COLLECTOR} reported {_err_summary(err)}")
+    try:
+        kw["ssl_bindings"] = parse_ssl_bindings(envelope.get("data") or {})
+        kw["ssl_collected"] = True
+        kw["ssl_time"] = parse_utc(envelope.get("time_utc"))
+    except Exception as exc:  # noqa: BLE001 - untrusted input: a parse failure is missing evidence
+        missing.setdefault("certificates", f"{CERTIFICATE_COLLECTOR} could not be parsed: {exc}"[:300])
 
 
 def _environment_refusals(steps: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:

@@ -8,17 +8,19 @@ finding (``security-log-full``, ``clock-skew``, a Kerberos SPN cause) does not g
 
 Evidence used (all already collected): ``crash_on_audit_fail``, the Security log's size/retention and
 1104 events (Get-AuthEventLog), each host's clock (Get-HostFact ``utc_now``) against the fleet, SPN
-registrations (Get-IisSpn), application pools' ``autoStart`` (Get-IisConfig). HTTPS binding certificates
-are not collected by any collector yet, so their expiry is not judged here.
+registrations (Get-IisSpn), application pools' ``autoStart`` (Get-IisConfig), and the HTTPS binding
+certificates (Get-IisCertificate; the rules are in ``toolkit/diagnose/rules/certificates.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from toolkit.diagnose.evidence import HostEvidence
 from toolkit.diagnose.model import Confidence, EvidenceItem, EvidenceSource, Finding, Fix, SpnDuplicate, SpnMismatch
+from toolkit.diagnose.rules.certificates import certificate_findings
 from toolkit.diagnose.rules.kerberos import host_names, spn_key
 
 #: Kerberos' default maximum tolerance for computer clock synchronization (facts.md): past it, tickets fail.
@@ -180,8 +182,9 @@ def pools_not_starting(host: HostEvidence) -> Finding | None:
 
 def health_findings(hosts: Mapping[str, HostEvidence], offsets: Mapping[str, float | None], reference: str,
                     duplicates: Sequence[SpnDuplicate], mismatches: Sequence[SpnMismatch],
-                    existing: Sequence[Finding]) -> list[Finding]:
-    """Every host health finding, less the hosts a 401 finding already covers for the same problem."""
+                    existing: Sequence[Finding], collected_utc: dt.datetime | None = None) -> list[Finding]:
+    """Every host health finding, less the hosts a 401 finding already covers for the same problem.
+    ``collected_utc`` is when the run collected (the reference for certificate expiry)."""
     found: list[Finding] = []
     for name in sorted(hosts):
         for finding in (audit_fail_risk(hosts[name]), pools_not_starting(hosts[name])):
@@ -189,6 +192,7 @@ def health_findings(hosts: Mapping[str, HostEvidence], offsets: Mapping[str, flo
                 found.append(finding)
     found += clock_skew(hosts, offsets, reference)
     found += spn_problems(hosts, duplicates, mismatches)
+    found += certificate_findings(hosts, collected_utc)
     out = []
     for finding in found:
         covered = {h for f in existing if f.cause in _COVERED_BY.get(finding.cause, ()) for h in f.hosts}

@@ -12,14 +12,15 @@ from typing import Any, Literal
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 Level = Literal["high", "medium", "low"]
-EvidenceKind = Literal["log", "config", "event", "right", "acl", "spn", "directory", "freb", "host", "drift"]
+EvidenceKind = Literal["log", "config", "event", "right", "acl", "spn", "directory", "freb", "certificate", "host",
+                       "drift"]
 
 #: Most severe first; the report's ``--fail-on`` compares against this order.
 SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
 LEVEL_ORDER: tuple[str, ...] = ("high", "medium", "low")
 #: Evidence is listed in this order: what happened, then why.
-KIND_ORDER: tuple[str, ...] = ("log", "freb", "event", "config", "right", "acl", "spn", "directory", "host",
-                                "drift")
+KIND_ORDER: tuple[str, ...] = ("log", "freb", "event", "config", "right", "acl", "spn", "directory", "certificate",
+                                "host", "drift")
 
 
 def severity_rank(severity: str) -> int:

@@ -320,6 +320,19 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
+#: the binding sslFlags names of IIS's schema (the config system accepts names or the number)
+_BINDING_SSL_FLAGS = {"none": 0, "sni": 1, "centralcertstore": 2, "disablehttp2": 4, "disableocspstp": 8,
+                      "disablequic": 16, "disabletls13": 32, "disablelegacytls": 64}
+
+
+def _binding_ssl_flags(value: str | None) -> int:
+    """``sslFlags="1"`` or ``sslFlags="Sni, CentralCertStore"``; unknown words count as 0."""
+    text = (value or "").strip()
+    if text.isdigit():
+        return int(text)
+    return sum(_BINDING_SSL_FLAGS.get(word.strip().lower(), 0) for word in text.split(",") if word.strip())
+
+
 # --- applicationHost.config: declarations, sites, pools -----------------------------------------
 
 def _section_defaults(root: Node) -> dict[str, str]:
@@ -417,7 +430,10 @@ def _parse_sites(root: Node, file: str) -> tuple[Site, ...]:
                 virtual_directories=tuple(vdirs),
                 source=Source(file, app.line, f'{element}/application[@path="{app_path}"]'),
             ))
-        bindings = tuple(Binding(b.get("protocol") or "", b.get("bindingInformation") or "")
+        bindings = tuple(Binding(b.get("protocol") or "", b.get("bindingInformation") or "",
+                                 ssl_flags=_binding_ssl_flags(b.get("sslFlags")),
+                                 source=Source(file, b.line, f'{element}/bindings/binding'
+                                                             f'[@bindingInformation="{b.get("bindingInformation") or ""}"]'))
                          for b in (site_node.child("bindings") or Node("bindings", {}, 0)).all("binding"))
         log = {**(default_log.attrib if default_log is not None else {}),
                **(site_node.child("logFile").attrib if site_node.child("logFile") is not None else {})}

@@ -236,6 +236,10 @@ class Application:
 class Binding:
     protocol: str
     binding_information: str  # "*:80:www.contoso.com"
+    #: sslFlags: 1 SNI (the certificate is chosen by host name), 2 Centralized Certificate Store
+    ssl_flags: int = field(default=0, compare=False)
+    #: the <binding> element (file, line); not part of equality, so farms compare what is served
+    source: Source | None = field(default=None, compare=False)
 
     @property
     def host_header(self) -> str:

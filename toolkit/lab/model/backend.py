@@ -40,10 +40,11 @@ CRASH_ON_AUDIT_FAIL = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Lsa\\CrashOnAud
 HTTP_ERROR_LOGGING_DIR = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters\\ErrorLoggingDir"
 #: answered by the target-side C# core under Mono, not by a Python model
 CORE_ANSWERED = frozenset({"Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisConfig", "Get-IisFailedRequestTrace",
-                           "Get-IisContentAcl", "Get-IisRawArtefact"})
+                           "Get-IisContentAcl", "Get-IisRawArtefact", "Get-IisCertificate"})
 #: the collectors this model answers (the test suite checks it covers the whole bundled catalog)
 MODELLED = ("Get-HostFact", "Get-IisConfig", "Get-IisW3CLog", "Get-IisHttpErrLog", "Get-IisFailedRequestTrace",
-            "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog", "Get-IisRawArtefact")
+            "Get-IisContentAcl", "Get-LocalUserRight", "Get-IisSpn", "Get-AuthEventLog", "Get-IisRawArtefact",
+            "Get-IisCertificate")
 
 
 class ParameterError(ValueError):
@@ -119,7 +120,8 @@ class ModelBackend:
             self.shift += dt.timedelta(seconds=host.clock_offset_s)
         self.files = HostFiles(host.files_root)
         self._events: list[dict[str, Any]] | None = None
-        answerers = (self._host_fact, None, None, None, None, None, self._user_rights, self._spn, self._auth_events, None)
+        answerers = (self._host_fact, None, None, None, None, None, self._user_rights, self._spn, self._auth_events, None,
+                     None)
         self._answerers: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], list[dict[str, str]]]]] = \
             {cid: answerer for cid, answerer in zip(MODELLED, answerers, strict=True) if answerer is not None}
         self._core = core
@@ -196,13 +198,13 @@ class ModelBackend:
         collector = self.bundled[cid].collector
         if collector is not None:
             params = with_defaults(collector, params)  # as the wrapper's param() block would
-        params.update(lab_only_parameters(cid, self.host))
         scratch = None
         if cid == "Get-IisRawArtefact":
             scratch = tempfile.TemporaryDirectory(prefix="iisfleet-lab-exports-")
             params.update(self._exports(params, Path(scratch.name)))
         if self._presented is None:
             self._presented = PresentedFiles(self.host.files_root, self.shift)
+        params.update(lab_only_parameters(cid, self.host, self._presented))
         simulated = SimulatedHost(computer_name=self.host.computer_name, utc_now=iso_z(self.now()),
                                   mounts=self._presented.mounts(), variables=HOST_VARIABLES)
         try:

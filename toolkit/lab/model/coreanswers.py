@@ -4,7 +4,10 @@
   sidecar default, overridden by what the controller bound).
 * :func:`lab_only_parameters`: what the lab's stand-ins for Windows-only readers need from the host model
   (never sent to a real host): Get-IisContentAcl's descriptors come from the model's ``acls`` and ``shares``
-  (``toolkit/lab/targethost/ContentAclEntry.cs``), and Get-IisRawArtefact's owners from the same ``acls``.
+  (``toolkit/lab/targethost/ContentAclEntry.cs``), and Get-IisRawArtefact's owners from the same ``acls``;
+  Get-IisCertificate's HTTP.sys SSL table and LocalMachine stores come from the host's ``ssl_bindings`` and
+  ``certstore/`` files, re-issued to the presented clock (``toolkit/lab/certstore.py``,
+  ``toolkit/lab/targethost/CertificateEntry.cs``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ def with_defaults(collector: Any, bound: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def lab_only_parameters(collector_id: str, host: Any) -> dict[str, Any]:
+def lab_only_parameters(collector_id: str, host: Any, presented: Any = None) -> dict[str, Any]:
+    if collector_id == "Get-IisCertificate":
+        folder, lines = presented.certificates(host.directory, host.ssl_bindings)
+        return {"__SslBindings": lines, "__CertificateFolder": folder}
     if collector_id == "Get-IisRawArtefact":  # owners come from the same descriptors
         return {"__Acls": [f"{path}\t{sddl}" for path, sddl in sorted(host.acls.items())], "__DefaultSddl": DEFAULT_SDDL}
     if collector_id != "Get-IisContentAcl":

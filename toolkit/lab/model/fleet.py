@@ -217,6 +217,8 @@ class HostModel:
     ssh_port: int = 22
     tags: tuple[str, ...] = ()
     endpoints: tuple[Endpoint, ...] = DEFAULT_ENDPOINTS
+    #: HTTP.sys SSL records (toolkit/lab/certstore.py): kind, address, host_name, port, store, certificate | thumbprint
+    ssl_bindings: tuple[dict[str, Any], ...] = ()
 
     @property
     def files_root(self) -> Path:
@@ -242,7 +244,7 @@ _FLEET_KEYS = {"name", "domain", "credentials", "hosts", "faults", "clock", "sch
 _HOST_KEYS = {
     "name", "fqdn", "computer_name", "domain_joined", "os", "powershell_version", "time_zone",
     "clock_offset_s", "iis", "local_users", "local_groups", "acls", "shares", "registry", "event_logs",
-    "logon_counts", "faults", "endpoints",
+    "logon_counts", "faults", "endpoints", "ssl_bindings",
 }
 
 
@@ -433,7 +435,27 @@ def _host(directory: Path, listing: _Fields, domain: Domain, fleet_faults: HostF
         http_port=listing.get("http_port", int, 5985), https_port=listing.get("https_port", int, 5986),
         ssh_port=listing.get("ssh_port", int, 22), tags=tuple(listing.get("tags", list, [])),
         endpoints=_endpoints(node, fleet_endpoints),
+        ssl_bindings=_ssl_bindings(node),
     )
+
+
+_SSL_BINDING_KEYS = {"kind", "address", "host_name", "port", "store", "certificate", "thumbprint"}
+
+
+def _ssl_bindings(node: _Fields) -> tuple[dict[str, Any], ...]:
+    """``ssl_bindings:`` (docs/lab-fleet.md): HTTP.sys's SSL records, each naming a certificate of the host's
+    ``certstore/`` by label or a bare thumbprint."""
+    out = []
+    for entry in node.items("ssl_bindings"):
+        entry.unknown(_SSL_BINDING_KEYS)
+        kind = entry.get("kind", str, "sni")
+        if kind not in ("ip", "sni", "ccs"):
+            raise entry.error("kind", "expected ip, sni or ccs")
+        out.append({"kind": kind, "address": entry.get("address", str, "0.0.0.0"),
+                    "host_name": entry.get("host_name", str, ""), "port": entry.get("port", int, 443),
+                    "store": entry.get("store", str, "MY"), "certificate": entry.get("certificate", str, ""),
+                    "thumbprint": entry.get("thumbprint", str, "")})
+    return tuple(out)
 
 
 def load_fleet_model(path: Path) -> FleetModel:

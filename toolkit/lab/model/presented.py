@@ -18,6 +18,7 @@ import tempfile
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 from toolkit.lab.model import logs as logmod
 
@@ -32,12 +33,25 @@ class PresentedFiles:
         self.shift = shift
         self._lock = threading.Lock()
         self._mounts: list[tuple[str, str]] | None = None
+        self._certificates: tuple[str, list[str]] | None = None
 
     def mounts(self) -> list[tuple[str, str]]:
         with self._lock:
             if self._mounts is None:
                 self._mounts = self._build()
             return list(self._mounts)
+
+    def certificates(self, host_dir: Path, bindings: Any) -> tuple[str, list[str]]:
+        """The host's certificate stores re-issued ``shift`` later, in a private folder, and HTTP.sys's SSL
+        table naming them (``toolkit.lab.certstore.present``); made once."""
+        from toolkit.lab.certstore import present
+
+        with self._lock:
+            if self._certificates is None:
+                scratch = Path(tempfile.mkdtemp(prefix="iisfleet-lab-certstore-"))
+                weakref.finalize(self, shutil.rmtree, scratch, True)
+                self._certificates = (str(scratch), present(host_dir, bindings, self.shift, scratch))
+            return self._certificates[0], list(self._certificates[1])
 
     def _build(self) -> list[tuple[str, str]]:
         mounts: list[tuple[str, str]] = []

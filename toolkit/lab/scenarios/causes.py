@@ -472,6 +472,38 @@ def ip_restriction(build: HostBuild, ctx: PlantContext) -> list[Entry]:
     return [entry("ip-restriction", site, "401.503")]
 
 
+def _https_site(build: HostBuild, name: str) -> Site:
+    """An anonymous HTTPS site (SNI) with ordinary traffic; its certificate is what the planter makes of it."""
+    site = build.add_site(name, https=True, host_header=f"{name.lower()}-{build.name}.{build.domain}")
+    build.traffic[site.id].anonymous_ok(30, site.pages)
+    return site
+
+
+def certificate_expired(build: HostBuild, ctx: PlantContext) -> list[Entry]:
+    site = _https_site(build, "Billing")
+    build.certificate(site, valid_days=-6, age_days=365)
+    return [entry("certificate-expired", site, "host")]
+
+
+def certificate_expiring(build: HostBuild, ctx: PlantContext) -> list[Entry]:
+    site = _https_site(build, "Payments")
+    build.certificate(site, valid_days=10)
+    return [entry("certificate-expiring", site, "host")]
+
+
+def certificate_name_mismatch(build: HostBuild, ctx: PlantContext) -> list[Entry]:
+    site = _https_site(build, "Events")
+    # the certificate of the company's main site, bound here by mistake: its wildcard covers one label only
+    build.certificate(site, dns_names=(f"www.{build.domain}", f"*.www.{build.domain}"))
+    return [entry("certificate-name-mismatch", site, "host")]
+
+
+def certificate_missing(build: HostBuild, ctx: PlantContext) -> list[Entry]:
+    site = _https_site(build, "Archive")
+    build.certificate(site, in_store=False)  # renewed and the old one deleted, the binding never updated
+    return [entry("certificate-missing", site, "host")]
+
+
 PLANTERS: dict[str, Planter] = {
     "anonymous-credentials-invalid": anonymous_credentials_invalid,
     "logon-right-denied": logon_right_denied,
@@ -492,6 +524,10 @@ PLANTERS: dict[str, Planter] = {
     "isapi-filter-denied": isapi_filter_denied,
     "isapi-extension-denied": isapi_extension_denied,
     "ip-restriction": ip_restriction,
+    "certificate-expired": certificate_expired,
+    "certificate-expiring": certificate_expiring,
+    "certificate-name-mismatch": certificate_name_mismatch,
+    "certificate-missing": certificate_missing,
 }
 
 #: causes that change the whole host (every site on it would fail): one per host, never packed
