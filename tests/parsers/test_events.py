@@ -178,3 +178,16 @@ def test_a_file_that_is_not_evtx_inside_is_a_clear_error(tmp_path) -> None:
     path.write_bytes(b"ElfFile\x00" + b"\xff" * 5000)
     with pytest.raises(InputError, match="Security.evtx"):
         read_event_export(str(path))
+
+
+def test_a_real_windows_evtx_reads_as_windows_wrote_it() -> None:
+    """TestLogX.evtx was written by Windows (Write-EventLog; source and licence in exports/README.md): ids,
+    record ids, times, channel, provider, computer and the classic provider's unnamed insertion strings."""
+    pytest.importorskip("evtx", reason="the evtx package did not install (pip install 'iisfleet[evtx]')")
+    from toolkit.parsers.events import read_event_export
+
+    records = read_event_export(str(EXPORTS / "TestLogX.evtx"))
+    assert [(r["id"], r["record_id"]) for r in records] == [(1, 1), (2, 2), (3, 3), (65534, 4), (5, 5)]
+    assert {(r["log"], r["provider"], r["machine"]) for r in records} == {("TestLogX", "TestAppX", "DESKTOP-PJOQLJS")}
+    assert [r["time_utc"] for r in records][:2] == ["2021-07-22T15:44:21.416718Z", "2021-07-22T15:45:44.663880Z"]
+    assert [r["data"] for r in records][3] == {"Data[1]": "Test log message, failure audit"}

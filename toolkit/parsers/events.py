@@ -177,9 +177,10 @@ def records_from_event_xml(text: str, path: str) -> list[dict]:
         created = system.child("TimeCreated")
         data = {}
         event_data = event.child("EventData")
-        for item in event_data.all("Data") if event_data is not None else ():
-            if item.get("Name"):
-                data[item.get("Name")] = item.text.strip()
+        for position, item in enumerate(event_data.all("Data") if event_data is not None else (), 1):
+            # Classic event sources (Write-EventLog, many Application providers) write <Data> without a
+            # Name: kept by position, "Data[1]", so their insertion strings are not lost.
+            data[item.get("Name") or f"Data[{position}]"] = item.text.strip()
         records.append({
             "log": text_of("Channel"),
             "id": _int(text_of("EventID")),
