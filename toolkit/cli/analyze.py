@@ -70,8 +70,25 @@ def analyze_command(
     server: Annotated[list[str] | None, typer.Option(help=_SERVER_HELP, show_default=False)] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Analyse the bundled sample logs.")] = False,
     workers: Annotated[int | None, typer.Option(min=1, help="Processes per large file (CPUs).")] = None,
+    accept_unverified: Annotated[bool, typer.Option(
+        "--accept-unverified", help="Analyse a bundle even when `bundle verify` fails (a warning names every "
+                                    "problem); without it such a bundle is refused.")] = False,
 ) -> None:
-    """Classify every 401 in IIS W3C (and HTTPERR) logs as handshake or terminal, and explain the codes."""
+    """Classify every 401 in IIS W3C (and HTTPERR) logs as handshake or terminal, and explain the codes.
+
+    PATH may also be an evidence bundle (a sealed run directory or its `bundle export` zip): it is verified
+    first, its logs and event exports are read with each host folder naming the server, and the read is
+    recorded in the run directory's custody log."""
+    from toolkit.bundle.inputs import is_bundle
+
+    bundles = [p for p in (paths or []) if is_bundle(p)]
+    if bundles:
+        if len(paths or []) != 1 or server or sample:
+            fail(UsageError("give a bundle alone: its host folders name the servers (no other PATH, --server "
+                            "or --sample with it)"))
+        _analyze_bundle(bundles[0], json_output, dict(window_s=window, since=parse_when(since, "--since"),
+                                                      until=parse_when(until, "--until"), workers=workers),
+                        top, accept_unverified)
     inputs = list(paths or [])
     servers = list(server or [])
     if len(servers) > 1 and len(servers) != len(inputs):
@@ -106,6 +123,68 @@ def analyze_command(
         document["inputs"] = [str(p) for p in inputs]
         if events is not None:
             document["events"] = events
+        typer.echo(json.dumps(document, indent=2, sort_keys=False))
+    else:
+        for warning in analysis.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        _render(analysis, top)
+        if events is not None:
+            _render_events(events)
+    raise typer.Exit(EXIT_OK)
+
+
+def _analyze_bundle(bundle: Path, json_output: bool, analyzer_args: dict, top: int, accept_unverified: bool) -> None:
+    """Verify the bundle (toolkit.bundle), then analyse what it holds, host folder by host folder."""
+    import tempfile
+
+    from toolkit.bundle import opened_bundle, record_access, verify_bundle
+    from toolkit.bundle.inputs import bundle_inputs
+
+    try:
+        verification = verify_bundle(bundle)
+    except ToolkitError as exc:
+        fail(exc)
+    if not verification.ok:
+        problems = "; ".join(str(p) for p in verification.problems[:10])
+        more = len(verification.problems) - 10
+        text = (f"{bundle}: the bundle does not verify ({len(verification.problems)} problem(s)): {problems}"
+                + (f"; and {more} more (iisfleet bundle verify lists them)" if more > 0 else ""))
+        if not accept_unverified:
+            fail(UsageError(text + ". Its contents may not be what was collected; --accept-unverified analyses "
+                                   "it anyway"))
+        typer.echo(f"warning: {text}; analysed anyway (--accept-unverified)", err=True)
+    try:
+        with opened_bundle(bundle) as root, tempfile.TemporaryDirectory(prefix="iisfleet-analyze-") as scratch:
+            found = bundle_inputs(root, Path(scratch) / "excerpts")
+            records = []
+            for event_file in found.event_files:
+                records.extend(read_event_export(str(event_file)))
+            analyzer = LogAnalyzer(**analyzer_args)
+            for path, host in found.logs:
+                analyzer.feed_path(path, server=host)
+            analysis = analyzer.result()
+            prefixes = (str(root) + "/", str(Path(scratch)) + "/")
+            shown = [str(p).replace(prefixes[0], "").replace(prefixes[1], "") for p in found.event_files]
+            events = summarize_event_exports(records, shown) if found.event_files else None
+            document = analysis.to_dict()
+            # paths relative to the bundle: the same bundle gives the same document from its folder or its zip
+            text = json.dumps(document, indent=2, sort_keys=False)
+            for prefix in prefixes:
+                text = text.replace(json.dumps(prefix)[1:-1], "")
+            document = json.loads(text)
+    except ToolkitError as exc:
+        fail(exc)
+    if not bundle.is_file():
+        record_access(bundle, "analyze")
+    if not found.logs and events is None:
+        fail(f"{bundle}: the bundle holds no IIS logs or event exports for analyze (hosts: "
+             f"{', '.join(found.hosts) or 'none'})")
+    document["inputs"] = [bundle.name]
+    document["bundle"] = {"verified": verification.ok, "hosts": found.hosts,
+                          "problems": [str(p) for p in verification.problems]}
+    if events is not None:
+        document["events"] = events
+    if json_output:
         typer.echo(json.dumps(document, indent=2, sort_keys=False))
     else:
         for warning in analysis.warnings:
