@@ -118,9 +118,14 @@ def analyze_command(
             and events is None):
         fail(f"no usable log lines in {', '.join(str(p) for p in inputs)} "
              f"({analysis.lines_malformed} malformed of {analysis.lines_total})")
+    document = analysis.to_dict()
+    document["inputs"] = [str(p) for p in inputs]
+    _emit(analysis, document, events, json_output, top)
+
+
+def _emit(analysis: LogAnalysis, document: dict, events: dict | None, json_output: bool, top: int) -> None:
+    """Print the iisfleet.analyze/1 JSON or the Rich summary, and exit 0."""
     if json_output:
-        document = analysis.to_dict()
-        document["inputs"] = [str(p) for p in inputs]
         if events is not None:
             document["events"] = events
         typer.echo(json.dumps(document, indent=2, sort_keys=False))
@@ -182,17 +187,7 @@ def _analyze_bundle(bundle: Path, json_output: bool, analyzer_args: dict, top: i
     document["inputs"] = [bundle.name]
     document["bundle"] = {"verified": verification.ok, "hosts": found.hosts,
                           "problems": [str(p) for p in verification.problems]}
-    if events is not None:
-        document["events"] = events
-    if json_output:
-        typer.echo(json.dumps(document, indent=2, sort_keys=False))
-    else:
-        for warning in analysis.warnings:
-            typer.echo(f"warning: {warning}", err=True)
-        _render(analysis, top)
-        if events is not None:
-            _render_events(events)
-    raise typer.Exit(EXIT_OK)
+    _emit(analysis, document, events, json_output, top)
 
 
 def split_event_exports(inputs: list[Path]) -> tuple[list[Path], list[Path]]:
