@@ -284,8 +284,10 @@ def build_host_evidence(name: str, envelopes: Mapping[str, Mapping[str, Any]], *
         except Exception as exc:  # noqa: BLE001 - untrusted input: a parse failure is missing evidence
             missing.setdefault(key, f"{collector} could not be parsed: {exc}"[:300])
 
-    _certificates(envelopes.get(CERTIFICATE_COLLECTOR), step_by_collector.get(CERTIFICATE_COLLECTOR), status, error,
-                  kw, missing)
+    certificate_step = step_by_collector.get(CERTIFICATE_COLLECTOR)
+    _certificates(envelopes.get(CERTIFICATE_COLLECTOR), certificate_step, status, error, kw, missing)
+    if envelopes.get(CERTIFICATE_COLLECTOR) is None and _skipped_by_condition(certificate_step):
+        not_needed.add("certificates")
     # Map W3C sites ("W3SVC2") to configured site names now that both are known.
     log: LogView = kw.pop("log", LogView())
     config: IisConfig | None = kw.get("config")
