@@ -24,7 +24,7 @@ from toolkit.errors import ConfigError
 def test_catalog_holds_every_bundled_collector_with_its_contract() -> None:
     catalog = load_catalog()
     assert list(catalog) == sorted(catalog)
-    assert len(catalog) == 10 and "_ssh_bootstrap" not in catalog
+    assert len(catalog) == 11 and "_ssh_bootstrap" not in catalog
     w3c = catalog["Get-IisW3CLog"]
     assert isinstance(w3c, Collector) and w3c.id == "Get-IisW3CLog" and w3c.version == 2
     assert w3c.script.startswith("# collector-id: Get-IisW3CLog/2\n")

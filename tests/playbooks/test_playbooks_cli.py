@@ -69,7 +69,7 @@ def test_validate_json() -> None:
         "path": "incident-collect",
         "valid": True,
         "name": "incident-collect",
-        "steps": 10,
+        "steps": 11,
         "catalog": rows[1]["catalog"],
     }
 
