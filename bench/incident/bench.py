@@ -1,4 +1,4 @@
-"""Incident collection of raw artefacts, per host, against the same files copied with scp over the same sshd.
+"""Incident collection of raw artefacts, per host, against the same files copied with ssh + tar over the same sshd.
 
 One realistic lab server (bench/incident/realistic.py: a week of W3C logs, HTTPERR, Failed Request Tracing files,
 event logs, configuration) is served by Debian's OpenSSH sshd whose `powershell` is the lab's stand-in (the real
@@ -8,10 +8,11 @@ on the wire (SSH, encrypted, as a network would carry them):
 1. **iisfleet**: `iisfleet run` of a one-step playbook (Get-IisRawArtefact for the window), which hashes each
    file on the host, streams it in 4 MiB chunks (gzip), verifies every chunk and file on arrival and writes it
    into the run directory;
-2. **peer, scp**: `scp -O` of exactly the files iisfleet collected (the event log and secedit "exports" are the
-   lab's source files), no compression, then `sha256sum` of the copies on the controller (what a responder
-   would do to get hashes, which scp does not give; done after the transfer, so computed on the copies);
-3. **peer, scp -C**: the same with SSH compression.
+2. **peer, ssh + tar**: one SSH connection running `tar cf -` of exactly the files iisfleet collected (the event
+   log and secedit "exports" are the lab's source files), no compression, unpacked and hashed with `sha256sum`
+   on the controller afterwards (the transfer gives no hashes; they are computed on the copies). Plain `scp`
+   of a file list opens one SSH connection per remote file in its legacy mode, so it is not the peer;
+3. **peer, ssh -C + tar**: the same with SSH compression.
 
 Every figure is from the same invocation; the machine is shared, so wall times are noisy; run it twice.
 
@@ -62,6 +63,8 @@ class CountingRelay:
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.target))
+            for end in (client, server):  # no Nagle: SSH window updates must not wait for a delayed ACK
+                end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._pump, args=(client, server, "sent"), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, "received"), daemon=True).start()
 
@@ -132,24 +135,33 @@ def _local_source(fleet_host: Path, header: dict) -> Path:
     return fleet_host / "files" / drive.upper() / Path(*rest.split("\\"))
 
 
-def _scp(work: Path, relay: CountingRelay, key_file: Path, known_hosts: Path, sources: list[Path], compress: bool) -> dict:
-    target = work / ("scp-C" if compress else "scp")
+def _ssh_tar(work: Path, relay: CountingRelay, key_file: Path, known_hosts: Path, sources: list[Path],
+             compress: bool) -> dict:
+    """The peer: one SSH connection streaming the same files as a tar archive (what a responder would type),
+    unpacked and hashed with sha256sum on the controller afterwards (the transfer gives no hashes)."""
+    target = work / ("tar-C" if compress else "tar")
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
     relay.take()
     cpu, wall = _children_cpu(), time.perf_counter()
-    command = ["scp", "-O", "-q", "-B", "-P", str(relay.port), "-i", str(key_file), "-o", f"UserKnownHostsFile={known_hosts}",
-               "-o", "StrictHostKeyChecking=yes", *(["-C"] if compress else []),
-               *[f"{getpass.getuser()}@127.0.0.1:{source}" for source in sources], str(target)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=4 * 3600)
+    remote = "tar cf - -P " + " ".join(f"'{source}'" for source in sources)
+    with open(target / "bundle.tar", "wb") as archive:
+        done = subprocess.run(["ssh", "-p", str(relay.port), "-i", str(key_file), "-o", f"UserKnownHostsFile={known_hosts}",
+                               "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", *(["-C"] if compress else []),
+                               f"{getpass.getuser()}@127.0.0.1", remote], stdout=archive, stderr=subprocess.PIPE,
+                              timeout=4 * 3600)
     wall_copy = time.perf_counter() - wall
-    hashed = subprocess.run(["sha256sum", *sorted(str(p) for p in target.iterdir())], capture_output=True, text=True)
+    wire = relay.take()
+    unpacked = subprocess.run(["tar", "xf", "bundle.tar", "-P", "--transform", "s|^/|unpacked/|", "-C", str(target)],
+                              cwd=target, capture_output=True, text=True)
+    files = sorted(str(p) for p in (target / "unpacked").rglob("*") if p.is_file())
+    hashed = subprocess.run(["sha256sum", *files], capture_output=True, text=True)
     wall = time.perf_counter() - wall
     cpu = _children_cpu() - cpu
     if done.returncode != 0 or hashed.returncode != 0:
-        raise SystemExit(f"scp failed: {done.stderr[-1000:]}")
+        raise SystemExit(f"ssh tar failed: {done.stderr[-1000:]!r} {unpacked.stderr[-500:]}")
     return {"wall_s": round(wall, 1), "copy_wall_s": round(wall_copy, 1), "client_cpu_s": round(cpu, 1),
-            "wire_bytes": relay.take(), "files": len(list(target.iterdir()))}
+            "wire_bytes": wire, "files": len(files)}
 
 
 def main() -> None:
@@ -176,14 +188,15 @@ def main() -> None:
         known_hosts.write_text(f"[127.0.0.1]:{relay.port} {sshd.host_public_key}\n", encoding="utf-8")
         ours = _iisfleet(work, relay, key_file, known_hosts, fleet["since"])
         sources = [_local_source(fleet_host, h) for h in ours.pop("headers")]
-        plain = _scp(work, relay, key_file, known_hosts, sources, compress=False)
-        compressed = _scp(work, relay, key_file, known_hosts, sources, compress=True)
+        plain = _ssh_tar(work, relay, key_file, known_hosts, sources, compress=False)
+        compressed = _ssh_tar(work, relay, key_file, known_hosts, sources, compress=True)
     raw = sum(p.stat().st_size for p in sources)
-    print(json.dumps({"server": fleet, "raw_file_bytes": raw, "iisfleet": ours, "scp": plain, "scp_C": compressed,
-                      "ratio_wall_iisfleet_over_scp": round(ours["wall_s"] / plain["wall_s"], 2),
-                      "ratio_wall_iisfleet_over_scp_C": round(ours["wall_s"] / compressed["wall_s"], 2),
-                      "ratio_wire_iisfleet_over_scp": round(ours["wire_bytes"] / plain["wire_bytes"], 3),
-                      "ratio_wire_iisfleet_over_scp_C": round(ours["wire_bytes"] / compressed["wire_bytes"], 3)}, indent=1))
+    print(json.dumps({"server": fleet, "raw_file_bytes": raw, "iisfleet": ours, "ssh_tar": plain, "ssh_C_tar": compressed,
+                      "ratio_wall_iisfleet_over_ssh_tar": round(ours["wall_s"] / plain["wall_s"], 2),
+                      "ratio_wall_iisfleet_over_ssh_C_tar": round(ours["wall_s"] / compressed["wall_s"], 2),
+                      "ratio_wire_iisfleet_over_ssh_tar": round(ours["wire_bytes"] / plain["wire_bytes"], 3),
+                      "ratio_wire_iisfleet_over_ssh_C_tar": round(ours["wire_bytes"] / compressed["wire_bytes"], 3)},
+                     indent=1))
 
 
 if __name__ == "__main__":
