@@ -16,7 +16,16 @@ from toolkit.cli import app
 from toolkit.logs import samples_dir
 
 runner = CliRunner()
-EVTX = Path(__file__).parents[1] / "fixtures" / "parsers" / "events" / "exports" / "TestLogX.evtx"
+
+
+def _application_log(path: Path) -> None:
+    """Five records in the EVTX layout (the lab's writer: file header, CRC'd chunk, Binary XML)."""
+    from toolkit.lab.model.evtx import write_evtx
+
+    write_evtx(str(path), [{"provider": "Application Error", "id": 1000 + n, "record_id": n + 1,
+                            "time": f"2026-11-24T10:0{n}:00.0000000Z", "channel": "Application",
+                            "computer": "web01.contoso.com", "data": [("Param1", f"record {n}")]}
+                           for n in range(5)])
 
 
 def _bundle(tmp_path: Path) -> Path:
@@ -29,7 +38,7 @@ def _bundle(tmp_path: Path) -> Path:
             shutil.copytree(samples_dir() / site, raw / "w3c" / site)
         shutil.copytree(samples_dir() / "HTTPERR", raw / "httperr" / "HTTPERR")
         (raw / "evtx").mkdir()
-        shutil.copy(EVTX, raw / "evtx" / "Application.evtx")
+        _application_log(raw / "evtx" / "Application.evtx")
     seal_run(run)
     return run
 
@@ -54,7 +63,7 @@ def test_the_zip_gives_the_same_analysis_as_the_folder_and_hosts_name_the_server
     assert from_dir["bundle"] == {"verified": True, "hosts": ["web01", "web02"], "problems": []}
     servers = {row["server"] for row in from_dir["sites"]}
     assert servers == {"web01", "web02"}
-    assert from_dir["events"]["records"] == 10  # the real .evtx, once per host
+    assert from_dir["events"]["records"] == 10  # five records in each host's .evtx
     assert str(tmp_path) not in json.dumps(from_dir)  # paths are relative to the bundle
 
 

