@@ -7,7 +7,6 @@ namespace IisFleet.Target
 {
     using System;
     using System.Collections.Generic;
-    using System.Diagnostics;
     using System.Globalization;
     using System.IO;
     using System.Security.AccessControl;
@@ -79,32 +78,18 @@ namespace IisFleet.Target
 
         public string ExportSecurityPolicy(string target, string logPath)
         {
-            ProcessStartInfo start = new ProcessStartInfo("secedit.exe");
             // Every area (user rights, security policy, groups, registry and file ACL templates). Paths are quoted for the
             // Windows command-line parser; they are this collector's own temp paths, never host or controller text.
-            start.Arguments = "/export /cfg \"" + target + "\" /log \"" + logPath + "\" /quiet";
-            start.UseShellExecute = false;
-            start.CreateNoWindow = true;
-            start.RedirectStandardOutput = true;
-            start.RedirectStandardError = true;
-            using (Process process = Process.Start(start))
+            ToolResult result = ToolProcess.Run("secedit.exe", "/export /cfg \"" + target + "\" /log \"" + logPath + "\" /quiet",
+                                                null, SeceditTimeoutMs, "secedit /export");
+            if (!File.Exists(target))
             {
-                System.Threading.Tasks.Task<string> error = process.StandardError.ReadToEndAsync();
-                string output = process.StandardOutput.ReadToEnd();
-                if (!process.WaitForExit(SeceditTimeoutMs))
-                {
-                    try { process.Kill(); } catch (InvalidOperationException) { }
-                    throw new TimeoutException("secedit /export did not finish within " + SeceditTimeoutMs / 1000 + " s");
-                }
-                if (!File.Exists(target))
-                {
-                    // Typically not elevated: secedit needs an administrator to read the policy database.
-                    throw new UnauthorizedAccessException("secedit /export wrote no file (exit code " +
-                        process.ExitCode.ToString(CultureInfo.InvariantCulture) + "): " + (output + error.Result).Trim());
-                }
-                return "secedit /export /cfg (all areas), exit code " + process.ExitCode.ToString(CultureInfo.InvariantCulture) +
-                       "; the UTF-16LE INF file as secedit wrote it";
+                // Typically not elevated: secedit needs an administrator to read the policy database.
+                throw new UnauthorizedAccessException("secedit /export wrote no file (exit code " +
+                    result.ExitCode.ToString(CultureInfo.InvariantCulture) + "): " + (result.Output + result.Error).Trim());
             }
+            return "secedit /export /cfg (all areas), exit code " + result.ExitCode.ToString(CultureInfo.InvariantCulture) +
+                   "; the UTF-16LE INF file as secedit wrote it";
         }
     }
 

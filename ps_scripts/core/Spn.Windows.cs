@@ -3,7 +3,6 @@
 namespace IisFleet.Target
 {
     using System;
-    using System.Diagnostics;
     using System.Globalization;
     using System.Text;
 
@@ -14,30 +13,14 @@ namespace IisFleet.Target
 
         public SpnListing List(string account)
         {
-            ProcessStartInfo start = new ProcessStartInfo("setspn.exe");
             // One argument, quoted for the Windows command-line parser: account names may hold spaces.
-            start.Arguments = "-L \"" + account.Replace("\"", "") + "\"";
-            start.UseShellExecute = false;
-            start.CreateNoWindow = true;
-            start.RedirectStandardOutput = true;
-            start.RedirectStandardError = true;
             // setspn writes in the OEM code page (localized headers and names, e.g. "für" in German): decode
             // with it, not with whatever the session's console encoding was set to.
             Encoding oem = Encoding.GetEncoding(CultureInfo.CurrentCulture.TextInfo.OEMCodePage);
-            start.StandardOutputEncoding = oem;
-            start.StandardErrorEncoding = oem;
-            using (Process process = Process.Start(start))
-            {
-                System.Threading.Tasks.Task<string> error = process.StandardError.ReadToEndAsync();
-                string output = process.StandardOutput.ReadToEnd();
-                if (!process.WaitForExit(TimeoutMs))
-                {
-                    try { process.Kill(); } catch (InvalidOperationException) { }
-                    throw new TimeoutException("setspn -L " + account + " did not finish within " + TimeoutMs / 1000 + " s");
-                }
-                string text = (output + error.Result).Replace("\r\n", "\n").TrimEnd('\n');
-                return new SpnListing(process.ExitCode, text);
-            }
+            ToolResult result = ToolProcess.Run("setspn.exe", "-L \"" + account.Replace("\"", "") + "\"", oem, TimeoutMs,
+                                                "setspn -L " + account);
+            string text = (result.Output + result.Error).Replace("\r\n", "\n").TrimEnd('\n');
+            return new SpnListing(result.ExitCode, text);
         }
     }
 
