@@ -100,9 +100,12 @@ def _legs_only_lowered(finding: Finding) -> Finding:
 
 
 def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datetime | None = None,
-             directory: Any = None) -> Diagnosis:
+             directory: Any = None, as_of_utc: str | dt.datetime | None = None) -> Diagnosis:
     """Diagnose a fleet. ``collected_utc`` is the controller's collection time (the clock reference for
-    fleets of fewer than three hosts; larger fleets use their median clock). ``directory`` is what the
+    fleets of fewer than three hosts; larger fleets use their median clock). ``as_of_utc`` is the run's
+    reference time, the "now" its log window was computed from (run.json ``reference_utc``): dates such
+    as certificate expiry are judged as of it, so a run resumed later, or repeated with
+    ``--reference-time``, judges them the same; without it, the collection time. ``directory`` is what the
     domain controllers answered (``toolkit.directory.facts.DirectoryFacts``): SPN holders, account state
     and nested domain groups from LDAP then take precedence over what the web servers reported."""
     from toolkit.directory.facts import with_directory
@@ -121,10 +124,11 @@ def diagnose(hosts: Mapping[str, HostEvidence], *, collected_utc: str | dt.datet
     findings = merge_findings(f for name in sorted(per_host) for f in per_host[name])
     findings = attach_drift(findings, drift_items)
     duplicates, mismatches = spn_duplicates(owners, seen_by), spn_mismatches(hosts, owners)
-    collected = collected_utc if isinstance(collected_utc, dt.datetime) else parse_time(collected_utc)
-    if collected is not None and collected.tzinfo is None:
-        collected = collected.replace(tzinfo=dt.timezone.utc)
-    findings += health_findings(hosts, offsets, label, duplicates, mismatches, findings, collected)
+    as_of = as_of_utc or collected_utc
+    as_of = as_of if isinstance(as_of, dt.datetime) else parse_time(as_of)
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.timezone.utc)
+    findings += health_findings(hosts, offsets, label, duplicates, mismatches, findings, as_of)
     findings += environment_findings(hosts)
     statuses = tuple(
         HostStatus(host=name, status=h.status, error=h.error, requests=h.log.requests,
@@ -151,4 +155,5 @@ def diagnose_run(run: Any) -> Diagnosis:
     path = getattr(run, "path", None)
     directory = load_directory(path) if path is not None else None
     run = with_shared_configuration(run, directory)
-    return diagnose(evidence_from_run(run), collected_utc=collected, directory=directory)
+    return diagnose(evidence_from_run(run), collected_utc=collected, directory=directory,
+                    as_of_utc=meta.get("reference_utc"))

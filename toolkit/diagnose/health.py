@@ -184,7 +184,8 @@ def health_findings(hosts: Mapping[str, HostEvidence], offsets: Mapping[str, flo
                     duplicates: Sequence[SpnDuplicate], mismatches: Sequence[SpnMismatch],
                     existing: Sequence[Finding], collected_utc: dt.datetime | None = None) -> list[Finding]:
     """Every host health finding, less the hosts a 401 finding already covers for the same problem.
-    ``collected_utc`` is when the run collected (the reference for certificate expiry)."""
+    ``collected_utc`` is the run's "now" (its reference time, else when it collected): certificate expiry is
+    judged as of it."""
     found: list[Finding] = []
     for name in sorted(hosts):
         for finding in (audit_fail_risk(hosts[name]), pools_not_starting(hosts[name])):
