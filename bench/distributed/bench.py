@@ -231,11 +231,9 @@ def main() -> None:
     from toolkit.lab.broker import RedisServer
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="iisfleet-bench-dist-"))
-    fleet = workdir / "fleet"
-    if not (fleet / "fleet.yml").exists():
-        subprocess.run([sys.executable, "-m", "toolkit", "lab", "generate", str(fleet), "--scenario", "large",
-                        "--hosts", str(args.hosts), "--force"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    from sweep import _serve  # bench/sweep: `iisfleet lab serve` in its own process
+    from sweep import _serve, large_fleet  # bench/sweep: the fleet, `iisfleet lab serve` in its own process
+
+    fleet = large_fleet(workdir, args.hosts)
 
     server = _serve(fleet, "http")
     results: dict[str, object] = {"hosts": args.hosts, "cpu_count": os.cpu_count()}

@@ -139,15 +139,12 @@ def main() -> None:
     args = parser.parse_args()
 
     import bench as wire  # bench/distributed/bench.py: socket counting and the raw-file count
-    from sweep import _serve
+    from sweep import _serve, large_fleet
 
     from toolkit.inventory import load_inventory
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="iisfleet-wire-"))
-    fleet = workdir / "fleet"
-    if not (fleet / "fleet.yml").exists():
-        subprocess.run([sys.executable, "-m", "toolkit", "lab", "generate", str(fleet), "--scenario", "large",
-                        "--hosts", str(args.hosts), "--force"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    fleet = large_fleet(workdir, args.hosts)
     server = _serve(fleet, "http")
     report: dict = {}
     try:

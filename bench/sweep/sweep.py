@@ -38,6 +38,16 @@ steps:
 """
 
 
+def large_fleet(workdir: Path, hosts: int) -> Path:
+    """``workdir/fleet``: the lab's ``large`` scenario with ``hosts`` servers, generated unless a fleet is
+    already there (so a benchmark can be re-run on the same fleet with --workdir)."""
+    fleet = workdir / "fleet"
+    if not (fleet / "fleet.yml").exists():
+        subprocess.run([sys.executable, "-m", "toolkit", "lab", "generate", str(fleet), "--scenario", "large",
+                        "--hosts", str(hosts), "--force"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return fleet
+
+
 def _serve(fleet: Path, scheme: str) -> subprocess.Popen:
     inventory = fleet / "inventory.yml"
     if inventory.exists():
@@ -89,10 +99,7 @@ def main() -> None:
     from toolkit.runner import run_playbook
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="iisfleet-bench-"))
-    fleet = workdir / "fleet"
-    if not (fleet / "fleet.yml").exists():
-        subprocess.run([sys.executable, "-m", "toolkit", "lab", "generate", str(fleet), "--scenario", "large",
-                        "--hosts", str(args.hosts), "--force"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    fleet = large_fleet(workdir, args.hosts)
     playbook_path = workdir / "bench-sweep.yml"
     playbook_path.write_text(PLAYBOOK, encoding="utf-8")
     server = _serve(fleet, args.scheme)
