@@ -17,7 +17,7 @@ import functools
 import gzip
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -295,16 +295,17 @@ def uses_core(script: str) -> bool:
     return CORE_NAMESPACE in script
 
 
-def core_loader_parameters(*, functions: bool = False) -> dict[str, Any]:
+def core_loader_parameters(*, functions: bool = False, files: Iterable[str] | None = None) -> dict[str, Any]:
     """The loader's parameters: the core's source and version travel as data, never as script text.
 
     The source goes gzip-compressed and base64-encoded (``CompressedSource``): the loader runs once per
-    session, and the plain C# text was most of the bytes a host session sent (issue 17). With
-    ``functions`` the bundled wrappers go along the same way (``CompressedFunctions``, see
-    :func:`session_functions_text`), so each step is then a short command call instead of its script."""
+    session, and the plain C# text was most of the bytes a host session sent (issue 17). ``files`` (core
+    file names, ``toolkit.targetcore.closure``) sends only that part of the core, as its own version; None
+    sends all of it. With ``functions`` the bundled wrappers go along the same way (``CompressedFunctions``,
+    see :func:`session_functions_text`), so each step is then a short command call instead of its script."""
     from toolkit.targetcore.source import REFERENCES, core_source
 
-    source = core_source()
+    source = core_source(files)
     parameters: dict[str, Any] = {"CompressedSource": compress_core_text(source.text), "Version": source.version,
                                   "ReferencedAssemblies": list(REFERENCES)}
     if functions:

@@ -342,6 +342,9 @@ class _Run:
                 self._active[host.name] = transport
             if self.no_new_steps.is_set():  # stopped between the factory and the registration
                 self._cancel_running()
+            plan = getattr(transport, "plan", None)  # optional: load only the core the playbook's steps need
+            if callable(plan):
+                plan([prepared.collector.id for prepared in self.steps])
             try:
                 transport.open()
             except Exception as exc:

@@ -86,8 +86,8 @@ namespace IisFleet.Target
             Envelope envelope = new Envelope(Id, Version, host);
             List<ProbeError> errors = envelope.Errors;
             JsonWriter json = envelope.Begin(1 << 16);
-            DateTime sinceUtc = FrebCollector.ParseSince(since, host.UtcNow);
-            DateTime untilUtc = string.IsNullOrWhiteSpace(until) ? host.UtcNow : FrebCollector.ParseSince(until, host.UtcNow);
+            DateTime sinceUtc = Core.ParseSince(since, host.UtcNow);
+            DateTime untilUtc = string.IsNullOrWhiteSpace(until) ? host.UtcNow : Core.ParseSince(until, host.UtcNow);
             string window = string.Format(CultureInfo.InvariantCulture, "TimeCreated[@SystemTime>='{0}' and @SystemTime<='{1}']",
                                           sinceUtc.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
                                           untilUtc.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));

@@ -116,4 +116,12 @@ namespace IisFleet.Target
             }
         }
     }
+
+    public static partial class WindowsCollectors
+    {
+        public static string AuthEvents(string since, string until, int maxEvents, int maxLogonCount)
+        {
+            return AuthEventCollector.Collect(LocalHost.Instance, new WindowsEventSource(), since, until, maxEvents, maxLogonCount);
+        }
+    }
 }

@@ -44,10 +44,5 @@ namespace IisFleet.Target
         {
             return ContentAclCollector.Collect(LocalHost.Instance, new WindowsContentSecurity(), maxPaths);
         }
-
-        public static string AuthEvents(string since, string until, int maxEvents, int maxLogonCount)
-        {
-            return AuthEventCollector.Collect(LocalHost.Instance, new WindowsEventSource(), since, until, maxEvents, maxLogonCount);
-        }
     }
 }

@@ -3,6 +3,7 @@ namespace IisFleet.Target
 {
     using System;
     using System.Collections.Generic;
+    using System.Globalization;
     using System.IO;
     using System.Security;
 
@@ -12,6 +13,15 @@ namespace IisFleet.Target
     public static partial class Core
     {
         public const string Schema = "iisfleet.collector/1";
+
+        /// <summary>A collector's Since/Until parameter (ISO 8601, UTC when no zone); empty: 24 hours before
+        /// `now`. Here, not in one collector, so a collector that needs only this does not need that
+        /// collector's file too (toolkit/targetcore/closure.py sends a session only the files it needs).</summary>
+        internal static DateTime ParseSince(string since, DateTime now)
+        {
+            if (string.IsNullOrWhiteSpace(since)) return now.AddHours(-24);
+            return DateTime.Parse(since, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal);
+        }
     }
 
     /// <summary>One entry of an envelope's errors[]: a failed sub-probe, a cap, a skipped file.</summary>

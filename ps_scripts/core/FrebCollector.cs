@@ -32,7 +32,7 @@ namespace IisFleet.Target
             Envelope envelope = new Envelope(Id, Version, host);
             List<ProbeError> errors = envelope.Errors;
             JsonWriter json = envelope.Begin(1 << 16);
-            DateTime sinceUtc = ParseSince(since, host.UtcNow);
+            DateTime sinceUtc = Core.ParseSince(since, host.UtcNow);
             Regex status = new Regex("<failedRequest\\b[^>]*?\\sstatusCode=\"" + statusCode.ToString(CultureInfo.InvariantCulture) +
                                      "(\\.\\d+)?\"", RegexOptions.CultureInvariant);
             List<string> searched = new List<string>();
@@ -200,12 +200,6 @@ namespace IisFleet.Target
                                            DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal);
             }
             return new Trace(file, when);
-        }
-
-        internal static DateTime ParseSince(string since, DateTime now)
-        {
-            if (string.IsNullOrWhiteSpace(since)) return now.AddHours(-24);
-            return DateTime.Parse(since, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal);
         }
 
         private static string LastPart(string path)

@@ -67,9 +67,9 @@ def test_compact_drops_comments_and_edge_whitespace_but_never_literals_or_line_b
 
 
 def test_the_shipped_core_keeps_every_line_of_the_files_as_written() -> None:
-    from toolkit.targetcore.source import _read_files, assemble
+    from toolkit.targetcore.source import assemble, read_core_files
 
-    files = _read_files()
+    files = list(read_core_files())
     # compiler messages name file and line through #line: each file keeps its line count
     for name, text in files:
         shipped = core_source().text.split(f'#line 1 "{name}"\n', 1)[1].split("#line default", 1)[0]

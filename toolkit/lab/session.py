@@ -6,8 +6,12 @@ answers with an ``environment`` error instead of data. The lab keeps the same st
 transport that forgets the loader (or loads it in the wrong place) fails here as it would on Windows:
 
 * the loader, recognised by its marker and its exact bundled text, is answered with the loader's status
-  line; its ``Source``/``Version`` parameters must be the bundled core (anything else is refused loudly,
-  like a changed collector);
+  line; its ``Source``/``Version`` parameters must be the bundled core, or the subset of its files a
+  transport planned (``toolkit.targetcore.closure``), exactly as ``core_source(files)`` assembles it
+  (anything else is refused loudly, like a changed collector); a second loader with another version in the
+  same session gets the real loader's "another version is already loaded" error;
+* a script needing a core file the session's subset lacks fails as the type or method lookup would on
+  Windows (a terminating error);
 * the loader's ``CompressedFunctions`` (WinRM) must unpack to exactly the bundled session functions
   (``toolkit.collectors.session_functions_text``); in FullLanguage they are then defined in the session,
   and a call of one of them (``add_cmdlet``) is answered as its wrapper would be, in this session only;
@@ -25,14 +29,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.lab.backend import HostBackend, ScriptAnswer
 from toolkit.lab.model.catalog import find_marker, normalise_text
 from toolkit.lab.winrm.endpoints import environment_answer
+
+if TYPE_CHECKING:
+    from toolkit.targetcore import CoreSource
 
 LOADER_ID = "_core_loader"
 COLLECTOR_SCHEMA = "iisfleet.collector/1"
@@ -42,6 +50,9 @@ COLLECTOR_SCHEMA = "iisfleet.collector/1"
 CORE_NOT_LOADED = ("The iisfleet C# core is not loaded in this session (the transport's loader did not run or "
                    "failed), so this collector cannot run.")
 CORE_NOT_LOADED_TARGET = "core-not-loaded"
+#: The lab's terminating error for a script that needs core files the session's subset lacks (on Windows:
+#: "Unable to find type [IisFleet.Target.X]" or "... does not contain a method named ...").
+CORE_LACKS = "A type or method this script calls is not in the iisfleet core loaded in this session; it lacks"
 
 
 def loader_language_mode_message(mode: str) -> str:
@@ -60,8 +71,9 @@ class LabSession:
         self.ps_version = ps_version
         self._clock = clock
         self._lock = threading.Lock()
-        #: the core version loaded in this session (None: never loaded)
+        #: the core version loaded in this session (None: never loaded), and the core files it holds
         self.core_version: str | None = None
+        self.core_files: frozenset[str] = frozenset()
         self.compiles = 0  # how often Add-Type ran in this session (must stay at most 1)
         self.loader_calls = 0
         #: (collector id, UseLocalScope flag) of each WinRM pipeline, as the client sent it
@@ -85,6 +97,7 @@ class LabSession:
 
     def answer(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
         from toolkit.collectors import uses_core
+        from toolkit.targetcore.closure import files_for_script
 
         wrapper = self.defined_function(script)
         if wrapper is not None:  # a call of a session function: its body is the bundled wrapper
@@ -98,6 +111,9 @@ class LabSession:
                 return environment_answer(script, "ConstrainedLanguage", self._computer_name())
             if self.core_version is None:
                 return ScriptAnswer(output=[self._environment_envelope(script, CORE_NOT_LOADED)])
+            missing = files_for_script(script) - self.core_files
+            if missing:
+                return ScriptAnswer(error=f"{CORE_LACKS} {', '.join(sorted(missing))}")
         return self.backend.answer(script, parameters)
 
     def _computer_name(self) -> str:
@@ -109,17 +125,17 @@ class LabSession:
 
         with self._lock:
             if self.core_version is None:
-                self.core_version = core_source().version
+                core = core_source()
+                self.core_version, self.core_files = core.version, frozenset(core.files)
                 self.compiles += 1
 
     def _load(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
         from toolkit.collectors import core_loader
-        from toolkit.targetcore import core_source
 
         if normalise_text(script) != normalise_text(core_loader()):
             return ScriptAnswer(error="unknown collector _core_loader: the script text differs from the bundled "
                                       "loader; the lab refuses to answer it")
-        core = core_source()
+        core = bundled_core_subset(unpacked_core_text(parameters))
         version = str(parameters.get("Version") or "")
         status: dict[str, Any] = {"schema": "iisfleet.core-loader/1", "version": version, "loaded": False,
                                   "compiled": False, "compile_ms": 0, "ps_version": self.ps_version,
@@ -129,17 +145,19 @@ class LabSession:
             if self.language_mode != "FullLanguage":
                 status["error"] = {"category": "environment",
                                    "message": loader_language_mode_message(self.language_mode)}
-            elif unpacked_core_text(parameters) != core.text or version != core.version:
-                return ScriptAnswer(error="the lab compiles only the bundled core: the loader was given another "
-                                          "source or version")
+            elif core is None or version != core.version:
+                return ScriptAnswer(error="the lab compiles only the bundled core (or a subset of its files): the "
+                                          "loader was given another source or version")
             elif "CompressedFunctions" in parameters and unpacked_functions(parameters) is None:
                 return ScriptAnswer(error="the lab defines only the bundled session functions: the loader was given "
                                           "other CompressedFunctions")
             else:
-                if self.core_version is not None:
+                if self.core_version is not None and self.core_version != version:
+                    status["error"] = {"category": "environment", "message": another_version_message(self.core_version)}
+                elif self.core_version is not None:
                     status["loaded"] = True  # already there: Add-Type is not run again
                 else:
-                    self.core_version = version
+                    self.core_version, self.core_files = version, frozenset(core.files)
                     self.compiles += 1
                     status["loaded"] = status["compiled"] = True
                 if "CompressedFunctions" in parameters:
@@ -171,6 +189,26 @@ def unpacked_functions(parameters: dict[str, Any]) -> dict[str, str] | None:
     except (ValueError, OSError, EOFError):
         return None
     return {session_function_name(cid).lower(): collector.script for cid, collector in load_catalog().items()}
+
+
+def another_version_message(loaded: str) -> str:
+    """What ``_core_loader.ps1`` says when a session already holds another version of the core."""
+    return (f"Another version ({loaded}) of the iisfleet core is already loaded in this session; open a new "
+            "session.")
+
+
+def bundled_core_subset(text: str | None) -> CoreSource | None:
+    """The bundled core, or the subset of its files, that ``text`` is exactly (its ``#line 1 "<file>"``
+    directives name the files); None for any other text."""
+    from toolkit.targetcore import core_source
+
+    if text is None:
+        return None
+    try:
+        subset = core_source(re.findall(r'^#line 1 "([^"\n]+)"$', text, re.MULTILINE))
+    except ValueError:  # a file the core does not have
+        return None
+    return subset if subset.text == text else None
 
 
 def unpacked_core_text(parameters: dict[str, Any]) -> str | None:

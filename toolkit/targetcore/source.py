@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from toolkit.resources import ps_scripts_dir
@@ -39,14 +40,16 @@ class CoreSource:
     files: tuple[str, ...]  # file names, in the order they were concatenated
 
 
-def _read_files() -> list[tuple[str, str]]:
+@functools.cache
+def read_core_files() -> tuple[tuple[str, str], ...]:
+    """Every ``ps_scripts/core/*.cs`` as (name, text), in file-name order (read once per process)."""
     folder = ps_scripts_dir().joinpath("core")
     files = sorted((entry.name, entry.read_text(encoding="utf-8-sig")) for entry in folder.iterdir()
                    if entry.name.endswith(".cs"))
     if not files:
         raise FileNotFoundError("ps_scripts/core holds no .cs file: the installation is incomplete")
     # One line ending everywhere, so the version does not depend on how git checked the files out.
-    return [(name, text.replace("\r\n", "\n")) for name, text in files]
+    return tuple((name, text.replace("\r\n", "\n")) for name, text in files)
 
 
 def assemble(files: list[tuple[str, str]]) -> CoreSource:
@@ -126,7 +129,19 @@ def compact(source: str) -> str:
     return "".join(out)
 
 
+def core_source(files: Iterable[str] | None = None) -> CoreSource:
+    """The bundled core, or with ``files`` (core file names, e.g. from :mod:`toolkit.targetcore.closure`) the
+    subset of it made of those files, in the same order. A subset is its own version (the hash covers which
+    files are in it), so a host's loader never takes one subset for another; all files, or None, is the
+    whole core with the version it always had."""
+    return _assembled(None if files is None else frozenset(files))
+
+
 @functools.cache
-def core_source() -> CoreSource:
-    """The bundled core (read once per process)."""
-    return assemble(_read_files())
+def _assembled(files: frozenset[str] | None) -> CoreSource:
+    every = read_core_files()
+    if files is not None:
+        unknown = files - {name for name, _ in every}
+        if unknown:
+            raise ValueError(f"not files of the core: {', '.join(sorted(unknown))}")
+    return assemble([(name, text) for name, text in every if files is None or name in files])

@@ -6,6 +6,12 @@ thread may make is ``cancel()`` (optional): the running script is stopped on the
 seconds and ``run_script`` raises ``stopped_on_request``; later calls fail the same way at once. Every failure leaves a
 transport as a ``toolkit.errors.TransportError`` or ``CollectorError`` carrying a category and a
 one-line explanation (see ``toolkit.transports.errors``); nothing else escapes.
+
+Optional: ``plan(collector_ids)``, which the runner calls (only on a transport that has it) before the first
+step, with the id of every collector it may run on this host (a superset: steps a ``when:`` or the budget
+will skip are in it). A transport that compiles the C# core per session then loads only the core files
+those collectors need (``toolkit.transports.core``). It is a hint, never a limit: a script outside the
+plan still runs, in a new session if need be. Without it the whole core is loaded.
 """
 
 from __future__ import annotations

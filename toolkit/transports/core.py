@@ -7,11 +7,21 @@ the source and its version as parameters (data, never script text). The loader n
 its own: when it reports a problem (language mode, old PowerShell, compiler error) the session remembers
 it, and each collector's environment probe reports it in its envelope. Only a loader whose output cannot
 be read is a transport failure.
+
+Only the part of the core a session needs travels when the runner told the transport which collectors the
+host's playbook may run (``plan``, see ``toolkit.transports.base``): the loader then gets the closure of
+those collectors' core files (``toolkit.targetcore.closure``) together with the current script's, as its
+own version. A type Add-Type loaded stays in its process, and the loader refuses a second, different
+version there; so a later script needing a file that subset lacks (a step the plan did not name) gets a
+new session (runspace pool / bootstrap process) where the whole core is loaded, and the plan is dropped
+for the rest of the transport's life: at most one extra session, never a missing type. Without a plan
+(``hosts check``, ad-hoc scripts) the whole core is loaded, as before.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,3 +67,24 @@ def parse_loader_output(output: ScriptOutput, *, host: str) -> CoreStatus:
         raise TransportError(f"the core loader answered something unreadable ({exc}): {text[:120]!r}", host=host,
                              category="protocol", explanation="something on the host wrote to the output stream of "
                              "the session (a profile script?) or cut it short") from None
+
+
+def core_files_to_load(planned: Collection[str] | None, script: str) -> frozenset[str] | None:
+    """The core files a session's loader compiles before ``script``: None (the whole core) without a
+    plan; else those the planned collectors and ``script`` itself need."""
+    from toolkit.targetcore.closure import files_for_collectors, files_for_script
+
+    if planned is None:
+        return None
+    return files_for_collectors(planned) | files_for_script(script)
+
+
+def core_lacks(status: CoreStatus | None, loaded_files: frozenset[str] | None, script: str) -> bool:
+    """Whether the core a session loaded (``loaded_files``; None = all of it) lacks a file ``script`` needs,
+    so the script must go to a new session. False when nothing is loaded yet, or the loader failed
+    (a new session would fail the same way; the wrapper's probe reports it)."""
+    from toolkit.targetcore.closure import files_for_script
+
+    if status is None or not status.loaded or loaded_files is None:
+        return False
+    return not files_for_script(script) <= loaded_files

@@ -28,6 +28,7 @@ import secrets
 import select
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from toolkit.collectors import core_loader, core_loader_parameters, uses_core
@@ -35,7 +36,7 @@ from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
 from toolkit.transports.base import MAX_OUTPUT_CHARS, OutputSink, stopped_on_request
 from toolkit.transports.clixml import decode_stderr
-from toolkit.transports.core import CoreStatus, parse_loader_output
+from toolkit.transports.core import CoreStatus, core_files_to_load, core_lacks, parse_loader_output
 from toolkit.transports.errors import UnknownHostKey, ssh_error
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,10 @@ class SSHTransport:
         self._session: _Session | None = None
         #: what the core loader reported in the current bootstrap process (None: not loaded there yet)
         self.core_status: CoreStatus | None = None
+        #: the collectors the runner plans to run (``plan``); None: load the whole core
+        self._planned: frozenset[str] | None = None
+        #: the core files the current bootstrap process's loader compiled (None: all of them)
+        self.core_files: frozenset[str] | None = None
         self._driver = threading.Lock()
         self._cancelled = threading.Event()  # set by cancel() from another thread
 
@@ -181,6 +186,10 @@ class SSHTransport:
             except Exception:
                 pass
 
+    def plan(self, collector_ids: Iterable[str]) -> None:
+        """Load only the core files these collectors need (``toolkit.transports.core``)."""
+        self._planned = frozenset(collector_ids)
+
     def run_script(self, script: str, parameters: dict[str, Any], *, timeout: float,
                    on_output: OutputSink | None = None) -> ScriptOutput:
         if not self._driver.acquire(blocking=False):
@@ -215,8 +224,13 @@ class SSHTransport:
         deadline = time.monotonic() + max(0.0, timeout)
         if self._cancelled.is_set():
             raise stopped_on_request(self.host.name, 0.0)
+        if self._session is not None and core_lacks(self.core_status, self.core_files, script):
+            log.info("%s needs more of the core than this process loaded; starting a new one", self.host.name)
+            self._planned = None  # outside the plan: a new process with the whole core
+            self._end_session()
         if uses_core(script) and (self._session is None or self.core_status is None):
-            loader = self._request(core_loader(), core_loader_parameters(), deadline)
+            self.core_files = core_files_to_load(self._planned, script)
+            loader = self._request(core_loader(), core_loader_parameters(files=self.core_files), deadline)
             self.core_status = parse_loader_output(loader, host=self.host.name)
             log.debug("core on %s: loaded %s, compiled %s in %d ms, error %s", self.host.name, self.core_status.loaded,
                       self.core_status.compiled, self.core_status.compile_ms, self.core_status.error)

@@ -30,6 +30,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from toolkit.collectors import (bundled_collector, core_loader, core_loader_parameters, session_function_name,
@@ -37,7 +38,7 @@ from toolkit.collectors import (bundled_collector, core_loader, core_loader_para
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
 from toolkit.transports.base import MAX_OUTPUT_CHARS, OutputSink, stopped_on_request
-from toolkit.transports.core import CoreStatus, parse_loader_output
+from toolkit.transports.core import CoreStatus, core_files_to_load, core_lacks, parse_loader_output
 from toolkit.transports.errors import is_dropped_connection, is_quota_fault, winrm_error
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,10 @@ class WinRMTransport:
         self.jea = bool(host.winrm.jea)
         #: what the core loader reported in the current runspace pool (None: not loaded in this pool yet)
         self.core_status: CoreStatus | None = None
+        #: the collectors the runner plans to run (``plan``); None: load the whole core
+        self._planned: frozenset[str] | None = None
+        #: the core files the current pool's loader compiled (None: all of them)
+        self.core_files: frozenset[str] | None = None
         self._cancelled = threading.Event()  # set by cancel() from another thread
         # Not for concurrency (pypsrp must not be shared) but to fail loudly if someone tries.
         self._driver = threading.Lock()
@@ -210,6 +215,10 @@ class WinRMTransport:
     def close(self) -> None:
         self._teardown()
 
+    def plan(self, collector_ids: Iterable[str]) -> None:
+        """Load only the core files these collectors need (``toolkit.transports.core``)."""
+        self._planned = frozenset(collector_ids)
+
     def cancel(self) -> None:
         """From any thread: the running pipeline is stopped at its next poll (at most ``_MAX_POLL_S``)."""
         self._cancelled.set()
@@ -257,9 +266,15 @@ class WinRMTransport:
     def _invoke(self, script: str, parameters: dict[str, Any], deadline: float,
                 on_output: OutputSink | None = None) -> ScriptOutput:
         bundled = bundled_collector(script) if self.options.session_functions else None
+        if core_lacks(self.core_status, self.core_files, script):  # outside the plan: a new pool, whole core
+            log.info("%s needs more of the core than this session loaded; opening a new session", self.host.name)
+            self._planned = None
+            self._teardown()
+            self._connect()
         if (bundled is not None or uses_core(script)) and self.core_status is None:
-            loader = self._invoke_script(core_loader(), core_loader_parameters(functions=bundled is not None),
-                                         deadline)
+            self.core_files = core_files_to_load(self._planned, script)
+            loader = self._invoke_script(core_loader(), core_loader_parameters(functions=bundled is not None,
+                                                                               files=self.core_files), deadline)
             self.core_status = parse_loader_output(loader, host=self.host.name)
             log.debug("core on %s: loaded %s, compiled %s in %d ms, functions %s, error %s", self.host.name,
                       self.core_status.loaded, self.core_status.compiled, self.core_status.compile_ms,
