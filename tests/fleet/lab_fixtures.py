@@ -6,7 +6,9 @@ Each host answers the trivial ``Test-Echo`` collector through ``EchoBackend``; h
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -171,3 +173,21 @@ def start_lab(state_dir: Path, authorized_keys: list[str] = (), *, base_octet: i
                        ssh_authorized_keys=list(authorized_keys))
     server.start()
     return server
+
+
+@contextlib.contextmanager
+def served_scenario(fleet_dir: Path, scenario: str, hosts: int) -> Iterator[tuple[Any, list[HostConfig]]]:
+    """A generated lab fleet (the real host model, bundled collectors) served over WinRM and SSH: the
+    server and the inventory's hosts."""
+    from toolkit.inventory import load_inventory
+    from toolkit.lab.model import load_fleet
+    from toolkit.lab.model import write_inventory as write_fleet_inventory
+    from toolkit.lab.scenarios import generate
+    from toolkit.lab.server import LabServer
+
+    generate(scenario, hosts, fleet_dir, seed=0)
+    fleet = load_fleet(fleet_dir, port_base=0)
+    with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=True) as server:
+        inventory = write_fleet_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path,
+                                          fleet_dir / "inventory.yml")
+        yield server, load_inventory(Path(inventory)).select(None)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_fixtures import served_scenario
 
 from toolkit.collectors import core_loader, core_loader_parameters, load_catalog
-from toolkit.inventory import load_inventory
 from toolkit.playbooks import load_playbook
 from toolkit.rundir import load_run
 from toolkit.runner import run_playbook
@@ -27,17 +27,8 @@ HEALTH = [step.collector for step in load_playbook("health-sweep").steps]
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from toolkit.lab.model import load_fleet, write_inventory
-    from toolkit.lab.scenarios import generate
-    from toolkit.lab.server import LabServer
-
-    fleet_dir = tmp_path_factory.mktemp("subset") / "fleet"
-    generate("seed-catalog", 6, fleet_dir, seed=0)
-    fleet = load_fleet(fleet_dir, port_base=0)
-    with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=True) as server:
-        inventory = write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path,
-                                    fleet_dir / "inventory.yml")
-        yield server, load_inventory(Path(inventory)).select(None)
+    with served_scenario(tmp_path_factory.mktemp("subset") / "fleet", "seed-catalog", 6) as lab:
+        yield lab
 
 
 class _Unplanned:

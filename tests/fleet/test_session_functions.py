@@ -5,29 +5,19 @@ again (issue 17). Real parts: the lab's WinRM server and host model, the real tr
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from lab_fixtures import served_scenario
 
 from toolkit.collectors import load_catalog
 from toolkit.contract import validate_envelope
-from toolkit.inventory import load_inventory
 from toolkit.transports import create_transport
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from toolkit.lab.model import load_fleet, write_inventory
-    from toolkit.lab.scenarios import generate
-    from toolkit.lab.server import LabServer
-
-    fleet_dir = tmp_path_factory.mktemp("functions") / "fleet"
-    generate("healthy", 1, fleet_dir, seed=0)
-    fleet = load_fleet(fleet_dir, port_base=0)
-    with LabServer(fleet.hosts, state_dir=fleet_dir / ".lab", ssh=True) as server:
-        inventory = write_inventory(fleet, server.endpoints(), server.ca_cert_path, server.known_hosts_path,
-                                    fleet_dir / "inventory.yml")
-        yield server, load_inventory(Path(inventory)).select(None)[0]
+    with served_scenario(tmp_path_factory.mktemp("functions") / "fleet", "healthy", 1) as (server, hosts):
+        yield server, hosts[0]
 
 
 STEPS = (("Get-HostFact", {}), ("Get-IisConfig", {"MaxWebConfigDepth": 2}), ("Get-IisSpn", {}))
