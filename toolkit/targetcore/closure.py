@@ -14,15 +14,16 @@ every host, so each rule below errs towards including a file:
 * a *partial* type spread across files (``WindowsCollectors``: one part per Windows reader) is followed member
   by member, or the Windows part of every collector would drag in all the others: ``P.Member`` needs the parts
   that declare ``Member`` (the identifiers at a part's member level, outside parentheses and brackets, that
-  precede ``( { = ; , :`` or a generic method's ``<T>(``: every member name and then some); ``P`` named any other way (``typeof(P)``), or a
-  member no part declares, needs every part; a part needs another part when it mentions one of its members
-  (unqualified calls between parts);
+  precede ``( { = ; , :`` or a generic method's ``<T>(``: every member name and then some); ``P`` named any
+  other way (``typeof(P)``), or a member no part declares, needs every part; a part needs another part when
+  it mentions one of its members (unqualified calls between parts);
 * always included: ``Core.cs`` (the loader checks ``IisFleet.Target.Core``, every wrapper's probe too) with the
   generated ``Core.Version``, and any file declaring an extension method (called without naming its class);
 * an entry type no file declares means all files (an unknown name is not guessed at).
 
 The closure of every bundled collector, and the union over every bundled playbook, is compiled under Mono
-by tests/targetcore/test_core_closure.py; that test also shows a closure without one of its files fails.
+by tests/targetcore/test_core_closure.py, which also shows that leaving any file out of a collector's closure
+breaks the compile (or, for the file its wrapper names, loses the entry point).
 """
 
 from __future__ import annotations
