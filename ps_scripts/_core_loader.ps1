@@ -7,7 +7,8 @@
 # IisFleet.Target.Core with the same Version is not loaded yet, so it is compiled once per session.
 # Over WinRM the collectors' wrappers arrive the same way ($CompressedFunctions: one global function per
 # wrapper, toolkit.collectors.session_functions_text); they are defined here, once per session, and each
-# step is then a call of its function with its parameters instead of the wrapper's text.
+# step is then a call of its function with its parameters instead of the wrapper's text. $Step (WinRM):
+# the steps to run once the functions are defined, in the same pipeline, as Invoke-IisFleetStepBatch runs them.
 # Add-Type's compiler writes temporary files in %TEMP% and deletes them (the one documented
 # exception to "nothing is written"); nothing else is written and no file is left behind.
 # Output: one compact JSON object (schema iisfleet.core-loader/1). Only constructs that work in
@@ -17,7 +18,8 @@ param(
     [string]$CompressedSource = '',
     [string]$Version = '',
     [string[]]$ReferencedAssemblies = @(),
-    [string]$CompressedFunctions = ''
+    [string]$CompressedFunctions = '',
+    [object[]]$Step = @()
 )
 
 Set-StrictMode -Version Latest
@@ -106,3 +108,9 @@ else {
     }
 }
 ConvertTo-Json -InputObject $status -Depth 3 -Compress
+if ($status.functions -and $Step.Count -gt 0) {
+    # The session's first step rides with the loader (one pipeline fewer per host): its line follows the
+    # status line, as Invoke-IisFleetStepBatch writes it (docs/protocol/step-batch.md).
+    $batchFunction = 'Invoke-IisFleetStepBatch'
+    & $batchFunction -Step $Step
+}

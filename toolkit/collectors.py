@@ -33,6 +33,9 @@ MARKER_RE = re.compile(r"^#\s*collector-id:\s*(?P<id>[A-Za-z_][\w-]*)/(?P<versio
 BOOTSTRAP_ID = "_ssh_bootstrap"
 #: The script a transport runs once per session to compile the C# core (``ps_scripts/_core_loader.ps1``).
 CORE_LOADER_ID = "_core_loader"
+#: The session function that runs several bundled steps in one WinRM pipeline (``_step_batch.ps1``).
+STEP_BATCH_ID = "_step_batch"
+STEP_BATCH_FUNCTION = "Invoke-IisFleetStepBatch"
 #: Every wrapper that calls the C# core names a type of this namespace; others need no loader.
 CORE_NAMESPACE = "[IisFleet.Target."
 
@@ -286,8 +289,10 @@ def ssh_request(collector: Collector, bound_params: Mapping[str, Any]) -> bytes:
 
 @functools.cache
 def core_loader() -> str:
-    """The text of ``_core_loader.ps1``: compiles the core with Add-Type unless this version is loaded."""
-    return _read_text(f"{CORE_LOADER_ID}.ps1")
+    """The text of ``_core_loader.ps1`` without its comment lines (it travels once per session; a third of it
+    was comments): compiles the core with Add-Type unless this version is loaded."""
+    marker, _, rest = _read_text(f"{CORE_LOADER_ID}.ps1").partition("\n")
+    return f"{marker}\n{without_comment_lines(rest)}"  # the marker line identifies the script (parse_marker)
 
 
 def uses_core(script: str) -> bool:
@@ -333,6 +338,8 @@ def session_functions_text() -> str:
     for collector in _catalog():
         body = without_comment_lines(collector.script).rstrip()
         parts.append(f"function global:{session_function_name(collector.id)} {{\n{body}\n}}\n")
+    batch = without_comment_lines(_read_text(f"{STEP_BATCH_ID}.ps1")).rstrip()
+    parts.append(f"function global:{STEP_BATCH_FUNCTION} {{\n{batch}\n}}\n")
     return "".join(parts)
 
 

@@ -39,6 +39,7 @@ from toolkit.rundir import RunDirWriter, utc_now
 from toolkit.secrets import MASK, Secret, contains_known_secret, contains_secret_in_stream, redact
 from toolkit.textsafe import scrub_surrogates
 from toolkit.transports import Transport, create_transport
+from toolkit.transports.batch import BatchCall, BatchResult
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +334,8 @@ class _Run:
         facts: dict[str, dict[str, Any]] = {}
         stop_reason: str | None = None
         clock = _HostClock()
+        #: step index -> what a batch already brought back for it (``_run_batch``)
+        prefetched: dict[int, BatchResult] = {}
         previous = self.previous.get(host.name)
         if previous is not None:  # steps kept from the interrupted run had their window moved by this much
             clock.offset_s = float(previous.document.get("clock_offset_s") or 0.0)
@@ -350,7 +353,13 @@ class _Run:
             except Exception as exc:
                 result.error = _step_error(exc)
                 stop_reason = f"not run: {result.error.category} failure connecting to the host"
-            for index, prepared in enumerate(self.steps):
+            settled = 0  # steps [0, settled) are decided and recorded, in playbook order
+
+            def settle(index: int, *, may_run: bool) -> bool:
+                """Decide and record step ``index``; False (nothing recorded) when it still has to run on the
+                host and ``may_run`` is off (a batch's results are being settled as they arrive)."""
+                nonlocal stop_reason
+                prepared = self.steps[index]
                 collector_id = prepared.collector.id
                 kept = previous.kept_step(collector_id) if previous is not None else None
                 if stop_reason is None:
@@ -359,17 +368,22 @@ class _Run:
                     facts[collector_id] = _facts_from_envelope(collector_id, kept.envelope or {})
                     result.steps.append(kept)
                     self.writer.log("step_kept", host=host.name, collector=collector_id)
-                    continue
-                if stop_reason is not None:
+                    return True
+                arrived = prefetched.get(index)
+                if stop_reason is not None and not isinstance(arrived, ScriptOutput):
+                    # (a step a batch finished before the stop is stored below: nothing that arrived is lost)
                     step = StepResult(collector=collector_id, status="skipped", skipped_reason=stop_reason)
                 else:
                     should_run, why = prepared.step.should_run(facts, prepared.playbook_parameters)
                     if not should_run:
                         step = StepResult(collector=collector_id, status="skipped", skipped_reason=why)
+                    elif arrived is None and not may_run:
+                        return False
                     else:
                         self.hooks.step_started(host, collector_id)
                         reserve = self._reserve_for_later(host, index)
-                        step = self._run_step(host, transport, prepared, budget_end - reserve, facts, clock)
+                        step = self._run_step(host, transport, prepared, budget_end - reserve, facts, clock,
+                                              prefetched.pop(index, None))
                         if step.error is not None:
                             if result.error is None:
                                 result.error = step.error
@@ -384,6 +398,26 @@ class _Run:
                                 category=step.error.category if step.error else None,
                                 message=step.error.message if step.error else step.skipped_reason)
                 self.writer.write_host(result, finished=False)
+                return True
+
+            def arrived(index: int, outcome: BatchResult) -> None:
+                """A batched step's result, as it arrives: record it and whatever follows it that can be."""
+                nonlocal settled
+                prefetched[index] = outcome
+                while settled < len(self.steps) and settle(settled, may_run=False):
+                    settled += 1
+
+            while settled < len(self.steps):
+                if settle(settled, may_run=False):
+                    settled += 1
+                    continue
+                # The step has to run: with the later steps already known to run, in one pipeline when the
+                # session can (their results are settled by ``arrived`` as they come); else on its own.
+                waiting = settled
+                self._run_batch(host, transport, settled, facts, clock, budget_end, previous, prefetched, arrived)
+                if settled == waiting:
+                    settle(settled, may_run=True)
+                    settled += 1
         finally:
             with self._active_lock:
                 self._active.pop(host.name, None)
@@ -421,8 +455,49 @@ class _Run:
             return f"the host's time budget was used up ({host.time_budget:.0f} s for all its steps)"
         return None
 
+    def _run_batch(self, host: HostConfig, transport: Transport, index: int, facts: dict[str, dict[str, Any]],
+                   clock: _HostClock, budget_end: float, previous: Any, prefetched: Mapping[int, BatchResult],
+                   arrived: Callable[[int, BatchResult], None]) -> None:
+        """Step ``index`` and the later steps already known to run, in one pipeline when the transport can
+        (WinRM with session functions: ``run_batch``); each result goes to ``arrived`` as it comes back.
+
+        A later step joins when it will certainly run with the parameters it would get at its turn: its
+        ``when`` reads only facts known now (one that reads a fact still to come evaluates false now and
+        is left for its turn, like a FREB step that waits on the W3C step's facts), it does not stream raw
+        files, and the host's clock offset is already known (it moves ``utc-time`` parameters). Anything the
+        batch did not bring back runs on its own at its turn, so a batch changes how many pipelines a host
+        costs, never which steps run or what they return."""
+        can_batch = getattr(transport, "can_batch", None)
+        if can_batch is None or clock.offset_s is None:
+            return
+        group: list[int] = []
+        for later in range(index, len(self.steps)):
+            prepared = self.steps[later]
+            if later in prefetched or (previous is not None and previous.kept_step(prepared.collector.id) is not None):
+                continue
+            if self._receiver(host, prepared.collector) is not None:
+                continue
+            if later > index and not prepared.step.should_run(facts, prepared.playbook_parameters)[0]:
+                continue
+            group.append(later)
+        if len(group) < 2 or group[0] != index or not can_batch([self.steps[i].collector.script for i in group]):
+            return
+        now, run_left = time.monotonic(), self.remaining()
+        calls = []
+        for i in group:
+            prepared = self.steps[i]
+            limit = min(prepared.timeout, budget_end - self._reserve_for_later(host, i) - now)
+            if run_left is not None:
+                limit = min(limit, run_left)
+            calls.append(BatchCall(prepared.collector.script, dict(clock.parameters_for(prepared.collector,
+                                                                                        prepared.parameters)),
+                                   max(limit, 0.001)))
+        self.writer.log("batch", host=host.name, steps=len(calls))
+        transport.run_batch(calls, lambda position, outcome: arrived(group[position], outcome))  # type: ignore[attr-defined]
+
     def _run_step(self, host: HostConfig, transport: Transport, prepared: _PreparedStep, budget_end: float,
-                  facts: dict[str, dict[str, Any]], clock: _HostClock) -> StepResult:
+                  facts: dict[str, dict[str, Any]], clock: _HostClock,
+                  prefetched: BatchResult = None) -> StepResult:
         collector = prepared.collector
         timeout = min(prepared.timeout, budget_end - time.monotonic())
         # Which limit bounds this step, so a timeout says the truth (not "60 s" after a 600 s host).
@@ -437,7 +512,11 @@ class _Run:
         receiver = self._receiver(host, collector)
         try:
             parameters = clock.parameters_for(collector, prepared.parameters)
-            if receiver is None:
+            if isinstance(prefetched, BaseException):  # the step failed inside a batch
+                raise prefetched
+            if prefetched is not None:
+                output = prefetched
+            elif receiver is None:
                 output = transport.run_script(collector.script, parameters, timeout=max(timeout, 0.001))
             else:
                 output = self._run_streamed(host, transport, collector, parameters, started + timeout, receiver)
@@ -463,6 +542,10 @@ class _Run:
                              collector.id, type(kept).__name__)
         step.duration_s = time.monotonic() - started
         ran_out = step.duration_s >= timeout - 1.0  # not a network read timeout well inside the budget
+        if isinstance(prefetched, ScriptOutput):  # what the host measured for it inside the batch
+            step.duration_s = prefetched.duration_s
+        elif prefetched is not None:  # the batch stopped it at its own limit
+            ran_out = True
         if step.error is not None and step.error.category == "timeout" and ran_out and not self.no_new_steps.is_set():
             step.error = StepError(category="timeout", message=f"{collector.id}: {step.error.message}; "
                                    f"the limit was {limit}", explanation=step.error.explanation)

@@ -18,6 +18,7 @@ Usage (run once, briefly: the machine is shared)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -82,6 +83,21 @@ def _wrappers_as_scripts(hosts):  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
     return [replace(h, winrm=replace(h.winrm, session_functions=False)) for h in hosts]
+
+
+@contextlib.contextmanager
+def _batches_off(off: bool):  # type: ignore[no-untyped-def]
+    """The same build with step batches off (each step its own pipeline, as before them): the peer of the
+    batches' bytes."""
+    from toolkit.transports.winrm import WinRMTransport
+
+    original = WinRMTransport.can_batch
+    if off:
+        WinRMTransport.can_batch = lambda self, scripts: False  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WinRMTransport.can_batch = original  # type: ignore[method-assign]
 
 
 def _cpu_of(pid: int) -> float:
@@ -246,9 +262,12 @@ def main() -> None:
         if not args.skip_wire:
             for name, logs in (("triage-401", True), ("health-sweep", False)):
                 raw = _raw_bytes(fleet, logs=logs)
-                # the peer, same run and fleet: each step's wrapper sent as script text (session_functions off)
-                for label, targets in (("", hosts), ("_wrappers_as_scripts", _wrappers_as_scripts(hosts))):
-                    measured = _local(name, targets, workdir / f"wire-{name}{label}", 32)
+                # the peers, same run and fleet: one pipeline per step (no step batches), and each step's
+                # wrapper sent as script text (session_functions off, so no batches either)
+                for label, targets in (("", hosts), ("_one_pipeline_per_step", hosts),
+                                       ("_wrappers_as_scripts", _wrappers_as_scripts(hosts))):
+                    with _batches_off(label == "_one_pipeline_per_step"):
+                        measured = _local(name, targets, workdir / f"wire-{name}{label}", 32)
                     measured["raw_file_bytes_per_host"] = round(raw)
                     measured["wire_total_over_raw"] = round(
                         (measured["wire_sent_per_host"] + measured["wire_received_per_host"]) / raw, 2)

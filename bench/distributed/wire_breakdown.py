@@ -5,7 +5,8 @@ against a lab fleet served by a separate ``iisfleet lab serve`` process (WinRM o
 encryption), and attributes every byte the controller's sockets send and receive:
 
 * to the WS-Management action of the request (shell Create = runspace pool init, Command = pipeline with
-  its script and parameters, Receive polls, Signal, Delete) and to the step (collector) running then;
+  its script and parameters, Receive polls, Signal, Delete) and to the step (collector) or step batch
+  (``run_batch``: several steps in one pipeline) running then;
 * inside the decrypted bodies, to the PSRP message types carried in base64 fragments (CREATE_PIPELINE,
   PIPELINE_OUTPUT, PROGRESS_RECORD, INFORMATION_RECORD, PIPELINE_STATE ...);
 * the NTLM sealing + HTTP envelope overhead is what the socket saw minus the plaintext SOAP length.
@@ -111,6 +112,17 @@ def instrument(counted: dict[str, int]) -> dict:
             _step.name = "between steps"
 
     WinRMTransport.run_script = run_script
+    original_batch = WinRMTransport.run_batch
+
+    def run_batch(self, calls, on_result):  # type: ignore[no-untyped-def]
+        names = [parse_marker(call.script) for call in calls]
+        _step.name = "batch: " + ", ".join(m[0].replace("Get-", "") if m else "?" for m in names)
+        try:
+            return original_batch(self, calls, on_result)
+        finally:
+            _step.name = "between steps"
+
+    WinRMTransport.run_batch = run_batch
     original_open, original_close = WinRMTransport.open, WinRMTransport.close
 
     def labelled(original, label):  # type: ignore[no-untyped-def]
@@ -124,6 +136,7 @@ def instrument(counted: dict[str, int]) -> dict:
 
     def restore() -> None:
         _TransportHTTP.send, WinRMTransport.run_script = original_send, original_run
+        WinRMTransport.run_batch = original_batch
         WinRMTransport.open, WinRMTransport.close = original_open, original_close
 
     tables["restore"] = restore

@@ -8,6 +8,7 @@ The host model (``toolkit/lab/model``) builds both from a fleet directory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,6 +94,10 @@ class ScriptAnswer:
     error_id: str = "RuntimeException"
     error_category: str = "OperationStopped"
     error_type: str = "System.Management.Automation.RuntimeException"
+    #: after writing ``output`` the script goes on: this computes its next part (a step batch writes each
+    #: step's lines as that step ends, toolkit.lab.batch); ``error``/``non_terminating_errors`` then wait
+    #: for the last part
+    then: Callable[[], "ScriptAnswer"] | None = None
 
 
 class ConnectionCut(Exception):

@@ -96,9 +96,13 @@ class LabSession:
         return self.functions.get(command.strip().lower())
 
     def answer(self, script: str, parameters: dict[str, Any]) -> ScriptAnswer:
-        from toolkit.collectors import uses_core
+        from toolkit.collectors import STEP_BATCH_FUNCTION, uses_core
         from toolkit.targetcore.closure import files_for_script
 
+        if self.functions and script.strip().lower() == STEP_BATCH_FUNCTION.lower():
+            from toolkit.lab.batch import batch_answer
+
+            return batch_answer(parameters.get("Step"), self.answer)()
         wrapper = self.defined_function(script)
         if wrapper is not None:  # a call of a session function: its body is the bundled wrapper
             self.function_calls += 1
@@ -164,7 +168,12 @@ class LabSession:
                     self.functions = unpacked_functions(parameters) or {}
                     status["functions"] = True
         status.setdefault("functions", False)
-        return ScriptAnswer(output=[json.dumps(status, separators=(",", ":"))])
+        line = json.dumps(status, separators=(",", ":"))
+        if status["functions"] and parameters.get("Step"):  # the first steps ride with the loader
+            from toolkit.lab.batch import batch_answer
+
+            return ScriptAnswer(output=[line], then=batch_answer(parameters.get("Step"), self.answer))
+        return ScriptAnswer(output=[line])
 
     def _environment_envelope(self, script: str, message: str) -> str:
         marker = find_marker(script)

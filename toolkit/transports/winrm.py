@@ -30,14 +30,16 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
-from toolkit.collectors import (bundled_collector, core_loader, core_loader_parameters, session_function_name,
-                                 uses_core)
+from toolkit.collectors import (STEP_BATCH_FUNCTION, bundled_collector, core_loader, core_loader_parameters,
+                                 session_function_name, uses_core)
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
 from toolkit.transports.base import MAX_OUTPUT_CHARS, OutputSink, stopped_on_request
+from toolkit.transports.batch import BatchCall, BatchLine, BatchResult, parse_line
 from toolkit.transports.core import CoreStatus, core_files_to_load, core_lacks, parse_loader_output
 from toolkit.transports.errors import is_dropped_connection, is_quota_fault, winrm_error
 
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 _RUNNING = 1
 #: The longest single Receive long-poll; shorter polls let a step timeout land close to its deadline.
 _MAX_POLL_S = 5
+#: In a step batch, the pause before the next Receive once one brought output (``run_batch``).
+_BATCH_POLL_GAP_S = 0.2
 
 
 def is_loopback(address: str) -> bool:
@@ -70,6 +74,8 @@ class WinRMTransport:
         self._wsman: Any = None
         self._pool: Any = None
         self._broken = False
+        #: the batch function failed in this session: steps go one pipeline each (``run_batch``)
+        self._batch_refused = False
         #: True when collectors are called as the iisfleet JEA module's functions (decided once per session).
         self.jea = bool(host.winrm.jea)
         #: what the core loader reported in the current runspace pool (None: not loaded in this pool yet)
@@ -273,12 +279,21 @@ class WinRMTransport:
             self._connect()
         if (bundled is not None or uses_core(script)) and self.core_status is None:
             self.core_files = core_files_to_load(self._planned, script)
-            loader = self._invoke_script(core_loader(), core_loader_parameters(functions=bundled is not None,
-                                                                               files=self.core_files), deadline)
-            self.core_status = parse_loader_output(loader, host=self.host.name)
+            loader_parameters = core_loader_parameters(functions=bundled is not None, files=self.core_files)
+            if bundled is not None and on_output is None:  # the step rides with the loader (one pipeline)
+                loader_parameters["Step"] = [{"Name": session_function_name(bundled.id), "Parameters": dict(parameters)}]
+            loader = self._invoke_script(core_loader(), loader_parameters, deadline)
+            status, _, step_lines = loader.stdout.lstrip("\ufeff").partition("\n")
+            self.core_status = parse_loader_output(replace(loader, stdout=status), host=self.host.name)
             log.debug("core on %s: loaded %s, compiled %s in %d ms, functions %s, error %s", self.host.name,
                       self.core_status.loaded, self.core_status.compiled, self.core_status.compile_ms,
                       self.core_status.functions, self.core_status.error)
+            for line in step_lines.split("\n"):
+                parsed = parse_line(line, steps=1, max_chars=MAX_OUTPUT_CHARS, host=self.host.name)
+                if isinstance(parsed, BatchLine) and isinstance(parsed.output, TransportError):
+                    raise parsed.output
+                if isinstance(parsed, BatchLine) and parsed.output is not None:
+                    return parsed.output
         if bundled is not None and self.core_status is not None and self.core_status.functions:
             return self._invoke_command(session_function_name(bundled.id), parameters, deadline, on_output)
         return self._invoke_script(script, parameters, deadline, on_output)
@@ -361,6 +376,109 @@ class WinRMTransport:
         return ScriptOutput(stdout="\n".join(_as_text(o) for o in output), errors=errors,
                             had_errors=bool(ps.had_errors), duration_s=time.monotonic() - started)
 
+    # ------------------------------------------------------------------ batches
+    def can_batch(self, scripts: list[str]) -> bool:
+        """Whether ``run_batch`` can run these scripts in one pipeline now: an open session whose loader
+        defined the session functions (so also the batch function), every script a bundled collector whose
+        core files this session loaded (one outside them goes alone, to a session with the whole core)."""
+        return (not self.jea and not self._broken and not self._batch_refused and self._pool is not None
+                and self.options.session_functions and self.core_status is not None and self.core_status.functions
+                and all(bundled_collector(script) is not None
+                        and not core_lacks(self.core_status, self.core_files, script) for script in scripts))
+
+    def run_batch(self, calls: list[BatchCall], on_result: Callable[[int, BatchResult], None]) -> None:
+        """Run bundled collectors one after another in one pipeline (``Invoke-IisFleetStepBatch``), each
+        within its own ``timeout`` counted from the end of the step before it. Each step's result goes to
+        ``on_result(position, result)`` once, as it arrives: its output, or the failure that ended it (a step
+        that overruns stops the pipeline and gets the timeout). Steps that never ran get no call, nor does
+        any step when the pipeline itself fails or the connection drops: the caller runs those with
+        ``run_script``, which rebuilds the session and retries like any step. An exception ``on_result``
+        raises stops the pipeline and propagates. Only ``can_batch`` scripts may be given."""
+        with self._guard():
+            try:
+                self._batch(calls, on_result)
+            except _HandlerFailed as failed:
+                raise failed.__cause__ from None  # type: ignore[misc]
+            except HostError:
+                raise
+            except Exception as exc:  # a dropped connection, a fault: the unfinished steps run on their own
+                self._broken = True
+                log.info("batch on %s failed (%s: %s); its unfinished steps run one by one", self.host.name,
+                         type(exc).__name__, self._classify(exc, "run").message)
+
+    def _batch(self, calls: list[BatchCall], on_result: Callable[[int, BatchResult], None]) -> None:
+        from pypsrp.powershell import PowerShell
+
+        steps = [{"Name": session_function_name(bundled_collector(call.script).id),  # type: ignore[union-attr]
+                  "Parameters": dict(call.parameters)} for call in calls]
+        ps = PowerShell(self._pool)
+        ps.add_cmdlet(STEP_BATCH_FUNCTION).add_parameter("Step", steps)
+        ended = [False] * len(calls)
+
+        def deliver(position: int, outcome: BatchResult) -> None:
+            ended[position] = True
+            try:
+                on_result(position, outcome)
+            except BaseException as exc:
+                if ps.state == _RUNNING:
+                    self._stop(ps)
+                raise _HandlerFailed() from exc
+
+        if self._cancelled.is_set():
+            deliver(0, stopped_on_request(self.host.name, 0.0))
+            return
+        # The step running is the first without an end line; it began when the line before it arrived.
+        current, current_started = 0, time.monotonic()
+        ps.begin_invoke()
+        while True:
+            lines = _take_output(ps)
+            for line in lines:
+                parsed = parse_line(line, steps=len(calls), max_chars=MAX_OUTPUT_CHARS, host=self.host.name)
+                if parsed is None:
+                    log.debug("batch on %s: ignored a line that is not a batch marker (%d chars)", self.host.name,
+                              len(line))
+                elif not ended[parsed.index]:
+                    deliver(parsed.index, parsed.output)
+            if current < len(calls) and ended[current]:
+                while current < len(calls) and ended[current]:
+                    current += 1
+                current_started = time.monotonic()
+            if ps.state != _RUNNING or current == len(calls):
+                break
+            elapsed = time.monotonic() - current_started
+            if self._cancelled.is_set():
+                self._stop(ps)
+                self._broken = True
+                deliver(current, stopped_on_request(self.host.name, elapsed))
+                return
+            if elapsed >= calls[current].timeout:
+                self._stop(ps)
+                deliver(current, TransportError(
+                    f"the script did not finish within its {calls[current].timeout:.0f} s budget (stopped after "
+                    f"{elapsed:.0f} s)", host=self.host.name, category="timeout",
+                    explanation="the collector is slower than its step timeout: raise the step's timeout in the "
+                    "playbook or narrow its parameters (time window, caps)"))
+                return
+            remaining = calls[current].timeout - elapsed
+            if lines:
+                # A Receive answers as soon as any output is there, and each costs about 3 KB: let steps
+                # that end close together come back in one.
+                time.sleep(min(_BATCH_POLL_GAP_S, max(0.0, remaining)))
+            poll = max(1, min(_MAX_POLL_S, int(self.options.operation_timeout), int(math.ceil(remaining))))
+            ps.poll_invoke(timeout=poll)
+        ending = time.monotonic() + _MAX_POLL_S * 2
+        while ps.state == _RUNNING:  # every step ended: only the pipeline's own end is still to come
+            if time.monotonic() > ending:
+                self._stop(ps)
+                break
+            ps.poll_invoke(timeout=max(1, min(_MAX_POLL_S, int(self.options.operation_timeout))))
+        if ps.had_errors and not any(ended):
+            # The batch function itself failed (not defined, refused by the endpoint): never batch again
+            # in this session; its steps run one pipeline each.
+            self._batch_refused = True
+            log.info("batch on %s failed before any step ended: %s", self.host.name,
+                     "; ".join(_error_text(r) for r in ps.streams.error[:2])[:300] or "no message")
+
     def _stop(self, ps: Any) -> None:
         """Best-effort Ctrl-C of a pipeline that ran out of time; a failure marks the session for rebuild."""
         try:
@@ -390,6 +508,10 @@ class WinRMTransport:
             return int(self._wsman.max_envelope_size)
 
 
+class _HandlerFailed(Exception):
+    """Carries (as ``__cause__``) what a batch's ``on_result`` raised past the transport's own handling."""
+
+
 def _custom_endpoint(configuration_name: str) -> bool:
     """A configuration other than the ones Windows ships (``microsoft.powershell``, ``…32``, ``…workflow``)."""
     return not configuration_name.lower().startswith("microsoft.")
@@ -402,6 +524,13 @@ def _hand_over(output: list[Any], on_output: OutputSink | None) -> None:
         return
     while output:
         on_output(_as_text(output.pop(0)))
+
+
+def _take_output(ps: Any) -> list[str]:
+    """The output objects received so far, as text, removed from ``ps`` (a batch keeps none twice)."""
+    taken = [_as_text(o) for o in ps.output]
+    del ps.output[:]
+    return taken
 
 
 def _as_text(value: Any) -> str:

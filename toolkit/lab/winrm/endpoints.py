@@ -123,6 +123,17 @@ class EndpointSession:
         except ValueError as exc:
             failure = ScriptAnswer(error=str(exc))
             return lambda: failure
+        from toolkit.collectors import STEP_BATCH_FUNCTION, STEP_BATCH_ID
+
+        if script.strip().lower() == STEP_BATCH_FUNCTION.lower() and getattr(backend, "functions", None):
+            from toolkit.lab.batch import batch_answer
+
+            self.calls.append(STEP_BATCH_ID)  # defined by the loader with the collectors' functions
+            return batch_answer(parameters.get("Step"), lambda name, given: self._judged(name, given, backend)())
+        return self._judged(script, parameters, backend)
+
+    def _judged(self, script: str, parameters: dict[str, Any], backend: HostBackend) -> Callable[[], ScriptAnswer]:
+        """The answer to one script or session function call, after the endpoint's own refusals."""
         from toolkit.collectors import parse_marker
 
         # A call of a function the core loader defined in this session is judged as the wrapper it runs.

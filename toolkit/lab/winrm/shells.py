@@ -34,26 +34,52 @@ _PS_SIGNAL_CTRL_C = ("powershell/signal/crtl_c", "powershell/signal/ctrl_c")
 
 
 class ScriptRun:
-    """One script answer being "executed": the backend call runs on a worker thread."""
+    """One script answer being "executed": the backend call runs on a worker thread.
+
+    An answer in parts (``ScriptAnswer.then``, a step batch) goes on computing its next part as soon as one
+    is done, whether or not the client is receiving, as a host runs its script regardless of the Receives:
+    the parts done so far wait in :meth:`take_parts`."""
 
     def __init__(self, compute: Any) -> None:
         self.started = time.monotonic()
-        self.answer: ScriptAnswer | None = None
+        self.answer: Any = None  # the last part, once the script has finished
         self.finished = threading.Event()
+        #: set when a part is done and not yet taken (or the script finished)
+        self.progress = threading.Event()
+        self._parts: list[Any] = []
+        self._parts_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, args=(compute,), daemon=True, name="lab-script")
         self._thread.start()
 
     def _run(self, compute: Any) -> None:
-        try:
-            answer = compute()
-        except Exception as exc:  # noqa: BLE001 - a model bug becomes the host's error, not a dead thread
-            answer = ScriptAnswer(error=f"lab backend failed: {type(exc).__name__}: {exc}")
-        delay = getattr(answer, "delay_s", 0.0) or 0.0
-        remaining = self.started + delay - time.monotonic()
-        if remaining > 0:
-            time.sleep(remaining)
-        self.answer = answer
-        self.finished.set()
+        started = self.started
+        while True:
+            try:
+                answer = compute()
+            except Exception as exc:  # noqa: BLE001 - a model bug becomes the host's error, not a dead thread
+                answer = ScriptAnswer(error=f"lab backend failed: {type(exc).__name__}: {exc}")
+            delay = getattr(answer, "delay_s", 0.0) or 0.0
+            remaining = started + delay - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
+            following = getattr(answer, "then", None)
+            with self._parts_lock:
+                self._parts.append(answer)
+                if following is None:
+                    self.answer = answer
+                    self.finished.set()
+                self.progress.set()
+            if following is None:
+                return
+            compute, started = following, time.monotonic()
+
+    def take_parts(self) -> list[Any]:
+        """The parts done since the last call, in order (the last one has no ``then`` once finished)."""
+        with self._parts_lock:
+            parts, self._parts = self._parts, []
+            if not self.finished.is_set():
+                self.progress.clear()
+        return parts
 
 
 class Shell:
@@ -147,6 +173,8 @@ class _PipelineState:
     #: or the connection is cut once that output was received (drop)
     hanging: bool = False
     cut: bool = False
+    #: some parts of the answer were written and the script goes on (``ScriptAnswer.then``)
+    partial: bool = False
 
 
 def _plain(value: Any) -> Any:
@@ -293,19 +321,28 @@ class PowerShellShell(Shell):
 
     def _finalise(self, state: _PipelineState) -> None:
         """Write a finished script's answer into its pipeline (once)."""
-        if state.finalised or state.run is None or not state.run.finished.is_set():
+        if state.finalised or state.run is None:
             return
-        state.finalised = True
-        answer = state.run.answer or ScriptAnswer(error="no answer")
+        parts = [part or ScriptAnswer(error="no answer") for part in state.run.take_parts()]
+        if not parts:
+            return
         pipeline = state.pipeline
         if pipeline.state != PSInvocationState.Running:
+            state.finalised = True
             return  # stopped by the client meanwhile
-        for item in answer.output:
-            if state.out_lines:
-                for line in str(item).splitlines() or [""]:
-                    pipeline.write_output(line)
-            else:
-                pipeline.write_output(item)
+        for part in parts:
+            for item in part.output:
+                if state.out_lines:
+                    for line in str(item).splitlines() or [""]:
+                        pipeline.write_output(line)
+                else:
+                    pipeline.write_output(item)
+        answer = parts[-1]
+        if answer.then is not None:  # the script goes on computing its next part
+            state.partial = True
+            self._drain()
+            return
+        state.finalised = True
         if answer.stall_s > 0 or answer.drop_connection:
             state.hanging, state.cut = True, answer.drop_connection  # the pipeline stays Running
             self._drain()
@@ -388,12 +425,13 @@ class PowerShellShell(Shell):
                     self._finalise(state)
                     # Wait for the script to finish before answering, so a quick script's Running
                     # state, output and Completed state arrive in one Receive, as on Windows.
-                    if not state.finalised and state.run is not None:
+                    if not state.finalised and state.run is not None and not (
+                            state.partial and self.outgoing.get(target)):
                         remaining = deadline - time.monotonic()
                         if remaining > 0:
                             self.lock.release()
                             try:
-                                state.run.finished.wait(remaining)
+                                state.run.progress.wait(remaining)
                             finally:
                                 self.lock.acquire()
                             continue
