@@ -5,13 +5,16 @@
 # pipeline instead of one pipeline each: every pipeline costs about 10 KB of WS-Management traffic,
 # more than most collectors' output (issue 17). Protocol: docs/protocol/step-batch.md.
 # $Step is a list of @{ Name = <session function of a bundled collector>; Parameters = @{...} }, data
-# sent by the controller, never script text. Each step, in order, writes one line when it ends:
-#   #iisfleet-batch/1 end <index> <ok|failed> <milliseconds> <output> [<error> ...]
-# <output> is base64 of gzip of the step's output objects (UTF-8, joined by LF), each <error> base64 of
-# one error message's UTF-8. The next step begins as that line is written, so the controller times each
-# step against its own timeout from the previous step's line (the first from the pipeline's start) and
-# stops the pipeline there. Non-terminating errors are caught as the SSH bootstrap catches them; a
-# terminating error ends that step only ("failed"), and the next step runs.
+# sent by the controller, never script text. Each step, in order, writes one line per output object as
+# the collector writes it, then one line when it ends:
+#   #iisfleet-batch/1 out <index> <object>
+#   #iisfleet-batch/1 end <index> <ok|failed> <milliseconds> [<error> ...]
+# <object> is base64 of gzip of the object's text (UTF-8), each <error> base64 of one error message's
+# UTF-8. Objects leave as they come, so a step stopped at its timeout keeps the parts it finished (a
+# collector that streams, docs/contracts.md 1.4). The next step begins as the end line is written; the
+# controller times each step against its own timeout from there and stops the pipeline at it.
+# Non-terminating errors are caught as the SSH bootstrap catches them; a terminating error ends that step
+# only ("failed"), and the next step runs.
 [CmdletBinding()]
 param(
     [object[]]$Step = @()
@@ -44,7 +47,6 @@ foreach ($call in $Step) {
     if ($null -eq $arguments) {
         $arguments = @{}
     }
-    $lines = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $problems = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $outcome = 'ok'
     $watch = [System.Diagnostics.Stopwatch]::StartNew()
@@ -57,7 +59,7 @@ foreach ($call in $Step) {
                 $problems.Add([string]$_)
             }
             else {
-                $lines.Add([string]$_)
+                '#iisfleet-batch/1 out ' + $index + ' ' + (ConvertTo-PackedText -Text ([string]$_))
             }
         }
     }
@@ -67,7 +69,6 @@ foreach ($call in $Step) {
     }
     $fields = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $fields.Add('#iisfleet-batch/1 end ' + $index + ' ' + $outcome + ' ' + [string]$watch.ElapsedMilliseconds)
-    $fields.Add((ConvertTo-PackedText -Text ($lines -join "`n")))
     foreach ($problem in $problems) {
         $fields.Add([System.Convert]::ToBase64String([System.Text.Encoding]::UTF8.GetBytes($problem)))
     }

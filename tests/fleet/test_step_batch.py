@@ -21,7 +21,7 @@ from toolkit.inventory import load_inventory
 from toolkit.lab.backend import ScriptAnswer
 from toolkit.models import ScriptOutput
 from toolkit.transports import create_transport
-from toolkit.transports.batch import MARKER, BatchCall, parse_line
+from toolkit.transports.batch import MARKER, BatchCall, BatchReader
 
 
 @pytest.fixture(scope="module")
@@ -160,28 +160,42 @@ def _packed(text: str) -> str:
     return base64.b64encode(gzip.compress(text.encode())).decode()
 
 
+def _reader(steps: int = 2, cap: int = 1000) -> BatchReader:
+    return BatchReader(steps, max_chars=cap, host="web01")
+
+
 @pytest.mark.parametrize("line", [
-    "plain output", f"{MARKER} begin 0", f"{MARKER} end x ok 5 {_packed('x')}", f"{MARKER} end 9 ok 5 {_packed('x')}",
-    f"{MARKER} end -1 ok 5 {_packed('x')}", f"{MARKER} end 0 ok 5", f"{MARKER} end 0 maybe 5 {_packed('x')}", f"{MARKER} end 0 ok 5 not!base64",
-    f"{MARKER} end 0 ok 5 {base64.b64encode(b'not gzip').decode()}",
-    f"{MARKER} end 0 ok 5 {_packed('x')[:-8]}", f"{MARKER} end 0 ok -5 {_packed('x')}",
+    "plain output", f"{MARKER} begin 0", f"{MARKER} end x ok 5", f"{MARKER} end 9 ok 5", f"{MARKER} end -1 ok 5",
+    f"{MARKER} end 0 ok", f"{MARKER} end 0 maybe 5", f"{MARKER} end 0 ok -5", f"{MARKER} end 0 ok 5 not!base64",
+    f"{MARKER} out 0 not!base64", f"{MARKER} out 0 {base64.b64encode(b'not gzip').decode()}",
+    f"{MARKER} out 0 {_packed('x')[:-8]}", f"{MARKER} out 7 {_packed('x')}", f"{MARKER} out 0",
 ])
-def test_lines_that_are_not_well_formed_markers_are_ignored(line: str) -> None:
-    assert parse_line(line, steps=2, max_chars=1000, host="h") is None
+def test_lines_that_are_not_well_formed_batch_lines_are_ignored(line: str) -> None:
+    reader = _reader()
+    assert reader.feed(line) is None
+    assert reader.partial(0) == "" and reader.results == [None, None]
 
 
-def test_an_end_line_carries_output_errors_and_the_hosts_duration() -> None:
+def test_a_steps_objects_and_end_line_make_its_output() -> None:
+    reader = _reader()
     error = base64.b64encode("Zugriff verweigert".encode()).decode()
-    output = _packed('{"a":1}')
-    parsed = parse_line(f"{MARKER} end 1 failed 1250 {output} {error}", steps=2, max_chars=1000, host="h")
-    assert parsed is not None and parsed.index == 1
-    assert parsed.output == ScriptOutput(stdout='{"a":1}', errors=("Zugriff verweigert",), had_errors=True,
-                                         duration_s=1.25)
+    assert reader.feed(f"{MARKER} out 1 {_packed('part one')}") is None
+    second = _packed('{"a":1}')
+    assert reader.feed(f"{MARKER} out 1 {second}") is None
+    assert reader.partial(1) == 'part one\n{"a":1}'
+    decided = reader.feed(f"{MARKER} end 1 failed 1250 {error}")
+    assert decided == (1, ScriptOutput(stdout='part one\n{"a":1}', errors=("Zugriff verweigert",), had_errors=True,
+                                       duration_s=1.25))
+    # a step's result is decided once: a second end line or a late object for it changes nothing
+    assert reader.feed(f"{MARKER} end 1 ok 1") is None and reader.feed(f"{MARKER} out 1 {_packed('x')}") is None
+    assert reader.results[1] == decided[1]
 
 
 def test_a_gzip_bomb_stops_at_the_output_cap() -> None:
     bomb = _packed("A" * 5_000_000)
     assert len(bomb) < 20_000
-    parsed = parse_line(f"{MARKER} end 0 ok 1 {bomb}", steps=1, max_chars=100_000, host="web01")
-    assert parsed is not None and isinstance(parsed.output, TransportError)
-    assert parsed.output.category == "protocol" and parsed.output.host == "web01"
+    reader = _reader(1, cap=100_000)
+    assert reader.feed(f"{MARKER} out 0 {_packed('B' * 60_000)}") is None
+    decided = reader.feed(f"{MARKER} out 0 {bomb}")  # past what is left of the cap
+    assert decided is not None and isinstance(decided[1], TransportError)
+    assert decided[1].category == "protocol" and decided[1].host == "web01"

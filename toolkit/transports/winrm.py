@@ -31,7 +31,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
 from toolkit.collectors import (STEP_BATCH_FUNCTION, bundled_collector, core_loader, core_loader_parameters,
@@ -39,7 +38,8 @@ from toolkit.collectors import (STEP_BATCH_FUNCTION, bundled_collector, core_loa
 from toolkit.errors import HostError, TransportError
 from toolkit.models import HostConfig, ScriptOutput
 from toolkit.transports.base import MAX_OUTPUT_CHARS, OutputSink, stopped_on_request
-from toolkit.transports.batch import BatchCall, BatchLine, BatchResult, parse_line
+from toolkit.transports.batch import MARKER as BATCH_MARKER
+from toolkit.transports.batch import BatchCall, BatchReader, BatchResult
 from toolkit.transports.core import CoreStatus, core_files_to_load, core_lacks, parse_loader_output
 from toolkit.transports.errors import is_dropped_connection, is_quota_fault, winrm_error
 
@@ -280,23 +280,54 @@ class WinRMTransport:
         if (bundled is not None or uses_core(script)) and self.core_status is None:
             self.core_files = core_files_to_load(self._planned, script)
             loader_parameters = core_loader_parameters(functions=bundled is not None, files=self.core_files)
-            if bundled is not None and on_output is None:  # the step rides with the loader (one pipeline)
-                loader_parameters["Step"] = [{"Name": session_function_name(bundled.id), "Parameters": dict(parameters)}]
-            loader = self._invoke_script(core_loader(), loader_parameters, deadline)
-            status, _, step_lines = loader.stdout.lstrip("\ufeff").partition("\n")
-            self.core_status = parse_loader_output(replace(loader, stdout=status), host=self.host.name)
-            log.debug("core on %s: loaded %s, compiled %s in %d ms, functions %s, error %s", self.host.name,
-                      self.core_status.loaded, self.core_status.compiled, self.core_status.compile_ms,
-                      self.core_status.functions, self.core_status.error)
-            for line in step_lines.split("\n"):
-                parsed = parse_line(line, steps=1, max_chars=MAX_OUTPUT_CHARS, host=self.host.name)
-                if isinstance(parsed, BatchLine) and isinstance(parsed.output, TransportError):
-                    raise parsed.output
-                if isinstance(parsed, BatchLine) and parsed.output is not None:
-                    return parsed.output
+            if bundled is None or on_output is not None:
+                self._load_core(self._invoke_script(core_loader(), loader_parameters, deadline))
+            else:  # the step rides with the loader: one pipeline, its output compressed
+                loader_parameters["Step"] = [_batch_step(script, parameters)]
+                answered = self._batched_alone(core_loader(), loader_parameters, deadline, loader=True)
+                if answered is not None:
+                    return answered
         if bundled is not None and self.core_status is not None and self.core_status.functions:
+            if on_output is None and not self._batch_refused:  # its output comes back compressed
+                answered = self._batched_alone(STEP_BATCH_FUNCTION, {"Step": [_batch_step(script, parameters)]},
+                                               deadline)
+                if answered is not None:
+                    return answered
             return self._invoke_command(session_function_name(bundled.id), parameters, deadline, on_output)
         return self._invoke_script(script, parameters, deadline, on_output)
+
+    def _load_core(self, loader: ScriptOutput) -> None:
+        self.core_status = parse_loader_output(loader, host=self.host.name)
+        log.debug("core on %s: loaded %s, compiled %s in %d ms, functions %s, error %s", self.host.name,
+                  self.core_status.loaded, self.core_status.compiled, self.core_status.compile_ms,
+                  self.core_status.functions, self.core_status.error)
+
+    def _batched_alone(self, command: str, parameters: dict[str, Any], deadline: float, *,
+                       loader: bool = False) -> ScriptOutput | None:
+        """One step through the batch protocol (so its output comes back compressed): as a call of the batch
+        function, or inside the loader's pipeline (``loader``: the loader's script with its ``Step``). Its
+        output, or None when the batch function did not answer for it (the caller calls the step's own
+        function); a timeout or a stop is raised as from any script."""
+        from pypsrp.powershell import PowerShell
+
+        ps = PowerShell(self._pool)
+        if loader:
+            ps.add_script(command, use_local_scope=True)
+            ps.add_parameters(parameters)
+        else:
+            ps.add_cmdlet(command).add_parameter("Step", parameters["Step"])
+        got: list[BatchResult] = []
+        status: list[str] = []
+        self._drive(ps, [max(0.0, deadline - time.monotonic())], lambda _position, outcome: got.append(outcome),
+                    status if loader else None)
+        if loader:
+            self._load_core(ScriptOutput(stdout="\n".join(status), errors=tuple(_error_text(r) for r in ps.streams.error),
+                                         had_errors=bool(ps.had_errors)))
+        elif not got and ps.had_errors:
+            self._batch_refused = True
+        if got and isinstance(got[0], TransportError):
+            raise got[0]
+        return got[0] if got else None
 
     def _invoke_script(self, script: str, parameters: dict[str, Any], deadline: float,
                        on_output: OutputSink | None = None) -> ScriptOutput:
@@ -409,14 +440,28 @@ class WinRMTransport:
     def _batch(self, calls: list[BatchCall], on_result: Callable[[int, BatchResult], None]) -> None:
         from pypsrp.powershell import PowerShell
 
-        steps = [{"Name": session_function_name(bundled_collector(call.script).id),  # type: ignore[union-attr]
-                  "Parameters": dict(call.parameters)} for call in calls]
         ps = PowerShell(self._pool)
-        ps.add_cmdlet(STEP_BATCH_FUNCTION).add_parameter("Step", steps)
-        ended = [False] * len(calls)
+        ps.add_cmdlet(STEP_BATCH_FUNCTION).add_parameter("Step", [_batch_step(call.script, call.parameters)
+                                                                   for call in calls])
+        ended = self._drive(ps, [call.timeout for call in calls], on_result)
+        if ps.had_errors and not any(ended):
+            # The batch function itself failed (not defined, refused by the endpoint): never batch again
+            # in this session; its steps run one pipeline each.
+            self._batch_refused = True
+            log.info("batch on %s failed before any step ended: %s", self.host.name,
+                     "; ".join(_error_text(r) for r in ps.streams.error[:2])[:300] or "no message")
+
+    def _drive(self, ps: Any, timeouts: list[float], on_result: Callable[[int, BatchResult], None],
+               other_lines: list[str] | None = None) -> list[bool]:
+        """Run ``ps`` (a step batch, or the loader running its first steps) to its end, handing each step's
+        result to ``on_result`` as it is decided; which steps got one. Lines that are not batch lines go to
+        ``other_lines`` (the loader's status). A step is timed from the end of the one before it."""
+        reader = BatchReader(len(timeouts), max_chars=MAX_OUTPUT_CHARS, host=self.host.name)
+        ended = [False] * len(timeouts)
 
         def deliver(position: int, outcome: BatchResult) -> None:
             ended[position] = True
+            reader.results[position] = outcome
             try:
                 on_result(position, outcome)
             except BaseException as exc:
@@ -426,40 +471,45 @@ class WinRMTransport:
 
         if self._cancelled.is_set():
             deliver(0, stopped_on_request(self.host.name, 0.0))
-            return
-        # The step running is the first without an end line; it began when the line before it arrived.
+            return ended
+        # The step running is the first without a result; it began when the one before it ended.
         current, current_started = 0, time.monotonic()
         ps.begin_invoke()
         while True:
             lines = _take_output(ps)
             for line in lines:
-                parsed = parse_line(line, steps=len(calls), max_chars=MAX_OUTPUT_CHARS, host=self.host.name)
-                if parsed is None:
-                    log.debug("batch on %s: ignored a line that is not a batch marker (%d chars)", self.host.name,
-                              len(line))
-                elif not ended[parsed.index]:
-                    deliver(parsed.index, parsed.output)
-            if current < len(calls) and ended[current]:
-                while current < len(calls) and ended[current]:
+                decided = reader.feed(line)
+                if decided is not None and not ended[decided[0]]:
+                    deliver(*decided)
+                    if isinstance(decided[1], TransportError):  # output past the cap: stop sending it
+                        self._stop(ps)
+                        self._broken = True
+                        return ended
+                elif other_lines is not None and not line.startswith(BATCH_MARKER):
+                    other_lines.append(line)
+            if current < len(timeouts) and ended[current]:
+                while current < len(timeouts) and ended[current]:
                     current += 1
                 current_started = time.monotonic()
-            if ps.state != _RUNNING or current == len(calls):
+            if ps.state != _RUNNING or current == len(timeouts):
                 break
             elapsed = time.monotonic() - current_started
             if self._cancelled.is_set():
                 self._stop(ps)
                 self._broken = True
                 deliver(current, stopped_on_request(self.host.name, elapsed))
-                return
-            if elapsed >= calls[current].timeout:
+                return ended
+            if elapsed >= timeouts[current]:
                 self._stop(ps)
-                deliver(current, TransportError(
-                    f"the script did not finish within its {calls[current].timeout:.0f} s budget (stopped after "
+                timeout = TransportError(
+                    f"the script did not finish within its {timeouts[current]:.0f} s budget (stopped after "
                     f"{elapsed:.0f} s)", host=self.host.name, category="timeout",
                     explanation="the collector is slower than its step timeout: raise the step's timeout in the "
-                    "playbook or narrow its parameters (time window, caps)"))
-                return
-            remaining = calls[current].timeout - elapsed
+                    "playbook or narrow its parameters (time window, caps)")
+                timeout.partial_stdout = reader.partial(current)  # the parts it finished (a streaming collector)
+                deliver(current, timeout)
+                return ended
+            remaining = timeouts[current] - elapsed
             if lines:
                 # A Receive answers as soon as any output is there, and each costs about 3 KB: let steps
                 # that end close together come back in one.
@@ -472,12 +522,10 @@ class WinRMTransport:
                 self._stop(ps)
                 break
             ps.poll_invoke(timeout=max(1, min(_MAX_POLL_S, int(self.options.operation_timeout))))
-        if ps.had_errors and not any(ended):
-            # The batch function itself failed (not defined, refused by the endpoint): never batch again
-            # in this session; its steps run one pipeline each.
-            self._batch_refused = True
-            log.info("batch on %s failed before any step ended: %s", self.host.name,
-                     "; ".join(_error_text(r) for r in ps.streams.error[:2])[:300] or "no message")
+            for line in _take_output(ps):
+                if other_lines is not None and not line.startswith(BATCH_MARKER):
+                    other_lines.append(line)
+        return ended
 
     def _stop(self, ps: Any) -> None:
         """Best-effort Ctrl-C of a pipeline that ran out of time; a failure marks the session for rebuild."""
@@ -524,6 +572,12 @@ def _hand_over(output: list[Any], on_output: OutputSink | None) -> None:
         return
     while output:
         on_output(_as_text(output.pop(0)))
+
+
+def _batch_step(script: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """One step as the batch function takes it: its collector's session function and its parameters."""
+    return {"Name": session_function_name(bundled_collector(script).id),  # type: ignore[union-attr]
+            "Parameters": dict(parameters)}
 
 
 def _take_output(ps: Any) -> list[str]:
