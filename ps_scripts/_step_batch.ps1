@@ -7,11 +7,12 @@
 # $Step is a list of @{ Name = <session function of a bundled collector>; Parameters = @{...} }, data
 # sent by the controller, never script text. Each step, in order, writes one line per output object as
 # the collector writes it, then one line when it ends:
-#   #iisfleet-batch/1 out <index> <object>
+#   #iisfleet-batch/1 out <index> <objects>
 #   #iisfleet-batch/1 end <index> <ok|failed> <milliseconds> [<error> ...]
-# <object> is base64 of gzip of the object's text (UTF-8), each <error> base64 of one error message's
-# UTF-8. Objects leave as they come, so a step stopped at its timeout keeps the parts it finished (a
-# collector that streams, docs/contracts.md 1.4). The next step begins as the end line is written; the
+# <objects> is base64 of gzip of the text (UTF-8) of one or more output objects joined by LF, each <error>
+# base64 of one error message's UTF-8. Objects are held until 64 KB of them or 5 s have gathered (one
+# compressed line instead of many small ones), so a step stopped at its timeout keeps the parts it
+# finished but the last few seconds' (a collector that streams, docs/contracts.md 1.4). The next step begins as the end line is written; the
 # controller times each step against its own timeout from there and stops the pipeline at it.
 # Non-terminating errors are caught as the SSH bootstrap catches them; a terminating error ends that step
 # only ("failed"), and the next step runs.
@@ -48,6 +49,10 @@ foreach ($call in $Step) {
         $arguments = @{}
     }
     $problems = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    # Reference types, so the pipeline's script block updates them whatever scope it runs in.
+    $held = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $heldChars = @{ count = 0 }
+    $sinceSent = [System.Diagnostics.Stopwatch]::StartNew()
     $outcome = 'ok'
     $watch = [System.Diagnostics.Stopwatch]::StartNew()
     try {
@@ -59,13 +64,24 @@ foreach ($call in $Step) {
                 $problems.Add([string]$_)
             }
             else {
-                '#iisfleet-batch/1 out ' + $index + ' ' + (ConvertTo-PackedText -Text ([string]$_))
+                $text = [string]$_
+                $held.Add($text)
+                $heldChars.count = $heldChars.count + $text.Length
+                if ($heldChars.count -ge 65536 -or $sinceSent.Elapsed.TotalSeconds -ge 5) {
+                    '#iisfleet-batch/1 out ' + $index + ' ' + (ConvertTo-PackedText -Text ($held -join "`n"))
+                    $held.Clear()
+                    $heldChars.count = 0
+                    $sinceSent.Restart()
+                }
             }
         }
     }
     catch {
         $outcome = 'failed'
         $problems.Add([string]$_)
+    }
+    if ($held.Count -gt 0) {
+        '#iisfleet-batch/1 out ' + $index + ' ' + (ConvertTo-PackedText -Text ($held -join "`n"))
     }
     $fields = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $fields.Add('#iisfleet-batch/1 end ' + $index + ' ' + $outcome + ' ' + [string]$watch.ElapsedMilliseconds)

@@ -24,10 +24,17 @@ def pack(text: str) -> str:
 
 
 def step_lines(index: int, answer: ScriptAnswer) -> list[str]:
-    """A step's lines: one per output object, then its end line."""
+    """A step's lines: its output objects (joined by LF, 64 KB or more to a line), then its end line."""
     problems = list(answer.non_terminating_errors) + ([answer.error] if answer.error is not None else [])
     outcome = "failed" if answer.error is not None else "ok"
-    lines = [f"{MARKER} out {index} {pack(str(item))}" for item in answer.output]
+    lines, held = [], []
+    for item in answer.output:  # held until 64 KB gathered, as the batch function does (its 5 s rule aside)
+        held.append(str(item))
+        if sum(len(text) for text in held) >= 65536:
+            lines.append(f"{MARKER} out {index} {pack(chr(10).join(held))}")
+            held = []
+    if held:
+        lines.append(f"{MARKER} out {index} {pack(chr(10).join(held))}")
     lines.append(" ".join([f"{MARKER} end {index} {outcome} {int(answer.delay_s * 1000)}"]
                           + [base64.b64encode(problem.encode("utf-8")).decode("ascii") for problem in problems]))
     return lines
