@@ -321,6 +321,7 @@ class WinRMTransport:
         self._drive(ps, [max(0.0, deadline - time.monotonic())], lambda _position, outcome: got.append(outcome),
                     status if loader else None)
         if loader:
+            self._raise_if_scripts_refused(ps)
             self._load_core(ScriptOutput(stdout="\n".join(status), errors=tuple(_error_text(r) for r in ps.streams.error),
                                          had_errors=bool(ps.had_errors)))
         elif not got and ps.had_errors:
@@ -397,12 +398,7 @@ class WinRMTransport:
         output = ps.output
         self._check_size(output)
         _hand_over(output, on_output)
-        if any(str(getattr(r, "fq_error", "") or "").startswith("ScriptsNotAllowed") for r in ps.streams.error):
-            from toolkit.jea.rights import RIGHTS
-
-            raise HostError(f"endpoint {self.options.configuration_name} runs in NoLanguage mode and refused the "
-                            "collector script (ScriptsNotAllowed)", host=self.host.name, category="environment",
-                            explanation=RIGHTS["no-language"].fix)
+        self._raise_if_scripts_refused(ps)
         errors = tuple(_error_text(record) for record in ps.streams.error)
         return ScriptOutput(stdout="\n".join(_as_text(o) for o in output), errors=errors,
                             had_errors=bool(ps.had_errors), duration_s=time.monotonic() - started)
@@ -526,6 +522,15 @@ class WinRMTransport:
                 if other_lines is not None and not line.startswith(BATCH_MARKER):
                     other_lines.append(line)
         return ended
+
+    def _raise_if_scripts_refused(self, ps: Any) -> None:
+        """A NoLanguage endpoint (JEA) refused the script: an environment error that says so."""
+        if any(str(getattr(r, "fq_error", "") or "").startswith("ScriptsNotAllowed") for r in ps.streams.error):
+            from toolkit.jea.rights import RIGHTS
+
+            raise HostError(f"endpoint {self.options.configuration_name} runs in NoLanguage mode and refused the "
+                            "collector script (ScriptsNotAllowed)", host=self.host.name, category="environment",
+                            explanation=RIGHTS["no-language"].fix)
 
     def _stop(self, ps: Any) -> None:
         """Best-effort Ctrl-C of a pipeline that ran out of time; a failure marks the session for rebuild."""
