@@ -199,3 +199,31 @@ def test_a_gzip_bomb_stops_at_the_output_cap() -> None:
     decided = reader.feed(f"{MARKER} out 0 {bomb}")  # past what is left of the cap
     assert decided is not None and isinstance(decided[1], TransportError)
     assert decided[1].category == "protocol" and decided[1].host == "web01"
+
+
+def test_a_step_stopped_at_its_timeout_keeps_the_parts_it_had_sent(served, monkeypatch) -> None:
+    """A collector that writes its parts as it goes (docs/contracts.md 1.4) and then hangs: the batch stops it
+    at its own timeout, and the parts that had arrived come with the timeout, as over its own pipeline."""
+    server, hosts = served
+    host, catalog = hosts[2], load_catalog()
+    backend = _backend(server, host.name)
+    original = backend.answer
+    parts = ['{"part":1}', '{"part":2}']
+
+    def hangs_after_its_parts(script: str, parameters: dict) -> ScriptAnswer:
+        if "# collector-id: Get-IisSpn/" in script:
+            return ScriptAnswer(output=list(parts), stall_s=60.0)
+        return original(script, parameters)
+
+    monkeypatch.setattr(backend, "answer", hangs_after_its_parts)
+    transport = _opened(host)
+    try:
+        rights, stalled, never = _batch(transport, [
+            BatchCall(catalog["Get-LocalUserRight"].script, {}, 30), BatchCall(catalog["Get-IisSpn"].script, {}, 2),
+            BatchCall(catalog["Get-HostFact"].script, {}, 30)])
+    finally:
+        transport.close()
+    assert isinstance(rights, ScriptOutput) and not rights.errors
+    assert isinstance(stalled, TransportError) and stalled.category == "timeout"
+    assert stalled.partial_stdout == "\n".join(parts)
+    assert never is None
