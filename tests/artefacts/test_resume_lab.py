@@ -41,12 +41,15 @@ def _serve(fleet_dir: Path, inventory: Path) -> LabServer:
 
 def _report(run_dir: Path) -> dict:
     result = iisfleet("report", str(run_dir), "-f", "json")
-    # the host's current clock is in the report (clock outliers): it differs between any two runs
+    # the host's current clock is in the report (clock outliers): it differs between any two runs, and so
+    # does its offset from the fleet median by a fraction of a second (the hosts' readings have 1 s
+    # resolution and the median of an even count is a midpoint); the minute it is off by does not
     report = json.loads(re.sub(r"host clock [0-9TZ:-]+", "host clock (now)", result.stdout))
     for key in ("started_utc", "finished_utc"):
         report["run"].pop(key)
     for outlier in report["clock_outliers"]:
         outlier.pop("utc_now")
+        outlier["offset_s"] = round(outlier["offset_s"] / 60)
     return report
 
 
