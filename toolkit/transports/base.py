@@ -12,6 +12,10 @@ step, with the id of every collector it may run on this host (a superset: steps 
 will skip are in it). A transport that compiles the C# core per session then loads only the core files
 those collectors need (``toolkit.transports.core``). It is a hint, never a limit: a script outside the
 plan still runs, in a new session if need be. Without it the whole core is loaded.
+
+Optional: ``can_batch(scripts)`` and ``run_batch(calls, on_result)`` (WinRM with session functions): several
+bundled steps in one pipeline, each within its own timeout, each result handed to ``on_result`` as it
+arrives; a step that got no result is run with ``run_script`` by the caller (docs/protocol/step-batch.md).
 """
 
 from __future__ import annotations
