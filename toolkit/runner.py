@@ -369,15 +369,15 @@ class _Run:
                     result.steps.append(kept)
                     self.writer.log("step_kept", host=host.name, collector=collector_id)
                     return True
-                arrived = prefetched.get(index)
-                if stop_reason is not None and not isinstance(arrived, ScriptOutput):
+                brought = prefetched.get(index)  # what a batch already brought back for this step
+                if stop_reason is not None and not isinstance(brought, ScriptOutput):
                     # (a step a batch finished before the stop is stored below: nothing that arrived is lost)
                     step = StepResult(collector=collector_id, status="skipped", skipped_reason=stop_reason)
                 else:
                     should_run, why = prepared.step.should_run(facts, prepared.playbook_parameters)
                     if not should_run:
                         step = StepResult(collector=collector_id, status="skipped", skipped_reason=why)
-                    elif arrived is None and not may_run:
+                    elif brought is None and not may_run:
                         return False
                     else:
                         self.hooks.step_started(host, collector_id)
@@ -467,6 +467,8 @@ class _Run:
         files, and the host's clock offset is already known (it moves ``utc-time`` parameters). Anything the
         batch did not bring back runs on its own at its turn, so a batch changes how many pipelines a host
         costs, never which steps run or what they return."""
+        from toolkit.artefacts import streams_artefacts
+
         can_batch = getattr(transport, "can_batch", None)
         if can_batch is None or clock.offset_s is None:
             return
@@ -475,7 +477,7 @@ class _Run:
             prepared = self.steps[later]
             if later in prefetched or (previous is not None and previous.kept_step(prepared.collector.id) is not None):
                 continue
-            if self._receiver(host, prepared.collector) is not None:
+            if streams_artefacts(prepared.collector.id):
                 continue
             if later > index and not prepared.step.should_run(facts, prepared.playbook_parameters)[0]:
                 continue

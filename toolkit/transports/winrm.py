@@ -284,13 +284,12 @@ class WinRMTransport:
                 self._load_core(self._invoke_script(core_loader(), loader_parameters, deadline))
             else:  # the step rides with the loader: one pipeline, its output compressed
                 loader_parameters["Step"] = [_batch_step(script, parameters)]
-                answered = self._batched_alone(core_loader(), loader_parameters, deadline, loader=True)
+                answered = self._alone(script, parameters, deadline, loader_parameters=loader_parameters)
                 if answered is not None:
                     return answered
         if bundled is not None and self.core_status is not None and self.core_status.functions:
             if on_output is None and not self._batch_refused:  # its output comes back compressed
-                answered = self._batched_alone(STEP_BATCH_FUNCTION, {"Step": [_batch_step(script, parameters)]},
-                                               deadline)
+                answered = self._alone(script, parameters, deadline)
                 if answered is not None:
                     return answered
             return self._invoke_command(session_function_name(bundled.id), parameters, deadline, on_output)
@@ -302,30 +301,31 @@ class WinRMTransport:
                   self.core_status.loaded, self.core_status.compiled, self.core_status.compile_ms,
                   self.core_status.functions, self.core_status.error)
 
-    def _batched_alone(self, command: str, parameters: dict[str, Any], deadline: float, *,
-                       loader: bool = False) -> ScriptOutput | None:
-        """One step through the batch protocol (so its output comes back compressed): as a call of the batch
-        function, or inside the loader's pipeline (``loader``: the loader's script with its ``Step``). Its
-        output, or None when the batch function did not answer for it (the caller calls the step's own
-        function); a timeout or a stop is raised as from any script."""
+    def _alone(self, script: str, parameters: dict[str, Any], deadline: float, *,
+               loader_parameters: dict[str, Any] | None = None) -> ScriptOutput | None:
+        """One bundled step through the batch protocol (so its output comes back compressed): a batch of one,
+        or inside the loader's pipeline when ``loader_parameters`` (with its ``Step``) are given. Its output,
+        or None when the batch function did not answer for it (the caller calls the step's own function); a
+        timeout or a stop is raised as from any script."""
         from pypsrp.powershell import PowerShell
 
-        ps = PowerShell(self._pool)
-        if loader:
-            ps.add_script(command, use_local_scope=True)
-            ps.add_parameters(parameters)
-        else:
-            ps.add_cmdlet(command).add_parameter("Step", parameters["Step"])
         got: list[BatchResult] = []
-        status: list[str] = []
-        self._drive(ps, [max(0.0, deadline - time.monotonic())], lambda _position, outcome: got.append(outcome),
-                    status if loader else None)
-        if loader:
+
+        def keep(_position: int, outcome: BatchResult) -> None:
+            got.append(outcome)
+
+        timeout = max(0.0, deadline - time.monotonic())
+        if loader_parameters is None:
+            self._batch([BatchCall(script, parameters, timeout)], keep)
+        else:
+            ps = PowerShell(self._pool)
+            ps.add_script(core_loader(), use_local_scope=True)
+            ps.add_parameters(loader_parameters)
+            status: list[str] = []
+            self._drive(ps, [timeout], keep, status)
             self._raise_if_scripts_refused(ps)
             self._load_core(ScriptOutput(stdout="\n".join(status), errors=tuple(_error_text(r) for r in ps.streams.error),
                                          had_errors=bool(ps.had_errors)))
-        elif not got and ps.had_errors:
-            self._batch_refused = True
         if got and isinstance(got[0], TransportError):
             raise got[0]
         return got[0] if got else None
@@ -439,8 +439,8 @@ class WinRMTransport:
         ps = PowerShell(self._pool)
         ps.add_cmdlet(STEP_BATCH_FUNCTION).add_parameter("Step", [_batch_step(call.script, call.parameters)
                                                                    for call in calls])
-        ended = self._drive(ps, [call.timeout for call in calls], on_result)
-        if ps.had_errors and not any(ended):
+        results = self._drive(ps, [call.timeout for call in calls], on_result)
+        if ps.had_errors and not any(result is not None for result in results):
             # The batch function itself failed (not defined, refused by the endpoint): never batch again
             # in this session; its steps run one pipeline each.
             self._batch_refused = True
@@ -448,15 +448,13 @@ class WinRMTransport:
                      "; ".join(_error_text(r) for r in ps.streams.error[:2])[:300] or "no message")
 
     def _drive(self, ps: Any, timeouts: list[float], on_result: Callable[[int, BatchResult], None],
-               other_lines: list[str] | None = None) -> list[bool]:
+               other_lines: list[str] | None = None) -> list[BatchResult]:
         """Run ``ps`` (a step batch, or the loader running its first steps) to its end, handing each step's
-        result to ``on_result`` as it is decided; which steps got one. Lines that are not batch lines go to
-        ``other_lines`` (the loader's status). A step is timed from the end of the one before it."""
+        result to ``on_result`` as it is decided; every step's result (None: it got none). Lines that are not
+        batch lines go to ``other_lines`` (the loader's status). A step is timed from the end of the one before it."""
         reader = BatchReader(len(timeouts), max_chars=MAX_OUTPUT_CHARS, host=self.host.name)
-        ended = [False] * len(timeouts)
 
         def deliver(position: int, outcome: BatchResult) -> None:
-            ended[position] = True
             reader.results[position] = outcome
             try:
                 on_result(position, outcome)
@@ -467,24 +465,24 @@ class WinRMTransport:
 
         if self._cancelled.is_set():
             deliver(0, stopped_on_request(self.host.name, 0.0))
-            return ended
+            return reader.results
         # The step running is the first without a result; it began when the one before it ended.
         current, current_started = 0, time.monotonic()
         ps.begin_invoke()
         while True:
             lines = _take_output(ps)
             for line in lines:
-                decided = reader.feed(line)
-                if decided is not None and not ended[decided[0]]:
+                decided = reader.feed(line)  # None for a step already decided
+                if decided is not None:
                     deliver(*decided)
                     if isinstance(decided[1], TransportError):  # output past the cap: stop sending it
                         self._stop(ps)
                         self._broken = True
-                        return ended
+                        return reader.results
                 elif other_lines is not None and not line.startswith(BATCH_MARKER):
                     other_lines.append(line)
-            if current < len(timeouts) and ended[current]:
-                while current < len(timeouts) and ended[current]:
+            if current < len(timeouts) and reader.results[current] is not None:
+                while current < len(timeouts) and reader.results[current] is not None:
                     current += 1
                 current_started = time.monotonic()
             if ps.state != _RUNNING or current == len(timeouts):
@@ -494,7 +492,7 @@ class WinRMTransport:
                 self._stop(ps)
                 self._broken = True
                 deliver(current, stopped_on_request(self.host.name, elapsed))
-                return ended
+                return reader.results
             if elapsed >= timeouts[current]:
                 self._stop(ps)
                 timeout = TransportError(
@@ -504,7 +502,7 @@ class WinRMTransport:
                     "playbook or narrow its parameters (time window, caps)")
                 timeout.partial_stdout = reader.partial(current)  # the parts it finished (a streaming collector)
                 deliver(current, timeout)
-                return ended
+                return reader.results
             remaining = timeouts[current] - elapsed
             if lines:
                 # A Receive answers as soon as any output is there, and each costs about 3 KB: let steps
@@ -521,7 +519,7 @@ class WinRMTransport:
             for line in _take_output(ps):
                 if other_lines is not None and not line.startswith(BATCH_MARKER):
                     other_lines.append(line)
-        return ended
+        return reader.results
 
     def _raise_if_scripts_refused(self, ps: Any) -> None:
         """A NoLanguage endpoint (JEA) refused the script: an environment error that says so."""
