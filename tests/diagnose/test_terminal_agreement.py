@@ -30,10 +30,11 @@ def _offline(folder: Path) -> dict:
     return analyzer.result().to_dict()
 
 
-def _collected(folder: Path):
-    """The same files as Get-IisW3CLog sends them (every line kept, numbered)."""
+def _collected(folder: Path, *, newest_first: bool = False):
+    """The same files as Get-IisW3CLog sends them (every line kept, numbered); the collector itself lists a
+    folder's files newest first."""
     files = []
-    for path in sorted(folder.rglob("*.log")):
+    for path in sorted(folder.rglob("*.log"), reverse=newest_first):
         lines = path.read_bytes().splitlines()
         excerpt = b"".join(f"{n}\t".encode() + line + b"\n" for n, line in enumerate(lines, 1))
         site = path.parent.name
@@ -78,3 +79,27 @@ def test_negotiate_legs_are_classified_like_the_analyzer() -> None:
     findings = diagnose({"web01": host}).findings
     legs = [f for f in findings if f.substatus == "401.1" and f.terminal_401 >= 2]
     assert legs, "a terminal leg is never silent"
+
+
+
+@pytest.mark.parametrize("newest_first", [True, False], ids=["collector-order", "name-order"])
+def test_an_attempt_goes_on_in_the_next_file_of_its_folder(newest_first: bool, tmp_path: Path) -> None:
+    """The daily rollover falls between a proxy's NTLM leg (23:59:59) and the fresh 401.2 after it
+    (00:00:00): that leg belongs to the attempt, exactly as when both lines are in one file. Seen on the
+    lab fleet when a run started at the one second of the day that put such an attempt across midnight."""
+    folder = LOGS / "ntlm-leg-at-midnight"
+    host = _collected(folder, newest_first=newest_first)
+    groups = {(g.substatus, g.win32): g.terminal for g in terminal_groups(host)}
+    # 10.40.0.5's three legs are each followed by a fresh 401.2 (absorbed); 10.1.0.12's leg ended its
+    # attempt (its success comes 5 minutes later, in the next file): terminal
+    assert groups == {(2, 5): 3, (1, NO_CREDENTIALS): 1}
+    assert dict(host.log.legs_before_failure) == {"W3SVC3": 3}
+
+    one_file = tmp_path / "W3SVC3" / "u_ex261123.log"
+    one_file.parent.mkdir()
+    first, second = sorted((folder / "W3SVC3").glob("*.log"))
+    one_file.write_bytes(first.read_bytes() + b"".join(
+        line for line in second.read_bytes().splitlines(keepends=True) if not line.startswith(b"#")))
+    single = _collected(tmp_path)
+    assert {(g.substatus, g.win32): g.terminal for g in terminal_groups(single)} == groups
+    assert single.log.legs_before_failure == host.log.legs_before_failure

@@ -474,22 +474,37 @@ def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -
     analyzer = LogAnalyzer(window_s=30.0, server=host)
     requests_by_site_id: dict[str, int] = defaultdict(int)
     profiles = _ClientProfiler()
+    read: list[tuple[Mapping[str, Any], str, list[tuple[int, bytes]]]] = []
     for f in data.get("files") or []:
+        if not isinstance(f, Mapping):
+            continue
         site_id = f.get("site_id")
         site_id = int(site_id) if isinstance(site_id, int) or (isinstance(site_id, str) and site_id.isdigit()) \
             else None
         excerpt = decode_blob(f.get("excerpt"))
-        lines = list(parse_excerpt(excerpt))
         # The host classified the 401s (Get-IisW3CLog/2): terminal ones are lines, handshakes are counts.
         analyzer.feed_collected(f, excerpt)
-        profiles.feed(lines, f"W3SVC{site_id}" if site_id is not None else "")
+        read.append((f, f"W3SVC{site_id}" if site_id is not None else "", list(parse_excerpt(excerpt))))
         profiles.feed_handshakes(f.get("handshakes") or [])
         data_lines = int(f.get("data_lines") or 0)
         requests_by_site_id[f"W3SVC{site_id}" if site_id is not None else "?"] += data_lines
+    # An attempt may go on in the next file of the same folder (a daily or hourly rollover between a 401.1
+    # leg and the 401.2 after it), so each folder's files are profiled oldest first, in name order as
+    # `iisfleet analyze` reads them; the collector lists them newest first.
+    for f, site_hint, lines in sorted(read, key=lambda item: _folder_and_name(item[0])):
+        profiles.feed(lines, site_hint, folder=_folder_and_name(f)[0])
+    profiles.close()
     analysis = analyzer.result()
     kw["log"] = log_view_from_analysis(analysis, requests_by_site=requests_by_site_id,
                                        clients=profiles.result(), challenges=profiles.absorbed[2],
                                        legs=profiles.absorbed[1], group_stats=profiles.groups)
+
+
+def _folder_and_name(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """A collected log file's folder and name (Windows paths compare without case)."""
+    path = str(entry.get("path") or "").replace("/", "\\").lower()
+    folder, _, name = path.rpartition("\\")
+    return folder, name
 
 
 def log_view_from_analysis(analysis: Any, *, requests_by_site: Mapping[str, int] | None = None,
@@ -556,6 +571,15 @@ class _Pending:
     substatus: int = 2   # 2 = the anonymous challenge, 1 = a Negotiate/NTLM continuation leg
 
 
+@dataclass
+class _Attempts:
+    """Where the attempts of one log folder stand between its files: keyed by (client, agent, URL)."""
+
+    pending: dict[tuple[str, str, str], _Pending] = field(default_factory=dict)
+    counted: dict[tuple[str, str, str], list[_Pending]] = field(default_factory=dict)
+    last_ok: dict[tuple[str, str, str], float | None] = field(default_factory=dict)
+
+
 class _ClientProfiler:
     """Facts LOGS' 401 groups do not carry, read from the kept excerpt lines.
 
@@ -586,6 +610,7 @@ class _ClientProfiler:
         #: substatus of the round (2 challenge, 1 leg) → site → rounds absorbed into a later failure
         self.absorbed: dict[int, dict[str, int]] = {1: defaultdict(int), 2: defaultdict(int)}
         self.groups: dict[tuple[str, int, int], _GroupStats] = defaultdict(_GroupStats)
+        self._folders: dict[str, _Attempts] = {}
 
     def feed_handshakes(self, groups: Iterable[Any]) -> None:
         """Handshake 401s the host only counted (Get-IisW3CLog/2): their clients join the per-group stats."""
@@ -602,16 +627,15 @@ class _ClientProfiler:
                 if isinstance(client, Mapping) and isinstance(client.get("count"), int):
                     stats.clients[str(client.get("ip") or "")] += int(client["count"])
 
-    def feed(self, lines: Iterable[tuple[int, bytes]], site_hint: str = "") -> None:
+    def feed(self, lines: Iterable[tuple[int, bytes]], site_hint: str = "", *, folder: str | None = None) -> None:
+        """One file's kept lines, in line order. Files of the same ``folder`` (fed oldest first) continue
+        each other's attempts; call :meth:`close` after the last file. Without a folder the file stands
+        alone."""
         fields: list[str] = []
-        pending: dict[tuple[str, str, str], _Pending] = {}
-        counted: dict[tuple[str, str, str], list[_Pending]] = {}
-        last_ok: dict[tuple[str, str, str], float | None] = {}
+        state = self._folders.setdefault(folder, _Attempts()) if folder is not None else _Attempts()
+        pending, counted, last_ok = state.pending, state.counted, state.last_ok
         absorbed = self.absorbed
-
-        def finish(p: _Pending) -> None:
-            if p.after_success:
-                absorbed[p.substatus][p.site] += 1
+        finish = self._finish
 
         for _, raw in lines:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
@@ -673,8 +697,23 @@ class _ClientProfiler:
                                                         or 0 <= when - before <= self.SLACK_S)
                     pending[key] = _Pending(when, site, after_success, 2 if sub == "2" else 1)
             self._profile(ip, user, agent)
-        for p in pending.values():
-            finish(p)
+        if folder is None:
+            self._close(state)
+
+    def close(self) -> None:
+        """The last file is in: rounds still waiting for a next line ended there."""
+        for state in self._folders.values():
+            self._close(state)
+        self._folders.clear()
+
+    def _close(self, state: _Attempts) -> None:
+        for p in state.pending.values():
+            self._finish(p)
+        state.pending.clear()
+
+    def _finish(self, p: _Pending) -> None:
+        if p.after_success:
+            self.absorbed[p.substatus][p.site] += 1
 
     def _profile(self, ip: str, user: str, agent: str) -> None:
         if ip not in self._users and len(self._users) >= MAX_CLIENT_PROFILES:
