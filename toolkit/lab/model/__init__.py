@@ -6,11 +6,15 @@ each ``ModelBackend`` then answers the bundled collectors for its host from the 
 
 from __future__ import annotations
 
+import os
+import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from toolkit.errors import UsageError
 from toolkit.lab.backend import LabHostSpec
 from toolkit.lab.model.backend import ModelBackend
 from toolkit.lab.model.catalog import BundledCollector, load_bundled
@@ -19,7 +23,35 @@ from toolkit.lab.model.fleet import (DEMO_PASSWORD, DEMO_USERNAME, FleetModel, H
 from toolkit.lab.model.inventory import inventory_document, write_inventory
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERNAME", "FleetModel", "HostModel", "LabCredentials", "LabFleet", "ModelBackend",
-           "inventory_document", "load_fleet", "write_inventory"]
+           "START_ENV", "inventory_document", "lab_clock", "load_fleet", "write_inventory"]
+
+#: Load a lab fleet as if the real clock were at this UTC second of the day (HH:MM:SS). The second a fleet
+#: is loaded decides where its moved traffic splits into daily log files (toolkit/lab/rollover.py), so a
+#: lab test that failed at one second is run again at that second with this variable.
+START_ENV = "IISFLEET_LAB_START"
+
+#: When fleets were loaded in this process, newest last, as (real clock, the fleet's clock) in epoch
+#: seconds: a failing lab test names the second (tests/conftest.py).
+LOADED_AT: deque[tuple[float, float]] = deque(maxlen=16)
+
+
+def lab_clock() -> Callable[[], float]:
+    """The real clock, or with ``IISFLEET_LAB_START=HH:MM:SS`` one set back (less than a day) so that it
+    reads that UTC second now. The simulated hosts' clocks follow it; the controller keeps the real clock
+    and sees them as behind, as it would a fleet with a clock offset."""
+    wanted = os.environ.get(START_ENV, "").strip()
+    if not wanted:
+        return time.time
+    match = re.fullmatch(r"(\d{1,2}):(\d{2}):(\d{2})", wanted)
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3]) > 59:
+        raise UsageError(f"{START_ENV}={wanted!r}: expected a UTC time of day as HH:MM:SS, e.g. 02:06:10")
+    second = int(match[1]) * 3600 + int(match[2]) * 60 + int(match[3])
+    behind = (time.time() - second) % 86400
+
+    def clock() -> float:
+        return time.time() - behind
+
+    return clock
 
 
 @dataclass(frozen=True)
@@ -47,14 +79,17 @@ class LabFleet:
 
 
 def load_fleet(path: Path, *, port_base: int | None = None, bundled: dict[str, BundledCollector] | None = None,
-               clock: Callable[[], float] = time.time) -> LabFleet:
+               clock: Callable[[], float] | None = None) -> LabFleet:
     """Load a fleet directory.
 
     ``port_base`` None keeps the fleet's ports (5985/5986/22 unless fleet.yml says otherwise); 0 asks the
     servers for free ports (tests, ``demo``); N gives host i ports N+3i (HTTP), N+3i+1 (HTTPS), N+3i+2 (SSH).
-    ``bundled`` overrides the collector catalog (tests); ``clock`` the real clock (seconds since the epoch).
+    ``bundled`` overrides the collector catalog (tests); ``clock`` the real clock (seconds since the epoch;
+    default :func:`lab_clock`).
     """
+    clock = clock or lab_clock()
     model = load_fleet_model(Path(path))
+    LOADED_AT.append((time.time(), clock()))
     catalog = load_bundled() if bundled is None else bundled
     pairs = []
     for index, host in enumerate(model.hosts):
