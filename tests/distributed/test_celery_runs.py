@@ -28,9 +28,11 @@ from toolkit.lab.broker import REPO, start_worker, stop_process
 
 VISIBILITY = BUDGET + 5
 _TIMES = {"time_utc", "utc_now", "duration_s", "started_utc", "finished_utc", "modified_utc", "offset_s"}
-#: Times inside text: ISO instants, and a clock offset in seconds (each host's clock is read when its turn
+#: Times inside text: ISO instants, instants to the minute ("NotAfter 2026-11-29 03:01Z is before
+#: 2026-12-05 03:03Z": each run judges certificates as of its own time, so two runs a minute apart differ),
+#: days until such an instant, and a clock offset in seconds (each host's clock is read when its turn
 #: comes, so the offset from the fleet median moves by the seconds between two hosts' turns).
-_TIME_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ|[+-]?\d+ s(econds)?\b")
+_TIME_TEXT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d)?Z|\b\d+(\.\d+)? days\b|[+-]?\d+ s(econds)?\b")
 
 
 def _without_times(value: Any) -> Any:
