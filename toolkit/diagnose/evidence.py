@@ -474,7 +474,7 @@ def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -
     analyzer = LogAnalyzer(window_s=30.0, server=host)
     requests_by_site_id: dict[str, int] = defaultdict(int)
     profiles = _ClientProfiler()
-    read: list[tuple[Mapping[str, Any], str, list[tuple[int, bytes]]]] = []
+    read: list[tuple[tuple[str, str], str, list[tuple[int, bytes]]]] = []  # ((folder, name), site, lines)
     for f in data.get("files") or []:
         if not isinstance(f, Mapping):
             continue
@@ -484,15 +484,16 @@ def _w3c(data: Mapping[str, Any], kw: dict[str, Any], missing: dict[str, str]) -
         excerpt = decode_blob(f.get("excerpt"))
         # The host classified the 401s (Get-IisW3CLog/2): terminal ones are lines, handshakes are counts.
         analyzer.feed_collected(f, excerpt)
-        read.append((f, f"W3SVC{site_id}" if site_id is not None else "", list(parse_excerpt(excerpt))))
+        read.append((_folder_and_name(f), f"W3SVC{site_id}" if site_id is not None else "",
+                     list(parse_excerpt(excerpt))))
         profiles.feed_handshakes(f.get("handshakes") or [])
         data_lines = int(f.get("data_lines") or 0)
         requests_by_site_id[f"W3SVC{site_id}" if site_id is not None else "?"] += data_lines
     # An attempt may go on in the next file of the same folder (a daily or hourly rollover between a 401.1
     # leg and the 401.2 after it), so each folder's files are profiled oldest first, in name order as
     # `iisfleet analyze` reads them; the collector lists them newest first.
-    for f, site_hint, lines in sorted(read, key=lambda item: _folder_and_name(item[0])):
-        profiles.feed(lines, site_hint, folder=_folder_and_name(f)[0])
+    for (folder, _name), site_hint, lines in sorted(read, key=lambda item: item[0]):
+        profiles.feed(lines, site_hint, folder=folder)
     profiles.close()
     analysis = analyzer.result()
     kw["log"] = log_view_from_analysis(analysis, requests_by_site=requests_by_site_id,
@@ -627,12 +628,11 @@ class _ClientProfiler:
                 if isinstance(client, Mapping) and isinstance(client.get("count"), int):
                     stats.clients[str(client.get("ip") or "")] += int(client["count"])
 
-    def feed(self, lines: Iterable[tuple[int, bytes]], site_hint: str = "", *, folder: str | None = None) -> None:
+    def feed(self, lines: Iterable[tuple[int, bytes]], site_hint: str, *, folder: str) -> None:
         """One file's kept lines, in line order. Files of the same ``folder`` (fed oldest first) continue
-        each other's attempts; call :meth:`close` after the last file. Without a folder the file stands
-        alone."""
+        each other's attempts; call :meth:`close` after the last file."""
         fields: list[str] = []
-        state = self._folders.setdefault(folder, _Attempts()) if folder is not None else _Attempts()
+        state = self._folders.setdefault(folder, _Attempts())
         pending, counted, last_ok = state.pending, state.counted, state.last_ok
         absorbed = self.absorbed
         finish = self._finish
@@ -697,19 +697,13 @@ class _ClientProfiler:
                                                         or 0 <= when - before <= self.SLACK_S)
                     pending[key] = _Pending(when, site, after_success, 2 if sub == "2" else 1)
             self._profile(ip, user, agent)
-        if folder is None:
-            self._close(state)
 
     def close(self) -> None:
         """The last file is in: rounds still waiting for a next line ended there."""
         for state in self._folders.values():
-            self._close(state)
+            for p in state.pending.values():
+                self._finish(p)
         self._folders.clear()
-
-    def _close(self, state: _Attempts) -> None:
-        for p in state.pending.values():
-            self._finish(p)
-        state.pending.clear()
 
     def _finish(self, p: _Pending) -> None:
         if p.after_success:
