@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet_dir = Path(scratch) / "fleet"
         generate(args.scenario, args.hosts, fleet_dir)
         split = split_seconds(fleet_dir, DEFAULT_REFERENCE)
+        splitting = len(split)  # before --at adds seconds that may split nothing
         quiet = quiet_second(split)
         started = time.perf_counter()
         base = lab_envelopes(fleet_dir, Path(scratch) / "run")
@@ -79,14 +80,14 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json and number % 50 == 0:
                 print(f"  {number}/{len(seconds)} seconds checked, {len(differences)} differ", file=sys.stderr)
         elapsed = time.perf_counter() - started
-    result = {"scenario": args.scenario, "hosts": args.hosts, "splitting_seconds": len(split),
+    result = {"scenario": args.scenario, "hosts": args.hosts, "splitting_seconds": splitting,
               "checked": len(seconds), "quiet_second": str(dt.timedelta(seconds=quiet)),
               "findings": len(expected), "differing": len(differences), "seconds_elapsed": round(elapsed, 1),
               "differences": differences}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{args.scenario}, {args.hosts} hosts: {len(split)} seconds of the day split a conversation; "
+        print(f"{args.scenario}, {args.hosts} hosts: {splitting} seconds of the day split a conversation; "
               f"{len(seconds)} checked against {result['quiet_second']} ({len(expected)} findings) in "
               f"{elapsed:.0f} s: {len(differences)} differ")
         for d in differences[:20]:

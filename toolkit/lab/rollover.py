@@ -26,26 +26,20 @@ def split_seconds(fleet_dir: Path, reference: dt.datetime) -> dict[int, set[str]
 
     A stored line at time t is presented at t + (load − reference); the files split at presented midnight.
     """
+    from toolkit.logs.w3c import iter_records
+
     found: dict[int, set[str]] = defaultdict(set)
     for log in sorted(fleet_dir.glob("hosts/*/files/**/W3SVC*/*.log")):
         host = log.relative_to(fleet_dir / "hosts").parts[0]
-        fields: list[str] = []
         rows = []
-        for line in log.read_text(encoding="utf-8-sig", errors="replace").splitlines():
-            if line.startswith("#Fields:"):
-                fields = line[len("#Fields:"):].split()
-                continue
-            if line.startswith("#") or not fields:
-                continue
-            values = line.split(" ")
-            if len(values) != len(fields):
-                continue
-            row = dict(zip(fields, values))
-            try:
-                when = dt.datetime.strptime(f"{row['date']} {row['time']}", "%Y-%m-%d %H:%M:%S")
-            except (KeyError, ValueError):
-                continue
-            rows.append((when, row))
+        with log.open("rb") as stream:
+            for record in iter_records(stream, str(log)):
+                row = {name: value.decode("utf-8", "replace") for name, value in record.fields.items()}
+                try:
+                    when = dt.datetime.strptime(f"{row['date']} {row['time']}", "%Y-%m-%d %H:%M:%S")
+                except (KeyError, ValueError):
+                    continue
+                rows.append((when, row))
         rows.sort(key=lambda item: item[0])
         last: dict[tuple[str, str, str], tuple[dt.datetime, dict[str, str]]] = {}
         for when, row in rows:
@@ -62,6 +56,7 @@ def split_seconds(fleet_dir: Path, reference: dt.datetime) -> dict[int, set[str]
 
 
 def quiet_second(split: dict[int, set[str]], start: int = 12 * 3600) -> int:
+    """The first second from ``start`` on that splits no conversation."""
     for offset in range(DAY):
         second = (start + offset) % DAY
         if second not in split:
