@@ -32,9 +32,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from toolkit.lab.rollover import (DAY, findings, lab_envelopes, quiet_second, split_seconds,  # noqa: E402
-                                  w3c_envelopes)
+from toolkit.lab.model import second_of_day  # noqa: E402
+from toolkit.lab.rollover import findings, lab_envelopes, quiet_second, split_seconds, w3c_envelopes  # noqa: E402
 from toolkit.lab.scenarios import DEFAULT_REFERENCE, generate  # noqa: E402
+
+
+def _time_of_day(text: str) -> int:
+    try:
+        return second_of_day(text, name="--at")
+    except ValueError as exc:  # UsageError: argparse then prints its message, not "invalid value"
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=0, help="seconds to check (0 = every splitting second)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--at", action="append", default=[], metavar="HH:MM:SS",
-                        help="check this second of the day too (repeatable)")
+                        type=_time_of_day,
+                        help="check this UTC second of the day too (repeatable)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -62,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = sorted(split)
         if args.sample and args.sample < len(seconds):
             seconds = sorted(random.Random(args.seed).sample(seconds, args.sample))
-        for text in args.at:
-            hours, minutes, secs = (int(part) for part in text.split(":"))
-            second = (hours * 3600 + minutes * 60 + secs) % DAY
+        for second in args.at:
             if second not in seconds:
                 seconds.append(second)
                 split.setdefault(second, set(base))

@@ -64,11 +64,12 @@ def quiet_second(split: dict[int, set[str]], start: int = 12 * 3600) -> int:
     raise SystemExit("every second of the day splits a conversation")
 
 
-def clock_at(second_of_day: int) -> float:
-    """An epoch time today (UTC) at that second, in the past so the fleet's traffic stays in the past."""
-    now = time.time()
-    at = now - (now % DAY) + second_of_day
-    return at if at <= now else at - DAY
+def clock_at(second: int) -> float:
+    """An epoch time at that UTC second of the day, within the last day, so the fleet's traffic stays in the
+    past (``IISFLEET_LAB_START``'s arithmetic)."""
+    from toolkit.lab.model import seconds_behind
+
+    return time.time() - seconds_behind(second)
 
 
 def lab_envelopes(fleet_dir: Path, run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -91,13 +92,13 @@ def lab_envelopes(fleet_dir: Path, run_dir: Path) -> dict[str, dict[str, Any]]:
     return {name: dict(record.envelopes) for name, record in run.hosts.items()}
 
 
-def w3c_envelopes(fleet_dir: Path, hosts: set[str], second_of_day: int) -> dict[str, dict[str, Any]]:
+def w3c_envelopes(fleet_dir: Path, hosts: set[str], second: int) -> dict[str, dict[str, Any]]:
     """Get-IisW3CLog as the lab's C# core answers it on each host with the fleet loaded at that second."""
     from toolkit.collectors import read_bundled_text
     from toolkit.contract import merge_parts
     from toolkit.lab.model import load_fleet
 
-    at = clock_at(second_of_day)
+    at = clock_at(second)
     fleet = load_fleet(fleet_dir, port_base=0, clock=lambda: at)
     since = dt.datetime.fromtimestamp(at - DAY, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     out = {}

@@ -23,7 +23,8 @@ from toolkit.lab.model.fleet import (DEMO_PASSWORD, DEMO_USERNAME, FleetModel, H
 from toolkit.lab.model.inventory import inventory_document, write_inventory
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERNAME", "FleetModel", "HostModel", "LabCredentials", "LabFleet", "ModelBackend",
-           "START_ENV", "inventory_document", "lab_clock", "load_fleet", "write_inventory"]
+           "START_ENV", "inventory_document", "lab_clock", "load_fleet", "second_of_day", "seconds_behind",
+           "write_inventory"]
 
 #: Load a lab fleet as if the real clock were at this UTC second of the day (HH:MM:SS). The second a fleet
 #: is loaded decides where its moved traffic splits into daily log files (toolkit/lab/rollover.py), so a
@@ -35,6 +36,19 @@ START_ENV = "IISFLEET_LAB_START"
 LOADED_AT: deque[tuple[float, float]] = deque(maxlen=16)
 
 
+def second_of_day(text: str, *, name: str = START_ENV) -> int:
+    """``HH:MM:SS`` (UTC) as seconds since midnight; a clear ``UsageError`` naming ``name`` otherwise."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2}):(\d{2})", text.strip())
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3]) > 59:
+        raise UsageError(f"{name}={text!r}: expected a UTC time of day as HH:MM:SS, e.g. 02:06:10")
+    return int(match[1]) * 3600 + int(match[2]) * 60 + int(match[3])
+
+
+def seconds_behind(second: int) -> float:
+    """How far to set the real clock back (less than a day) so that it reads that UTC second now."""
+    return (time.time() - second) % 86400
+
+
 def lab_clock() -> Callable[[], float]:
     """The real clock, or with ``IISFLEET_LAB_START=HH:MM:SS`` one set back (less than a day) so that it
     reads that UTC second now. The simulated hosts' clocks follow it; the controller keeps the real clock
@@ -42,11 +56,7 @@ def lab_clock() -> Callable[[], float]:
     wanted = os.environ.get(START_ENV, "").strip()
     if not wanted:
         return time.time
-    match = re.fullmatch(r"(\d{1,2}):(\d{2}):(\d{2})", wanted)
-    if match is None or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3]) > 59:
-        raise UsageError(f"{START_ENV}={wanted!r}: expected a UTC time of day as HH:MM:SS, e.g. 02:06:10")
-    second = int(match[1]) * 3600 + int(match[2]) * 60 + int(match[3])
-    behind = (time.time() - second) % 86400
+    behind = seconds_behind(second_of_day(wanted))
 
     def clock() -> float:
         return time.time() - behind
