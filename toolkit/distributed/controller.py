@@ -38,6 +38,7 @@ from toolkit.distributed.app import (
     zone_of,
 )
 from toolkit.distributed.artifacts import ArtifactReceiver
+from toolkit.distributed.lost import CHECK_EVERY_S, LostTaskWatch, missing_tasks
 from toolkit.distributed.objectstore import assemble_stored
 from toolkit.distributed.worker import stop_key
 from toolkit.errors import ConfigError
@@ -147,6 +148,9 @@ class _CeleryExecutor:
         self._stop_sent = False
         self._zones_without_worker = self._zones_without_worker_of(hosts)
         self._published = 0
+        self._republished = 0
+        self._messages: dict[str, tuple[dict[str, Any], str]] = {}  # task id -> payload, queue (to publish again)
+        self._lost_watch = LostTaskWatch()
         self.stored_bytes = 0
         self._pubsub = self._subscribe()  # before the first task is published, so no result can be missed
         self._poller = threading.Thread(target=self._poll, name="iisfleet-celery-results", daemon=True)
@@ -183,10 +187,9 @@ class _CeleryExecutor:
         give_up_at = time.monotonic() + host.time_budget + self.engine.visibility_timeout + 30.0
         with self._lock:
             self._pending[task_id] = (host, future, give_up_at)
+            self._messages[task_id] = (payload, queue_for_zone(zone))
         try:
-            self.app.send_task(TASK_NAME, kwargs={"payload": payload}, queue=queue_for_zone(zone), task_id=task_id,
-                               retry=True, retry_policy={"max_retries": 2, "interval_start": 0.5,
-                                                         "interval_step": 1.0})
+            self._publish(task_id)
             self._published += 1
         except Exception as exc:
             log.debug("publishing %s failed: %s", host.name, exc)
@@ -195,6 +198,41 @@ class _CeleryExecutor:
                 self._pending.pop(task_id, None)
             self._fail(host, future, self._broker_error())
         return future
+
+    def _publish(self, task_id: str) -> None:
+        payload, queue = self._messages[task_id]
+        self.app.send_task(TASK_NAME, kwargs={"payload": payload}, queue=queue, task_id=task_id,
+                           retry=True, retry_policy={"max_retries": 2, "interval_start": 0.5, "interval_step": 1.0})
+
+    def _republish_lost(self) -> None:
+        """Publish again the tasks the Redis broker lost (``toolkit.distributed.lost``)."""
+        client = getattr(self.app.backend, "client", None)
+        if self.engine.failed or client is None or not self.engine.broker.startswith(("redis://", "rediss://")):
+            return
+        if self.app.conf.result_backend != self.engine.broker:
+            return  # results elsewhere: the check reads result keys from the broker's Redis
+        prefix = _key_prefix(self.app.backend)
+        with self._lock:
+            queue_of = {tid: self._messages[tid][1] for tid in self._pending}
+        try:
+            missing = missing_tasks(client, queue_of, lambda tid: f"{prefix}{tid}") if queue_of else set()
+        except Exception as exc:  # the broker is down: the result poll says so
+            log.debug("looking for lost tasks failed: %s", exc)
+            return
+        for task_id in self._lost_watch.observe(time.monotonic(), missing):
+            with self._lock:
+                entry = self._pending.get(task_id)
+            if entry is None:
+                continue
+            try:
+                self._publish(task_id)
+            except Exception as exc:
+                log.debug("publishing %s again failed: %s", task_id, exc)
+                continue
+            self._republished += 1
+            self.run.writer.log("task_lost", host=entry[0].name,
+                                message="the broker lost the host's task (a worker died taking it off the queue); "
+                                        "it was published again")
 
     # ------------------------------------------------------------------ results
     def _broker_error(self) -> StepError:
@@ -270,7 +308,7 @@ class _CeleryExecutor:
         backend = self.app.backend
         prefix = _key_prefix(backend)
         down_since: float | None = None
-        last_sweep = time.monotonic()
+        last_sweep = last_lost_check = time.monotonic()
         while not self._done.is_set():
             if self.run.no_new_hosts.is_set() and not self._stop_sent:
                 self._send_stop()
@@ -305,6 +343,9 @@ class _CeleryExecutor:
                     return
                 self._done.wait(_POLL_S)
             self._expire()
+            if time.monotonic() - last_lost_check >= CHECK_EVERY_S:
+                last_lost_check = time.monotonic()
+                self._republish_lost()
 
     def _settle(self, task_id: str, meta: dict[str, Any]) -> None:
         state = meta.get("status")
@@ -344,7 +385,8 @@ class _CeleryExecutor:
     def shutdown(self, wait: bool = True) -> None:
         self._done.set()
         self._poller.join(timeout=5)
-        self.engine.stats = {"tasks_published": self._published, "envelopes_received": self.receiver.received,
+        self.engine.stats = {"tasks_published": self._published, "tasks_republished": self._republished,
+                             "envelopes_received": self.receiver.received,
                              "envelope_bytes_received": self.receiver.received_bytes,
                              "envelope_bytes_from_store": self.stored_bytes}
         self.receiver.stop()
