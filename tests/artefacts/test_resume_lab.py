@@ -43,8 +43,11 @@ def _report(run_dir: Path) -> dict:
     result = iisfleet("report", str(run_dir), "-f", "json")
     # the host's current clock is in the report (clock outliers): it differs between any two runs, and so
     # does its offset from the fleet median by a fraction of a second (the hosts' readings have 1 s
-    # resolution and the median of an even count is a midpoint); the minute it is off by does not
-    report = json.loads(re.sub(r"host clock [0-9TZ:-]+", "host clock (now)", result.stdout))
+    # resolution and the median of an even count is a midpoint), in clock_outliers and in the findings' text
+    # ("clock offset +659 s", "659 seconds ahead" against 660 in the other run); the minute it is off by does not
+    text = re.sub(r"host clock [0-9TZ:-]+", "host clock (now)", result.stdout)
+    text = re.sub(r"\b(\d+) (s|seconds)\b", lambda m: f"{round(int(m.group(1)) / 60)} min", text)
+    report = json.loads(text)
     for key in ("started_utc", "finished_utc"):
         report["run"].pop(key)
     for outlier in report["clock_outliers"]:
