@@ -44,13 +44,24 @@ def iisfleet(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout, env={k: v for k, v in os.environ.items() if k != "COLUMNS"})
 
 
+#: The chunk size the transfers use, and how many chunks the biggest file must take so that each cut lands
+#: inside it (a third of them in, then a fifth further on each later attempt).
+CHUNK_BYTES, MIN_CHUNKS = 65536, 30
+
+
 def _grow_the_log(host_dir: Path) -> None:
-    """A W3C log of a few MB, so a cut can land inside a file of many chunks: its data lines repeated."""
+    """A W3C log of a few MB, so a cut can land inside a file of many chunks: its data lines repeated.
+
+    The lab re-files a host's traffic into daily files at the midnight of the clock it is loaded at (its 20 h
+    span into one file or two), so the biggest file holds between half of the grown log and all of it,
+    depending on the second the test runs: grown to twice what the cuts need (and a margin), the biggest
+    file is big enough at any second (at 06:16:32 UTC a 3 MB log gave 24 chunks)."""
     path = host_dir / BIG_LOG
     lines = path.read_bytes().splitlines(keepends=True)
     header = [line for line in lines if line.startswith(b"#")]
-    data = [line for line in lines if not line.startswith(b"#")]
-    path.write_bytes(b"".join(header) + b"".join(data) * max(1, 3_000_000 // max(1, len(b"".join(data)))))
+    data = b"".join(line for line in lines if not line.startswith(b"#"))
+    wanted = 2 * (MIN_CHUNKS + 4) * CHUNK_BYTES
+    path.write_bytes(b"".join(header) + data * max(1, -(-wanted // max(1, len(data)))))
 
 
 def _plan_cuts(fleet_dir: Path) -> tuple[int, int]:
@@ -60,12 +71,12 @@ def _plan_cuts(fleet_dir: Path) -> tuple[int, int]:
 
     probe = load_fleet(fleet_dir, port_base=0).backend(INTERRUPTED)
     since = (datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    answer = probe.answer(load_catalog()["Get-IisRawArtefact"].script, {"Since": since, "ChunkBytes": 65536})
+    answer = probe.answer(load_catalog()["Get-IisRawArtefact"].script, {"Since": since, "ChunkBytes": CHUNK_BYTES})
     parts = [json.loads(text)["data"] for text in answer.output]
     sizes = {h["file_id"]: h["size"] for p in parts for h in p.get("artefacts", [])}
     biggest = max(sizes, key=sizes.get)
     chunk_parts = [i for i, p in enumerate(parts) if any(c["file_id"] == biggest for c in p.get("chunks", []))]
-    assert len(chunk_parts) >= 30, "the grown log should take many chunks"
+    assert len(chunk_parts) >= MIN_CHUNKS, f"the grown log's biggest daily file takes {len(chunk_parts)} chunks"
     files_before = sum(1 for p in parts[:chunk_parts[0]] for _ in p.get("artefacts", []))
     return chunk_parts[0] + len(chunk_parts) // 3, files_before + 1 + len(chunk_parts) // 5
 

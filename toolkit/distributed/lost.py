@@ -12,7 +12,8 @@ The check, done by the controller every ``CHECK_EVERY_S`` for the hosts it still
 
 - a task counts as *missing* when its zone's queue is empty, it is not in ``unacked`` (both read in one
   ``MULTI``, so a restore that moves a message from one to the other cannot make it look missing) and it
-  has no stored result;
+  has no stored result. ``unacked`` holds whole messages (about 4 KB each, one per host a worker holds),
+  so it is read only once some zone's queue is empty;
 - a task missing in every check for ``CHECK_EVERY_S`` is *lost*. A live worker records a message
   milliseconds after taking it, so a task that is merely in flight is never missing twice.
 
@@ -53,12 +54,15 @@ def missing_tasks(client: Any, queue_of: Mapping[str, str], result_key: Any) -> 
     """The task ids of ``queue_of`` (task id -> queue name) that are missing from the broker right now:
     their queue is empty, they are not unacknowledged, and ``result_key(task_id)`` does not exist."""
     queues = sorted(set(queue_of.values()))
+    drained = _drained(client, queues)
+    if not drained:
+        return set()  # the common case while a run is busy: no unacknowledged message is read
     with client.pipeline(transaction=True) as pipe:
-        for queue in queues:
+        for queue in drained:
             pipe.llen(queue)
         pipe.hvals(UNACKED_KEY)
         replies = pipe.execute()
-    drained = {queue for queue, length in zip(queues, replies) if not length}
+    drained = [queue for queue, length in zip(drained, replies) if not length]
     held = {_task_id(raw) for raw in replies[-1]}
     candidates = sorted(tid for tid, queue in queue_of.items() if queue in drained and tid not in held)
     if not candidates:
@@ -68,6 +72,13 @@ def missing_tasks(client: Any, queue_of: Mapping[str, str], result_key: Any) -> 
             pipe.exists(result_key(tid))
         stored = pipe.execute()
     return {tid for tid, exists in zip(candidates, stored) if not exists}
+
+
+def _drained(client: Any, queues: list[str]) -> list[str]:
+    with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.llen(queue)
+        return [queue for queue, length in zip(queues, pipe.execute()) if not length]
 
 
 class LostTaskWatch:
