@@ -2,10 +2,15 @@
 
 The lab moves a fleet's traffic to the second it is loaded, and that second decides where the daily log
 files split (toolkit/lab/rollover.py); IISFLEET_LAB_START replays it (toolkit.lab.model.lab_clock).
+
+A suite started in the background of a non-interactive shell (`pytest &` in a script) inherits Ctrl-C
+ignored, and so would every `iisfleet run` a test starts, which then rightly keeps it ignored: the tests
+that press Ctrl-C on a run would fail for a reason that is not the product's. The session restores it.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Generator
@@ -13,6 +18,11 @@ from collections.abc import Generator
 import pytest
 
 _STARTED = pytest.StashKey[float]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)
