@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,21 +48,26 @@ def iisfleet(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 #: The chunk size the transfers use, and how many chunks the biggest file must take so that each cut lands
 #: inside it (a third of them in, then a fifth further on each later attempt).
 CHUNK_BYTES, MIN_CHUNKS = 65536, 30
+_STAMP = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
 
 
 def _grow_the_log(host_dir: Path) -> None:
-    """A W3C log of a few MB, so a cut can land inside a file of many chunks: its data lines repeated.
+    """A W3C log of about 3 MB, so a cut can land inside a file of many chunks: its data lines repeated, each
+    copy stamped with the date and time of the log's last line.
 
-    The lab re-files a host's traffic into daily files at the midnight of the clock it is loaded at (its 20 h
-    span into one file or two), so the biggest file holds between half of the grown log and all of it,
-    depending on the second the test runs: grown to twice what the cuts need (and a margin), the biggest
-    file is big enough at any second (at 06:16:32 UTC a 3 MB log gave 24 chunks)."""
+    The lab re-files a host's traffic into daily files at the midnight of the clock it is loaded at, so
+    copies that kept their own times would be split over one or two files by the second the test runs (at
+    06:16:32 UTC the bigger one took 24 chunks, and at 07:09:29 the last attempt had more than half the bytes
+    left to send). Stamped with one time, every copy goes to the same file at any second."""
     path = host_dir / BIG_LOG
     lines = path.read_bytes().splitlines(keepends=True)
     header = [line for line in lines if line.startswith(b"#")]
-    data = b"".join(line for line in lines if not line.startswith(b"#"))
-    wanted = 2 * (MIN_CHUNKS + 4) * CHUNK_BYTES
-    path.write_bytes(b"".join(header) + data * max(1, -(-wanted // max(1, len(data)))))
+    data = [line for line in lines if not line.startswith(b"#")]
+    assert header[-1].startswith(b"#Fields: date time ") and all(_STAMP.match(line) for line in data)
+    last = _STAMP.match(data[-1]).group(0)
+    copy = b"".join(last + line[len(last):] for line in data)
+    wanted = (MIN_CHUNKS + 16) * CHUNK_BYTES
+    path.write_bytes(b"".join(lines) + copy * max(1, -(-wanted // len(copy))))
 
 
 def _plan_cuts(fleet_dir: Path) -> tuple[int, int]:
