@@ -14,7 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from celery_fleet import events
+from test_celery_runs import _controller
 
+from toolkit.distributed.app import queue_for_zone
 from toolkit.distributed.lost import UNACKED_KEY, LostTaskWatch, missing_tasks
 from toolkit.lab.broker import start_worker, stop_process
 
@@ -59,10 +62,6 @@ def test_a_task_is_lost_only_when_missing_in_every_check_for_the_confirmation_ti
 
 @pytest.mark.timeout(300)  # a hang guard for a loaded machine
 def test_a_task_taken_off_the_queue_and_dropped_is_published_again(zoned_lab, redis_server, tmp_path: Path) -> None:
-    from test_celery_runs import _controller
-    from celery_fleet import events
-    from toolkit.distributed.app import queue_for_zone
-
     inventory, zones = zoned_lab
     hosts = sorted(name for name, zone in zones.items() if zone == "dmz")
     client = redis_server.client

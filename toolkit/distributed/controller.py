@@ -150,7 +150,10 @@ class _CeleryExecutor:
         self._published = 0
         self._republished = 0
         self._messages: dict[str, tuple[dict[str, Any], str]] = {}  # task id -> payload, queue (to publish again)
-        self._lost_watch = LostTaskWatch()
+        # Only a Redis broker loses tasks this way, and the check reads result keys from it: the broker must
+        # also be the result backend (the default).
+        self._lost_watch = LostTaskWatch() if (engine.broker.startswith(("redis://", "rediss://"))
+                                               and self.app.conf.result_backend == engine.broker) else None
         self.stored_bytes = 0
         self._pubsub = self._subscribe()  # before the first task is published, so no result can be missed
         self._poller = threading.Thread(target=self._poll, name="iisfleet-celery-results", daemon=True)
@@ -207,10 +210,8 @@ class _CeleryExecutor:
     def _republish_lost(self) -> None:
         """Publish again the tasks the Redis broker lost (``toolkit.distributed.lost``)."""
         client = getattr(self.app.backend, "client", None)
-        if self.engine.failed or client is None or not self.engine.broker.startswith(("redis://", "rediss://")):
+        if self._lost_watch is None or self.engine.failed or client is None:
             return
-        if self.app.conf.result_backend != self.engine.broker:
-            return  # results elsewhere: the check reads result keys from the broker's Redis
         prefix = _key_prefix(self.app.backend)
         with self._lock:
             queue_of = {tid: self._messages[tid][1] for tid in self._pending}

@@ -29,10 +29,7 @@ Nothing here applies to RabbitMQ, whose consumer acknowledgements return a dead 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any, Iterable, Mapping
-
-log = logging.getLogger(__name__)
 
 #: How often the controller looks for lost tasks, and how long a task must stay missing to be lost (s).
 CHECK_EVERY_S = 10.0
